@@ -1,0 +1,44 @@
+"""The shape of one flattened setting row: the contract between flatten, store and the app.
+
+The flattener emits dicts with exactly SETTING_COLUMNS; the store adds tenant_id, run_id and
+synced_at. Assignment rows use ASSIGNMENT_COLUMNS.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# column -> polars dtype, in display order
+SETTING_SCHEMA: dict[str, pl.DataType] = {
+    "policy_id": pl.String,
+    "policy_name": pl.String,
+    "policy_type": pl.String,  # family: settingsCatalog, deviceConfiguration, compliance, ...
+    "odata_type": pl.String,  # e.g. #microsoft.graph.windows10CompliancePolicy ('' when unknown)
+    "platform": pl.String,  # windows, macOS, iOS, android, ... ('' when unknown)
+    "setting_key": pl.String,  # stable, deterministic, unique within a policy
+    "setting_id": pl.String,  # definition id / OMA-URI / property path
+    "setting_name": pl.String,  # human readable
+    "category": pl.String,
+    "value": pl.String,  # display text (masked when secret)
+    "raw_value": pl.String,  # JSON text of the raw value (masked when secret)
+    "value_type": pl.String,  # choice, string, integer, boolean, collection, secret, ...
+    "is_secret": pl.Boolean,
+    "description": pl.String,
+}
+SETTING_COLUMNS: tuple[str, ...] = tuple(SETTING_SCHEMA)
+
+ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
+    "policy_id": pl.String,
+    "policy_name": pl.String,
+    "policy_type": pl.String,
+    "intent": pl.String,  # include | exclude
+    "target_type": pl.String,  # group, allDevices, allLicensedUsers, ...
+    "group_id": pl.String,
+    "group_name": pl.String,
+    "filter_id": pl.String,
+    "filter_type": pl.String,  # include | exclude | none
+}
+ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
+
+NO_SETTINGS = "(No settings configured)"
+SECRET_MASK = "********"
