@@ -24,6 +24,9 @@ SETTING_SCHEMA: dict[str, pl.DataType] = {
     "value_type": pl.String,  # choice, string, integer, boolean, collection, secret, ...
     "is_secret": pl.Boolean,
     "description": pl.String,
+    # value normalised for comparison: collections sorted (sets), tenant-specific parts
+    # (tenant ids, domains, onboarding blobs) replaced by placeholders. Shown: value; compared: this.
+    "compare_value": pl.String,
 }
 SETTING_COLUMNS: tuple[str, ...] = tuple(SETTING_SCHEMA)
 
