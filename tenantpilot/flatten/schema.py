@@ -45,3 +45,12 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 
 NO_SETTINGS = "(No settings configured)"
 SECRET_MASK = "********"
+
+POLICY_SCHEMA: dict[str, pl.DataType] = {
+    "policy_id": pl.String,
+    "policy_name": pl.String,
+    "policy_type": pl.String,
+    "odata_type": pl.String,
+    "platform": pl.String,
+    "raw_json": pl.String,  # the policy as Graph returned it, secrets masked
+}

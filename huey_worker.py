@@ -1,0 +1,10 @@
+"""Entry point for the consumer: `huey_consumer huey_worker.huey` (see README)."""
+
+import sys
+
+from tenantpilot.config import ConfigError
+
+try:
+    from tenantpilot.tasks import huey  # noqa: F401
+except ConfigError as exc:
+    sys.exit(f"tenantpilot: configuration error: {exc}")

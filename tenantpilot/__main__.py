@@ -1,0 +1,5 @@
+import sys
+
+from tenantpilot.cli import main
+
+sys.exit(main())

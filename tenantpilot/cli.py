@@ -1,0 +1,223 @@
+"""`python -m tenantpilot …`: scripting, automation and tests. Errors are one line, exit 1/2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from tenantpilot.config import ConfigError, settings
+
+TENANT_RE = re.compile(
+    r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,})$"
+)
+
+
+def valid_tenant_id(value: str) -> bool:
+    """A tenant is named by its GUID or one of its domains (contoso.onmicrosoft.com)."""
+    return bool(TENANT_RE.match(value.strip()))
+
+
+def _store():
+    from tenantpilot.store import Store
+
+    return Store(settings().db_path)
+
+
+def cmd_tenants(args) -> int:
+    store = _store()
+    if args.action == "add":
+        if not valid_tenant_id(args.tenant_id):
+            print(f"error: {args.tenant_id!r} is not a tenant id (a GUID) or a domain", file=sys.stderr)
+            return 2
+        store.add_tenant(args.tenant_id.strip(), args.name or args.tenant_id.strip())
+        print(f"added {args.tenant_id}")
+    elif args.action == "remove":
+        if not store.remove_tenant(args.tenant_id):
+            print(f"error: no tenant {args.tenant_id!r}", file=sys.stderr)
+            return 1
+        print(f"removed {args.tenant_id} and its data")
+    else:
+        frame = store.tenants()
+        if args.json:
+            print(frame.write_json())
+        else:
+            for row in frame.iter_rows(named=True):
+                print(f"{row['tenant_id']:40} {row['display_name']:30} {row['kind']:8} "
+                      f"{row['last_status'] or 'never synced':10} {row['setting_count'] or 0:>7} settings")
+    return 0
+
+
+def _format_progress(run: dict, prog: dict | None) -> str:
+    if prog and run["status"] == "running":
+        total = f"/{prog['total']}" if prog.get("total") else ""
+        return f"run {run['run_id']}: running — {prog['phase']} {prog.get('done', 0)}{total}"
+    return f"run {run['run_id']}: {run['status']}"
+
+
+def cmd_sync(args) -> int:
+    from tenantpilot import progress, tasks
+
+    store = _store()
+    if args.tenant_id == "--all":
+        ids = store.tenants()["tenant_id"].to_list()
+    else:
+        ids = [args.tenant_id]
+    exit_code = 0
+    for tenant_id in ids:
+        queued = tasks.enqueue_sync(tenant_id, store)
+        note = "queued" if queued.created else "already queued or running"
+        print(f"tenant {tenant_id}: run {queued.run_id} {note}", flush=True)
+        if not args.wait:
+            continue
+        last_line = ""
+        deadline = time.monotonic() + args.timeout
+        while True:
+            run = store.get_run(queued.run_id)
+            line = _format_progress(run, progress.run_progress(tasks.huey, queued.run_id))
+            if line != last_line:
+                print(line, flush=True)
+                last_line = line
+            if run["status"] not in ("queued", "running"):
+                break
+            if time.monotonic() > deadline:
+                print(f"error: run {queued.run_id} did not finish within {args.timeout:.0f}s; is "
+                      "`huey_consumer huey_worker.huey` running?", file=sys.stderr)
+                return 1
+            tasks.reap_stale_runs(store)
+            time.sleep(0.5)
+        for warning in json.loads(run["warnings"] or "[]"):
+            print(f"warning: {warning}")
+        if run["status"] == "failed":
+            print(f"error: {run['error']}", file=sys.stderr)
+            exit_code = 1
+        else:
+            print(f"run {run['run_id']}: {run['status']} — {run['policy_count']} policies, "
+                  f"{run['setting_count']} settings, {run['request_count']} requests, {run['duration_s']:.1f}s")
+    return exit_code
+
+
+def cmd_runs(args) -> int:
+    frame = _store().runs(args.tenant_id, limit=args.limit)
+    if args.json:
+        print(frame.write_json())
+        return 0
+    for r in frame.iter_rows(named=True):
+        dur = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
+        print(f"{r['run_id']:>5} {r['tenant_id']:38} {r['status']:9} {dur:>8} {r['policy_count'] or 0:>5} pol "
+              f"{r['setting_count'] or 0:>7} set {r['request_count'] or 0:>6} req  {r['error'] or ''}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tenantpilot import export
+    from tenantpilot.explore import export_columns
+
+    store = _store()
+    frame = store.current_settings([args.tenant])
+    if frame.height == 0:
+        print(f"error: tenant {args.tenant!r} has no synced snapshot", file=sys.stderr)
+        return 1
+    path = Path(args.output or f"{args.tenant}-settings.{args.format}")
+    export.write(export_columns(frame), path, args.format)
+    print(f"wrote {frame.height} rows to {path}")
+    return 0
+
+
+def cmd_health(args) -> int:
+    from tenantpilot import tasks
+    from tenantpilot.health import health_report
+
+    report = health_report(settings(), _store(), tasks.huey)
+    print(json.dumps(report, indent=2, default=str))
+    return 0 if report["healthy"] else 1
+
+
+def cmd_simulate(args) -> int:
+    from tenantpilot.simulator.__main__ import serve_forever
+
+    cfg = settings()
+    serve_forever(port=args.port or cfg.sim_port, data_dir=cfg.data_dir, tenants=args.tenants,
+                  policies=args.policies, latency=args.latency)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from tenantpilot.baseline import import_baseline
+
+    result = import_baseline(_store(), Path(args.path), args.name)
+    for file, reason in result.skipped:
+        print(f"skipped {file}: {reason}")
+    print(f"baseline {result.tenant_id!r}: {result.policies} policies, {result.settings} settings "
+          f"(run {result.run_id}); {len(result.skipped)} files skipped")
+    return 0 if result.policies else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tenantpilot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("tenants", help="add, list or remove tenants")
+    t_sub = t.add_subparsers(dest="action", required=True)
+    a = t_sub.add_parser("add")
+    a.add_argument("tenant_id", help="tenant GUID or domain")
+    a.add_argument("--name", help="display name")
+    r = t_sub.add_parser("remove")
+    r.add_argument("tenant_id")
+    ls = t_sub.add_parser("list")
+    ls.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_tenants)
+
+    s = sub.add_parser("sync", help="queue a sync (use --all for every tenant)")
+    s.add_argument("tenant_id")
+    s.add_argument("--wait", action="store_true", help="follow progress; exit 1 on failure")
+    s.add_argument("--timeout", type=float, default=1800)
+    s.set_defaults(func=cmd_sync)
+
+    ru = sub.add_parser("runs", help="sync history")
+    ru.add_argument("tenant_id", nargs="?")
+    ru.add_argument("--limit", type=int, default=50)
+    ru.add_argument("--json", action="store_true")
+    ru.set_defaults(func=cmd_runs)
+
+    e = sub.add_parser("export", help="export a tenant's current settings")
+    e.add_argument("--tenant", required=True)
+    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    e.add_argument("--output")
+    e.set_defaults(func=cmd_export)
+
+    h = sub.add_parser("health", help="queue, database and consumer health as JSON")
+    h.set_defaults(func=cmd_health)
+
+    sim = sub.add_parser("simulate", help="run the local Graph simulator with demo tenants")
+    sim.add_argument("--port", type=int)
+    sim.add_argument("--tenants", type=int, default=3)
+    sim.add_argument("--policies", type=int, default=40)
+    sim.add_argument("--latency", type=float, default=0.0)
+    sim.set_defaults(func=cmd_simulate)
+
+    im = sub.add_parser("import", help="import exported JSON as a read-only baseline")
+    im.add_argument("path")
+    im.add_argument("--name", required=True)
+    im.set_defaults(func=cmd_import)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings()
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+        from tenantpilot.logs import redact
+
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 1

@@ -1,0 +1,149 @@
+"""One frozen settings object, read from the environment (and `.env`) once.
+
+A missing or malformed value raises `ConfigError` whose message is one line naming the
+variable and what is expected; entry points print that line and exit 2 instead of a traceback.
+Secrets live here only in memory; `Settings.__repr__` never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_SIM_PORT = 8765
+QUEUE_NAME = "intune-sync-queue"
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed (message names it)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_path: Path
+    log_dir: Path
+    redis_url: str | None
+    graph_url: str
+    authority_host: str
+    client_id: str | None
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_path: Path | None = None
+    certificate_thumbprint: str | None = None
+    ca_bundle: str | None = None  # explicit CA for Graph/authority (REQUESTS_CA_BUNDLE or simulator CA)
+    demo: bool = False  # no credentials: demo tenants sync against the local simulator
+    sim_port: int = DEFAULT_SIM_PORT
+    stale_after_s: float = 30.0  # a running sync without heartbeat for this long is interrupted
+    max_concurrency: int = 8
+    keep_runs: int = 10  # snapshots kept per tenant
+
+    @property
+    def queue_backend(self) -> str:
+        return "redis" if self.redis_url else "sqlite"
+
+    @property
+    def queue_db(self) -> Path:
+        return self.data_dir / "huey-queue.db"
+
+    @property
+    def simulator_info_path(self) -> Path:
+        return self.data_dir / "simulator.json"
+
+
+def _url(name: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+        raise ConfigError(f"{name}={value!r} is not a URL; expected e.g. https://host[:port]")
+    return value.rstrip("/")
+
+
+def _positive(name: str, value: str, cast=float):
+    try:
+        number = cast(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise ConfigError(f"{name}={value!r} must be greater than 0")
+    return number
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read and validate the configuration contract of DESIGN.md."""
+    if env is None:
+        if dotenv:
+            from dotenv import load_dotenv
+
+            load_dotenv(Path.cwd() / ".env", override=False)
+        env = dict(os.environ)
+    get = lambda k: (env.get(k) or "").strip() or None  # noqa: E731
+
+    data_dir = Path(get("TENANTPILOT_DATA_DIR") or "data").absolute()
+    db_path = Path(get("TENANTPILOT_DB") or data_dir / "tenantpilot.duckdb").absolute()
+    log_dir = Path(get("TENANTPILOT_LOG_DIR") or data_dir / "logs").absolute()
+
+    redis_url = get("REDIS_URL")
+    if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://")
+
+    client_id = get("AZURE_AD_CLIENT_ID")
+    secret = get("AZURE_AD_CLIENT_SECRET")
+    cert = get("AZURE_AD_CLIENT_CERTIFICATE_PATH")
+    thumb = get("AZURE_AD_CLIENT_CERTIFICATE_THUMBPRINT")
+    if client_id and not _GUID.match(client_id):
+        raise ConfigError(f"AZURE_AD_CLIENT_ID={client_id!r} is not a GUID (the app registration's client id)")
+    if client_id and not (secret or cert):
+        raise ConfigError(
+            "AZURE_AD_CLIENT_SECRET is missing: set it (or AZURE_AD_CLIENT_CERTIFICATE_PATH) with AZURE_AD_CLIENT_ID"
+        )
+    if (secret or cert) and not client_id:
+        raise ConfigError("AZURE_AD_CLIENT_ID is missing: a secret or certificate is set without a client id")
+    if cert and not Path(cert).is_file():
+        raise ConfigError(f"AZURE_AD_CLIENT_CERTIFICATE_PATH={cert!r} does not exist (expected a PEM file)")
+
+    sim_port = int(_positive("TENANTPILOT_SIM_PORT", get("TENANTPILOT_SIM_PORT") or str(DEFAULT_SIM_PORT), int))
+    demo = client_id is None
+    ca_bundle = get("REQUESTS_CA_BUNDLE") or get("CURL_CA_BUNDLE")
+    if demo:
+        sim_url = f"https://127.0.0.1:{sim_port}"
+        graph_url = _url("TENANTPILOT_GRAPH_URL", get("TENANTPILOT_GRAPH_URL") or sim_url)
+        authority = _url("TENANTPILOT_AUTHORITY_HOST", get("TENANTPILOT_AUTHORITY_HOST") or sim_url)
+        ca_bundle = ca_bundle or str(data_dir / "simulator-ca.pem")
+    else:
+        graph_url = _url("TENANTPILOT_GRAPH_URL", get("TENANTPILOT_GRAPH_URL") or DEFAULT_GRAPH_URL)
+        authority = _url("TENANTPILOT_AUTHORITY_HOST", get("TENANTPILOT_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST)
+    if ca_bundle and not demo and not Path(ca_bundle).is_file():
+        raise ConfigError(f"REQUESTS_CA_BUNDLE={ca_bundle!r} does not exist (expected a PEM bundle)")
+
+    return Settings(
+        data_dir=data_dir,
+        db_path=db_path,
+        log_dir=log_dir,
+        redis_url=redis_url,
+        graph_url=graph_url,
+        authority_host=authority,
+        client_id=client_id,
+        client_secret=secret,
+        certificate_path=Path(cert) if cert else None,
+        certificate_thumbprint=thumb,
+        ca_bundle=ca_bundle,
+        demo=demo,
+        sim_port=sim_port,
+        stale_after_s=_positive("TENANTPILOT_STALE_SECONDS", get("TENANTPILOT_STALE_SECONDS") or "30"),
+        max_concurrency=int(_positive("TENANTPILOT_CONCURRENCY", get("TENANTPILOT_CONCURRENCY") or "8", int)),
+        keep_runs=int(_positive("TENANTPILOT_KEEP_RUNS", get("TENANTPILOT_KEEP_RUNS") or "10", int)),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

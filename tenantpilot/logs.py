@@ -1,0 +1,75 @@
+"""Structured JSON-lines logging to stderr and rotating files, with secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+import time
+from pathlib import Path
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?bearer\s+)[A-Za-z0-9\-\._~\+/=]+"),
+    re.compile(r"(?i)(client_secret['\"]?\s*[:=]\s*['\"]?)[^&'\"\s,}]+"),
+    re.compile(r"(?i)((?:access_token|refresh_token|client_assertion)['\"]?\s*[:=]\s*['\"]?)[^&'\"\s,}]+"),
+    re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"),  # JWTs
+]
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Values that must never be logged verbatim (client secret, tokens)."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _known_secrets:
+        text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def configure(log_dir: Path, *, level: int = logging.INFO, stderr: bool = True) -> None:
+    """Set up JSON logging once per process: stderr, worker-combined.log, worker-error.log."""
+    root = logging.getLogger("tenantpilot")
+    if getattr(root, "_tenantpilot_configured", False):
+        return
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fmt = JsonFormatter()
+    handlers: list[logging.Handler] = []
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    handlers.append(logging.handlers.RotatingFileHandler(log_dir / "worker-combined.log", maxBytes=10_000_000,
+                                                         backupCount=5, encoding="utf-8"))
+    err = logging.handlers.RotatingFileHandler(log_dir / "worker-error.log", maxBytes=10_000_000, backupCount=5,
+                                               encoding="utf-8")
+    err.setLevel(logging.ERROR)
+    handlers.append(err)
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    root.setLevel(level)
+    root.propagate = False
+    root._tenantpilot_configured = True  # type: ignore[attr-defined]
+
+
+def log(logger: logging.Logger, level: int, event: str, **fields) -> None:
+    logger.log(level, event, extra={"fields": fields})

@@ -1,0 +1,110 @@
+"""One sync run: Graph -> flatten -> one DuckDB transaction. Runs inside the Huey consumer.
+
+Status rules: all policy types fetched -> succeeded; some types skipped with a warning (403,
+type unknown to this tenant) -> partial; anything else -> failed with a clear error, and the
+previous snapshot stays current because nothing of this run was written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tenantpilot import logs
+from tenantpilot.config import Settings
+from tenantpilot.graph.auth import TokenProvider
+from tenantpilot.graph.client import GraphClient
+from tenantpilot.graph.errors import GraphError
+from tenantpilot.graph.fetch import fetch_tenant
+from tenantpilot.snapshot import build_frames, inline_definitions
+from tenantpilot.store import Store, StoreError
+
+log = logging.getLogger("tenantpilot.sync")
+
+
+class SyncError(RuntimeError):
+    """A sync could not run; the message is what the user sees."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    graph_url: str
+    authority_host: str
+    client_id: str
+    client_secret: str | None
+    certificate_path: Path | None
+    certificate_thumbprint: str | None
+    verify: str | bool
+
+
+def connection(cfg: Settings) -> Connection:
+    """Where and how to reach Graph: the configured app, or the local simulator in demo mode."""
+    if not cfg.demo:
+        return Connection(cfg.graph_url, cfg.authority_host, cfg.client_id or "", cfg.client_secret,
+                          cfg.certificate_path, cfg.certificate_thumbprint, cfg.ca_bundle or True)
+    info_path = cfg.simulator_info_path
+    if not info_path.exists():
+        raise SyncError("Demo mode (no AZURE_AD_CLIENT_ID set) needs the local Graph simulator, which is not "
+                        "running: start it with `python -m tenantpilot simulate` (scripts/run.sh does this)")
+    info = json.loads(info_path.read_text())
+    return Connection(info["url"], info["url"], info["client_id"], info["client_secret"], None, None,
+                      info["ca_path"])
+
+
+def graph_client(cfg: Settings, tenant_id: str) -> GraphClient:
+    conn = connection(cfg)
+    logs.register_secret(conn.client_secret)
+    tokens = TokenProvider(
+        tenant_id, conn.client_id, client_secret=conn.client_secret,
+        certificate_path=conn.certificate_path, certificate_thumbprint=conn.certificate_thumbprint,
+        authority_host=conn.authority_host, verify=conn.verify, scope=f"{conn.graph_url}/.default",
+    )
+    return GraphClient(tokens, base_url=conn.graph_url, verify=conn.verify, max_concurrency=cfg.max_concurrency)
+
+
+def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
+    """Run one queued sync to its end; returns the final status. Never raises for sync failures."""
+    run = store.start_run(run_id)
+    if run is None:
+        log.info("run skipped", extra={"fields": {"run_id": run_id, "reason": "not queued any more"}})
+        return "skipped"
+    tenant_id = run["tenant_id"]
+    started = time.monotonic()
+    fields = {"run_id": run_id, "tenant": tenant_id}
+    logs.log(log, logging.INFO, "job started", **fields)
+    requests_made = None
+    try:
+        client = graph_client(cfg, tenant_id)
+        result = fetch_tenant(client, on_progress=reporter.update)
+        requests_made = result.requests
+        reporter.update("flattening", 0, len(result.policies))
+        policies = [(p.family, p.raw) for p in result.policies]
+        fresh = inline_definitions(policies)
+        if fresh:
+            store.save_definitions(fresh)
+        definitions = store.definitions()
+        frames = build_frames(policies, definitions)
+        reporter.update("saving", 0, None)
+        status = "partial" if result.warnings else "succeeded"
+        store.write_snapshot(run_id, tenant_id, policies=frames.policies, settings=frames.settings,
+                             assignments=frames.assignments, status=status, request_count=requests_made,
+                             warnings=result.warnings, keep_runs=cfg.keep_runs)
+        logs.log(log, logging.INFO, "job completed", **fields, status=status,
+                 duration_s=round(time.monotonic() - started, 3), policies=frames.policies.height,
+                 settings=frames.settings.height, requests=requests_made, warnings=result.warnings)
+        return status
+    except (GraphError, SyncError, StoreError) as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any bug must still end the run as failed, visibly
+        log.exception("unexpected sync error", extra={"fields": fields})
+        error = f"Unexpected error ({type(exc).__name__}): {exc}"
+    error = logs.redact(error)
+    try:
+        store.fail_run(run_id, error, request_count=requests_made)
+    finally:
+        logs.log(log, logging.ERROR, "job failed", **fields, error=error,
+                 duration_s=round(time.monotonic() - started, 3), requests=requests_made)
+    return "failed"
