@@ -33,20 +33,22 @@ def make_huey(cfg: Settings):
     return SqliteHuey(QUEUE_NAME, filename=str(cfg.queue_db), results=False)
 
 
-CFG = settings()
-huey = make_huey(CFG)
+# The queue is fixed when the module is imported (the consumer imports it once); everything else
+# reads settings() at call time so tests and the app can point at another database.
+huey = make_huey(settings())
 
 
-def get_store(cfg: Settings = CFG) -> Store:
-    return Store(cfg.db_path)
+def get_store(cfg: Settings | None = None) -> Store:
+    return Store((cfg or settings()).db_path)
 
 
 @huey.task(retries=0, context=False)
 def sync_task(run_id: int) -> None:
-    logs.configure(CFG.log_dir)
+    cfg = settings()
+    logs.configure(cfg.log_dir)
     reporter = progress.Reporter(huey, run_id).start()
     try:
-        execute_run(run_id, CFG, get_store(), reporter)
+        execute_run(run_id, cfg, get_store(cfg), reporter)
     finally:
         reporter.stop()
 
@@ -67,7 +69,7 @@ def enqueue_sync(tenant_id: str, store: Store | None = None) -> Enqueued:
             sync_task(run_id)
         except Exception as exc:  # queue unreachable: the run must not stay queued forever
             store.fail_run(run_id, f"Could not queue the sync: {exc}")
-            raise QueueUnavailable(f"The queue is unreachable ({CFG.queue_backend}): {exc}") from exc
+            raise QueueUnavailable(f"The queue is unreachable ({settings().queue_backend}): {exc}") from exc
     return Enqueued(run_id, created)
 
 
@@ -75,8 +77,9 @@ class QueueUnavailable(RuntimeError):
     pass
 
 
-def reap_stale_runs(store: Store | None = None, cfg: Settings = CFG) -> list[int]:
+def reap_stale_runs(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
     """Mark running runs whose worker is gone as failed (interrupted). Returns their ids."""
+    cfg = cfg or settings()
     store = store or get_store(cfg)
     running = store.runs(statuses=["running"], limit=1000)
     dead = []
@@ -103,7 +106,8 @@ _beat_started = threading.Event()
 
 @huey.on_startup()
 def _on_startup() -> None:
-    logs.configure(CFG.log_dir)
+    cfg = settings()
+    logs.configure(cfg.log_dir)
     if _beat_started.is_set():
         return
     _beat_started.set()
@@ -116,13 +120,13 @@ def _on_startup() -> None:
         while True:
             try:
                 huey.put(progress.CONSUMER_KEY, {"ts": time.time(), "pid": os.getpid(), "host": progress.HOST,
-                                                 "backend": CFG.queue_backend})
+                                                 "backend": cfg.queue_backend})
             except Exception:  # noqa: BLE001
                 pass
             time.sleep(2)
 
     threading.Thread(target=beat, name="consumer-heartbeat", daemon=True).start()
-    logs.log(log, logging.INFO, "consumer started", backend=CFG.queue_backend, db=str(CFG.db_path))
+    logs.log(log, logging.INFO, "consumer started", backend=cfg.queue_backend, db=str(cfg.db_path))
 
 
 @huey.signal(signals.SIGNAL_INTERRUPTED)
