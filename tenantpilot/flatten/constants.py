@@ -1,0 +1,212 @@
+"""Tables the flattener is driven by: family names, type/collection -> family, metadata keys.
+
+Everything here is data. The functions that read it live in the other modules of this package.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- families (the values of the policy_type column) ---------------------------------------
+SETTINGS_CATALOG = "settingsCatalog"
+COMPLIANCE_V2 = "complianceV2"
+DEVICE_CONFIGURATION = "deviceConfiguration"
+COMPLIANCE = "compliance"
+ENDPOINT_SECURITY_INTENT = "endpointSecurityIntent"
+ADMIN_TEMPLATE = "adminTemplate"
+APP_PROTECTION = "appProtection"
+ENROLLMENT = "enrollment"
+AUTOPILOT = "autopilot"
+WINDOWS_UPDATE = "windowsUpdate"
+SCRIPT = "script"
+UNKNOWN = "unknown"
+
+FAMILIES: tuple[str, ...] = (
+    SETTINGS_CATALOG, COMPLIANCE_V2, DEVICE_CONFIGURATION, COMPLIANCE, ENDPOINT_SECURITY_INTENT,
+    ADMIN_TEMPLATE, APP_PROTECTION, ENROLLMENT, AUTOPILOT, WINDOWS_UPDATE, SCRIPT, UNKNOWN,
+)
+
+# Human labels for the UI (policy_type stays the short name above).
+FAMILY_LABELS: dict[str, str] = {
+    SETTINGS_CATALOG: "Settings catalog",
+    COMPLIANCE_V2: "Compliance (settings catalog)",
+    DEVICE_CONFIGURATION: "Device configuration",
+    COMPLIANCE: "Compliance",
+    ENDPOINT_SECURITY_INTENT: "Endpoint security (intent)",
+    ADMIN_TEMPLATE: "Administrative template",
+    APP_PROTECTION: "App protection",
+    ENROLLMENT: "Enrollment",
+    AUTOPILOT: "Autopilot",
+    WINDOWS_UPDATE: "Windows Update",
+    SCRIPT: "Script",
+    UNKNOWN: "Other",
+}
+
+# Graph collection (last path segment of the endpoint or of an @odata.context) -> family.
+COLLECTION_FAMILIES: dict[str, str] = {
+    "configurationPolicies": SETTINGS_CATALOG,
+    "compliancePolicies": COMPLIANCE_V2,
+    "deviceConfigurations": DEVICE_CONFIGURATION,
+    "deviceCompliancePolicies": COMPLIANCE,
+    "intents": ENDPOINT_SECURITY_INTENT,
+    "groupPolicyConfigurations": ADMIN_TEMPLATE,
+    "managedAppPolicies": APP_PROTECTION,
+    "iosManagedAppProtections": APP_PROTECTION,
+    "androidManagedAppProtections": APP_PROTECTION,
+    "windowsManagedAppProtections": APP_PROTECTION,
+    "mdmWindowsInformationProtectionPolicies": APP_PROTECTION,
+    "windowsInformationProtectionPolicies": APP_PROTECTION,
+    "deviceEnrollmentConfigurations": ENROLLMENT,
+    "windowsAutopilotDeploymentProfiles": AUTOPILOT,
+    "windowsFeatureUpdateProfiles": WINDOWS_UPDATE,
+    "windowsDriverUpdateProfiles": WINDOWS_UPDATE,
+    "windowsQualityUpdateProfiles": WINDOWS_UPDATE,
+    "windowsQualityUpdatePolicies": WINDOWS_UPDATE,
+    "deviceManagementScripts": SCRIPT,
+    "deviceShellScripts": SCRIPT,
+    "deviceCustomAttributeShellScripts": SCRIPT,
+    "deviceHealthScripts": SCRIPT,
+    "deviceComplianceScripts": SCRIPT,
+}
+
+# @odata.type (without "#microsoft.graph.") -> family. First matching rule wins; a rule is
+# (kind, text, family) with kind "eq" (whole name), "in" (substring) or "end" (suffix).
+TYPE_RULES: tuple[tuple[str, str, str], ...] = (
+    ("eq", "deviceManagementConfigurationPolicy", SETTINGS_CATALOG),
+    ("eq", "deviceManagementCompliancePolicy", COMPLIANCE_V2),
+    ("eq", "deviceManagementIntent", ENDPOINT_SECURITY_INTENT),
+    ("eq", "groupPolicyConfiguration", ADMIN_TEMPLATE),
+    ("in", "ManagedAppProtection", APP_PROTECTION),
+    ("in", "WindowsInformationProtection", APP_PROTECTION),
+    ("eq", "windowsInformationProtectionPolicy", APP_PROTECTION),
+    ("eq", "targetedManagedAppProtection", APP_PROTECTION),
+    ("in", "ManagedAppConfiguration", APP_PROTECTION),  # MAM app config, listed with managedAppPolicies
+    ("in", "AutopilotDeploymentProfile", AUTOPILOT),
+    ("eq", "windowsUpdateForBusinessConfiguration", WINDOWS_UPDATE),
+    ("in", "UpdateProfile", WINDOWS_UPDATE),  # windowsFeature/Driver/QualityUpdateProfile
+    ("eq", "windowsQualityUpdatePolicy", WINDOWS_UPDATE),
+    ("in", "Enrollment", ENROLLMENT),  # deviceEnrollment*, windows10EnrollmentCompletionPage*
+    ("in", "ComanagementAuthorityConfiguration", ENROLLMENT),
+    ("in", "RestoreDeviceEnrollment", ENROLLMENT),
+    ("in", "CompliancePolicy", COMPLIANCE),
+    ("in", "Script", SCRIPT),  # deviceManagementScript, deviceShellScript, deviceHealthScript, ...
+    ("end", "Configuration", DEVICE_CONFIGURATION),
+    ("end", "CertificateProfile", DEVICE_CONFIGURATION),
+    ("end", "TrustedRootCertificate", DEVICE_CONFIGURATION),
+    ("in", "CertificateProfile", DEVICE_CONFIGURATION),
+)
+
+# @odata.types that are Intune objects but not policies: load_export skips them with a reason.
+NON_POLICY_TYPES: dict[str, str] = {
+    "deviceAndAppManagementRoleDefinition": "role definition",
+    "roleDefinition": "role definition",
+    "roleScopeTag": "scope tag",
+    "notificationMessageTemplate": "compliance notification message template",
+    "deviceAndAppManagementAssignmentFilter": "assignment filter",
+    "deviceManagementSettings": "tenant-wide device management settings",
+}
+
+# Keys that are never settings (volatile or descriptive); any key containing "@" or starting
+# with "#" is dropped as well (full OData metadata from IntuneManagement).
+METADATA_KEYS: frozenset[str] = frozenset({
+    "@odata.type", "@odata.context", "id", "createdDateTime", "lastModifiedDateTime", "displayName",
+    "name", "description", "version", "roleScopeTagIds", "supportsScopeTags",
+    "deviceManagementApplicabilityRuleOsEdition", "deviceManagementApplicabilityRuleOsVersion",
+    "deviceManagementApplicabilityRuleDeviceMode", "assignments", "settingCount", "creationSource",
+    "isAssigned", "priorityMetaData", "templateReference", "deployedAppCount",
+    # navigation properties that are reports, not configuration
+    "deviceStatuses", "userStatuses", "deviceStatusOverview", "userStatusOverview",
+    "deviceSettingStateSummaries", "deploymentSummary", "assignmentFilterEvaluationStatusDetails",
+    "groupAssignments", "managedDeviceMobileAppConfigurationStatuses",
+})
+
+# Keys a family extractor reads itself; the generic property walk skips them.
+SPECIAL_KEYS: frozenset[str] = frozenset({
+    "settings", "settingsDelta", "definitionValues", "omaSettings", "apps", "technologies",
+    "platforms", "templateId",
+})
+
+# Properties whose value is a blob: rows hold a sha256 fingerprint, never the content.
+# name -> number of hex digits kept (64 = full digest).
+BLOB_KEYS: dict[str, int] = {
+    "scriptContent": 64,
+    "detectionScriptContent": 64,
+    "remediationScriptContent": 64,
+    "payload": 16,
+    "payloadJson": 16,
+    "fileContent": 16,
+    "certificateContent": 16,
+    "trustedRootCertificate": 16,
+    "rootCertificate": 16,
+    "pfxBlob": 16,
+}
+
+# Property names (lower case) whose string value is a credential.
+SECRET_NAMES: frozenset[str] = frozenset({
+    "presharedkey", "password", "passphrase", "secret", "clientsecret", "sharedsecret",
+    "certificatepassword", "wifipassword", "pin", "wifipresharedkey", "networkkey",
+})
+SECRET_SUFFIXES: tuple[str, ...] = ("presharedkey", "password", "secret", "passphrase")
+
+# Property names (lower case) whose value is an onboarding blob (holds the tenant/org id).
+ONBOARDING_NAMES: frozenset[str] = frozenset({
+    "advancedthreatprotectiononboardingblob", "onboardingblob",
+    "advancedthreatprotectionoffboardingblob", "offboardingblob",
+})
+
+# Natural-key fields of arrays of objects in non-catalog policies, in priority order.
+NATURAL_KEY_FIELDS: tuple[str, ...] = (
+    "omaUri", "ruleName", "actionType", "name", "key", "locale", "ssid", "bundleId", "packageId",
+    "appId", "displayName",
+)
+
+# Settings catalog: a child of a group-collection item names its row when its id, after the
+# parent id prefix, is one of these (or ends with "_name" / "key").
+CATALOG_NATURAL_KEY_SUFFIXES: tuple[str, ...] = ("_name", "key", "keytobereplaced")
+CATALOG_NATURAL_KEY_NAMES: frozenset[str] = frozenset({"name", "key"})
+
+# Settings catalog id prefixes stripped when a readable name is made from an id.
+CATALOG_ID_PREFIXES: tuple[str, ...] = (
+    "device_vendor_msft_policy_config_", "user_vendor_msft_policy_config_", "device_vendor_msft_",
+    "user_vendor_msft_", "vendor_msft_",
+)
+
+# Tenant-specific text replaced in compare_value.
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+TENANT_DOMAIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\.(?:onmicrosoft\.(?:com|us|de|cn)|partner\.onmschina\.cn)",
+                              re.IGNORECASE)
+AUTHORITY_TENANT_RE = re.compile(
+    r"((?:login\.microsoftonline\.(?:com|us)|login\.windows\.net|sts\.windows\.net|login\.chinacloudapi\.cn"
+    r"|login\.partner\.microsoftonline\.cn|login-us\.microsoftonline\.com)/)"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    re.IGNORECASE,
+)
+ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+TENANT_ID_PLACEHOLDER = "<tenant-id>"
+TENANT_DOMAIN_PLACEHOLDER = "<tenant-domain>"
+OBJECT_ID_PLACEHOLDER = "<object-id>"
+ONBOARDING_PLACEHOLDER = "<onboarding-blob>"
+
+# Words humanize() writes with their brand spelling.
+WORD_SPELLINGS: dict[str, str] = {
+    "ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "tvos": "tvOS", "visionos": "visionOS",
+    "watchos": "watchOS", "icloud": "iCloud", "itunes": "iTunes", "ibooks": "iBooks",
+    "imessage": "iMessage", "airdrop": "AirDrop", "airplay": "AirPlay", "facetime": "FaceTime",
+    "bitlocker": "BitLocker", "onedrive": "OneDrive", "sharepoint": "SharePoint", "wifi": "Wi-Fi",
+    "vpn": "VPN", "pin": "PIN", "os": "OS", "url": "URL", "urls": "URLs", "id": "ID", "ids": "IDs",
+    "eula": "EULA", "oobe": "OOBE", "sku": "SKU", "skus": "SKUs", "tpm": "TPM", "wsl": "WSL",
+    "eap": "EAP", "ssid": "SSID", "uri": "URI", "esim": "eSIM", "ui": "UI", "sdk": "SDK",
+    "windows10": "Windows 10", "aad": "AAD", "dma": "DMA", "rtp": "RTP", "tls": "TLS", "dns": "DNS",
+    "ip": "IP", "mdm": "MDM", "mam": "MAM", "oma": "OMA", "ssl": "SSL", "http": "HTTP", "https": "HTTPS",
+    "windows": "Windows", "android": "Android", "apple": "Apple", "microsoft": "Microsoft",
+    "google": "Google", "intune": "Intune", "defender": "Defender", "entra": "Entra", "azure": "Azure",
+    "smartscreen": "SmartScreen", "appleid": "Apple ID", "ntp": "NTP", "usb": "USB", "bios": "BIOS",
+}
+# Two camelCase words that are one brand name: ("bit", "locker") -> "BitLocker".
+PAIR_SPELLINGS: dict[tuple[str, str], str] = {
+    ("bit", "locker"): "BitLocker", ("one", "drive"): "OneDrive", ("share", "point"): "SharePoint",
+    ("air", "drop"): "AirDrop", ("air", "play"): "AirPlay", ("face", "time"): "FaceTime",
+    ("wi", "fi"): "Wi-Fi", ("smart", "screen"): "SmartScreen", ("file", "vault"): "FileVault",
+    ("safety", "net"): "SafetyNet", ("game", "center"): "Game Center", ("mac", "os"): "macOS",
+    ("face", "id"): "Face ID", ("touch", "id"): "Touch ID", ("i", "pad"): "iPad",
+}
