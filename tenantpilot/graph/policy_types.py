@@ -1,0 +1,310 @@
+"""The Intune policy types TenantPilot syncs, as data.
+
+Each :class:`PolicyType` says where the list lives and which per-policy calls
+(:class:`FollowUp`) complete an item. :mod:`tenantpilot.graph.fetch` interprets the table;
+adding a type is adding a row, not a subclass.
+
+Follow-up semantics:
+
+* ``path_template`` is relative to the API version root. ``{id}`` is the id of the item the
+  follow-up runs for (the policy, or for a nested follow-up the element of the parent
+  follow-up's list); ``{parent_id}`` is the policy id. Ids are URL-quoted.
+* The result is merged into the item under ``key`` (Graph's own relationship name:
+  ``settings``, ``assignments``, ``definitionValues``, ``presentationValues`` …). With
+  ``key=None`` the result is a single object whose fields are merged into the item (the
+  typed app-protection GET, a script's own GET that carries ``scriptContent``).
+* ``pages=True``: the result is a collection; every ``@odata.nextLink`` page is fetched and
+  ``value`` lists are concatenated.
+* ``nested`` follow-ups run for every element of this follow-up's list result.
+* ``routes``: the path depends on the item's ``@odata.type``; items whose type has no route
+  get no call (and keep what the list returned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from .client import add_query
+
+__all__ = [
+    "Params",
+    "Route",
+    "FollowUp",
+    "PolicyType",
+    "POLICY_TYPES",
+    "FAMILIES",
+    "APP_PROTECTION_ROUTES",
+    "types_by_family",
+    "get_policy_type",
+]
+
+Params = tuple[tuple[str, str], ...]
+
+READ_CONFIG = "DeviceManagementConfiguration.Read.All"
+READ_SERVICE_CONFIG = "DeviceManagementServiceConfig.Read.All"
+READ_APPS = "DeviceManagementApps.Read.All"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A follow-up path used for items of one ``@odata.type``."""
+
+    odata_type: str
+    path_template: str
+    params: Params = ()
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """One per-item call whose answer is merged into the item."""
+
+    path_template: str
+    key: str | None
+    params: Params = ()
+    pages: bool = True
+    nested: tuple[FollowUp, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+    def route_for(self, item: Mapping[str, Any]) -> tuple[str, Params] | None:
+        """``(path_template, params)`` for ``item``, or None when the item gets no call."""
+        if not self.routes:
+            return self.path_template, self.params
+        odata_type = str(item.get("@odata.type") or "").lstrip("#").lower()
+        for r in self.routes:
+            if r.odata_type.lstrip("#").lower() == odata_type:
+                return r.path_template, r.params
+        return None
+
+    def url_for(self, item: Mapping[str, Any], parent_id: str | None = None) -> str | None:
+        """Relative URL (with query) of this call for ``item``; None when not applicable."""
+        route = self.route_for(item)
+        if route is None:
+            return None
+        template, params = route
+        item_id = str(item["id"])
+        path = template.format(id=quote(item_id, safe=""), parent_id=quote(parent_id or item_id, safe=""))
+        return add_query(path, params)
+
+
+@dataclass(frozen=True)
+class PolicyType:
+    """One Intune collection. ``key`` is unique; ``family`` is what rows are labelled with."""
+
+    key: str
+    family: str
+    label: str
+    list_path: str
+    list_params: Params = ()
+    follow_ups: tuple[FollowUp, ...] = ()
+    api_version: str = "beta"
+    permission: str = READ_CONFIG  # the least-privileged app permission that reads it
+    notes: str = field(default="", compare=False)
+
+    @property
+    def list_url(self) -> str:
+        return add_query(self.list_path, self.list_params)
+
+
+_EXPAND_ASSIGNMENTS: Params = (("$expand", "assignments"),)
+_SETTINGS_PARAMS: Params = (("$expand", "settingDefinitions"), ("$top", "1000"))
+
+
+def _assignments(collection: str) -> FollowUp:
+    return FollowUp(f"{collection}/{{id}}/assignments", "assignments")
+
+
+# @odata.type of a managedAppPolicies item -> typed collection and what it can $expand.
+APP_PROTECTION_ROUTES: tuple[Route, ...] = (
+    Route(
+        "#microsoft.graph.iosManagedAppProtection",
+        "/deviceAppManagement/iosManagedAppProtections/{id}",
+        (("$expand", "apps,assignments"),),
+    ),
+    Route(
+        "#microsoft.graph.androidManagedAppProtection",
+        "/deviceAppManagement/androidManagedAppProtections/{id}",
+        (("$expand", "apps,assignments"),),
+    ),
+    Route(
+        "#microsoft.graph.windowsManagedAppProtection",
+        "/deviceAppManagement/windowsManagedAppProtections/{id}",
+        (("$expand", "apps,assignments"),),
+    ),
+    Route(
+        "#microsoft.graph.targetedManagedAppConfiguration",
+        "/deviceAppManagement/targetedManagedAppConfigurations/{id}",
+        (("$expand", "apps,assignments"),),
+    ),
+    Route(
+        "#microsoft.graph.mdmWindowsInformationProtectionPolicy",
+        "/deviceAppManagement/mdmWindowsInformationProtectionPolicies/{id}",
+        (("$expand", "assignments"),),
+    ),
+    Route(
+        "#microsoft.graph.windowsInformationProtectionPolicy",
+        "/deviceAppManagement/windowsInformationProtectionPolicies/{id}",
+        (("$expand", "assignments"),),
+    ),
+    # defaultManagedAppProtection has apps but no assignments relationship.
+    Route(
+        "#microsoft.graph.defaultManagedAppProtection",
+        "/deviceAppManagement/defaultManagedAppProtections/{id}",
+        (("$expand", "apps"),),
+    ),
+)
+
+_DM = "/deviceManagement"
+
+POLICY_TYPES: tuple[PolicyType, ...] = (
+    PolicyType(
+        key="configurationPolicies",
+        family="settingsCatalog",
+        label="Settings catalog",
+        list_path=f"{_DM}/configurationPolicies",
+        list_params=_EXPAND_ASSIGNMENTS,
+        follow_ups=(FollowUp(f"{_DM}/configurationPolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
+        notes="$expand=settings on the list shrinks pages to 1-2 items; settings come per policy.",
+    ),
+    PolicyType(
+        key="compliancePolicies",
+        family="complianceV2",
+        label="Compliance policies (settings catalog)",
+        list_path=f"{_DM}/compliancePolicies",
+        list_params=_EXPAND_ASSIGNMENTS,
+        follow_ups=(FollowUp(f"{_DM}/compliancePolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
+    ),
+    PolicyType(
+        key="deviceConfigurations",
+        family="deviceConfiguration",
+        label="Device configuration profiles",
+        list_path=f"{_DM}/deviceConfigurations",
+        list_params=_EXPAND_ASSIGNMENTS,
+        notes="every property is inline in the list; encrypted OMA values are not fetched.",
+    ),
+    PolicyType(
+        key="deviceCompliancePolicies",
+        family="compliance",
+        label="Compliance policies",
+        list_path=f"{_DM}/deviceCompliancePolicies",
+        list_params=(("$expand", "scheduledActionsForRule($expand=scheduledActionConfigurations)"),),
+        follow_ups=(_assignments(f"{_DM}/deviceCompliancePolicies"),),
+    ),
+    PolicyType(
+        key="intents",
+        family="endpointSecurityIntent",
+        label="Endpoint security (intents)",
+        list_path=f"{_DM}/intents",
+        follow_ups=(
+            FollowUp(f"{_DM}/intents/{{id}}/settings", "settings"),
+            _assignments(f"{_DM}/intents"),  # intents?$expand=assignments comes back empty
+        ),
+    ),
+    PolicyType(
+        key="groupPolicyConfigurations",
+        family="adminTemplate",
+        label="Administrative templates",
+        list_path=f"{_DM}/groupPolicyConfigurations",
+        follow_ups=(
+            FollowUp(
+                f"{_DM}/groupPolicyConfigurations/{{id}}/definitionValues",
+                "definitionValues",
+                (("$expand", "definition"),),
+                nested=(
+                    FollowUp(
+                        f"{_DM}/groupPolicyConfigurations/{{parent_id}}/definitionValues/{{id}}/presentationValues",
+                        "presentationValues",
+                        (("$expand", "presentation"),),
+                    ),
+                ),
+            ),
+            _assignments(f"{_DM}/groupPolicyConfigurations"),
+        ),
+    ),
+    PolicyType(
+        key="managedAppPolicies",
+        family="appProtection",
+        label="App protection policies",
+        list_path="/deviceAppManagement/managedAppPolicies",
+        follow_ups=(FollowUp("", None, pages=False, routes=APP_PROTECTION_ROUTES),),
+        permission=READ_APPS,
+        notes="the list mixes types and $filter fails on it; each item is re-read from its typed collection.",
+    ),
+    PolicyType(
+        key="windowsFeatureUpdateProfiles",
+        family="windowsUpdate",
+        label="Windows feature updates",
+        list_path=f"{_DM}/windowsFeatureUpdateProfiles",
+        follow_ups=(_assignments(f"{_DM}/windowsFeatureUpdateProfiles"),),
+    ),
+    PolicyType(
+        key="windowsDriverUpdateProfiles",
+        family="windowsUpdate",
+        label="Windows driver updates",
+        list_path=f"{_DM}/windowsDriverUpdateProfiles",
+        follow_ups=(_assignments(f"{_DM}/windowsDriverUpdateProfiles"),),
+    ),
+    PolicyType(
+        key="windowsQualityUpdateProfiles",
+        family="windowsUpdate",
+        label="Windows quality updates",
+        list_path=f"{_DM}/windowsQualityUpdateProfiles",
+        follow_ups=(_assignments(f"{_DM}/windowsQualityUpdateProfiles"),),
+    ),
+    PolicyType(
+        key="windowsAutopilotDeploymentProfiles",
+        family="autopilot",
+        label="Autopilot deployment profiles",
+        list_path=f"{_DM}/windowsAutopilotDeploymentProfiles",
+        list_params=_EXPAND_ASSIGNMENTS,
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="deviceEnrollmentConfigurations",
+        family="enrollment",
+        label="Enrollment configurations",
+        list_path=f"{_DM}/deviceEnrollmentConfigurations",
+        list_params=_EXPAND_ASSIGNMENTS,
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="deviceManagementScripts",
+        family="script",
+        label="Windows PowerShell scripts",
+        list_path=f"{_DM}/deviceManagementScripts",
+        follow_ups=(
+            FollowUp(f"{_DM}/deviceManagementScripts/{{id}}", None, pages=False),  # scriptContent
+            _assignments(f"{_DM}/deviceManagementScripts"),
+        ),
+        notes="the list omits scriptContent; the per-script GET carries it (the flattener hashes it).",
+    ),
+    PolicyType(
+        key="deviceShellScripts",
+        family="script",
+        label="macOS shell scripts",
+        list_path=f"{_DM}/deviceShellScripts",
+        follow_ups=(
+            FollowUp(f"{_DM}/deviceShellScripts/{{id}}", None, pages=False),  # scriptContent
+            _assignments(f"{_DM}/deviceShellScripts"),
+        ),
+    ),
+)
+
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(t.family for t in POLICY_TYPES))
+
+
+def types_by_family(*families: str, types: tuple[PolicyType, ...] = POLICY_TYPES) -> tuple[PolicyType, ...]:
+    """The types of the given families (all when none given), in table order."""
+    unknown = set(families) - {t.family for t in types}
+    if unknown:
+        raise ValueError(f"unknown policy families: {', '.join(sorted(unknown))}")
+    return tuple(t for t in types if not families or t.family in families)
+
+
+def get_policy_type(key: str, types: tuple[PolicyType, ...] = POLICY_TYPES) -> PolicyType:
+    for t in types:
+        if t.key == key:
+            return t
+    raise KeyError(key)

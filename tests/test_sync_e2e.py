@@ -1,0 +1,183 @@
+"""End to end through the real parts: CLI -> Huey on a private Redis -> a real huey_consumer
+subprocess -> MSAL (unpatched) against the simulator's HTTPS authority -> Graph simulator over
+HTTPS -> flatten -> a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+
+import pytest
+
+from conftest import Consumer, run_cli
+from tenantpilot.store import Store
+
+CONTOSO = "11111111-1111-4111-8111-111111111111"
+FABRIKAM = "22222222-2222-4222-8222-222222222222"
+
+
+def add_and_sync(env, tenant=CONTOSO, expect=0, timeout=180):
+    run_cli(env, "tenants", "add", tenant, "--name", "Contoso")
+    result = run_cli(env, "sync", tenant, "--wait", "--timeout", str(timeout), timeout=timeout + 30)
+    assert result.returncode == expect, result.stdout + result.stderr
+    return result
+
+
+def store_of(env) -> Store:
+    return Store(env["TENANTPILOT_DB"])
+
+
+def latest_run(env, tenant=CONTOSO) -> dict:
+    return store_of(env).runs(tenant).row(0, named=True)
+
+
+def test_sync_lands_every_policy_then_changes_and_deletions(env, consumer, sim):
+    tenant = sim.tenants[CONTOSO]
+    add_and_sync(env)
+    store = store_of(env)
+    run = latest_run(env)
+    assert run["status"] == "succeeded", run
+    policies = store.current_policies([CONTOSO])
+    assert set(policies["policy_id"]) == set(tenant.policy_ids())
+    settings = store.current_settings([CONTOSO])
+    assert settings.height == run["setting_count"] > policies.height
+    assert not settings.filter(settings["is_secret"])["value"].str.contains("encryptedValueToken").any()
+    # Change one setting, delete one policy, then sync again.
+    deleted = tenant.policy_ids()[0]
+    tenant.delete_policy(deleted)
+    changed = tenant.change_any_setting()
+    add_and_sync(env)
+    settings2 = store.current_settings([CONTOSO])
+    policies2 = store.current_policies([CONTOSO])
+    assert deleted not in set(policies2["policy_id"])
+    assert deleted not in set(settings2["policy_id"])
+    assert set(policies2["policy_id"]) == set(tenant.policy_ids())
+    hit = settings2.filter(settings2["setting_id"] == changed["setting_definition_id"])
+    assert changed["new_display"] in " ".join(hit["value"].to_list()), (changed, hit["value"].to_list())
+    # the older snapshot is kept for drift, unchanged
+    runs = store.runs(CONTOSO)
+    assert runs.height == 2 and set(runs["status"]) == {"succeeded"}
+
+
+def test_second_enqueue_returns_the_active_run(env, sim):
+    # No consumer running: the first run stays queued, the second request gets it back.
+    run_cli(env, "tenants", "add", CONTOSO, "--name", "Contoso")
+    first = run_cli(env, "sync", CONTOSO)
+    second = run_cli(env, "sync", CONTOSO)
+    assert "queued" in first.stdout and "already queued or running" in second.stdout
+    assert first.stdout.split("run ")[1].split()[0] == second.stdout.split("run ")[1].split()[0]
+    assert store_of(env).runs(CONTOSO).height == 1
+
+
+@pytest.mark.parametrize(
+    "knobs, status, needle",
+    [
+        ({"throttle": (30, 2.0)}, "succeeded", None),  # 429 storm with Retry-After
+        ({"fail_next": (12, 503)}, "succeeded", None),  # 5xx burst
+        ({"revoke_tokens_after": 0.3}, "succeeded", None),  # token expires mid-sync
+        ({"forbidden_paths": {"/deviceManagement/groupPolicyConfigurations"}}, "partial", "DeviceManagementConfiguration"),
+        ({"malformed_paths": {"/deviceManagement/deviceCompliancePolicies"}}, "failed", "deviceCompliancePolicies"),
+    ],
+    ids=["429-storm", "5xx-burst", "token-expiry", "403-one-type", "malformed-json"],
+)
+def test_faults_end_as_they_should_and_keep_previous_snapshot(env, consumer, sim, knobs, status, needle):
+    add_and_sync(env)
+    store = store_of(env)
+    good = latest_run(env)
+    before = store.current_settings([CONTOSO]).sort("policy_id", "setting_key")
+    try:
+        sim.apply_knobs(knobs)
+        add_and_sync(env, expect=1 if status == "failed" else 0)
+    finally:
+        sim.reset_knobs()
+    run = latest_run(env)
+    assert run["status"] == status, run
+    text = (run["error"] or "") + json.dumps(json.loads(run["warnings"] or "[]"))
+    if needle:
+        assert needle in text, text
+    if status == "failed":
+        assert store.current_settings([CONTOSO]).sort("policy_id", "setting_key").equals(before)
+        assert store.snapshot_token() == ((CONTOSO, good["run_id"]),)
+    else:
+        assert store.snapshot_token() == ((CONTOSO, run["run_id"]),)
+
+
+def test_killed_consumer_leaves_no_stuck_tenant(env, sim, tmp_path):
+    first = Consumer(env, tmp_path / "c1.log").start()
+    try:
+        add_and_sync(env)
+        good = latest_run(env)
+        sim.latency = 0.3  # slow enough to kill it mid-sync
+        queued = run_cli(env, "sync", CONTOSO)
+        assert queued.returncode == 0
+        store = store_of(env)
+        deadline = time.monotonic() + 30
+        while latest_run(env)["status"] != "running":
+            assert time.monotonic() < deadline, "sync never started"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        first.kill()
+    finally:
+        first.stop()
+    sim.latency = 0.0
+    killed = latest_run(env)
+    assert killed["status"] == "running"  # nobody has noticed yet
+    assert store.snapshot_token() == ((CONTOSO, good["run_id"]),)  # nothing half-written visible
+    assert store.run_settings([killed["run_id"]]).height == 0
+    second = Consumer(env, tmp_path / "c2.log").start()
+    try:
+        result = add_and_sync(env)
+        runs = store.runs(CONTOSO)
+        by_id = {r["run_id"]: r for r in runs.iter_rows(named=True)}
+        assert by_id[killed["run_id"]]["status"] == "failed"
+        assert "Interrupted" in by_id[killed["run_id"]]["error"]
+        assert latest_run(env)["status"] == "succeeded", result.stdout
+    finally:
+        second.stop()
+
+
+def _reader(path: str, seconds: float, out) -> None:
+    store = Store(path)
+    reads = failures = 0
+    errors: list[str] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            store.current_settings()
+            store.runs()
+            reads += 1
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            errors.append(repr(exc))
+    out.put((reads, failures, errors[:3]))
+
+
+def test_reader_process_never_fails_during_syncs(env, consumer, sim):
+    run_cli(env, "tenants", "add", CONTOSO, "--name", "Contoso")
+    run_cli(env, "tenants", "add", FABRIKAM, "--name", "Fabrikam")
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    reader = ctx.Process(target=_reader, args=(env["TENANTPILOT_DB"], 8.0, out))
+    reader.start()
+    for _ in range(2):
+        for tenant in (CONTOSO, FABRIKAM):
+            assert run_cli(env, "sync", tenant, "--wait").returncode == 0
+    reads, failures, errors = out.get(timeout=60)
+    reader.join(30)
+    print(f"reader: {reads} reads, {failures} failures during 4 syncs")
+    assert reads > 0 and failures == 0, errors
+
+
+def test_secrets_never_reach_db_logs_or_export(env, consumer, sim, tmp_path):
+    add_and_sync(env)
+    out = tmp_path / "export.csv"
+    assert run_cli(env, "export", "--tenant", CONTOSO, "--output", str(out)).returncode == 0
+    blobs = [out.read_bytes(), open(env["TENANTPILOT_DB"], "rb").read()]
+    for log in (tmp_path / "logs").glob("*.log"):
+        blobs.append(log.read_bytes())
+    blobs.append(consumer.output().encode())
+    secret = sim.client_secret.encode()
+    for token in [secret, *[t.encode() for t in sim.issued_tokens()]]:
+        assert all(token not in blob for blob in blobs)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
