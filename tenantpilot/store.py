@@ -23,12 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
+
+if TYPE_CHECKING:
+    from tenantpilot.snapshot import Parts
 
 SCHEMA_VERSION = 1
 ACTIVE = ("queued", "running")
@@ -105,6 +108,7 @@ CREATE OR REPLACE VIEW current_runs AS
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
 """
 
+_SCHEMAS = {"policies": POLICY_SCHEMA, "settings": SETTING_SCHEMA, "assignments": ASSIGNMENT_SCHEMA}
 _process_lock = threading.RLock()
 _initialised: set[str] = set()
 
@@ -300,43 +304,56 @@ class Store:
         run_id: int,
         tenant_id: str,
         *,
-        policies: pl.DataFrame,
-        settings: pl.DataFrame,
-        assignments: pl.DataFrame,
+        policies: pl.DataFrame | None = None,
+        settings: pl.DataFrame | None = None,
+        assignments: pl.DataFrame | None = None,
+        parts: Parts | None = None,
         status: str,
         request_count: int | None,
         warnings: Sequence[str] = (),
         keep_runs: int = 10,
     ) -> None:
-        """Write one complete snapshot and mark the run done, all in one transaction."""
+        """Write one complete snapshot and mark the run done, all in one transaction.
+
+        The rows come as frames (small snapshots) or as Parquet `parts` (syncs: flattened to disk
+        first, so memory stays bounded and the file lock is held only for the bulk insert)."""
         if status not in DONE_OK:
             raise ValueError(status)
         synced_at = _now()
-        settings = settings.with_columns(pl.lit(synced_at).alias("synced_at"))
+        frames = {"policies": policies, "settings": settings, "assignments": assignments}
+        if parts is not None:
+            counts = parts.counts
+        else:
+            frames = {k: (v if v is not None else pl.DataFrame(schema=_SCHEMAS[k])) for k, v in frames.items()}
+            counts = {k: v.height for k, v in frames.items()}
         with self.connect(write=True) as con:
+            # bounded memory for bulk inserts; DuckDB spills to disk beyond this
+            con.execute("SET memory_limit = '512MB'")
+            con.execute("SET preserve_insertion_order = false")
             con.execute("BEGIN")
             try:
                 state = _one(con.execute("SELECT status FROM sync_runs WHERE run_id = ?", [run_id]))
                 if not state or state[0] not in ACTIVE:
                     raise StoreError(f"Run {run_id} is no longer active ({state[0] if state else 'missing'}); "
                                      "its results were discarded")
-                for table, frame, cols in (
-                    ("policies", policies, tuple(POLICY_SCHEMA)),
-                    ("settings", settings, (*SETTING_SCHEMA, "synced_at")),
-                    ("assignments", assignments, tuple(ASSIGNMENT_SCHEMA)),
-                ):
-                    if frame.height:
-                        con.register("_frame", frame.to_arrow())
-                        con.execute(
-                            f"INSERT INTO {table} (run_id, tenant_id, {', '.join(cols)}) "
-                            f"SELECT {int(run_id)}, ?, {', '.join(cols)} FROM _frame",
-                            [tenant_id],
-                        )
+                for table, schema in _SCHEMAS.items():
+                    cols = ", ".join(schema)
+                    extra = ", ?::TIMESTAMPTZ" if table == "settings" else ""
+                    target = f"{table} (run_id, tenant_id, {cols}{', synced_at' if extra else ''})"
+                    args: list[Any] = [tenant_id] + ([synced_at] if extra else [])
+                    if parts is not None:
+                        files = parts.files(table)
+                        if files:
+                            con.execute(f"INSERT INTO {target} SELECT {int(run_id)}, ?, {cols}{extra} "
+                                        f"FROM read_parquet(?)", [*args, files])
+                    elif frames[table].height:
+                        con.register("_frame", frames[table].to_arrow())
+                        con.execute(f"INSERT INTO {target} SELECT {int(run_id)}, ?, {cols}{extra} FROM _frame", args)
                         con.unregister("_frame")
                 con.execute(
                     "UPDATE sync_runs SET status = ?, finished_at = ?, policy_count = ?, setting_count = ?, "
                     "request_count = ?, warnings = ?, error = NULL WHERE run_id = ?",
-                    [status, synced_at, policies.height, settings.height, request_count,
+                    [status, synced_at, counts["policies"], counts["settings"], request_count,
                      json.dumps(list(warnings)), run_id],
                 )
                 self._prune(con, tenant_id, keep_runs)

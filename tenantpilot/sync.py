@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import fetch_tenant
-from tenantpilot.snapshot import build_frames, inline_definitions
+from tenantpilot.snapshot import inline_definitions, write_parts
 from tenantpilot.store import Store, StoreError
 
 log = logging.getLogger("tenantpilot.sync")
@@ -86,15 +87,15 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         if fresh:
             store.save_definitions(fresh)
         definitions = store.definitions()
-        frames = build_frames(policies, definitions)
-        reporter.update("saving", 0, None)
-        status = "partial" if result.warnings else "succeeded"
-        store.write_snapshot(run_id, tenant_id, policies=frames.policies, settings=frames.settings,
-                             assignments=frames.assignments, status=status, request_count=requests_made,
-                             warnings=result.warnings, keep_runs=cfg.keep_runs)
+        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
+            parts = write_parts(policies, Path(tmp), definitions)
+            reporter.update("saving", 0, None)
+            status = "partial" if result.partial else "succeeded"
+            store.write_snapshot(run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
+                                 warnings=result.warnings, keep_runs=cfg.keep_runs)
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
-                 duration_s=round(time.monotonic() - started, 3), policies=frames.policies.height,
-                 settings=frames.settings.height, requests=requests_made, warnings=result.warnings)
+                 duration_s=round(time.monotonic() - started, 3), policies=parts.counts["policies"],
+                 settings=parts.counts["settings"], requests=requests_made, warnings=result.warnings)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)
