@@ -190,7 +190,8 @@ def test_follow_ups_go_twenty_to_a_batch():
         stage2 = sum(len(p.raw["definitionValues"]) for p in result.policies if p.family == "adminTemplate")
         stage1 = result.stats["batched"] - stage2
         posts = batch_posts(s)
-        assert posts == math.ceil(stage1 / 20) + math.ceil(stage2 / 20)
+        # the pipeline mixes stages and types in one POST, so it may even beat stage-by-stage packing
+        assert math.ceil((stage1 + stage2) / 20) <= posts <= math.ceil(stage1 / 20) + math.ceil(stage2 / 20)
         n_with_follow_ups = sum(1 for p in result.policies if p.family != "deviceConfiguration")
         assert posts <= math.ceil(n_with_follow_ups * 1.2 / 20) + math.ceil(stage2 / 20)
         lists = result.requests - posts
@@ -496,13 +497,12 @@ def test_403_direct_carries_missing_permissions(sim):
 def test_policy_deleted_between_list_and_details_is_dropped_with_a_warning(sim):
     tenant = sim.tenants[TENANT]
     victim = tenant.list_policies("configurationPolicies")[0]
-
-    def on_progress(phase, done, total):
-        if phase == "details" and tenant.find_policy(victim.id):
-            tenant.delete_policy(victim.id)
-
+    # Listed, then gone when its settings are asked for (the pipeline asks while still listing,
+    # so the deletion is placed exactly on that follow-up instead of timed by progress).
+    sim.fail_next(1, 404, path_prefix=f"/deviceManagement/configurationPolicies/{victim.id}/settings")
     with client(sim) as c:
-        result = fetch_tenant(c, on_progress=on_progress)
+        result = fetch_tenant(c)
+    tenant.delete_policy(victim.id)  # what Graph says from now on
     assert victim.id not in by_id(result)
     assert set(by_id(result)) == set(truth(sim))
     assert any("disappeared during the sync" in w and victim.name in w for w in result.warnings)

@@ -505,8 +505,8 @@ def test_families_are_exactly_the_contract():
         ("deviceConfigurations", "/deviceManagement/deviceConfigurations?$expand=assignments", []),
         (
             "deviceCompliancePolicies",
-            "/deviceManagement/deviceCompliancePolicies?$expand=scheduledActionsForRule($expand=scheduledActionConfigurations)",
-            ["/deviceManagement/deviceCompliancePolicies/P1/assignments"],
+            "/deviceManagement/deviceCompliancePolicies?$expand=assignments,scheduledActionsForRule($expand=scheduledActionConfigurations)",
+            [],
         ),
         (
             "intents",
@@ -515,11 +515,8 @@ def test_families_are_exactly_the_contract():
         ),
         (
             "groupPolicyConfigurations",
-            "/deviceManagement/groupPolicyConfigurations",
-            [
-                "/deviceManagement/groupPolicyConfigurations/P1/definitionValues?$expand=definition",
-                "/deviceManagement/groupPolicyConfigurations/P1/assignments",
-            ],
+            "/deviceManagement/groupPolicyConfigurations?$expand=assignments",
+            ["/deviceManagement/groupPolicyConfigurations/P1/definitionValues?$expand=definition"],
         ),
         (
             "windowsAutopilotDeploymentProfiles",
@@ -530,7 +527,7 @@ def test_families_are_exactly_the_contract():
         (
             "deviceShellScripts",
             "/deviceManagement/deviceShellScripts",
-            ["/deviceManagement/deviceShellScripts/P1", "/deviceManagement/deviceShellScripts/P1/assignments"],
+            ["/deviceManagement/deviceShellScripts/P1?$expand=assignments"],
         ),
     ],
 )

@@ -6,9 +6,11 @@ their answers into the list item under Graph's own names (``settings``, ``assign
 
 Modes:
 
-* ``"fast"``: the lists of all types in parallel; then every follow-up through ``$batch``
-  (20 per POST, POSTs in parallel, bounded by the client's ``max_concurrency``); nested
-  follow-ups (admin-template presentation values) in a second batched stage.
+* ``"fast"``: a pipeline. The lists of all types page in parallel, and each page's follow-ups
+  leave through ``$batch`` (20 per POST) as soon as that page arrives, while the next page is
+  still on its way; nested follow-ups (admin-template presentation values) leave as soon as
+  their parent answers. HTTP concurrency is bounded by the client's ``max_concurrency``. So the
+  wall time is about the longest list's paging plus one batch round, not lists + all details.
 * ``"sequential"``: one request at a time, no batching (the naive plan, for comparison).
 
 What is *not* fatal (the type is reported in ``failed_types``/``skipped`` with a warning, the
@@ -27,18 +29,21 @@ malformed JSON, connection failures) raises the client's :class:`GraphError`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .client import BatchRequest, BatchResponse, GraphClient
+from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
 from .errors import BadResponse, GraphError, PermissionDenied, preferred_permission
 from .policy_types import POLICY_TYPES, FollowUp, PolicyType
 
 __all__ = ["fetch_tenant", "FetchResult", "FetchedPolicy", "SkippedType", "ProgressCallback"]
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+LINGER_S = 0.02  # fast mode: how long a partial $batch waits for more follow-ups
 
 
 @dataclass
@@ -146,9 +151,11 @@ class _Fetcher:
         self.on_progress = on_progress
         self.warnings: list[str] = []
         self.skipped: dict[str, SkippedType] = {}
+        self.skip_warnings: dict[str, str] = {}
         self.vanished: dict[str, list[str]] = {}
         self.policies: list[_Policy] = []
         self.done_policies = 0
+        self.lock = threading.RLock()  # fast mode: pipeline threads share the state above
 
     def progress(self, phase: str, done: int, total: int | None) -> None:
         if self.on_progress is not None:
@@ -159,10 +166,17 @@ class _Fetcher:
     def run(self) -> FetchResult:
         t0 = time.perf_counter()
         before = self.client.stats.snapshot()
-        self.list_all()
-        self.fetch_details()
+        if self.mode == "fast":
+            self.run_pipeline()
+        else:
+            self.list_all()
+            self.fetch_details()
         after = self.client.stats.snapshot()
         delta = {k: after[k] - before[k] for k in after}
+        # report skipped types in table order, whatever order the pipeline met them in
+        order = [t.key for t in self.types]
+        self.skipped = {k: self.skipped[k] for k in order if k in self.skipped}
+        self.warnings = [self.skip_warnings[k] for k in self.skipped] + self.warnings
         for key, names in self.vanished.items():
             if key in self.skipped:
                 continue
@@ -198,20 +212,130 @@ class _Fetcher:
             s = SkippedType(
                 ptype.key, ptype.family, ptype.label, "forbidden", err.status, err.message, err.missing_permissions
             )
-            self.warnings.append(f"{ptype.label} skipped: 403 — the app lacks {perm}")
+            self.skip_warnings[ptype.key] = f"{ptype.label} skipped: 403 — the app lacks {perm}"
         else:
             detail = err.detail or err.message
             if err.code and err.code not in detail:
                 detail = f"{err.code}: {detail}"
             s = SkippedType(ptype.key, ptype.family, ptype.label, "unavailable", err.status, detail)
-            self.warnings.append(f"{ptype.label} skipped: {err.status} — not available here ({detail})")
+            self.skip_warnings[ptype.key] = f"{ptype.label} skipped: {err.status} — not available here ({detail})"
         self.skipped[ptype.key] = s
 
     @staticmethod
     def tolerable(err: GraphError) -> bool:
         return not isinstance(err, BadResponse) and err.status in (400, 403, 404)
 
+    # -- fast: the pipeline ---------------------------------------------------------------------
+
+    def run_pipeline(self) -> None:
+        workers = max(2, self.client.max_concurrency * 2)  # HTTP itself is bounded by the client
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        pending: set[Future] = set()
+        cond = threading.Condition()
+        listed = 0
+        total_types = len(self.types)
+        self.progress("listing", 0, total_types)
+
+        def submit(fn: Callable[..., None], *args: Any) -> None:
+            with cond:
+                pending.add(pool.submit(fn, *args))
+
+        # Follow-ups wait in a buffer: full batches of 20 leave at once; a partial batch leaves
+        # after LINGER_S without new jobs, so pages of 25 and small types share POSTs.
+        buffer: list[_Job] = []
+        timer: list[threading.Timer] = []
+
+        closed: list[bool] = []
+
+        def flush(partial: bool) -> None:
+            with cond:
+                if closed:  # the pipeline ended (or failed): nothing more leaves
+                    return
+                while len(buffer) >= BATCH_LIMIT or (partial and buffer):
+                    group = buffer[:BATCH_LIMIT]
+                    del buffer[:BATCH_LIMIT]
+                    pending.add(pool.submit(run_group, group))
+                if timer:
+                    timer.pop().cancel()
+                if buffer:
+                    t = threading.Timer(LINGER_S, flush, (True,))
+                    t.daemon = True
+                    timer.append(t)
+                    t.start()
+                cond.notify_all()
+
+        def dispatch(jobs: list[_Job]) -> None:
+            if jobs:
+                with cond:
+                    buffer.extend(jobs)
+                flush(False)
+
+        def run_group(jobs: list[_Job]) -> None:
+            next_jobs: list[_Job] = []
+            self.run_jobs(jobs, next_jobs, None)
+            dispatch(next_jobs)
+
+        def list_type(ptype: PolicyType) -> None:
+            nonlocal listed
+            url = self.client.url_for(ptype.list_url, api_version=ptype.api_version)
+            try:
+                for page in self.client.iter_pages(ptype.list_path, ptype.list_params, api_version=ptype.api_version):
+                    self.check_items(ptype, page, url)
+                    jobs: list[_Job] = []
+                    with self.lock:
+                        if ptype.key in self.skipped:
+                            return
+                        for item in page:
+                            policy = _Policy(ptype, item)
+                            self.policies.append(policy)
+                            jobs.extend(self.jobs_for(policy, item, ptype.follow_ups, item.get("id", "")))
+                            if policy.outstanding == 0:
+                                self.done_policies += 1
+                    dispatch(jobs)
+            except GraphError as e:
+                if not self.tolerable(e):
+                    raise
+                with self.lock:
+                    self.skip(ptype, e)
+            finally:
+                with self.lock:
+                    listed += 1
+                    self.progress("listing", listed, total_types)
+
+        for ptype in self.types:
+            submit(list_type, ptype)
+        try:
+            while True:
+                with cond:
+                    running = set(pending)
+                    if not running and buffer:
+                        cond.wait(LINGER_S * 4)  # the timer is about to flush the last jobs
+                        continue
+                if not running:
+                    break
+                done, _ = wait(running, timeout=LINGER_S, return_when=FIRST_EXCEPTION)
+                with cond:
+                    pending.difference_update(done)
+                for fut in done:
+                    fut.result()  # re-raise the first fatal error
+        finally:
+            with cond:
+                closed.append(True)
+                for t in timer:
+                    t.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+        live = sum(1 for p in self.policies if p.ptype.key not in self.skipped)
+        self.progress("details", live, live)
+
     # -- listing ----------------------------------------------------------------------------
+
+    @staticmethod
+    def check_items(ptype: PolicyType, items: list[Any], url: str) -> None:
+        for item in items:
+            if not isinstance(item, dict):
+                raise BadResponse(f"{ptype.label}: a list item is a {type(item).__name__}, not an object", url=url)
+            if ptype.follow_ups and not isinstance(item.get("id"), str):
+                raise BadResponse(f"{ptype.label}: a list item has no 'id'", url=url)
 
     def list_type(self, ptype: PolicyType) -> list[dict[str, Any]] | GraphError:
         try:
@@ -220,12 +344,7 @@ class _Fetcher:
             if self.tolerable(e):
                 return e
             raise
-        url = self.client.url_for(ptype.list_url, api_version=ptype.api_version)
-        for item in items:
-            if not isinstance(item, dict):
-                raise BadResponse(f"{ptype.label}: a list item is a {type(item).__name__}, not an object", url=url)
-            if ptype.follow_ups and not isinstance(item.get("id"), str):
-                raise BadResponse(f"{ptype.label}: a list item has no 'id'", url=url)
+        self.check_items(ptype, items, self.client.url_for(ptype.list_url, api_version=ptype.api_version))
         return items
 
     def list_all(self) -> None:
@@ -276,13 +395,14 @@ class _Fetcher:
             self.run_jobs(jobs, next_jobs, total)
             jobs = next_jobs
 
-    def run_jobs(self, jobs: list[_Job], next_jobs: list[_Job], total: int) -> None:
+    def run_jobs(self, jobs: list[_Job], next_jobs: list[_Job], total: int | None) -> None:
         def apply(job: _Job, outcome: _Outcome) -> None:
-            self.apply(job, outcome, next_jobs)
-            job.policy.outstanding -= 1
-            if job.policy.outstanding == 0:
-                self.done_policies += 1
-                self.progress("details", self.done_policies, total)
+            with self.lock:
+                self.apply(job, outcome, next_jobs)
+                job.policy.outstanding -= 1
+                if job.policy.outstanding == 0:
+                    self.done_policies += 1
+                    self.progress("details", self.done_policies, total)
 
         if self.mode == "sequential":
             for job in jobs:
