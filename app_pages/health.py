@@ -1,0 +1,92 @@
+"""Health: the facts of `python -m tenantpilot health` (queue, database, worker, last run per tenant)."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from tenantpilot import ui
+from tenantpilot.health import health_report
+
+
+class _NoQueue:
+    """Stands in for Huey when tenantpilot.tasks cannot be loaded: every call reports the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def _fail(self, *args, **kwargs):
+        raise RuntimeError(self.reason)
+
+    pending_count = scheduled_count = get = _fail
+
+
+st.title("Health")
+cfg = ui.config()
+try:
+    queue = ui.huey()
+except Exception as exc:  # noqa: BLE001
+    queue = _NoQueue(str(exc))
+with ui.guard("check health"):
+    report = health_report(cfg, ui.store(), queue)
+
+if report["healthy"]:
+    st.success("Queue, database and worker are all working.", icon=":material/check_circle:")
+else:
+    try:
+        problems = ui.queue_problems()
+    except Exception:  # noqa: BLE001
+        problems = []
+    ui.show_problems(problems)
+    if not report["database"].get("reachable"):
+        st.error(f"The database is unreachable: {report['database'].get('error')}. Check TENANTPILOT_DB and "
+                 "that no other program holds the file.")
+    if not problems and report["database"].get("reachable"):
+        st.warning(f"Not healthy. Start the worker: `{ui.CONSUMER_COMMAND}`")
+
+q, db, worker = report["queue"], report["database"], report["consumer"]
+c1, c2, c3 = st.columns(3, border=True)
+with c1:
+    st.markdown(f"**Queue** · {q['backend']}")
+    if q.get("reachable"):
+        st.markdown(":green-badge[reachable]")
+        a, b, c = st.columns(3)
+        a.metric("Pending", q.get("pending", 0))
+        b.metric("Scheduled", q.get("scheduled", 0))
+        c.metric("Running", q.get("running", 0))
+    else:
+        st.markdown(":red-badge[unreachable]")
+        st.caption(q.get("error", ""))
+    st.caption(cfg.redis_url and "REDIS_URL is set" or f"SQLite queue `{cfg.queue_db}`")
+with c2:
+    st.markdown("**Database** · DuckDB")
+    st.markdown(":green-badge[reachable]" if db.get("reachable") else ":red-badge[unreachable]")
+    st.caption(f"`{db['path']}`")
+    if db.get("error"):
+        st.caption(db["error"])
+with c3:
+    st.markdown("**Sync worker** · huey_consumer")
+    if worker["alive"]:
+        st.markdown(":green-badge[alive]")
+        st.caption(f"pid {worker['pid']}, last heartbeat {worker['last_heartbeat_s_ago']} s ago")
+    else:
+        st.markdown(":red-badge[not running]")
+        if worker["last_heartbeat_s_ago"] is not None:
+            st.caption(f"last heartbeat {worker['last_heartbeat_s_ago']} s ago")
+        st.caption(f"Start it: `{ui.CONSUMER_COMMAND}`")
+
+st.subheader("Last run per tenant")
+if report["tenants"]:
+    st.dataframe(
+        pl.DataFrame(report["tenants"]).with_columns(
+            pl.col("finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False)),
+        hide_index=True, placeholder="—", key="health_tenants",
+        column_config={"tenant_id": "Tenant id", "display_name": "Tenant", "last_run_id": "Run", "status": "Status",
+                       "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm:ss"),
+                       "error": st.column_config.TextColumn("Error", width="large")},
+        column_order=("display_name", "tenant_id", "last_run_id", "status", "finished_at", "error"),
+    )
+else:
+    st.caption("No runs yet.")
+st.caption("Demo mode: syncs go to the local Graph simulator." if report["demo"] else
+           f"Graph: {cfg.graph_url}")

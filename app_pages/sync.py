@@ -1,0 +1,147 @@
+"""Sync: queue syncs, follow the active runs live, read the run history.
+
+The page only enqueues (tenantpilot.tasks.enqueue_sync) and reads: the run rows from DuckDB,
+live progress from the queue's storage. The sync itself runs in the huey_consumer worker.
+While a run is queued or running, the status part of the page refreshes itself every second
+(st.fragment(run_every=...)); when everything has finished it stops polling.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import streamlit as st
+
+from tenantpilot import ui
+
+REFRESH_S = 1.0
+RECENT = timedelta(minutes=15)  # finished runs shown as cards (with errors and warnings) for this long
+
+st.title("Sync")
+st.caption("Pull every Intune policy of the chosen tenants through Microsoft Graph. Syncs run in the "
+           "background worker; you can leave this page.")
+
+store = ui.store()
+tenants = ui.tenants()
+syncable = tenants.filter(pl.col("kind") != "baseline")
+
+if not syncable.height:
+    st.info("Add a tenant on the Tenants page first.", icon=":material/info:")
+else:
+    labels = ui.tenant_labels(syncable)
+    with st.form("sync_form", border=False):
+        chosen = st.multiselect("Tenants to sync", list(labels), format_func=ui.format_with(labels),
+                                placeholder="Choose tenants", key="sync_tenants")
+        go = st.form_submit_button("Sync now", type="primary", icon=":material/sync:")
+    if go and not chosen:
+        st.warning("Choose at least one tenant to sync.")
+    elif go:
+        watch = set(st.session_state.get("sync_watch", []))
+        for tenant_id in chosen:
+            try:
+                queued = ui.tasks().enqueue_sync(tenant_id, store)
+            except Exception as exc:  # noqa: BLE001 - one tenant's failure must not hide the others
+                st.error(f"{labels[tenant_id]}: {ui.explain(exc, 'queue the sync')}")
+                continue
+            watch.add(queued.run_id)
+            if queued.created:
+                st.success(f"{labels[tenant_id]}: run {queued.run_id} queued.")
+            else:
+                st.info(f"{labels[tenant_id]}: already queued or running as run {queued.run_id}; following that run.")
+        st.session_state["sync_watch"] = sorted(watch)
+
+
+def render_run(run: dict, prog: dict | None) -> None:
+    name = run["display_name"] or run["tenant_id"]
+    status = run["status"]
+    head = f"**{name}** · run {run['run_id']}"
+    if status == "queued":
+        st.markdown(f"{head} · :gray-badge[queued] — waiting for the worker")
+    elif status == "running":
+        phase = (prog or {}).get("phase") or "starting"
+        done, total = (prog or {}).get("done") or 0, (prog or {}).get("total")
+        st.markdown(f"{head} · :blue-badge[running] — {phase}" + (f" {done:,}/{total:,}" if total else ""))
+        st.progress(min(done / total, 1.0) if total else 0.0)
+    else:
+        color = {"succeeded": "green", "partial": "orange", "failed": "red"}.get(status, "gray")
+        detail = ""
+        if status in ("succeeded", "partial"):
+            detail = (f" — {run['policy_count'] or 0:,} policies, {run['setting_count'] or 0:,} settings, "
+                      f"{run['request_count'] or 0:,} requests in {ui.duration(run['duration_s'])}")
+        st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
+        if run["error"]:
+            st.error(run["error"])
+    for warning in json.loads(run["warnings"] or "[]"):
+        st.warning(warning)
+
+
+def history_table(history: pl.DataFrame) -> None:
+    st.dataframe(
+        history.select(
+            "run_id", pl.col("display_name").alias("tenant"), "status", "queued_at", "duration_s", "policy_count",
+            "setting_count", "request_count",
+            pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
+            .alias("warnings"),
+            "error",
+        ),
+        hide_index=True, placeholder="—",
+        column_config={
+            "run_id": st.column_config.NumberColumn("Run", format="%d"),
+            "tenant": "Tenant",
+            "status": "Status",
+            "queued_at": st.column_config.DatetimeColumn("Queued", format="YYYY-MM-DD HH:mm:ss"),
+            "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+            "policy_count": st.column_config.NumberColumn("Policies", format="localized"),
+            "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
+            "request_count": st.column_config.NumberColumn("Requests", format="localized"),
+            "warnings": st.column_config.NumberColumn("Warnings"),
+            "error": st.column_config.TextColumn("Error", width="large"),
+        },
+        key="sync_history",
+    )
+
+
+with ui.guard("read the sync runs"):
+    polling = store.runs(statuses=["queued", "running"], limit=1).height > 0
+
+
+@st.fragment(run_every=REFRESH_S if polling else None)
+def status_section() -> None:
+    """Worker banner, active and recent runs, history: everything that changes while syncs run."""
+    try:
+        tasks = ui.tasks()
+        tasks.reap_stale_runs(store)
+        queue = tasks.huey
+    except Exception:  # noqa: BLE001 - without a queue there is no progress; the banner says why
+        queue = None
+    with ui.guard("read the sync runs"):
+        history = store.runs(limit=200)
+    active = history.filter(pl.col("status").is_in(["queued", "running"]))
+    ui.show_problems(ui.queue_problems(active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
+
+    st.subheader("Active and recent syncs")
+    since = (datetime.now(timezone.utc) - RECENT).timestamp()  # epoch: DuckDB says Etc/UTC, Python UTC
+    watch = st.session_state.get("sync_watch", [])
+    cards = history.filter(pl.col("status").is_in(["queued", "running"])
+                           | (pl.col("finished_at").dt.epoch("s") >= since).fill_null(False)
+                           | pl.col("run_id").is_in(watch))
+    if not cards.height:
+        st.caption("No sync is queued or running.")
+    from tenantpilot import progress
+
+    for run in cards.iter_rows(named=True):
+        with st.container(border=True):
+            render_run(run, progress.run_progress(queue, run["run_id"]) if queue is not None else None)
+
+    st.subheader("History")
+    if history.height:
+        history_table(history)
+    else:
+        st.caption("No syncs yet.")
+    if polling and not active.height:
+        st.rerun(scope="app")  # everything finished: stop polling
+
+
+status_section()

@@ -1,0 +1,55 @@
+"""TenantPilot's Streamlit front: `streamlit run streamlit_app.py`.
+
+A router (st.navigation) over the thin pages in app_pages/. Pages never call Graph (syncs run in
+the `huey_consumer` worker) and never keep a DuckDB connection open between reruns.
+
+Why app_pages/ and not pages/: Streamlit 1.67 still treats a folder named `pages/` next to the
+entrypoint as a v1 multipage app until some session has run st.navigation, so a deep link
+(/compare?...) opened first on a fresh server ran the page file directly, bypassing this router
+(no page config, no navigation sections, pages/ file names in the sidebar).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `streamlit run` from another folder still finds the package
+    sys.path.insert(0, str(ROOT))
+
+from tenantpilot import ui  # noqa: E402
+
+st.set_page_config(page_title="TenantPilot", page_icon=":material/travel_explore:", layout="wide")
+
+PAGES = {
+    "Tenants": [
+        st.Page("app_pages/tenants.py", title="Tenants", icon=":material/domain:", default=True),
+        st.Page("app_pages/sync.py", title="Sync", icon=":material/sync:"),
+    ],
+    "Analyse": [
+        st.Page("app_pages/explore.py", title="Explore", icon=":material/search:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/changes.py", title="Changes", icon=":material/difference:"),
+    ],
+    "System": [
+        st.Page("app_pages/health.py", title="Health", icon=":material/monitor_heart:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+cfg = ui.config()
+with st.sidebar:
+    st.caption(
+        ("Demo mode: syncs use the local Graph simulator. " if cfg.demo else "")
+        + f"Database `{cfg.db_path.name}` · queue {cfg.queue_backend}"
+    )
+try:
+    page.run()
+except Exception as exc:  # noqa: BLE001 - last safety net: pages explain their own errors with st.error
+    logging.getLogger("tenantpilot.app").exception("page %s failed", page.title)
+    st.error(f"This page hit an unexpected error: {type(exc).__name__}: {exc}. Reload the page; if it happens "
+             "again, run `python -m tenantpilot health` and check the app's console log.", icon=":material/error:")

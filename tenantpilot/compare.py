@@ -1,0 +1,243 @@
+"""Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts.
+
+Settings are matched across tenants by MATCH_KEY = (policy_type, scope, setting_key), never by
+policy name or id: tenants name their policies differently. `scope` is derived, not stored: for
+families whose keys are bare property paths (compliance, deviceConfiguration, appProtection, ...)
+it is the short Graph type (`windows10CompliancePolicy`), because `passwordRequired` of a Windows
+and of an iOS compliance policy are different settings; for families keyed by globally unique
+setting-definition ids (settings catalog, compliance v2, intents, admin templates) it is "", so a
+missing or different @odata.type never splits a setting. Values are compared on `compare_value`
+(normalised by the flattener: collections sorted, tenant-specific parts replaced; volatile
+fields never become rows), falling back to `value` where it is null; `value` is what is shown.
+
+A *cell* is what one tenant sets for one key. A tenant may set the same key in several
+policies: equal values collapse into one; different values make the cell a **conflict** and
+it shows every value joined with CELL_SEPARATOR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from tenantpilot.explore import tenant_labels
+
+MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")
+DEFINITION_KEYED: frozenset[str] = frozenset({"settingsCatalog", "complianceV2", "endpointSecurityIntent",
+                                              "adminTemplate"})
+CELL_SEPARATOR = " | "
+_CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
+
+SAME, DIFFERS, MISSING, CONFLICT = "same", "differs", "missing", "conflict"
+STATUSES: tuple[str, ...] = (CONFLICT, DIFFERS, MISSING, SAME)
+"""Status precedence, strongest first: a conflict inside any tenant; else the tenants that set
+the key disagree (differs); else some tenants do not set it (missing); else same."""
+
+
+def scope_expr() -> pl.Expr:
+    """The `scope` part of MATCH_KEY (see the module docstring)."""
+    short = pl.col("odata_type").fill_null("").str.replace(r"^.*\.", "").str.strip_chars("#")
+    return (
+        pl.when(pl.col("policy_type").is_in(list(DEFINITION_KEYED))).then(pl.lit("")).otherwise(short).alias("scope")
+    )
+
+
+def with_scope(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with a `scope` column (kept when already there; "" without odata_type)."""
+    if "scope" in frame.columns:
+        return frame
+    if "odata_type" not in frame.columns:
+        return frame.with_columns(pl.lit("").alias("scope"))
+    return frame.with_columns(scope_expr())
+
+
+def _cmp_expr() -> pl.Expr:
+    return pl.coalesce(pl.col("compare_value"), pl.col("value"), pl.lit("")).alias("_cmp")
+
+
+def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataFrame:
+    """One row per (tenant_id, *MATCH_KEY): what that tenant sets there.
+
+    Columns: tenant_id, policy_type, scope, setting_key, setting_name, category, value (display
+    values joined, sorted by their normalised value), cmp (the cell's normalised identity),
+    n_values (distinct normalised values; >1 is a conflict), policies (names joined).
+    """
+    if tenants is not None:
+        frame = frame.filter(pl.col("tenant_id").is_in(list(tenants)))
+    frame = with_scope(frame)
+    has_policy = "policy_name" in frame.columns
+    rows = frame.select(
+        "tenant_id", *MATCH_KEY,
+        pl.col("setting_name") if "setting_name" in frame.columns else pl.lit(None, pl.String).alias("setting_name"),
+        pl.col("category") if "category" in frame.columns else pl.lit(None, pl.String).alias("category"),
+        pl.col("value").fill_null(""),
+        _cmp_expr(),
+        (pl.col("policy_name") if has_policy else pl.lit(None, pl.String)).fill_null("").alias("policy_name"),
+    )
+    keys = ["tenant_id", *MATCH_KEY]
+    # fast path: most cells come from exactly one row and need no aggregation
+    rows = rows.with_columns((pl.len().over(keys) > 1).alias("_multi"))
+    single = rows.filter(~pl.col("_multi")).select(
+        *keys, "setting_name", "category", "value", pl.col("_cmp").alias("cmp"),
+        pl.lit(1, pl.UInt32).alias("n_values"), pl.col("policy_name").alias("policies"),
+    )
+    multi = rows.filter(pl.col("_multi"))
+    if multi.height == 0:
+        return single
+    # distinct normalised values per cell, each with one display value (the first in sort order)
+    per_value = (
+        multi.sort([*keys, "_cmp", "value"])
+        .group_by([*keys, "_cmp"], maintain_order=True)
+        .agg(pl.col("value").first(), pl.col("setting_name").drop_nulls().first(),
+             pl.col("category").drop_nulls().first(), pl.col("policy_name").unique().sort())
+    )
+    merged = (
+        per_value.group_by(keys, maintain_order=True)
+        .agg(
+            pl.col("setting_name").drop_nulls().first(),
+            pl.col("category").drop_nulls().first(),
+            pl.col("value").str.join(CELL_SEPARATOR).alias("value"),
+            pl.col("_cmp").str.join(_CMP_SEP).alias("cmp"),
+            pl.len().cast(pl.UInt32).alias("n_values"),
+            pl.col("policy_name").list.explode(keep_nulls=False, empty_as_null=False).unique().sort()
+            .str.join(", ").alias("policies"),
+        )
+    )
+    return pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
+
+
+def compare_matrix(
+    frame: pl.DataFrame,
+    tenants: Sequence[str],
+    baseline: str | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """One row per MATCH_KEY (policy_type, scope, setting_key) set by any of `tenants` (and the baseline).
+
+    Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
+    the compared tenants set it), then one column per tenant holding its display value (null:
+    not set), baseline first. Column names are `labels[tenant_id]` (default: display names,
+    made unique). Sorted by policy_type, category, setting_name, setting_key.
+    """
+    order = _tenant_order(tenants, baseline)
+    names = dict(labels) if labels is not None else tenant_labels(frame, order)
+    names = {t: names.get(t, t) for t in order}
+    if len(set(names.values())) != len(names):
+        raise ValueError(f"tenant column labels are not unique: {sorted(names.values())}")
+    reserved = {*MATCH_KEY, "setting_name", "category", "status", "tenants_set"}
+    clash = reserved & set(names.values())
+    if clash:
+        raise ValueError(f"tenant label clashes with a matrix column: {sorted(clash)}")
+
+    cell = cells(frame, order)
+    key_cols = list(MATCH_KEY)
+    summary = cell.group_by(key_cols).agg(
+        pl.col("setting_name").drop_nulls().first(),
+        pl.col("category").drop_nulls().first(),
+        pl.len().alias("tenants_set"),
+        pl.col("cmp").n_unique().alias("_distinct"),
+        (pl.col("n_values") > 1).any().alias("_conflict"),
+    )
+    status = (
+        pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
+        .when(pl.col("_distinct") > 1).then(pl.lit(DIFFERS))
+        .when(pl.col("tenants_set") < len(order)).then(pl.lit(MISSING))
+        .otherwise(pl.lit(SAME))
+        .alias("status")
+    )
+    summary = summary.with_columns(status).drop("_distinct", "_conflict")
+    if order:
+        wide = (
+            cell.select(*key_cols, "tenant_id", "value")
+            .pivot(on="tenant_id", index=key_cols, values="value", on_columns=order)
+        )
+        wide = wide.rename({t: names[t] for t in order if t in wide.columns})
+        # tenants with no rows at all still get an (empty) column
+        wide = wide.with_columns(pl.lit(None, pl.String).alias(names[t]) for t in order if names[t] not in wide.columns)
+        summary = summary.join(wide, on=key_cols, how="left")
+    columns = [*key_cols, "setting_name", "category", "status", "tenants_set", *(names[t] for t in order)]
+    return summary.select(columns).sort(["policy_type", "category", "setting_name", "scope", "setting_key"],
+                                        nulls_last=True)
+
+
+def only_differences(matrix: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose status is anything but same."""
+    return matrix.filter(pl.col("status") != SAME)
+
+
+def differences_by_policy_type(matrix: pl.DataFrame) -> pl.DataFrame:
+    """Counts of each status per policy type (for a chart): policy_type, conflict, differs, missing, same."""
+    counts = matrix.group_by("policy_type", "status").agg(pl.len().alias("n"))
+    wide = counts.pivot(on="status", index="policy_type", values="n", on_columns=list(STATUSES))
+    for s in STATUSES:
+        if s not in wide.columns:
+            wide = wide.with_columns(pl.lit(0, pl.UInt32).alias(s))
+    return wide.select("policy_type", *(pl.col(s).fill_null(0) for s in STATUSES)).sort("policy_type")
+
+
+def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str) -> pl.DataFrame:
+    """Per tenant, how well it matches the baseline's settings.
+
+    matched: baseline keys the tenant sets to the same (normalised) value; differing: set to
+    another value (a conflicting cell counts as differing unless the baseline cell conflicts the
+    same way); missing: baseline keys the tenant does not set; extra: keys the tenant sets that
+    the baseline does not. score = matched / baseline settings (null when the baseline is empty).
+    The baseline itself is not scored.
+    """
+    order = [t for t in dict.fromkeys(tenants) if t != baseline]
+    names = tenant_labels(frame, [baseline, *order])
+    cell = cells(frame, [baseline, *order]).select("tenant_id", *MATCH_KEY, "cmp")
+    base = cell.filter(pl.col("tenant_id") == baseline).drop("tenant_id").rename({"cmp": "_base"})
+    total = base.height
+    others = cell.filter(pl.col("tenant_id") != baseline)
+    joined = others.join(base, on=list(MATCH_KEY), how="left")
+    per = joined.group_by("tenant_id").agg(
+        (pl.col("_base").is_not_null() & (pl.col("cmp") == pl.col("_base"))).sum().alias("matched"),
+        (pl.col("_base").is_not_null() & (pl.col("cmp") != pl.col("_base"))).sum().alias("differing"),
+        pl.col("_base").is_null().sum().alias("extra"),
+    )
+    result = pl.DataFrame({"tenant_id": order}, schema={"tenant_id": pl.String}).join(per, on="tenant_id", how="left")
+    result = result.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in ("matched", "differing", "extra"))
+    return result.select(
+        "tenant_id",
+        pl.col("tenant_id").replace_strict(names, default=pl.col("tenant_id"), return_dtype=pl.String).alias("tenant"),
+        pl.lit(total, pl.Int64).alias("baseline_settings"),
+        "matched",
+        "differing",
+        (pl.lit(total, pl.Int64) - pl.col("matched") - pl.col("differing")).alias("missing"),
+        "extra",
+        (pl.col("matched") / total if total else pl.lit(None, pl.Float64)).alias("score"),
+    )
+
+
+def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Settings that one tenant sets to different values in different policies.
+
+    One row per contributing (tenant, key, policy, value): tenant_id, tenant, policy_type, scope,
+    setting_key, setting_name, category, policy_name, value, distinct_values. Frames with
+    several tenants are checked tenant by tenant (a difference between tenants is no conflict).
+    `only` (a frame with the MATCH_KEY columns, e.g. the matrix rows whose status is conflict)
+    restricts the check to those keys first, which is much cheaper on a large frame.
+    """
+    keys = ["tenant_id", *MATCH_KEY]
+    frame = with_scope(frame)
+    if only is not None:
+        frame = frame.join(only.select(MATCH_KEY).unique(), on=list(MATCH_KEY), how="semi")
+    with_cmp = frame.with_columns(_cmp_expr())
+    bad = with_cmp.group_by(keys).agg(pl.col("_cmp").n_unique().alias("distinct_values")).filter(
+        pl.col("distinct_values") > 1
+    )
+    out = with_cmp.join(bad, on=keys, how="inner")
+    cols = [c for c in ("tenant_id", "tenant", *MATCH_KEY, "setting_name", "category", "policy_name", "value",
+                        "distinct_values") if c in out.columns]
+    sort = [c for c in ("tenant_id", *MATCH_KEY, "_cmp", "policy_name") if c in out.columns]
+    return out.sort(sort, nulls_last=True).select(cols)
+
+
+def _tenant_order(tenants: Sequence[str], baseline: str | None) -> list[str]:
+    order = list(dict.fromkeys(tenants))
+    if baseline is not None:
+        order = [baseline, *(t for t in order if t != baseline)]
+    return order

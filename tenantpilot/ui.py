@@ -1,0 +1,245 @@
+"""Shared helpers of the Streamlit pages: configuration, the store, the cached snapshot, errors.
+
+Pages stay thin: they read widgets, call one or two package functions and render. Every
+DuckDB open goes through `Store` and is closed before the function returns, so no page holds a
+connection between reruns. Errors become `st.error` with what to do next, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import polars as pl
+import streamlit as st
+
+from tenantpilot.config import ConfigError, Settings, settings
+from tenantpilot.store import Store, StoreBusy, StoreError
+
+CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
+QUEUED_TOO_LONG_S = 5.0
+# filters that survive page switches and live in the URL (shareable links: /compare?cmp_tenants=...)
+SHARED: dict[str, str] = {"bind": "query-params", "persist_state": "session"}
+KIND_MARK = {"baseline": "◆ ", "demo": ""}
+KIND_SUFFIX = {"baseline": " (baseline)", "demo": " (demo)"}
+
+
+# policy families (the policy_type column) as people say them
+FAMILY_LABELS: dict[str, str] = {
+    "settingsCatalog": "Settings catalog",
+    "complianceV2": "Compliance (settings catalog)",
+    "deviceConfiguration": "Device configuration",
+    "compliance": "Compliance",
+    "endpointSecurityIntent": "Endpoint security",
+    "adminTemplate": "Administrative templates",
+    "appProtection": "App protection",
+    "windowsUpdate": "Windows Update",
+    "autopilot": "Autopilot",
+    "enrollment": "Enrollment",
+    "script": "Scripts",
+}
+
+
+def family_label(policy_type: str) -> str:
+    return FAMILY_LABELS.get(policy_type, policy_type or "(unknown)")
+
+
+def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
+    """For display only: the policy_type column as FAMILY_LABELS (filters and exports keep the raw ids)."""
+    if column not in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col(column).replace_strict(FAMILY_LABELS, default=pl.col(column), return_dtype=pl.String))
+
+
+class QueueError(RuntimeError):
+    """The queue (Huey on Redis/SQLite) cannot be used; the message says why."""
+
+
+# --- errors ------------------------------------------------------------------------------------
+def fail(message: str) -> NoReturn:
+    st.error(message, icon=":material/error:")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop raises; keeps type checkers honest
+
+
+def explain(exc: BaseException, doing: str) -> str:
+    """One user-facing line for an error: what failed and what to do next."""
+    if isinstance(exc, ConfigError):
+        return f"Configuration error: {exc}. Fix the environment (or .env) and restart the app."
+    if isinstance(exc, StoreBusy):
+        return f"Could not {doing}: {exc}"
+    if isinstance(exc, StoreError):
+        return f"Could not {doing}: {exc}. Check that TENANTPILOT_DB points at a readable DuckDB file."
+    if isinstance(exc, QueueError):
+        return f"Could not {doing}: {exc}"
+    return (f"Could not {doing}: {type(exc).__name__}: {exc}. Reload the page; if it persists, check "
+            "`python -m tenantpilot health` and the worker logs.")
+
+
+@contextmanager
+def guard(doing: str) -> Iterator[None]:
+    """Turn any error into st.error + st.stop (script-control exceptions pass through)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - a page shows errors, never tracebacks
+        fail(explain(exc, doing))
+
+
+# --- configuration, store, queue -----------------------------------------------------------
+def config() -> Settings:
+    try:
+        return settings()
+    except ConfigError as exc:
+        fail(explain(exc, "read the configuration"))
+
+
+def store() -> Store:
+    return Store(config().db_path)
+
+
+def huey() -> Any:
+    """The Huey instance of tenantpilot.tasks (imported lazily: it connects to the queue)."""
+    try:
+        return importlib.import_module("tenantpilot.tasks").huey
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise QueueError(f"the task module could not be loaded ({type(exc).__name__}: {exc})") from exc
+
+
+def tasks() -> Any:
+    huey()
+    return importlib.import_module("tenantpilot.tasks")
+
+
+# --- data --------------------------------------------------------------------------------------
+@st.cache_resource(max_entries=2, show_spinner="Loading the current snapshot…")
+def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+    """Every tenant's current settings. Keyed by the snapshot token, so a new sync reloads.
+
+    st.cache_resource rather than st.cache_data: a Polars frame is immutable here and
+    cache_data would unpickle a copy on every rerun (~0.6 s for 1,000,000 rows, see the benchmark).
+    """
+    return Store(db_path).current_settings()
+
+
+SnapshotKey = tuple[str, tuple[tuple[str, int], ...]]
+
+
+def snapshot_key() -> SnapshotKey:
+    """(database path, snapshot token): identifies the current snapshot for caches."""
+    cfg = config()
+    with guard("read the current snapshot"):
+        return str(cfg.db_path), Store(cfg.db_path).snapshot_token()
+
+
+def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
+    with guard("read the current snapshot"):
+        return _snapshot(*key)
+
+
+def snapshot() -> pl.DataFrame:
+    """The current snapshot of all tenants (cached; one short DuckDB read for the token)."""
+    return load_snapshot(snapshot_key())
+
+
+MAX_POLICY_OPTIONS = 2_000
+
+
+def policy_filter(where: Any, options: list[str], key: str) -> list[str]:
+    """The Policy multiselect, or a disabled hint when there are too many names to list usefully."""
+    if len(options) > MAX_POLICY_OPTIONS:
+        st.session_state.pop(key, None)
+        where.multiselect("Policy", [], placeholder=f"{len(options):,} policies: pick tenants or a type first",
+                          disabled=True, key=key)
+        return []
+    kept = [p for p in st.session_state.get(key, []) if p in set(options)]
+    if kept != st.session_state.get(key, []):
+        st.session_state[key] = kept  # drop choices the other filters no longer offer
+    return where.multiselect("Policy", options, placeholder="All policies", key=key)
+
+
+def tenants() -> pl.DataFrame:
+    with guard("list the tenants"):
+        return store().tenants()
+
+
+def tenant_label(row: dict[str, Any]) -> str:
+    kind = row.get("kind") or "tenant"
+    return f"{KIND_MARK.get(kind, '')}{row['display_name']}{KIND_SUFFIX.get(kind, '')}"
+
+
+def tenant_labels(frame: pl.DataFrame) -> dict[str, str]:
+    """tenant_id -> label with a kind marker ("◆ Name (baseline)"), unique."""
+    from tenantpilot.explore import unique_labels
+
+    return unique_labels({r["tenant_id"]: tenant_label(r) for r in frame.iter_rows(named=True)})
+
+
+def format_with(labels: dict[str, str]) -> Callable[[str], str]:
+    return lambda key: labels.get(key, key)
+
+
+def demo_tenants() -> list[tuple[str, str]] | None:
+    """DEMO_TENANTS of the simulator, or None when the simulator package is not there."""
+    for name in ("tenantpilot.simulator.demo", "tenantpilot.simulator", "tenantpilot.simulator.__main__"):
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - missing or half-written simulator: just no demo button
+            continue
+        found = getattr(module, "DEMO_TENANTS", None)
+        if found:
+            return [(str(t), str(n)) for t, n in found]
+    return None
+
+
+# --- queue state (the banner on Sync and Health) ---------------------------------------------
+def queue_problems(queued_at: Sequence[Any] = ()) -> list[tuple[str, str]]:
+    """(level, message) pairs: queue unreachable, consumer missing/stale, runs waiting too long."""
+    cfg = config()
+    start = f"Start the worker in a terminal in the project folder: `{CONSUMER_COMMAND}`"
+    try:
+        q = huey()
+        q.pending_count()
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        where = cfg.redis_url and "Redis at REDIS_URL" or f"the SQLite queue {cfg.queue_db}"
+        return [("error", f"The sync queue is unreachable ({cfg.queue_backend}): {exc}. Check {where}, "
+                          f"then start the worker: `{CONSUMER_COMMAND}`")]
+    from tenantpilot import progress
+
+    problems: list[tuple[str, str]] = []
+    beat = progress.consumer_heartbeat(q)
+    if beat is None:
+        problems.append(("warning", f"No sync worker is running, so syncs stay queued. {start}"))
+    elif progress.is_stale(beat, max(cfg.stale_after_s, 10)):
+        ago = time.time() - float(beat.get("ts", 0))
+        problems.append(("warning", f"The sync worker's last heartbeat was {ago:.0f} s ago; it may have stopped. "
+                                    f"{start}"))
+    now = time.time()
+    waiting = [t for t in queued_at if t is not None and now - t.timestamp() > QUEUED_TOO_LONG_S]
+    if waiting and not problems:
+        problems.append(("warning", f"{len(waiting)} sync(s) have waited more than {QUEUED_TOO_LONG_S:.0f} s in "
+                                    f"the queue. Is the worker busy or stuck? {start}"))
+    return problems
+
+
+def show_problems(problems: list[tuple[str, str]]) -> None:
+    for level, message in problems:
+        (st.error if level == "error" else st.warning)(message, icon=":material/warning:")
+
+
+# --- small formatting helpers ----------------------------------------------------------------
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
