@@ -108,15 +108,16 @@ def test_killed_consumer_leaves_no_stuck_tenant(env, sim, tmp_path):
     try:
         add_and_sync(env)
         good = latest_run(env)
-        sim.latency = 0.3  # slow enough to kill it mid-sync
+        sim.latency = 1.0  # slow enough to kill it mid-sync (a sync then takes several seconds)
         queued = run_cli(env, "sync", CONTOSO)
         assert queued.returncode == 0
         store = store_of(env)
         deadline = time.monotonic() + 30
         while latest_run(env)["status"] != "running":
             assert time.monotonic() < deadline, "sync never started"
-            time.sleep(0.1)
-        time.sleep(1.0)
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert latest_run(env)["status"] == "running"
         first.kill()
     finally:
         first.stop()
