@@ -384,6 +384,8 @@ def admin_template_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
             label = clean_label(presentation.get("label"))
             selector = presentation_id or label or str(pv_index)
             text, raw, value_type, compare = _presentation_value(pv)
+            if value_type == "string":  # e.g. OneDrive KFM's "Tenant ID:" holds the tenant's own id
+                compare = normalise(compare, f"{label} {name}")
             rows.append(make_row(ident, f"{key}/{selector}", presentation_id or selector,
                                  label or f"{name} > value {pv_index + 1}", category, text, raw,
                                  value_type, "", compare))
