@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,73 @@ def test_secrets_never_reach_db_logs_or_export(env, consumer, sim, tmp_path):
     for token in [secret, *[t.encode() for t in sim.issued_tokens()]]:
         assert all(token not in blob for blob in blobs)
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_health_reports_consumer_and_exits_nonzero_without_it(env, sim, tmp_path):
+    run_cli(env, "tenants", "add", CONTOSO, "--name", "Contoso")
+    down = run_cli(env, "health")
+    report = json.loads(down.stdout)
+    assert down.returncode == 1 and report["queue"]["reachable"] and not report["consumer"]["alive"]
+    c = Consumer(env, tmp_path / "c.log").start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            up = run_cli(env, "health")
+            if up.returncode == 0:
+                break
+            assert time.monotonic() < deadline, up.stdout
+            time.sleep(0.5)
+        report = json.loads(up.stdout)
+        assert report["database"]["reachable"] and report["consumer"]["alive"]
+        assert report["queue"]["backend"] == "redis"
+        assert [t["tenant_id"] for t in report["tenants"]] == []  # never synced: no run yet
+    finally:
+        c.stop()
+
+
+def test_two_workers_sync_two_tenants_at_once(env, sim, tmp_path):
+    c = Consumer(env, tmp_path / "c.log", workers=2).start()
+    sim.latency = 1.0  # each sync then takes several seconds, longer than starting the second one
+    try:
+        for tid, name in ((CONTOSO, "Contoso"), (FABRIKAM, "Fabrikam")):
+            run_cli(env, "tenants", "add", tid, "--name", name)
+            assert run_cli(env, "sync", tid).returncode == 0
+        deadline = time.monotonic() + 120
+        store = store_of(env)
+        both_running = False
+        while True:
+            runs = store.runs()
+            both_running |= runs.filter(runs["status"] == "running").height == 2
+            if set(runs["status"]) <= {"succeeded", "partial", "failed"}:
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.05)
+        assert set(runs["status"]) == {"succeeded"}, runs
+        assert both_running, "with -w 2 the two syncs should overlap"
+    finally:
+        sim.latency = 0.0
+        c.stop()
+
+
+def test_sqlite_queue_when_no_redis(env, sim, tmp_path):
+    sqlite_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    c = Consumer(sqlite_env, tmp_path / "c.log").start()
+    try:
+        result = add_and_sync(sqlite_env)
+        assert "succeeded" in result.stdout
+        assert (Path(env["TENANTPILOT_DATA_DIR"]) / "huey-queue.db").exists()
+        health = json.loads(run_cli(sqlite_env, "health").stdout)
+        assert health["queue"]["backend"] == "sqlite"
+    finally:
+        c.stop()
+
+
+def test_worker_logs_are_json_lines_with_job_events(env, consumer, sim):
+    add_and_sync(env)
+    log_dir = Path(env["TENANTPILOT_LOG_DIR"])
+    lines = [json.loads(line) for line in (log_dir / "worker-combined.log").read_text().splitlines()]
+    events = {e["event"]: e for e in lines}
+    assert {"consumer started", "job started", "job completed"} <= set(events)
+    done = events["job completed"]
+    assert done["tenant"] == CONTOSO and done["settings"] > 0 and done["requests"] > 0 and done["duration_s"] > 0
+    assert (log_dir / "worker-error.log").exists()
