@@ -8,6 +8,7 @@ connection between reruns. Errors become `st.error` with what to do next, never 
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from tenantpilot.store import Store, StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
 QUEUED_TOO_LONG_S = 5.0
+DEMO_TENANT_COUNT = 3  # `python -m tenantpilot simulate --tenants` default
 # filters that survive page switches and live in the URL (shareable links: /compare?cmp_tenants=...)
 SHARED: dict[str, str] = {"bind": "query-params", "persist_state": "session"}
 KIND_MARK = {"baseline": "◆ ", "demo": ""}
@@ -185,7 +187,16 @@ def format_with(labels: dict[str, str]) -> Callable[[str], str]:
 
 
 def demo_tenants() -> list[tuple[str, str]] | None:
-    """DEMO_TENANTS of the simulator, or None when the simulator package is not there."""
+    """The demo tenants the local simulator serves: those listed in its simulator.json while it runs,
+    else the first DEMO_TENANT_COUNT of DEMO_TENANTS (what `python -m tenantpilot simulate` serves by
+    default); None when the simulator package is not there. Adding all of DEMO_TENANTS would add
+    tenants the simulator does not serve, whose syncs fail at sign-in."""
+    try:
+        served = json.loads(config().simulator_info_path.read_text(encoding="utf-8"))["tenants"]
+        if served:
+            return [(str(t["tenant_id"]), str(t["display_name"])) for t in served]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     for name in ("tenantpilot.simulator.demo", "tenantpilot.simulator", "tenantpilot.simulator.__main__"):
         try:
             module = importlib.import_module(name)
@@ -193,7 +204,7 @@ def demo_tenants() -> list[tuple[str, str]] | None:
             continue
         found = getattr(module, "DEMO_TENANTS", None)
         if found:
-            return [(str(t), str(n)) for t, n in found]
+            return [(str(t), str(n)) for t, n in found][:DEMO_TENANT_COUNT]
     return None
 
 

@@ -211,22 +211,8 @@ class TokenProvider:
                 )
             except AuthError:
                 raise
-            except requests.exceptions.SSLError as e:
-                raise ConnectionFailed(
-                    f"Tenant {self.tenant_id}: TLS verification of the sign-in authority failed "
-                    f"(check the CA bundle / REQUESTS_CA_BUNDLE): {_first_line(e)}",
-                    url=self.authority,
-                ) from None
-            except requests.exceptions.RequestException as e:
-                raise ConnectionFailed(
-                    f"Tenant {self.tenant_id}: cannot reach the sign-in authority: {connection_reason(e)}",
-                    url=self.authority,
-                ) from None
-            except OSError as e:  # e.g. the CA bundle path does not exist
-                raise ConnectionFailed(
-                    f"Tenant {self.tenant_id}: cannot contact the sign-in authority: {_first_line(e)}",
-                    url=self.authority,
-                ) from None
+            except OSError as e:  # requests' errors are OSErrors too
+                raise self._unreachable(e) from None
             except ValueError as e:
                 # bad authority (http://, unknown tenant → discovery 400/404, malformed doc)
                 text = str(e)
@@ -258,6 +244,17 @@ class TokenProvider:
                 self._evict(app)
             return self._acquire(app)
 
+    def _unreachable(self, e: OSError) -> ConnectionFailed:
+        """The authority could not be reached: TLS, network, or e.g. a CA bundle path that does not exist."""
+        if isinstance(e, requests.exceptions.SSLError):
+            reason = (f"TLS verification of the sign-in authority failed (check the CA bundle / "
+                      f"REQUESTS_CA_BUNDLE): {_first_line(e)}")
+        elif isinstance(e, requests.exceptions.RequestException):
+            reason = f"cannot reach the sign-in authority: {connection_reason(e)}"
+        else:
+            reason = f"cannot contact the sign-in authority: {_first_line(e)}"
+        return ConnectionFailed(f"Tenant {self.tenant_id}: {reason}", url=self.authority)
+
     def _evict(self, app: msal.ConfidentialClientApplication) -> None:
         cache = app.token_cache
         at = cache.CredentialType.ACCESS_TOKEN
@@ -267,22 +264,8 @@ class TokenProvider:
     def _acquire(self, app: msal.ConfidentialClientApplication) -> str:
         try:
             result = app.acquire_token_for_client(scopes=[self.scope])
-        except requests.exceptions.SSLError as e:
-            raise ConnectionFailed(
-                f"Tenant {self.tenant_id}: TLS verification of the sign-in authority failed "
-                f"(check the CA bundle / REQUESTS_CA_BUNDLE): {_first_line(e)}",
-                url=self.authority,
-            ) from None
-        except requests.exceptions.RequestException as e:
-            raise ConnectionFailed(
-                f"Tenant {self.tenant_id}: cannot reach the sign-in authority: {connection_reason(e)}",
-                url=self.authority,
-            ) from None
-        except OSError as e:
-            raise ConnectionFailed(
-                f"Tenant {self.tenant_id}: cannot contact the sign-in authority: {_first_line(e)}",
-                url=self.authority,
-            ) from None
+        except OSError as e:  # requests' errors are OSErrors too
+            raise self._unreachable(e) from None
         if not isinstance(result, dict):
             raise AuthError(f"Tenant {self.tenant_id}: sign-in failed (no answer from MSAL)", tenant=self.tenant_id)
         if "access_token" in result:
