@@ -448,6 +448,10 @@ class Store:
                                    "WHERE definition_id IN (SELECT id FROM _ids)").fetchall()
         return {k: json.loads(v) for k, v in rows}
 
+    def definition_ids(self) -> set[str]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute("SELECT definition_id FROM setting_definitions").fetchall()}
+
     def save_definitions(self, definitions: dict[str, dict]) -> None:
         if not definitions:
             return

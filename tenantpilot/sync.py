@@ -19,7 +19,9 @@ from tenantpilot.config import Settings
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
-from tenantpilot.graph.fetch import fetch_tenant
+from tenantpilot.flatten import referenced_definition_ids
+from tenantpilot.graph.fetch import fetch_definitions, fetch_tenant
+from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
 from tenantpilot.snapshot import inline_definitions, write_parts
 from tenantpilot.store import Store, StoreError
 
@@ -76,17 +78,27 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     started = time.monotonic()
     fields = {"run_id": run_id, "tenant": tenant_id}
     logs.log(log, logging.INFO, "job started", **fields)
-    requests_made = None
+    client = None
     try:
         client = graph_client(cfg, tenant_id)
-        result = fetch_tenant(client, on_progress=reporter.update)
-        requests_made = result.requests
-        reporter.update("flattening", 0, len(result.policies))
+        # Setting definitions are the same in every tenant: with a warm cache the settings calls
+        # skip $expand=settingDefinitions and only the definitions still missing are fetched.
+        known = store.definition_ids()
+        types = without_expanded_definitions() if known else POLICY_TYPES
+        result = fetch_tenant(client, types=types, on_progress=reporter.update)
         policies = [(p.family, p.raw) for p in result.policies]
         fresh = inline_definitions(policies)
+        needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies
+                               if family in ("settingsCatalog", "complianceV2")))
+        missing = needed - known - fresh.keys()
+        if missing:
+            reporter.update("definitions", 0, len(missing))
+            fresh |= fetch_definitions(client, sorted(missing))
+        requests_made = client.stats.requests
         if fresh:
             store.save_definitions(fresh)
-        definitions = store.definitions()
+        reporter.update("flattening", 0, len(result.policies))
+        definitions = store.definitions(sorted(needed)) if needed else {}
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
             parts = write_parts(policies, Path(tmp), definitions)
             reporter.update("saving", 0, None)
@@ -103,6 +115,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         log.exception("unexpected sync error", extra={"fields": fields})
         error = f"Unexpected error ({type(exc).__name__}): {exc}"
     error = logs.redact(error)
+    requests_made = client.stats.requests if client is not None else None
     try:
         store.fail_run(run_id, error, request_count=requests_made)
     finally:

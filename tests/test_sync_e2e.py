@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Consumer, run_cli
+from tenantpilot.simulator.tenants import build_tenant
 from tenantpilot.store import Store
 
 CONTOSO = "11111111-1111-4111-8111-111111111111"
@@ -34,30 +35,33 @@ def latest_run(env, tenant=CONTOSO) -> dict:
 
 
 def test_sync_lands_every_policy_then_changes_and_deletions(env, consumer, sim):
-    tenant = sim.tenants[CONTOSO]
-    add_and_sync(env)
+    # A tenant of its own: this test changes it, and the session's tenants must stay pristine.
+    tid = "99999999-9999-4999-8999-999999999999"
+    tenant = build_tenant(tid, "Mutable", n_policies=30, seed=11)
+    sim.add_tenant(tenant)
+    add_and_sync(env, tenant=tid)
     store = store_of(env)
-    run = latest_run(env)
+    run = latest_run(env, tid)
     assert run["status"] == "succeeded", run
-    policies = store.current_policies([CONTOSO])
+    policies = store.current_policies([tid])
     assert set(policies["policy_id"]) == set(tenant.policy_ids())
-    settings = store.current_settings([CONTOSO])
+    settings = store.current_settings([tid])
     assert settings.height == run["setting_count"] > policies.height
     assert not settings.filter(settings["is_secret"])["value"].str.contains("encryptedValueToken").any()
     # Change one setting, delete one policy, then sync again.
     deleted = tenant.policy_ids()[0]
     tenant.delete_policy(deleted)
     changed = tenant.change_any_setting()
-    add_and_sync(env)
-    settings2 = store.current_settings([CONTOSO])
-    policies2 = store.current_policies([CONTOSO])
+    add_and_sync(env, tenant=tid)
+    settings2 = store.current_settings([tid])
+    policies2 = store.current_policies([tid])
     assert deleted not in set(policies2["policy_id"])
     assert deleted not in set(settings2["policy_id"])
     assert set(policies2["policy_id"]) == set(tenant.policy_ids())
     hit = settings2.filter(settings2["setting_id"] == changed["setting_definition_id"])
     assert changed["new_display"] in " ".join(hit["value"].to_list()), (changed, hit["value"].to_list())
     # the older snapshot is kept for drift, unchanged
-    runs = store.runs(CONTOSO)
+    runs = store.runs(tid)
     assert runs.height == 2 and set(runs["status"]) == {"succeeded"}
 
 
@@ -253,3 +257,25 @@ def test_worker_logs_are_json_lines_with_job_events(env, consumer, sim):
     done = events["job completed"]
     assert done["tenant"] == CONTOSO and done["settings"] > 0 and done["requests"] > 0 and done["duration_s"] > 0
     assert (log_dir / "worker-error.log").exists()
+
+
+def test_setting_definitions_are_cached_across_tenants_and_fetched_only_when_missing(env, consumer, sim):
+    fabrikam = sim.tenants[FABRIKAM]  # variant 1: one setting the Contoso policies do not use
+    extra = next(d for d in fabrikam.seeded_differences if d["kind"] == "extra_setting")
+    sim.reset_counters()
+    add_and_sync(env)  # cold cache: definitions ride along with the settings calls
+    cold = [path for _, path, _ in sim.request_log]
+    assert any("settingDefinitions" in p for p in cold) and not any("configurationSettings/" in p for p in cold)
+    store = store_of(env)
+    cached = store.definition_ids()
+    assert extra["setting_definition_id"] not in cached
+    sim.reset_counters()
+    add_and_sync(env, tenant=FABRIKAM)
+    warm = [path for _, path, _ in sim.request_log]
+    assert not any("settingDefinitions" in p for p in warm)  # the cache answers
+    fetched = {p.rsplit("/", 1)[1] for p in warm if "/configurationSettings/" in p}
+    assert extra["setting_definition_id"] in fetched and not (fetched & cached)  # only what was missing
+    rows = store.current_settings([FABRIKAM])
+    row = rows.filter(rows["setting_id"] == extra["setting_definition_id"]).row(0, named=True)
+    definition = store.definitions([extra["setting_definition_id"]])[extra["setting_definition_id"]]
+    assert row["setting_name"] == definition["displayName"]

@@ -6,6 +6,7 @@ Public API:
     flatten_assignments(policy, family=None) -> list[dict]                # ASSIGNMENT_COLUMNS
     count_leaves(policy) -> int                                           # settings catalog only
     extract_definitions(settings) -> dict[str, dict]
+    referenced_definition_ids(policy) -> set[str]
     load_export(path) -> ExportLoad, read_json_bytes(data) -> Any  (files.py: the only I/O)
 
 Families (policy_type): see FAMILIES. Tables live in constants.py; extractors are chosen by
@@ -14,7 +15,7 @@ core.EXTRACTORS (family -> function).
 
 from __future__ import annotations
 
-from tenantpilot.flatten.catalog import count_leaves, extract_definitions
+from tenantpilot.flatten.catalog import count_leaves, extract_definitions, referenced_definition_ids
 from tenantpilot.flatten.constants import (
     ADMIN_TEMPLATE,
     APP_PROTECTION,
@@ -54,6 +55,6 @@ __all__ = [
     "COMPLIANCE", "COMPLIANCE_V2", "DEVICE_CONFIGURATION", "ENDPOINT_SECURITY_INTENT", "ENROLLMENT",
     "ExportFormatError", "ExportLoad", "FAMILIES", "FAMILY_LABELS", "NO_SETTINGS", "SCRIPT",
     "SECRET_MASK", "SETTINGS_CATALOG", "SETTING_COLUMNS", "UNKNOWN", "WINDOWS_UPDATE",
-    "count_leaves", "derive_policy_id", "detect_family", "detect_platform", "extract_definitions",
+    "count_leaves", "derive_policy_id", "detect_family", "detect_platform", "extract_definitions", "referenced_definition_ids",
     "flatten_assignments", "flatten_policy", "load_export", "policy_identity", "read_json_bytes", "resolve_family",
 ]

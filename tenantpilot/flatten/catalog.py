@@ -62,6 +62,24 @@ def extract_definitions(settings: list[dict] | None) -> dict[str, dict]:
     return found
 
 
+def referenced_definition_ids(policy: Mapping[str, Any]) -> set[str]:
+    """Every settingDefinitionId used by a catalog policy's instances, at any depth."""
+    found: set[str] = set()
+    stack = list(setting_instances(policy))
+    while stack:
+        inst = stack.pop()
+        if not isinstance(inst, dict):
+            continue
+        if isinstance(inst.get("settingDefinitionId"), str):
+            found.add(inst["settingDefinitionId"])
+        for key in ("choiceSettingValue", "groupSettingValue"):
+            stack.extend(_children(inst.get(key)))
+        for key in ("choiceSettingCollectionValue", "groupSettingCollectionValue"):
+            for item in _items(inst.get(key)):
+                stack.extend(_children(item))
+    return found
+
+
 def count_leaves(policy: Mapping[str, Any]) -> int:
     """Leaf values in the raw JSON of a catalog policy, counted without the flattener.
 

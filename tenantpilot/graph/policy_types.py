@@ -23,7 +23,7 @@ Follow-up semantics:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from typing import Any
 from urllib.parse import quote
 
@@ -293,6 +293,17 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
 )
 
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(t.family for t in POLICY_TYPES))
+
+
+def without_expanded_definitions(types: tuple[PolicyType, ...] = POLICY_TYPES) -> tuple[PolicyType, ...]:
+    """The table with `$expand=settingDefinitions` dropped from the settings follow-ups: for syncs
+    whose definitions are already cached (they are the same in every tenant); the few missing
+    ones are then fetched by id (see fetch.fetch_definitions)."""
+    def strip(f: FollowUp) -> FollowUp:
+        params = tuple(p for p in f.params if p != ("$expand", "settingDefinitions"))
+        return replace(f, params=params, nested=tuple(strip(n) for n in f.nested))
+
+    return tuple(replace(t, follow_ups=tuple(strip(f) for f in t.follow_ups)) for t in types)
 
 
 def types_by_family(*families: str, types: tuple[PolicyType, ...] = POLICY_TYPES) -> tuple[PolicyType, ...]:
