@@ -20,7 +20,7 @@ from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.flatten import referenced_definition_ids
-from tenantpilot.graph.fetch import fetch_definitions, fetch_tenant
+from tenantpilot.graph.fetch import fetch_definitions, fetch_template_definitions, fetch_tenant
 from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
 from tenantpilot.snapshot import inline_definitions, write_parts
 from tenantpilot.store import Store, StoreError
@@ -94,6 +94,15 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         if missing:
             reporter.update("definitions", 0, len(missing))
             fresh |= fetch_definitions(client, sorted(missing))
+        # intents: names come from their templates' categories, once per template not yet cached
+        intents = [raw for family, raw in policies if family == "endpointSecurityIntent"]
+        intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
+        templates = {str(raw["templateId"]) for raw in intents
+                     if raw.get("templateId") and any(str(s.get("definitionId")) not in known
+                                                      for s in raw.get("settings") or ())}
+        if templates:
+            fresh |= fetch_template_definitions(client, sorted(templates))
+        needed |= intent_ids
         requests_made = client.stats.requests
         if fresh:
             store.save_definitions(fresh)

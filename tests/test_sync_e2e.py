@@ -9,6 +9,7 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from conftest import Consumer, run_cli
@@ -279,3 +280,15 @@ def test_setting_definitions_are_cached_across_tenants_and_fetched_only_when_mis
     row = rows.filter(rows["setting_id"] == extra["setting_definition_id"]).row(0, named=True)
     definition = store.definitions([extra["setting_definition_id"]])[extra["setting_definition_id"]]
     assert row["setting_name"] == definition["displayName"]
+
+
+def test_intent_settings_are_named_from_their_template(env, consumer, sim):
+    add_and_sync(env)
+    store = store_of(env)
+    rows = store.current_settings([CONTOSO]).filter(pl.col("policy_type") == "endpointSecurityIntent")
+    assert rows.height > 0
+    definitions = store.definitions(rows["setting_id"].unique().to_list())
+    assert definitions, "template categories were not fetched"
+    for row in rows.filter(pl.col("setting_id").is_in(list(definitions))).iter_rows(named=True):
+        assert row["setting_name"].startswith(definitions[row["setting_id"]]["displayName"])  # complex: "A > b"
+        assert row["category"] == definitions[row["setting_id"]]["categoryName"]

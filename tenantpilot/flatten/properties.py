@@ -274,8 +274,9 @@ def _intent_names(definition_id: str, definition: Mapping[str, Any] | None) -> t
     owner, _, prop = base.rpartition("_")
     fallback = humanize(prop) if prop else definition_id
     category = humanize(owner) if owner else ""
-    if definition:
-        return (clean_label(definition.get("displayName")) or fallback, category,
+    if definition:  # from the template's categories (categoryName is added by the sync)
+        return (clean_label(definition.get("displayName")) or fallback,
+                clean_label(definition.get("categoryName")) or category,
                 clean_label(definition.get("description")))
     return fallback, category, ""
 

@@ -41,7 +41,7 @@ from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
 from .errors import BadResponse, GraphError, PermissionDenied, preferred_permission
 from .policy_types import POLICY_TYPES, FollowUp, PolicyType
 
-__all__ = ["fetch_tenant", "fetch_definitions", "FetchResult", "FetchedPolicy", "SkippedType", "ProgressCallback"]
+__all__ = ["fetch_tenant", "fetch_definitions", "fetch_template_definitions", "FetchResult", "FetchedPolicy", "SkippedType", "ProgressCallback"]
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 LINGER_S = 0.02  # fast mode: how long a partial $batch waits for more follow-ups
@@ -510,5 +510,27 @@ def fetch_definitions(client: GraphClient, ids: Sequence[str]) -> dict[str, dict
         resp.raise_for_status()
         body = resp.json()
         found[definition_id] = {k: v for k, v in body.items() if "@odata.context" not in k}
+    return found
+
+
+TEMPLATE_CATEGORIES_PATH = "/deviceManagement/templates/{id}/categories?$expand=settingDefinitions"
+
+
+def fetch_template_definitions(client: GraphClient, template_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Endpoint-security intent setting definitions, from each template's categories (one call per
+    template, 20 to a $batch), each tagged with its category's name as `categoryName`."""
+    if not template_ids:
+        return {}
+    ids = sorted(template_ids)
+    answers = client.batch([BatchRequest(TEMPLATE_CATEGORIES_PATH.format(id=quote(t, safe=""))) for t in ids])
+    found: dict[str, dict[str, Any]] = {}
+    for resp in answers:
+        if resp.status == 404:  # retired template: names fall back to the definition ids
+            continue
+        resp.raise_for_status()
+        for category in resp.json().get("value") or ():
+            for definition in category.get("settingDefinitions") or ():
+                if isinstance(definition, dict) and definition.get("id"):
+                    found[definition["id"]] = {**definition, "categoryName": category.get("displayName")}
     return found
 
