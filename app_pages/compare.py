@@ -138,10 +138,11 @@ if baseline:
 with right if baseline else left:
     st.subheader("Differences per policy type")
     by_type = ui.with_family_labels(compare.differences_by_policy_type(matrix))
+    by_type = by_type.filter(pl.sum_horizontal(*STATUS_COLORS) > 0)  # no empty bars for all-same types
     if by_type.height:
         st.altair_chart(differences_chart(by_type), width="stretch")
     else:
-        st.caption("No settings match the filters.")
+        st.caption("Every compared setting is the same." if matrix.height else "No settings match the filters.")
 
 view = compare.only_differences(matrix) if only_diff else matrix
 st.subheader("Matrix")
@@ -159,8 +160,11 @@ info.markdown(f"Showing **{first:,}–{first + rows.height - 1:,}** of **{view.h
 if rows.height:
     tenant_cols = [names[t] for t in compared]
     hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])
+    shown = ui.with_family_labels(rows.drop(hide))
+    lead = ["policy_type", "setting_name", "status", *tenant_cols]  # the tenants side by side without scrolling
     st.dataframe(
-        ui.with_family_labels(rows.drop(hide)),
+        shown,
+        column_order=[*lead, *(c for c in shown.columns if c not in lead)],
         hide_index=True, placeholder="—",
         column_config={
             "policy_type": "Policy type", "scope": "Profile type", "setting_name": "Setting", "category": "Category",
