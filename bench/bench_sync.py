@@ -15,47 +15,70 @@ Floor (the best any client could do against this server):
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import requests  # noqa: E402
+
 from tenantpilot.graph.auth import TokenProvider  # noqa: E402
 from tenantpilot.graph.client import GraphClient  # noqa: E402
 from tenantpilot.graph.fetch import fetch_tenant  # noqa: E402
-from tenantpilot.graph.policy_types import POLICY_TYPES  # noqa: E402
-from tenantpilot.simulator.server import GraphSimulator  # noqa: E402
-from tenantpilot.simulator.tenants import build_tenant  # noqa: E402
 
-TENANT = "44444444-4444-4444-8444-444444444444"
 LIMIT, WINDOW = 1000, 20.0
 
 
-def client_for(sim: GraphSimulator, concurrency: int) -> GraphClient:
-    tokens = TokenProvider(TENANT, sim.client_id, client_secret=sim.client_secret, authority_host=sim.url,
-                           graph_url=sim.url, verify=str(sim.ca_path))
-    return GraphClient(tokens, base_url=sim.url, verify=str(sim.ca_path), max_concurrency=concurrency)
+@contextmanager
+def simulator(policies: int, latency: float) -> Iterator[dict]:
+    """The Graph simulator in its own process, as Graph is (in-process it would share our GIL)."""
+    data = Path(tempfile.mkdtemp(prefix="bench-sim-"))
+    proc = subprocess.Popen([sys.executable, "-m", "tenantpilot.simulator", "--port", "0", "--data-dir", str(data),
+                             "--tenants", "1", "--policies", str(policies), "--latency", str(latency),
+                             "--seed", "3", "--throttle", f"{LIMIT}/{WINDOW:g}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        info_path = data / "simulator.json"
+        deadline = time.monotonic() + 60
+        while not info_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.1)
+        time.sleep(0.2)
+        yield json.loads(info_path.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
-def run(sim: GraphSimulator, mode: str, concurrency: int):
-    sim.reset_counters()
-    sim.reset_throttle()
-    client = client_for(sim, concurrency)
+def control(info: dict, method: str, path: str) -> dict:
+    return requests.request(method, info["url"] + path, verify=info["ca_path"], timeout=30).json()
+
+
+def client_for(info: dict, tenant: str, concurrency: int) -> GraphClient:
+    tokens = TokenProvider(tenant, info["client_id"], client_secret=info["client_secret"],
+                           authority_host=info["url"], graph_url=info["url"], verify=info["ca_path"])
+    return GraphClient(tokens, base_url=info["url"], verify=info["ca_path"], max_concurrency=concurrency)
+
+
+def run(info: dict, tenant: str, mode: str, concurrency: int):
+    control(info, "POST", "/_sim/reset")  # counters and throttle windows start empty
+    client = client_for(info, tenant, concurrency)
     t0 = time.perf_counter()
     result = fetch_tenant(client, mode=mode)
     wall = time.perf_counter() - t0
-    return result, wall, client.stats, sim.counters
+    return result, wall, client.stats, control(info, "GET", "/_sim/state")["counters"]
 
 
-def floor_seconds(tenant, latency: float, calls: int) -> tuple[float, float, float]:
-    counts = tenant.counts()
+def floor_seconds(counts: dict[str, int], latency: float, calls: int) -> tuple[float, float, float]:
     longest = max(math.ceil(n / 25) for n in counts.values() if n)
     latency_floor = latency * (longest + 2)
     throttle_floor = WINDOW * ((calls - 1) // LIMIT) + latency
@@ -63,12 +86,13 @@ def floor_seconds(tenant, latency: float, calls: int) -> tuple[float, float, flo
 
 
 def bench_fetch(policies: int, latency: float, concurrency: int) -> None:
-    tenant = build_tenant(TENANT, "Bench", n_policies=policies, seed=3)
-    print(f"tenant: {sum(tenant.counts().values())} policies {tenant.counts()}")
-    with GraphSimulator({TENANT: tenant}, latency=latency, throttle=(LIMIT, WINDOW)) as sim:
+    with simulator(policies, latency) as info:
+        state = control(info, "GET", "/_sim/state")["tenants"][0]
+        tenant, counts = state["tenant_id"], state["policy_counts"]
+        print(f"tenant: {sum(counts.values())} policies {counts}")
         rows = []
         for mode in ("fast", "sequential"):
-            result, wall, stats, counters = run(sim, mode, concurrency)
+            result, wall, stats, counters = run(info, tenant, mode, concurrency)
             rows.append((mode, wall, result, stats, counters))
             print(f"\n[{mode}] {len(result.policies)} policies in {wall:.2f} s; HTTP requests {result.requests} "
                   f"(retries {stats.retries}, throttled {stats.throttled}, failed {stats.failed}); Graph calls "
@@ -76,7 +100,7 @@ def bench_fetch(policies: int, latency: float, concurrency: int) -> None:
                   f"warnings {len(result.warnings)}")
         fast, seq = rows[0], rows[1]
         calls = fast[4]["graph_request_count"]
-        lat_floor, thr_floor, floor = floor_seconds(tenant, latency, calls)
+        lat_floor, thr_floor, floor = floor_seconds(counts, latency, calls)
         print(f"\nGraph calls counted against the throttle (fast): {calls}")
         print(f"floor: latency {lat_floor:.2f} s, throttle {thr_floor:.2f} s -> {floor:.2f} s")
         print(f"fast {fast[1]:.2f} s = {fast[1] / floor:.2f}x floor; sequential {seq[1]:.2f} s = "
