@@ -2,7 +2,9 @@
 
 At most PAGE_SIZE rows go to the browser; downloads carry every matched row and are built only
 when clicked. Selecting a row opens its setting: description, which policies in which tenants
-set it, and the policy's raw JSON.
+set it, their assignments, and the policy's raw JSON. The Assignments tab lists who the policies
+apply to (include/exclude, all users/devices, groups, filters) under the same filters.
+Only the open tab runs (st.tabs with on_change="rerun").
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ PAGE_SIZE = 1_000
 st.title("Explore")
 st.caption("Every setting of every synced policy, one row each. Filter, search, open a setting, export.")
 
-frame = ui.snapshot()
+snap = ui.snapshot_key()
+frame = ui.load_snapshot(snap)
 if frame.height == 0:
     st.info("Nothing synced yet: add a tenant on the Tenants page and sync it on the Sync page.",
             icon=":material/info:")
@@ -41,92 +44,164 @@ narrowed = explore.filter_settings(frame, tenants=chosen_tenants, policy_types=c
                                    platforms=chosen_platforms)
 c4, c5 = st.columns([2, 2])
 chosen_policies = ui.policy_filter(c4, explore.facet_values(narrowed)["policies"], "ex_policies")
-search = c5.text_input("Search", placeholder="setting name, id, value or policy name", key="ex_search", **ui.SHARED,
-                       icon=":material/search:")
+search = c5.text_input("Search", placeholder="setting name, id, value, policy or group", key="ex_search",
+                       **ui.SHARED, icon=":material/search:")
 
-matched = explore.filter_settings(narrowed, policies=chosen_policies, search=search or "")
+settings_tab, assignments_tab = st.tabs(["Settings", "Assignments"], key="ex_view", on_change="rerun",
+                                        bind="query-params")
 
-pages = explore.page_count(matched.height, PAGE_SIZE)
-filters_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
-                    search))
-info, pager = st.columns([3, 2], vertical_alignment="center")
-page = 1
-if pages > 1:
-    with pager:
-        page = st.pagination(pages, key=f"ex_page_{filters_key}", max_visible_pages=5)
-rows = explore.export_columns(explore.page_slice(matched, page, PAGE_SIZE),
-                              explore.TABLE_COLUMNS + ("run_id", "policy_id", "tenant_id", "odata_type"))
-first = (page - 1) * PAGE_SIZE + 1 if matched.height else 0
-info.markdown(f"Showing **{first:,}–{first + rows.height - 1:,}** of **{matched.height:,}** matching rows "
-              f"({frame.height:,} in the snapshot)" if matched.height else
-              f"No rows match ({frame.height:,} in the snapshot). Clear a filter or change the search.")
-
-selection = st.dataframe(
-    ui.with_family_labels(rows),
-    hide_index=True, placeholder="—",
-    column_order=explore.TABLE_COLUMNS,
-    column_config={
-        "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
-        "category": "Category", "setting_name": "Setting",
-        "value": st.column_config.TextColumn("Value", width="medium"),
-        "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
-    },
-    on_select="rerun",
-    selection_mode="single-row",
-    height="auto" if rows.height <= 10 else 560,
-    key=f"ex_table_{filters_key}_{page}",
-    lazy=False,
-)
-
-downloads = st.container(horizontal=True)
-stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
-downloads.download_button(
-    f"CSV ({matched.height:,} rows)", data=lambda m=matched: export.to_csv_bytes(explore.export_columns(m)),
-    file_name=f"tenantpilot-{stamp}.csv", mime="text/csv", icon=":material/download:",
-    disabled=matched.height == 0, key="ex_csv", on_click="ignore",
-)
-downloads.download_button(
-    f"Parquet ({matched.height:,} rows)", data=lambda m=matched: export.to_parquet_bytes(explore.export_columns(m)),
-    file_name=f"tenantpilot-{stamp}.parquet", mime="application/vnd.apache.parquet", icon=":material/download:",
-    disabled=matched.height == 0, key="ex_parquet", on_click="ignore",
-)
-
-picked = selection.selection.rows if selection and hasattr(selection, "selection") else []
-if picked and picked[0] < rows.height:
-    row = rows.row(picked[0], named=True)
-    key, policy_type = row["setting_key"], row["policy_type"]
-    meta = explore.setting_info(frame, key, policy_type)
-    st.divider()
-    st.subheader(meta.get("setting_name") or key)
-    st.caption(" · ".join(x for x in (meta.get("category"), ui.family_label(policy_type), meta.get("value_type"))
-                          if x))
-    if meta.get("description"):
-        st.markdown(meta["description"])
-    st.markdown(f"Setting id `{meta.get('setting_id') or ''}` · key `{key}`")
-    scope_type = None if policy_type in compare.DEFINITION_KEYED else row["odata_type"]
-    where = explore.setting_detail(frame, key, policy_type, odata_type=scope_type)
-    st.markdown(f"**Set by {where.height:,} polic{'y' if where.height == 1 else 'ies'} in "
-                f"{where['tenant_id'].n_unique():,} tenant(s)**")
-    st.dataframe(where.drop("raw_value", "run_id", "tenant_id", "policy_id", strict=False),
-                 hide_index=True, placeholder="—",
-                 column_config={"tenant": "Tenant", "policy_name": "Policy", "platform": "Platform",
-                                "value": "Value", "value_type": "Type", "is_secret": "Secret",
-                                "synced_at": st.column_config.DatetimeColumn("Synced", format="YYYY-MM-DD HH:mm")},
-                 key="ex_detail")
-    with st.expander(f"Raw JSON of the policy “{row['policy_name']}” ({row['tenant']})"):
-        with ui.guard("read the policy's raw JSON"):
-            raw = ui.store().policy_raw(int(row["run_id"]), row["policy_id"])
-        if raw is None:
-            st.caption("The raw policy is not stored for this snapshot.")
+if assignments_tab.open:
+    with assignments_tab:
+        assignments = ui.load_assignments(snap)
+        scoped = explore.filter_settings(assignments, tenants=chosen_tenants, policy_types=chosen_types,
+                                         platforms=chosen_platforms, policies=chosen_policies)
+        a1, a2 = st.columns([2, 2])
+        targets = a1.multiselect("Target", sorted(assignments["target"].drop_nulls().unique().to_list()),
+                                 placeholder="All devices, all users, groups…", key="ex_asg_targets")
+        intents = a2.pills("Include / exclude", ["include", "exclude"], selection_mode="multi",
+                           format_func=lambda i: {"include": "Included", "exclude": "Excluded"}[i],
+                           key="ex_asg_intents")
+        found = explore.search_expr(search or "", ui.ASSIGNMENT_SEARCH_COLUMNS)
+        shown = scoped.filter(
+            pl.col("target").is_in(targets) if targets else pl.lit(True),
+            pl.col("intent").is_in(intents) if intents else pl.lit(True),
+            found if found is not None else pl.lit(True),
+        )
+        a_pages = explore.page_count(shown.height, PAGE_SIZE)
+        a_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
+                      search, tuple(targets), tuple(intents or ())))
+        a_info, a_pager = st.columns([3, 2], vertical_alignment="center")
+        a_page = 1
+        if a_pages > 1:
+            with a_pager:
+                a_page = st.pagination(a_pages, key=f"ex_asg_page_{a_key}", max_visible_pages=5)
+        a_rows = explore.page_slice(shown, a_page, PAGE_SIZE)
+        a_first = (a_page - 1) * PAGE_SIZE + 1 if shown.height else 0
+        if not assignments.height:
+            a_info.markdown("No assignments in the snapshot: the synced policies are not assigned, or the "
+                            "imported export does not include their assignments.")
+        elif shown.height:
+            a_info.markdown(f"Showing **{a_first:,}–{a_first + a_rows.height - 1:,}** of **{shown.height:,}** "
+                            f"matching assignments of **{shown.select('tenant_id', 'policy_id').n_unique():,}** "
+                            f"policies ({assignments.height:,} in the snapshot)")
         else:
-            try:
-                st.json(json.loads(raw), expanded=2)
-            except ValueError:
-                st.code(raw, language="json")
-    mine = (pl.col("policy_id") == row["policy_id"]) & (pl.col("tenant_id") == row["tenant_id"])
-    raw_value = where.filter(mine)["raw_value"]
-    if raw_value.len():
-        with st.expander("Raw value of this setting"):
-            st.code(raw_value[0] or "", language="json")
-else:
-    st.caption("Select a row to see the setting's description, every policy that sets it, and the raw JSON.")
+            a_info.markdown(f"No assignments match ({assignments.height:,} in the snapshot). Clear a filter or "
+                            "change the search.")
+        st.dataframe(
+            ui.with_family_labels(a_rows), hide_index=True, placeholder="—",
+            column_order=ui.ASSIGNMENT_TABLE_COLUMNS, column_config=ui.ASSIGNMENT_COLUMN_CONFIG,
+            height="auto" if a_rows.height <= 10 else 560, key=f"ex_asg_table_{a_key}_{a_page}",
+        )
+        a_stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
+        st.download_button(
+            f"CSV ({shown.height:,} assignments)", data=lambda m=shown: export.to_csv_bytes(m),
+            file_name=f"tenantpilot-assignments-{a_stamp}.csv", mime="text/csv", icon=":material/download:",
+            disabled=shown.height == 0, key="ex_asg_csv", on_click="ignore",
+        )
+
+if settings_tab.open:
+    with settings_tab:
+        matched = explore.filter_settings(narrowed, policies=chosen_policies, search=search or "")
+
+        pages = explore.page_count(matched.height, PAGE_SIZE)
+        filters_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
+                            search))
+        info, pager = st.columns([3, 2], vertical_alignment="center")
+        page = 1
+        if pages > 1:
+            with pager:
+                page = st.pagination(pages, key=f"ex_page_{filters_key}", max_visible_pages=5)
+        rows = explore.export_columns(explore.page_slice(matched, page, PAGE_SIZE),
+                                      explore.TABLE_COLUMNS + ("run_id", "policy_id", "tenant_id", "odata_type"))
+        first = (page - 1) * PAGE_SIZE + 1 if matched.height else 0
+        info.markdown(f"Showing **{first:,}–{first + rows.height - 1:,}** of **{matched.height:,}** matching rows "
+                      f"({frame.height:,} in the snapshot)" if matched.height else
+                      f"No rows match ({frame.height:,} in the snapshot). Clear a filter or change the search.")
+
+        selection = st.dataframe(
+            ui.with_family_labels(rows),
+            hide_index=True, placeholder="—",
+            column_order=explore.TABLE_COLUMNS,
+            column_config={
+                "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
+                "category": "Category", "setting_name": "Setting",
+                "value": st.column_config.TextColumn("Value", width="medium"),
+                "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
+            },
+            on_select="rerun",
+            selection_mode="single-row",
+            height="auto" if rows.height <= 10 else 560,
+            key=f"ex_table_{filters_key}_{page}",
+            lazy=False,
+        )
+
+        downloads = st.container(horizontal=True)
+        stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
+        downloads.download_button(
+            f"CSV ({matched.height:,} rows)", data=lambda m=matched: export.to_csv_bytes(explore.export_columns(m)),
+            file_name=f"tenantpilot-{stamp}.csv", mime="text/csv", icon=":material/download:",
+            disabled=matched.height == 0, key="ex_csv", on_click="ignore",
+        )
+        downloads.download_button(
+            f"Parquet ({matched.height:,} rows)",
+            data=lambda m=matched: export.to_parquet_bytes(explore.export_columns(m)),
+            file_name=f"tenantpilot-{stamp}.parquet", mime="application/vnd.apache.parquet",
+            icon=":material/download:",
+            disabled=matched.height == 0, key="ex_parquet", on_click="ignore",
+        )
+
+        picked = selection.selection.rows if selection and hasattr(selection, "selection") else []
+        if picked and picked[0] < rows.height:
+            row = rows.row(picked[0], named=True)
+            key, policy_type = row["setting_key"], row["policy_type"]
+            meta = explore.setting_info(frame, key, policy_type)
+            st.divider()
+            st.subheader(meta.get("setting_name") or key)
+            st.caption(" · ".join(x for x in (meta.get("category"), ui.family_label(policy_type),
+                                              meta.get("value_type")) if x))
+            if meta.get("description"):
+                st.markdown(meta["description"])
+            st.markdown(f"Setting id `{meta.get('setting_id') or ''}` · key `{key}`")
+            scope_type = None if policy_type in compare.DEFINITION_KEYED else row["odata_type"]
+            where = explore.setting_detail(frame, key, policy_type, odata_type=scope_type)
+            st.markdown(f"**Set by {where.height:,} polic{'y' if where.height == 1 else 'ies'} in "
+                        f"{where['tenant_id'].n_unique():,} tenant(s)**")
+            st.dataframe(where.drop("raw_value", "run_id", "tenant_id", "policy_id", strict=False),
+                         hide_index=True, placeholder="—",
+                         column_config={"tenant": "Tenant", "policy_name": "Policy", "platform": "Platform",
+                                        "value": "Value", "value_type": "Type", "is_secret": "Secret",
+                                        "synced_at": st.column_config.DatetimeColumn("Synced",
+                                                                                     format="YYYY-MM-DD HH:mm")},
+                         key="ex_detail")
+            setters = where.select("run_id", "policy_id").unique()
+            assigned = ui.load_assignments(snap).join(setters, on=["run_id", "policy_id"], how="semi")
+            unassigned = where.join(assigned.select("run_id", "policy_id").unique(), on=["run_id", "policy_id"],
+                                    how="anti").unique(["run_id", "policy_id"], maintain_order=True)
+            st.markdown(f"**Assignments of these policies** ({assigned.height:,})")
+            if assigned.height:
+                st.dataframe(ui.with_family_labels(assigned), hide_index=True, placeholder="—",
+                             column_order=("tenant", "policy_name", "intent", "target", "group", "filter_id",
+                                           "filter_type"),
+                             column_config=ui.ASSIGNMENT_COLUMN_CONFIG, key="ex_detail_assignments")
+            if unassigned.height:
+                names = [f"{r['policy_name']} ({r['tenant']})" for r in unassigned.head(10).iter_rows(named=True)]
+                more = f" and {unassigned.height - 10:,} more" if unassigned.height > 10 else ""
+                st.caption(f"Not assigned (or the export has no assignments): {', '.join(names)}{more}.")
+            with st.expander(f"Raw JSON of the policy “{row['policy_name']}” ({row['tenant']})"):
+                with ui.guard("read the policy's raw JSON"):
+                    raw = ui.store().policy_raw(int(row["run_id"]), row["policy_id"])
+                if raw is None:
+                    st.caption("The raw policy is not stored for this snapshot.")
+                else:
+                    try:
+                        st.json(json.loads(raw), expanded=2)
+                    except ValueError:
+                        st.code(raw, language="json")
+            mine = (pl.col("policy_id") == row["policy_id"]) & (pl.col("tenant_id") == row["tenant_id"])
+            raw_value = where.filter(mine)["raw_value"]
+            if raw_value.len():
+                with st.expander("Raw value of this setting"):
+                    st.code(raw_value[0] or "", language="json")
+        else:
+            st.caption("Select a row to see the setting's description, every policy that sets it, their "
+                       "assignments, and the raw JSON.")

@@ -1,10 +1,12 @@
-"""Tenants: list, add (GUID or domain + display name), remove with confirmation, demo tenants."""
+"""Tenants: list, add (GUID or domain + display name), remove with confirmation, demo tenants, and
+import a baseline from uploaded export files (tenantpilot.uploads: JSON files and zipped export folders)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from tenantpilot import ui
+from tenantpilot import ui, uploads
+from tenantpilot.baseline import baseline_id
 from tenantpilot.cli import valid_tenant_id
 
 st.title("Tenants")
@@ -101,3 +103,61 @@ with right:
             for key in ("remove_tenant", "remove_confirm"):
                 st.session_state.pop(key, None)
             st.rerun()
+
+st.divider()
+st.subheader("Import a baseline", anchor="import-a-baseline")
+st.caption("A baseline is a set of exported policies you compare tenants with: upload the .json files of an Intune "
+           "export (IntuneManagement, IntuneCD, the Intune portal or Graph) or a .zip of the export folder. It is "
+           "listed above as kind *baseline* and can be chosen as the baseline in Compare. Importing again under the "
+           "same name replaces it. The same as `python -m tenantpilot import PATH --name NAME`.")
+
+
+def show_skipped(skipped: list[tuple[str, str]], heading: str) -> None:
+    """The files of an import that were left out, with the reason, as a table."""
+    if not skipped:
+        return
+    st.markdown(heading)
+    st.dataframe({"file": [f for f, _ in skipped], "reason": [r for _, r in skipped]}, hide_index=True,
+                 column_config={"file": st.column_config.TextColumn("File", width="large"),
+                                "reason": st.column_config.TextColumn("Reason", width="large")},
+                 key="import_skipped")
+
+
+imported = st.session_state.pop("tenants_import", None)
+upload_round = st.session_state.setdefault("tenants_upload_round", 0)  # a new key empties the uploader
+with st.form("import_baseline", border=True):
+    baseline_name = st.text_input("Baseline name", placeholder="CIS Level 1", key="baseline_name")
+    files = st.file_uploader("Export files", type=["json", "zip"], accept_multiple_files=True,
+                             key=f"baseline_files_{upload_round}",
+                             help="Several .json files, or .zip archives of an export folder (e.g. an IntuneCD "
+                                  "backup or an IntuneManagement export). Archives are unpacked on the server.")
+    import_clicked = st.form_submit_button("Import baseline", type="primary", icon=":material/upload_file:")
+
+
+if import_clicked:
+    baseline_name = (baseline_name or "").strip()
+    existed = baseline_id(baseline_name) in set(tenants["tenant_id"].to_list()) if baseline_name else False
+    failure: uploads.UploadError | None = None
+    with st.spinner("Importing the export…"), ui.guard("import the baseline"):
+        try:
+            result = uploads.import_uploads(store, [(f.name, f.getvalue()) for f in files or []], baseline_name)
+        except uploads.UploadError as exc:  # a message for the user; anything else: ui.guard
+            failure = exc
+    if failure is not None:
+        kept = f" The previous import of {baseline_name} is unchanged." if existed else ""
+        st.error(f"{failure}{kept}", icon=":material/error:")
+        if isinstance(failure, uploads.NothingImported):
+            show_skipped(failure.skipped, f"**{len(failure.skipped):,} file(s) could not be read:**")
+    else:
+        st.session_state["tenants_import"] = {
+            "message": (f"Imported baseline {baseline_name}: {result.policies:,} policies, {result.settings:,} "
+                        f"settings" + (" (replaces the previous import)" if existed else "")
+                        + ". Choose it as the baseline in Compare."),
+            "skipped": result.skipped,
+        }
+        st.session_state["tenants_upload_round"] = upload_round + 1
+        st.rerun()
+elif imported:
+    st.success(imported["message"], icon=":material/check_circle:")
+    show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** (not policies, "
+                                      "or not readable):")

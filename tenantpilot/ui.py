@@ -149,6 +149,58 @@ def snapshot() -> pl.DataFrame:
     return load_snapshot(snapshot_key())
 
 
+# --- assignments (who a policy applies to), next to the settings --------------------------------
+TARGET_LABELS: dict[str, str] = {
+    "allDevices": "All devices",
+    "allLicensedUsers": "All users",
+    "group": "Group",
+    "configurationManagerCollection": "Configuration Manager collection",
+}
+# what the Assignments table and its CSV show, in this order
+ASSIGNMENT_COLUMNS: tuple[str, ...] = (
+    "tenant", "policy_name", "policy_type", "platform", "intent", "target", "group", "filter_id", "filter_type",
+    "target_type", "group_name", "group_id", "tenant_id", "policy_id", "run_id",
+)
+ASSIGNMENT_TABLE_COLUMNS: tuple[str, ...] = ASSIGNMENT_COLUMNS[:9]
+ASSIGNMENT_SEARCH_COLUMNS: tuple[str, ...] = ("tenant", "policy_name", "target", "group_name", "group_id", "filter_id")
+ASSIGNMENT_COLUMN_CONFIG: dict[str, Any] = {
+    "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
+    "intent": "Include / exclude", "target": "Target", "group": "Group (name or id)", "filter_id": "Filter",
+    "filter_type": "Filter type",
+}
+
+
+def assignment_view(frame: pl.DataFrame) -> pl.DataFrame:
+    """Assignment rows (Store.current_assignments + platform) with readable `target` ("All devices",
+    "All users", "Group") and `group` (the group's name where the export has it, else its id),
+    in ASSIGNMENT_COLUMNS order, sorted by tenant, policy, intent, target, group."""
+    platform = pl.col("platform") if "platform" in frame.columns else pl.lit("")
+    out = frame.with_columns(
+        platform.fill_null("").alias("platform"),
+        pl.col("target_type").replace_strict(TARGET_LABELS, default=pl.col("target_type"), return_dtype=pl.String)
+        .alias("target"),
+        pl.when(pl.col("group_name").fill_null("") != "").then(pl.col("group_name"))
+        .otherwise(pl.col("group_id").fill_null("")).alias("group"),
+    )
+    out = out.select([c for c in ASSIGNMENT_COLUMNS if c in out.columns])
+    return out.sort(pl.col("tenant"), pl.col("policy_name"), pl.col("intent") == "exclude", pl.col("target"),
+                    pl.col("group"), nulls_last=True)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the assignments…")
+def _assignments(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+    """Every tenant's current assignments with the policy's platform (keyed like _snapshot)."""
+    store = Store(db_path)
+    assignments = store.current_assignments()
+    platforms = store.current_policies().select("run_id", "policy_id", "platform").unique(["run_id", "policy_id"])
+    return assignment_view(assignments.join(platforms, on=["run_id", "policy_id"], how="left"))
+
+
+def load_assignments(key: SnapshotKey) -> pl.DataFrame:
+    with guard("read the assignments"):
+        return _assignments(*key)
+
+
 MAX_POLICY_OPTIONS = 2_000
 
 
