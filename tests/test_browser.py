@@ -13,6 +13,9 @@ against a DuckDB file filled by hand (screenshots/explore-detail.png, compare-ba
 A cold app's first paint can be half rendered: every screenshot waits for specific text and for
 Streamlit's running indicator to go away, and the page is sized to its content first (Streamlit
 scrolls inside <main>, so a plain full-page screenshot would cut it at the viewport).
+
+Waits use `.first`: while Streamlit reruns a page it can briefly show the old and the new copy
+of an element side by side (the old one marked stale), which trips Playwright's strict mode.
 """
 
 from __future__ import annotations
@@ -249,12 +252,12 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
 
     # Tenants: add the demo tenants (the ones the running simulator serves)
     page.goto(f"{stack.url}/", wait_until="domcontentloaded")
-    page.get_by_role("heading", name="Tenants", exact=True, level=1).wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Tenants", exact=True, level=1).first.wait_for(timeout=60_000)
     sidebar = page.locator("[data-testid='stSidebar']")
-    sidebar.get_by_text("Demo mode").wait_for()
+    sidebar.get_by_text("Demo mode").first.wait_for()
     assert "queue sqlite" in sidebar.inner_text()
     page.get_by_role("button", name="Add demo tenants").click()
-    page.get_by_text(f"Added {len(names)} demo tenants.").wait_for()
+    page.get_by_text(f"Added {len(names)} demo tenants.").first.wait_for()
     settle(page)
     assert_clean(page)
 
@@ -282,7 +285,7 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
     assert set(statuses.values()) == {"succeeded"}, f"{statuses}\n{text}\n{stack.procs.logs()}"
     synced = {name: (int(m.group(3).replace(",", "")), int(m.group(4).replace(",", ""))) for name, m in found.items()}
     assert all(policies > 0 and settings > policies for policies, settings in synced.values()), synced
-    page.get_by_role("heading", name="History", exact=True).wait_for()
+    page.get_by_role("heading", name="History", exact=True).first.wait_for()
     page.locator("[data-testid='stDataFrame']").wait_for()
     assert "No sync worker" not in main_text(page)  # the consumer's heartbeat is seen through the SQLite queue
     assert_clean(page)
@@ -293,7 +296,7 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
 
     # Tenants again: every demo tenant synced, with its settings count
     sidebar.get_by_role("link", name="Tenants").click()
-    page.get_by_text(f"Added {len(names)} demo tenants.").wait_for(state="detached")
+    page.get_by_text(f"Added {len(names)} demo tenants.").first.wait_for(state="detached")
     grid = page.locator("[data-testid='stDataFrame']")
     grid.wait_for()
     page.wait_for_function("""(names) => {
@@ -309,7 +312,7 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
     # Explore: every synced row of the three tenants
     total = sum(settings for _, settings in synced.values())
     sidebar.get_by_role("link", name="Explore").click()
-    page.get_by_text("matching rows").wait_for()
+    page.get_by_text("matching rows").first.wait_for()
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
     text = main_text(page)
@@ -324,8 +327,8 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
     # Compare: the shareable deep link with the three tenants; the seeded differences show up
     page.goto(f"{stack.url}/compare?{urlencode([('cmp_tenants', label) for label in labels])}",
               wait_until="domcontentloaded")
-    page.get_by_role("heading", name="Matrix", exact=True).wait_for(timeout=60_000)
-    page.get_by_text("Differences per policy type").wait_for()
+    page.get_by_role("heading", name="Matrix", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("Differences per policy type").first.wait_for()
     page.locator("[data-testid='stVegaLiteChart']").first.wait_for()
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
@@ -376,8 +379,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_explore_in_a_real_browser(server, page):
     page.goto(f"{server}/explore", wait_until="domcontentloaded")
-    page.get_by_text("matching rows").wait_for(timeout=60_000)
-    page.get_by_role("heading", name="Explore", exact=True).wait_for()
+    page.get_by_text("matching rows").first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Explore", exact=True).first.wait_for()
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
     assert "of 19 matching rows" in page.inner_text("body")
@@ -385,13 +388,13 @@ def test_explore_in_a_real_browser(server, page):
     box = page.get_by_role("textbox", name="Search")
     box.fill("xts-aes")
     box.press("Enter")
-    page.get_by_text("of 4 matching rows").wait_for(timeout=30_000)
+    page.get_by_text("of 4 matching rows").first.wait_for(timeout=30_000)
     settle(page)
     # open the first row's detail: the grid is a canvas, so click where its first checkbox is drawn
     grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
     page.mouse.click(grid["x"] + 14, grid["y"] + 35 + 17)
-    page.get_by_text("What Encryption method does.").wait_for(timeout=30_000)
-    page.get_by_text("Set by 4 policies in 4 tenant(s)").wait_for()
+    page.get_by_text("What Encryption method does.").first.wait_for(timeout=30_000)
+    page.get_by_text("Set by 4 policies in 4 tenant(s)").first.wait_for()
     assert_clean(page)
     shoot(page, "explore-detail.png")
     # the CSV is built on click (deferred) and holds exactly the matched rows
@@ -404,8 +407,8 @@ def test_compare_in_a_real_browser(server, page):
     query = urlencode([("cmp_tenants", name) for name in ("Contoso", "Fabrikam", "Northwind")]
                       + [("cmp_baseline", "◆ CIS Level 1 (baseline)")])
     page.goto(f"{server}/compare?{query}", wait_until="domcontentloaded")
-    page.get_by_text("Alignment with").wait_for(timeout=60_000)
-    page.get_by_text("Differences per policy type").wait_for()
+    page.get_by_text("Alignment with").first.wait_for(timeout=60_000)
+    page.get_by_text("Differences per policy type").first.wait_for()
     page.locator("[data-testid='stVegaLiteChart']").nth(1).wait_for()
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
