@@ -62,10 +62,14 @@ def cmd_sync(args) -> int:
     from tenantpilot import progress, tasks
 
     store = _store()
-    if args.tenant_id == "--all":
-        ids = store.tenants()["tenant_id"].to_list()
-    else:
+    if args.all:
+        tenants = store.tenants()
+        ids = tenants.filter(tenants["kind"] != "baseline")["tenant_id"].to_list()
+    elif args.tenant_id:
         ids = [args.tenant_id]
+    else:
+        print("error: name a tenant, or pass --all", file=sys.stderr)
+        return 2
     exit_code = 0
     for tenant_id in ids:
         queued = tasks.enqueue_sync(tenant_id, store)
@@ -171,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_tenants)
 
-    s = sub.add_parser("sync", help="queue a sync (use --all for every tenant)")
-    s.add_argument("tenant_id")
+    s = sub.add_parser("sync", help="queue a sync of a tenant (or --all tenants)")
+    s.add_argument("tenant_id", nargs="?")
+    s.add_argument("--all", action="store_true", help="every tenant (baselines are imports, not synced)")
     s.add_argument("--wait", action="store_true", help="follow progress; exit 1 on failure")
     s.add_argument("--timeout", type=float, default=1800)
     s.set_defaults(func=cmd_sync)

@@ -292,3 +292,12 @@ def test_intent_settings_are_named_from_their_template(env, consumer, sim):
     for row in rows.filter(pl.col("setting_id").is_in(list(definitions))).iter_rows(named=True):
         assert row["setting_name"].startswith(definitions[row["setting_id"]]["displayName"])  # complex: "A > b"
         assert row["category"] == definitions[row["setting_id"]]["categoryName"]
+
+
+def test_sync_all_queues_every_tenant_but_baselines(env, sim):
+    run_cli(env, "tenants", "add", CONTOSO, "--name", "Contoso")
+    run_cli(env, "tenants", "add", FABRIKAM, "--name", "Fabrikam")
+    result = run_cli(env, "sync", "--all")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("queued") == 2
+    assert run_cli(env, "sync").returncode == 2
