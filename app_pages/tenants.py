@@ -7,7 +7,7 @@ import streamlit as st
 
 from tenantpilot import ui, uploads
 from tenantpilot.baseline import baseline_id
-from tenantpilot.cli import valid_tenant_id
+from tenantpilot.cli import tenant_key, valid_tenant_id
 
 st.title("Tenants")
 st.caption("The Microsoft 365 tenants whose Intune policies TenantPilot syncs. Removing a tenant deletes its "
@@ -52,7 +52,7 @@ with left:
         name = st.text_input("Display name", placeholder="Contoso", key="new_tenant_name")
         submitted = st.form_submit_button("Add tenant", type="primary")
     if submitted:
-        tenant_id, name = (tenant_id or "").strip(), (name or "").strip()
+        tenant_id, name = tenant_key(tenant_id or ""), (name or "").strip()
         if not valid_tenant_id(tenant_id):
             st.error(f"{tenant_id!r} is not a tenant id: enter the tenant's GUID "
                      "(e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47) or one of its domains "

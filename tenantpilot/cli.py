@@ -21,6 +21,12 @@ def valid_tenant_id(value: str) -> bool:
     return bool(TENANT_RE.match(value.strip()))
 
 
+def tenant_key(value: str) -> str:
+    """How a tenant id is stored: trimmed and lower-cased (GUIDs and domains are case-insensitive),
+    so Contoso.onmicrosoft.com and contoso.onmicrosoft.com are one tenant."""
+    return value.strip().lower()
+
+
 def _store():
     from tenantpilot.store import Store
 
@@ -33,10 +39,10 @@ def cmd_tenants(args) -> int:
         if not valid_tenant_id(args.tenant_id):
             print(f"error: {args.tenant_id!r} is not a tenant id (a GUID) or a domain", file=sys.stderr)
             return 2
-        store.add_tenant(args.tenant_id.strip(), args.name or args.tenant_id.strip())
+        store.add_tenant(tenant_key(args.tenant_id), args.name or tenant_key(args.tenant_id))
         print(f"added {args.tenant_id}")
     elif args.action == "remove":
-        if not store.remove_tenant(args.tenant_id):
+        if not store.remove_tenant(tenant_key(args.tenant_id)):
             print(f"error: no tenant {args.tenant_id!r}", file=sys.stderr)
             return 1
         print(f"removed {args.tenant_id} and its data")
@@ -66,7 +72,7 @@ def cmd_sync(args) -> int:
         tenants = store.tenants()
         ids = tenants.filter(tenants["kind"] != "baseline")["tenant_id"].to_list()
     elif args.tenant_id:
-        ids = [args.tenant_id]
+        ids = [tenant_key(args.tenant_id)]
     else:
         print("error: name a tenant, or pass --all", file=sys.stderr)
         return 2
@@ -121,7 +127,7 @@ def cmd_export(args) -> int:
     from tenantpilot.explore import export_columns
 
     store = _store()
-    frame = store.current_settings([args.tenant])
+    frame = store.current_settings([tenant_key(args.tenant)])
     if frame.height == 0:
         print(f"error: tenant {args.tenant!r} has no synced snapshot", file=sys.stderr)
         return 1

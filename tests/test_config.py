@@ -72,3 +72,11 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch):
     finally:
         for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_KEEP_RUNS"):
             monkeypatch.delenv(var, raising=False)
+
+
+def test_tenant_ids_are_case_insensitive_keys():
+    from tenantpilot.cli import tenant_key, valid_tenant_id
+
+    assert tenant_key(" Contoso.OnMicrosoft.com ") == "contoso.onmicrosoft.com"
+    assert valid_tenant_id("72F988BF-86F1-41AF-91AB-2D7CD011DB47") and valid_tenant_id("contoso.com")
+    assert not valid_tenant_id("contoso") and not valid_tenant_id("not a tenant")
