@@ -12,7 +12,7 @@ import streamlit as st
 
 from tenantpilot import compare, explore, export, ui
 
-PAGE_SIZE = 1_000
+PAGE_SIZE = ui.PAGE_SIZE
 
 
 def alignment_chart(scores: pl.DataFrame) -> alt.Chart:
@@ -146,17 +146,10 @@ with right if baseline else left:
 
 view = compare.only_differences(matrix) if only_diff else matrix
 st.subheader("Matrix")
-pages = explore.page_count(view.height, PAGE_SIZE)
-info, pager = st.columns([3, 2], vertical_alignment="center")
-page = 1
-if pages > 1:
-    with pager:
-        page = st.pagination(pages, key=f"cmp_page_{hash((tuple(compared), only_diff, search))}", max_visible_pages=5)
-rows = explore.page_slice(view, page, PAGE_SIZE)
-first = (page - 1) * PAGE_SIZE + 1 if view.height else 0
-info.markdown(f"Showing **{first:,}–{first + rows.height - 1:,}** of **{view.height:,}** settings"
-              + (" that differ" if only_diff else "") if view.height else
-              ("Every compared setting is the same." if only_diff and matrix.height else "No settings match."))
+page = ui.paginate(view, key=f"cmp_page_{hash((tuple(compared), only_diff, search))}", page_size=PAGE_SIZE)
+rows = page.rows
+page.info.markdown(page.showing(view.height, "settings" + (" that differ" if only_diff else "")) if view.height else
+                   ("Every compared setting is the same." if only_diff and matrix.height else "No settings match."))
 if rows.height:
     tenant_cols = [names[t] for t in compared]
     hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])

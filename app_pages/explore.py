@@ -16,7 +16,7 @@ import streamlit as st
 
 from tenantpilot import compare, explore, export, ui
 
-PAGE_SIZE = 1_000
+PAGE_SIZE = ui.PAGE_SIZE
 
 st.title("Explore")
 st.caption("Every setting of every synced policy, one row each. Filter, search, open a setting, export.")
@@ -67,22 +67,16 @@ if assignments_tab.open:
             pl.col("intent").is_in(intents) if intents else pl.lit(True),
             found if found is not None else pl.lit(True),
         )
-        a_pages = explore.page_count(shown.height, PAGE_SIZE)
         a_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
                       search, tuple(targets), tuple(intents or ())))
-        a_info, a_pager = st.columns([3, 2], vertical_alignment="center")
-        a_page = 1
-        if a_pages > 1:
-            with a_pager:
-                a_page = st.pagination(a_pages, key=f"ex_asg_page_{a_key}", max_visible_pages=5)
-        a_rows = explore.page_slice(shown, a_page, PAGE_SIZE)
-        a_first = (a_page - 1) * PAGE_SIZE + 1 if shown.height else 0
+        a_page = ui.paginate(shown, key=f"ex_asg_page_{a_key}", page_size=PAGE_SIZE)
+        a_rows, a_info = a_page.rows, a_page.info
         if not assignments.height:
             a_info.markdown("No assignments in the snapshot: the synced policies are not assigned, or the "
                             "imported export does not include their assignments.")
         elif shown.height:
-            a_info.markdown(f"Showing **{a_first:,}–{a_first + a_rows.height - 1:,}** of **{shown.height:,}** "
-                            f"matching assignments of **{shown.select('tenant_id', 'policy_id').n_unique():,}** "
+            a_info.markdown(a_page.showing(shown.height, "matching assignments")
+                            + f" of **{shown.select('tenant_id', 'policy_id').n_unique():,}** "
                             f"policies ({assignments.height:,} in the snapshot)")
         else:
             a_info.markdown(f"No assignments match ({assignments.height:,} in the snapshot). Clear a filter or "
@@ -90,7 +84,7 @@ if assignments_tab.open:
         st.dataframe(
             ui.with_family_labels(a_rows), hide_index=True, placeholder="—",
             column_order=ui.ASSIGNMENT_TABLE_COLUMNS, column_config=ui.ASSIGNMENT_COLUMN_CONFIG,
-            height="auto" if a_rows.height <= 10 else 560, key=f"ex_asg_table_{a_key}_{a_page}",
+            height="auto" if a_rows.height <= 10 else 560, key=f"ex_asg_table_{a_key}_{a_page.number}",
         )
         a_stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
         st.download_button(
@@ -103,20 +97,14 @@ if settings_tab.open:
     with settings_tab:
         matched = explore.filter_settings(narrowed, policies=chosen_policies, search=search or "")
 
-        pages = explore.page_count(matched.height, PAGE_SIZE)
         filters_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
                             search))
-        info, pager = st.columns([3, 2], vertical_alignment="center")
-        page = 1
-        if pages > 1:
-            with pager:
-                page = st.pagination(pages, key=f"ex_page_{filters_key}", max_visible_pages=5)
-        rows = explore.export_columns(explore.page_slice(matched, page, PAGE_SIZE),
+        page = ui.paginate(matched, key=f"ex_page_{filters_key}", page_size=PAGE_SIZE)
+        rows = explore.export_columns(page.rows,
                                       explore.TABLE_COLUMNS + ("run_id", "policy_id", "tenant_id", "odata_type"))
-        first = (page - 1) * PAGE_SIZE + 1 if matched.height else 0
-        info.markdown(f"Showing **{first:,}–{first + rows.height - 1:,}** of **{matched.height:,}** matching rows "
-                      f"({frame.height:,} in the snapshot)" if matched.height else
-                      f"No rows match ({frame.height:,} in the snapshot). Clear a filter or change the search.")
+        page.info.markdown(page.showing(matched.height, "matching rows") + f" ({frame.height:,} in the snapshot)"
+                           if matched.height else
+                           f"No rows match ({frame.height:,} in the snapshot). Clear a filter or change the search.")
 
         selection = st.dataframe(
             ui.with_family_labels(rows),
@@ -131,7 +119,7 @@ if settings_tab.open:
             on_select="rerun",
             selection_mode="single-row",
             height="auto" if rows.height <= 10 else 560,
-            key=f"ex_table_{filters_key}_{page}",
+            key=f"ex_table_{filters_key}_{page.number}",
             lazy=False,
         )
 

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import polars as pl
@@ -43,6 +44,34 @@ FAMILY_LABELS: dict[str, str] = {
     "enrollment": "Enrollment",
     "script": "Scripts",
 }
+
+
+PAGE_SIZE = 1_000  # rows sent to the browser at most, per table page
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: pl.DataFrame  # the slice to show
+    number: int  # 1-based page number
+    first: int  # 1-based index of the first row shown (0 when there is none)
+    info: Any  # the column left of the pager, for the "Showing …" line
+
+    def showing(self, total: int, noun: str) -> str:
+        return f"Showing **{self.first:,}–{self.first + self.rows.height - 1:,}** of **{total:,}** {noun}"
+
+
+def paginate(frame: pl.DataFrame, key: str, page_size: int = PAGE_SIZE) -> Page:
+    """An info line with a pager beside it (shown only when there is more than one page)."""
+    from tenantpilot import explore
+
+    info, pager = st.columns([3, 2], vertical_alignment="center")
+    number = 1
+    pages = explore.page_count(frame.height, page_size)
+    if pages > 1:
+        with pager:
+            number = st.pagination(pages, key=key, max_visible_pages=5)
+    first = (number - 1) * page_size + 1 if frame.height else 0
+    return Page(explore.page_slice(frame, number, page_size), number, first, info)
 
 
 def family_label(policy_type: str) -> str:

@@ -3,8 +3,6 @@ frameworks, terraform Graph captures) into a real DuckDB file, and compared."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import polars as pl
 import pytest

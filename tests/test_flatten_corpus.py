@@ -8,17 +8,12 @@ import hashlib
 import json
 import random
 import re
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # plain `pytest` without the project root on sys.path
-    sys.path.insert(0, str(ROOT))
-
-from tenantpilot.flatten import (  # noqa: E402
+from tenantpilot.flatten import (
     ASSIGNMENT_COLUMNS,
     FAMILIES,
     NO_SETTINGS,

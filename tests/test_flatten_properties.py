@@ -7,18 +7,12 @@ import itertools
 import json
 import os
 import random
-import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # plain `pytest` without the project root on sys.path
-    sys.path.insert(0, str(ROOT))
-
-from tenantpilot.flatten import (  # noqa: E402
+from tenantpilot.flatten import (
     NO_SETTINGS,
     SECRET_MASK,
     SETTING_COLUMNS,
