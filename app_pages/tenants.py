@@ -76,8 +76,12 @@ with left:
             st.caption("The Graph simulator package is not available, so there are no demo tenants.")
         else:
             st.caption(f"{len(demo)} simulated tenants served by the local Graph simulator "
-                       "(`python -m tenantpilot simulate`).")
-            if st.button("Add demo tenants", icon=":material/science:"):
+                       "(`python -m tenantpilot simulate`): " + ", ".join(f"**{n}**" for _, n in demo)
+                       + ". They sync through the real path (MSAL, Graph calls, the worker, DuckDB).")
+            added = set(tenants["tenant_id"].to_list()) if tenants.height else set()
+            if all(demo_id in added for demo_id, _ in demo):
+                st.caption("All demo tenants are added: sync them on the Sync page.")
+            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not added else "secondary"):
                 with ui.guard("add the demo tenants"):
                     for demo_id, demo_name in demo:
                         store.add_tenant(demo_id, demo_name, "demo")
