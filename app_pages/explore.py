@@ -112,7 +112,7 @@ if settings_tab.open:
             column_order=explore.TABLE_COLUMNS,
             column_config={
                 "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
-                "category": "Category", "setting_name": "Setting",
+                "category": "Category", "setting_name": st.column_config.TextColumn("Setting", width="medium"),
                 "value": st.column_config.TextColumn("Value", width="medium"),
                 "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
             },

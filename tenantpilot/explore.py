@@ -34,8 +34,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "description",
     "run_id",
 )
-# the shorter set shown in the Explore table (the detail view shows the rest)
-TABLE_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS[:10]
+# the shorter set shown in the Explore table (the detail view shows the rest); the setting and its
+# value come first so they are visible without scrolling sideways
+TABLE_COLUMNS: tuple[str, ...] = ("tenant", "setting_name", "value", "policy_name", "policy_type", "platform",
+                                  "category", "setting_id", "setting_key", "value_type")
 SEARCH_COLUMNS: tuple[str, ...] = ("setting_name", "setting_id", "value", "policy_name")
 # facet name == keyword argument of filter_settings -> column it filters
 FACET_COLUMNS: dict[str, str] = {

@@ -155,7 +155,9 @@ def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     st.cache_resource rather than st.cache_data: a Polars frame is immutable here and
     cache_data would unpickle a copy on every rerun (~0.6 s for 1,000,000 rows, see the benchmark).
     """
-    return Store(db_path).current_settings()
+    frame = Store(db_path).current_settings()
+    # a stable, readable order (the database returns rows in no particular order)
+    return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
 
 
 SnapshotKey = tuple[str, tuple[tuple[str, int], ...]]
