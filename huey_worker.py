@@ -5,6 +5,8 @@ import sys
 from tenantpilot.config import ConfigError
 
 try:
-    from tenantpilot.tasks import huey  # noqa: F401
+    from tenantpilot.queue import get_huey
+
+    huey = get_huey()
 except ConfigError as exc:
     sys.exit(f"tenantpilot: configuration error: {exc}")

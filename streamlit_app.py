@@ -12,16 +12,10 @@ entrypoint as a v1 multipage app until some session has run st.navigation, so a 
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # `streamlit run` from another folder still finds the package
-    sys.path.insert(0, str(ROOT))
-
-from tenantpilot import ui  # noqa: E402
+from tenantpilot import ui
 
 st.set_page_config(page_title="TenantPilot", page_icon=":material/travel_explore:", layout="wide")
 

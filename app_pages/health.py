@@ -8,35 +8,15 @@ import streamlit as st
 from tenantpilot import ui
 from tenantpilot.health import health_report
 
-
-class _NoQueue:
-    """Stands in for Huey when tenantpilot.tasks cannot be loaded: every call reports the reason."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def _fail(self, *args, **kwargs):
-        raise RuntimeError(self.reason)
-
-    pending_count = scheduled_count = get = _fail
-
-
 st.title("Health")
 cfg = ui.config()
-try:
-    queue = ui.huey()
-except Exception as exc:  # noqa: BLE001
-    queue = _NoQueue(str(exc))
 with ui.guard("check health"):
-    report = health_report(cfg, ui.store(), queue)
+    report = health_report(cfg, ui.store())
 
 if report["healthy"]:
     st.success("Queue, database and worker are all working.", icon=":material/check_circle:")
 else:
-    try:
-        problems = ui.queue_problems()
-    except Exception:  # noqa: BLE001
-        problems = []
+    problems = ui.queue_problems()
     ui.show_problems(problems)
     if not report["database"].get("reachable"):
         st.error(f"The database is unreachable: {report['database'].get('error')}. Check TENANTPILOT_DB and "

@@ -1,6 +1,6 @@
 """Sync: queue syncs, follow the active runs live, read the run history.
 
-The page only enqueues (tenantpilot.tasks.enqueue_sync) and reads: the run rows from DuckDB,
+The page only enqueues (tenantpilot.queue.enqueue_sync) and reads: the run rows from DuckDB,
 live progress from the queue's storage. The sync itself runs in the huey_consumer worker.
 While a run is queued or running, the status part of the page refreshes itself every second
 (st.fragment(run_every=...)); when everything has finished it stops polling.
@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import streamlit as st
 
-from tenantpilot import ui
+from tenantpilot import queue, ui
+from tenantpilot.store import StoreError
 
 REFRESH_S = 1.0
 RECENT = timedelta(minutes=15)  # finished runs shown as cards (with errors and warnings) for this long
@@ -41,8 +42,8 @@ else:
         watch = set(st.session_state.get("sync_watch", []))
         for tenant_id in chosen:
             try:
-                queued = ui.tasks().enqueue_sync(tenant_id, store)
-            except Exception as exc:  # noqa: BLE001 - one tenant's failure must not hide the others
+                queued = queue.enqueue_sync(tenant_id, store)
+            except (queue.QueueUnavailable, StoreError) as exc:  # one tenant's failure must not hide the others
                 st.error(f"{labels[tenant_id]}: {ui.explain(exc, 'queue the sync')}")
                 continue
             watch.add(queued.run_id)
@@ -111,11 +112,10 @@ with ui.guard("read the sync runs"):
 def status_section() -> None:
     """Worker banner, active and recent runs, history: everything that changes while syncs run."""
     try:
-        tasks = ui.tasks()
-        tasks.reap_stale_runs(store)
-        queue = tasks.huey
-    except Exception:  # noqa: BLE001 - without a queue there is no progress; the banner says why
-        queue = None
+        queue.repair(store=store)
+        reachable = True
+    except queue.QueueUnavailable:  # without a queue there is no progress; the banner says why
+        reachable = False
     with ui.guard("read the sync runs"):
         history = store.runs(limit=200)
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
@@ -129,11 +129,9 @@ def status_section() -> None:
                            | pl.col("run_id").is_in(watch))
     if not cards.height:
         st.caption("No sync is queued or running.")
-    from tenantpilot import progress
-
     for run in cards.iter_rows(named=True):
         with st.container(border=True):
-            render_run(run, progress.run_progress(queue, run["run_id"]) if queue is not None else None)
+            render_run(run, queue.run_progress(run["run_id"]) if reachable else None)
 
     st.subheader("History")
     if history.height:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tenantpilot import ui, uploads
-from tenantpilot.baseline import baseline_id
-from tenantpilot.cli import tenant_key, valid_tenant_id
+from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
 st.title("Tenants")
 st.caption("The Microsoft 365 tenants whose Intune policies TenantPilot syncs. Removing a tenant deletes its "

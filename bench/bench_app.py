@@ -14,7 +14,6 @@ import argparse
 import os
 import pickle
 import resource
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from typing import Any, Iterator
 import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tenantpilot import compare, explore  # noqa: E402
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, SETTING_SCHEMA  # noqa: E402

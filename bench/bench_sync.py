@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
@@ -41,7 +40,7 @@ LIMIT, WINDOW = 1000, 20.0
 def simulator(policies: int, latency: float) -> Iterator[dict]:
     """The Graph simulator in its own process, as Graph is (in-process it would share our GIL)."""
     data = Path(tempfile.mkdtemp(prefix="bench-sim-"))
-    proc = subprocess.Popen([sys.executable, "-m", "tenantpilot.simulator", "--port", "0", "--data-dir", str(data),
+    proc = subprocess.Popen([sys.executable, "-m", "graphsim", "--port", "0", "--data-dir", str(data),
                              "--tenants", "1", "--policies", str(policies), "--latency", str(latency),
                              "--seed", "3", "--throttle", f"{LIMIT}/{WINDOW:g}"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,11 +111,11 @@ def bench_store(rows_wanted: int) -> None:
     code = f"""
 import resource, sys, tempfile, time
 from pathlib import Path
-sys.path.insert(0, {str(ROOT)!r})
 from tenantpilot.flatten.files import load_export
 from tenantpilot.snapshot import build_frames, write_parts
 from tenantpilot.store import Store
-corpus = load_export(Path({str(ROOT / 'tests/fixtures/corpus')!r}))
+from graphsim import CORPUS_DIR
+corpus = load_export(CORPUS_DIR)
 base = list(corpus.policies)
 per_copy = build_frames(base).settings.height
 copies = -(-{rows_wanted} // per_copy)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from tenantpilot.flatten.files import load_export
 from tenantpilot.snapshot import build_frames, inline_definitions
 from tenantpilot.store import Store
+from tenantpilot.tenants import baseline_id
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,6 @@ class ImportResult:
     policies: int
     settings: int
     skipped: list[tuple[str, str]]
-
-
-def baseline_id(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "baseline"
-    return f"baseline:{slug}"
 
 
 def import_baseline(store: Store, path: Path, name: str) -> ImportResult:

@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
 
 from tenantpilot.config import ConfigError, settings
-
-TENANT_RE = re.compile(
-    r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,})$"
-)
-
-
-def valid_tenant_id(value: str) -> bool:
-    """A tenant is named by its GUID or one of its domains (contoso.onmicrosoft.com)."""
-    return bool(TENANT_RE.match(value.strip()))
-
-
-def tenant_key(value: str) -> str:
-    """How a tenant id is stored: trimmed and lower-cased (GUIDs and domains are case-insensitive),
-    so Contoso.onmicrosoft.com and contoso.onmicrosoft.com are one tenant."""
-    return value.strip().lower()
+from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
 
 
 def _store():
     from tenantpilot.store import Store
 
     return Store(settings().db_path)
+
+
+def _known(store) -> list[Known]:
+    return known_from_rows(store.tenants().iter_rows(named=True))
+
+
+def _resolve(store, name: str) -> Known:
+    """The tenant a name (id, domain or display name) means; TenantNameError (exit 2) otherwise."""
+    return resolve(name, _known(store))
 
 
 def cmd_tenants(args) -> int:
@@ -42,10 +36,9 @@ def cmd_tenants(args) -> int:
         store.add_tenant(tenant_key(args.tenant_id), args.name or tenant_key(args.tenant_id))
         print(f"added {args.tenant_id}")
     elif args.action == "remove":
-        if not store.remove_tenant(tenant_key(args.tenant_id)):
-            print(f"error: no tenant {args.tenant_id!r}", file=sys.stderr)
-            return 1
-        print(f"removed {args.tenant_id} and its data")
+        tenant = _resolve(store, args.tenant_id)
+        store.remove_tenant(tenant.tenant_id)
+        print(f"removed {tenant.label} and its data")
     else:
         frame = store.tenants()
         if args.json:
@@ -65,20 +58,20 @@ def _format_progress(run: dict, prog: dict | None) -> str:
 
 
 def cmd_sync(args) -> int:
-    from tenantpilot import progress, tasks
+    from tenantpilot import queue
 
     store = _store()
     if args.all:
         tenants = store.tenants()
         ids = tenants.filter(tenants["kind"] != "baseline")["tenant_id"].to_list()
     elif args.tenant_id:
-        ids = [tenant_key(args.tenant_id)]
+        ids = [_resolve(store, args.tenant_id).tenant_id]
     else:
         print("error: name a tenant, or pass --all", file=sys.stderr)
         return 2
     exit_code = 0
     for tenant_id in ids:
-        queued = tasks.enqueue_sync(tenant_id, store)
+        queued = queue.enqueue_sync(tenant_id, store)
         note = "queued" if queued.created else "already queued or running"
         print(f"tenant {tenant_id}: run {queued.run_id} {note}", flush=True)
         if not args.wait:
@@ -87,7 +80,7 @@ def cmd_sync(args) -> int:
         deadline = time.monotonic() + args.timeout
         while True:
             run = store.get_run(queued.run_id)
-            line = _format_progress(run, progress.run_progress(tasks.huey, queued.run_id))
+            line = _format_progress(run, queue.run_progress(queued.run_id))
             if line != last_line:
                 print(line, flush=True)
                 last_line = line
@@ -97,7 +90,7 @@ def cmd_sync(args) -> int:
                 print(f"error: run {queued.run_id} did not finish within {args.timeout:.0f}s; is "
                       "`huey_consumer huey_worker.huey` running?", file=sys.stderr)
                 return 1
-            tasks.reap_stale_runs(store)
+            queue.repair(store=store)
             time.sleep(0.5)
         for warning in json.loads(run["warnings"] or "[]"):
             print(f"warning: {warning}")
@@ -111,13 +104,16 @@ def cmd_sync(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    frame = _store().runs(args.tenant_id, limit=args.limit)
+    store = _store()
+    tenant_id = _resolve(store, args.tenant_id).tenant_id if args.tenant_id else None
+    frame = store.runs(tenant_id, limit=args.limit)
     if args.json:
         print(frame.write_json())
         return 0
     for r in frame.iter_rows(named=True):
         dur = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
-        print(f"{r['run_id']:>5} {r['tenant_id']:38} {r['status']:9} {dur:>8} {r['policy_count'] or 0:>5} pol "
+        name = str(r["display_name"] or r["tenant_id"])[:30]
+        print(f"{r['run_id']:>5} {name:30} {r['status']:9} {dur:>8} {r['policy_count'] or 0:>5} pol "
               f"{r['setting_count'] or 0:>7} set {r['request_count'] or 0:>6} req  {r['error'] or ''}")
     return 0
 
@@ -127,27 +123,27 @@ def cmd_export(args) -> int:
     from tenantpilot.explore import export_columns
 
     store = _store()
-    frame = store.current_settings([tenant_key(args.tenant)])
+    tenant = _resolve(store, args.tenant)
+    frame = store.current_settings([tenant.tenant_id])
     if frame.height == 0:
-        print(f"error: tenant {args.tenant!r} has no synced snapshot", file=sys.stderr)
+        print(f"error: tenant {tenant.label} has no synced snapshot", file=sys.stderr)
         return 1
-    path = Path(args.output or f"{args.tenant}-settings.{args.format}")
+    path = Path(args.output or f"{tenant.tenant_id.replace(':', '-')}-settings.{args.format}")
     export.write(export_columns(frame), path, args.format)
     print(f"wrote {frame.height} rows to {path}")
     return 0
 
 
 def cmd_health(args) -> int:
-    from tenantpilot import tasks
     from tenantpilot.health import health_report
 
-    report = health_report(settings(), _store(), tasks.huey)
+    report = health_report(settings(), _store())
     print(json.dumps(report, indent=2, default=str))
     return 0 if report["healthy"] else 1
 
 
 def cmd_simulate(args) -> int:
-    from tenantpilot.simulator.__main__ import serve_forever
+    from graphsim.__main__ import serve_forever
 
     cfg = settings()
     serve_forever(port=args.port or cfg.sim_port, data_dir=cfg.data_dir, tenants=args.tenants,
@@ -167,50 +163,52 @@ def cmd_import(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tenantpilot", description=__doc__)
+    # allow_abbrev=False everywhere: `--al` must not silently mean `--all` (it queued every tenant)
+    p = argparse.ArgumentParser(prog="python -m tenantpilot", description=__doc__, allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("tenants", help="add, list or remove tenants")
+
+    t = sub.add_parser("tenants", allow_abbrev=False, help="add, list or remove tenants")
     t_sub = t.add_subparsers(dest="action", required=True)
-    a = t_sub.add_parser("add")
+    a = t_sub.add_parser("add", allow_abbrev=False)
     a.add_argument("tenant_id", help="tenant GUID or domain")
     a.add_argument("--name", help="display name")
-    r = t_sub.add_parser("remove")
-    r.add_argument("tenant_id")
-    ls = t_sub.add_parser("list")
+    r = t_sub.add_parser("remove", allow_abbrev=False)
+    r.add_argument("tenant_id", help="tenant id, domain or display name")
+    ls = t_sub.add_parser("list", allow_abbrev=False)
     ls.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_tenants)
 
-    s = sub.add_parser("sync", help="queue a sync of a tenant (or --all tenants)")
-    s.add_argument("tenant_id", nargs="?")
+    s = sub.add_parser("sync", allow_abbrev=False, help="queue a sync of a tenant (or --all tenants)")
+    s.add_argument("tenant_id", nargs="?", help="tenant id, domain or display name")
     s.add_argument("--all", action="store_true", help="every tenant (baselines are imports, not synced)")
     s.add_argument("--wait", action="store_true", help="follow progress; exit 1 on failure")
     s.add_argument("--timeout", type=float, default=1800)
     s.set_defaults(func=cmd_sync)
 
-    ru = sub.add_parser("runs", help="sync history")
-    ru.add_argument("tenant_id", nargs="?")
+    ru = sub.add_parser("runs", allow_abbrev=False, help="sync history")
+    ru.add_argument("tenant_id", nargs="?", help="tenant id, domain or display name")
     ru.add_argument("--limit", type=int, default=50)
     ru.add_argument("--json", action="store_true")
     ru.set_defaults(func=cmd_runs)
 
-    e = sub.add_parser("export", help="export a tenant's current settings")
-    e.add_argument("--tenant", required=True)
+    e = sub.add_parser("export", allow_abbrev=False, help="export a tenant's current settings")
+    e.add_argument("--tenant", required=True, help="tenant id, domain or display name")
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
     e.add_argument("--output")
     e.set_defaults(func=cmd_export)
 
-    h = sub.add_parser("health", help="queue, database and consumer health as JSON")
+    h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)
 
-    sim = sub.add_parser("simulate", help="run the local Graph simulator with demo tenants")
+    sim = sub.add_parser("simulate", allow_abbrev=False, help="run the local Graph simulator with demo tenants")
     sim.add_argument("--port", type=int)
     sim.add_argument("--tenants", type=int, default=3)
     sim.add_argument("--policies", type=int, default=40)
     sim.add_argument("--latency", type=float, default=0.0)
     sim.set_defaults(func=cmd_simulate)
 
-    im = sub.add_parser("import", help="import exported JSON as a read-only baseline")
+    im = sub.add_parser("import", allow_abbrev=False, help="import exported JSON as a read-only baseline")
     im.add_argument("path")
     im.add_argument("--name", required=True)
     im.set_defaults(func=cmd_import)
@@ -224,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except TenantNameError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import polars as pl
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff".encode()
 
 

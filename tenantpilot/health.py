@@ -5,19 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tenantpilot import progress
+from tenantpilot import progress, queue
 from tenantpilot.config import Settings
 from tenantpilot.store import Store
 
 
-def health_report(cfg: Settings, store: Store, huey) -> dict[str, Any]:
+def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
     report: dict[str, Any] = {"queue": {"backend": cfg.queue_backend}, "database": {"path": str(cfg.db_path)},
                               "demo": cfg.demo}
     try:
-        report["queue"].update(pending=huey.pending_count(), scheduled=huey.scheduled_count(), reachable=True)
-    except Exception as exc:  # noqa: BLE001
+        report["queue"].update(**queue.counts(cfg), reachable=True)
+    except queue.QueueUnavailable as exc:
         report["queue"].update(reachable=False, error=str(exc))
-    beat = progress.consumer_heartbeat(huey) if report["queue"]["reachable"] else None
+    beat = queue.consumer_heartbeat(cfg) if report["queue"]["reachable"] else None
     report["consumer"] = {
         "alive": bool(beat) and not progress.is_stale(beat, max(cfg.stale_after_s, 10)),
         "last_heartbeat_s_ago": round(time.time() - beat["ts"], 1) if beat else None,

@@ -71,5 +71,6 @@ def configure(log_dir: Path, *, level: int = logging.INFO, stderr: bool = True) 
     root._tenantpilot_configured = True  # type: ignore[attr-defined]
 
 
-def log(logger: logging.Logger, level: int, event: str, **fields) -> None:
-    logger.log(level, event, extra={"fields": fields})
+def log(logger: logging.Logger, level: int, event: str, *, exc_info: bool = False, **fields: object) -> None:
+    """The one way TenantPilot logs an event: a name plus fields, rendered as one JSON line."""
+    logger.log(level, event, exc_info=exc_info, extra={"fields": fields})

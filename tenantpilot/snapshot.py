@@ -76,7 +76,7 @@ def raw_json(raw: dict, family: str = "") -> str:
     return json.dumps(mask_secrets(raw), separators=(",", ":"))
 
 
-def _frame(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _frame(rows: list[dict], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
     return pl.from_dicts(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 

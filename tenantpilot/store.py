@@ -119,6 +119,14 @@ def _one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:
     return rows[0] if rows else None
 
 
+def _scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The one value of a query that always returns one row (count(*), nextval)."""
+    row = _one(cursor)
+    if row is None:
+        raise StoreError("the database returned no row where one was certain")
+    return row[0]
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -179,14 +187,6 @@ class Store:
             [str(SCHEMA_VERSION)],
         )
 
-    def init(self) -> None:
-        with self.connect(write=True):
-            pass
-
-    def ping(self) -> None:
-        with self.connect() as con:
-            _one(con.execute("SELECT 1"))
-
     # -- tenants -----------------------------------------------------------------------------
     def add_tenant(self, tenant_id: str, display_name: str, kind: str = "tenant") -> None:
         with self.connect(write=True) as con:
@@ -200,7 +200,7 @@ class Store:
         """Delete a tenant and all its data; False when it did not exist."""
         with self.connect(write=True) as con:
             con.execute("BEGIN")
-            found = _one(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [tenant_id]))[0]
+            found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [tenant_id]))
             for table in ("settings", "policies", "assignments", "sync_runs", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [tenant_id])
             con.execute("COMMIT")
@@ -243,7 +243,7 @@ class Store:
             if row:
                 con.execute("COMMIT")
                 return int(row[0]), False
-            run_id = _one(con.execute("SELECT nextval('run_seq')"))[0]
+            run_id = _scalar(con.execute("SELECT nextval('run_seq')"))
             con.execute(
                 "INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, source) VALUES (?, ?, 'queued', ?, ?)",
                 [run_id, tenant_id, _now(), source],
@@ -280,7 +280,8 @@ class Store:
 
     def runs(self, tenant_id: str | None = None, *, run_ids: Sequence[int] | None = None,
              statuses: Sequence[str] | None = None, limit: int = 200) -> pl.DataFrame:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if tenant_id:
             where.append("r.tenant_id = ?")
             args.append(tenant_id)
@@ -320,12 +321,9 @@ class Store:
         if status not in DONE_OK:
             raise ValueError(status)
         synced_at = _now()
-        frames = {"policies": policies, "settings": settings, "assignments": assignments}
-        if parts is not None:
-            counts = parts.counts
-        else:
-            frames = {k: (v if v is not None else pl.DataFrame(schema=_SCHEMAS[k])) for k, v in frames.items()}
-            counts = {k: v.height for k, v in frames.items()}
+        given = {"policies": policies, "settings": settings, "assignments": assignments}
+        frames = {k: (v if v is not None else pl.DataFrame(schema=_SCHEMAS[k])) for k, v in given.items()}
+        counts = parts.counts if parts is not None else {k: v.height for k, v in frames.items()}
         with self.connect(write=True) as con:
             # bounded memory for bulk inserts; DuckDB spills to disk beyond this
             con.execute("SET memory_limit = '512MB'")
@@ -427,13 +425,6 @@ class Store:
                   FROM policies p WHERE p.run_id IN (SELECT run_id FROM current_runs {where})"""
         with self.connect() as con:
             return con.sql(sql, params=args or None).pl()
-
-    def previous_run_id(self, tenant_id: str, run_id: int) -> int | None:
-        with self.connect() as con:
-            row = _one(con.execute(
-                "SELECT max(run_id) FROM sync_runs WHERE tenant_id = ? AND run_id < ? AND status IN ('succeeded','partial')",
-                [tenant_id, run_id]))
-        return row[0] if row and row[0] is not None else None
 
     # -- setting definitions cache (the same in every tenant) ----------------------------------
     def definitions(self, ids: Sequence[str] | None = None) -> dict[str, dict]:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
+from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
-from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.fetch import fetch_definitions, fetch_template_definitions, fetch_tenant
 from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
 from tenantpilot.snapshot import inline_definitions, write_parts
@@ -72,7 +72,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     """Run one queued sync to its end; returns the final status. Never raises for sync failures."""
     run = store.start_run(run_id)
     if run is None:
-        log.info("run skipped", extra={"fields": {"run_id": run_id, "reason": "not queued any more"}})
+        logs.log(log, logging.INFO, "run skipped", run_id=run_id, reason="not queued any more")
         return "skipped"
     tenant_id = run["tenant_id"]
     started = time.monotonic()
@@ -121,13 +121,13 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 - any bug must still end the run as failed, visibly
-        log.exception("unexpected sync error", extra={"fields": fields})
+        logs.log(log, logging.ERROR, "unexpected sync error", exc_info=True, **fields)
         error = f"Unexpected error ({type(exc).__name__}): {exc}"
     error = logs.redact(error)
-    requests_made = client.stats.requests if client is not None else None
+    sent = client.stats.requests if client is not None else None
     try:
-        store.fail_run(run_id, error, request_count=requests_made)
+        store.fail_run(run_id, error, request_count=sent)
     finally:
         logs.log(log, logging.ERROR, "job failed", **fields, error=error,
-                 duration_s=round(time.monotonic() - started, 3), requests=requests_made)
+                 duration_s=round(time.monotonic() - started, 3), requests=sent)
     return "failed"

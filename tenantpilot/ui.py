@@ -7,18 +7,20 @@ connection between reruns. Errors become `st.error` with what to do next, never 
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import polars as pl
 import streamlit as st
 
+from tenantpilot import progress, queue
 from tenantpilot.config import ConfigError, Settings, settings
+from tenantpilot.queue import QueueUnavailable
 from tenantpilot.store import Store, StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
@@ -86,10 +88,6 @@ def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.D
         pl.col(column).replace_strict(FAMILY_LABELS, default=pl.col(column), return_dtype=pl.String))
 
 
-class QueueError(RuntimeError):
-    """The queue (Huey on Redis/SQLite) cannot be used; the message says why."""
-
-
 # --- errors ------------------------------------------------------------------------------------
 def fail(message: str) -> NoReturn:
     st.error(message, icon=":material/error:")
@@ -105,7 +103,7 @@ def explain(exc: BaseException, doing: str) -> str:
         return f"Could not {doing}: {exc}"
     if isinstance(exc, StoreError):
         return f"Could not {doing}: {exc}. Check that TENANTPILOT_DB points at a readable DuckDB file."
-    if isinstance(exc, QueueError):
+    if isinstance(exc, QueueUnavailable):
         return f"Could not {doing}: {exc}"
     return (f"Could not {doing}: {type(exc).__name__}: {exc}. Reload the page; if it persists, check "
             "`python -m tenantpilot health` and the worker logs.")
@@ -132,21 +130,6 @@ def store() -> Store:
     return Store(config().db_path)
 
 
-def huey() -> Any:
-    """The Huey instance of tenantpilot.tasks (imported lazily: it connects to the queue)."""
-    try:
-        return importlib.import_module("tenantpilot.tasks").huey
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise QueueError(f"the task module could not be loaded ({type(exc).__name__}: {exc})") from exc
-
-
-def tasks() -> Any:
-    huey()
-    return importlib.import_module("tenantpilot.tasks")
-
-
 # --- data --------------------------------------------------------------------------------------
 @st.cache_resource(max_entries=2, show_spinner="Loading the current snapshot…")
 def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
@@ -155,7 +138,7 @@ def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     st.cache_resource rather than st.cache_data: a Polars frame is immutable here and
     cache_data would unpickle a copy on every rerun (~0.6 s for 1,000,000 rows, see the benchmark).
     """
-    frame = Store(db_path).current_settings()
+    frame = Store(Path(db_path)).current_settings()
     # a stable, readable order (the database returns rows in no particular order)
     return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
 
@@ -221,7 +204,7 @@ def assignment_view(frame: pl.DataFrame) -> pl.DataFrame:
 @st.cache_resource(max_entries=2, show_spinner="Loading the assignments…")
 def _assignments(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     """Every tenant's current assignments with the policy's platform (keyed like _snapshot)."""
-    store = Store(db_path)
+    store = Store(Path(db_path))
     assignments = store.current_assignments()
     platforms = store.current_policies().select("run_id", "policy_id", "platform").unique(["run_id", "policy_id"])
     return assignment_view(assignments.join(platforms, on=["run_id", "policy_id"], how="left"))
@@ -280,15 +263,11 @@ def demo_tenants() -> list[tuple[str, str]] | None:
             return [(str(t["tenant_id"]), str(t["display_name"])) for t in served]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    for name in ("tenantpilot.simulator.demo", "tenantpilot.simulator", "tenantpilot.simulator.__main__"):
-        try:
-            module = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - missing or half-written simulator: just no demo button
-            continue
-        found = getattr(module, "DEMO_TENANTS", None)
-        if found:
-            return [(str(t), str(n)) for t, n in found][:DEMO_TENANT_COUNT]
-    return None
+    try:
+        from graphsim.demo import DEMO_TENANTS
+    except ImportError:  # a deployment without the simulator: no demo button
+        return None
+    return [(str(t), str(n)) for t, n in DEMO_TENANTS][:DEMO_TENANT_COUNT]
 
 
 # --- queue state (the banner on Sync and Health) ---------------------------------------------
@@ -297,18 +276,11 @@ def queue_problems(queued_at: Sequence[Any] = ()) -> list[tuple[str, str]]:
     cfg = config()
     start = f"Start the worker in a terminal in the project folder: `{CONSUMER_COMMAND}`"
     try:
-        q = huey()
-        q.pending_count()
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        where = cfg.redis_url and "Redis at REDIS_URL" or f"the SQLite queue {cfg.queue_db}"
-        return [("error", f"The sync queue is unreachable ({cfg.queue_backend}): {exc}. Check {where}, "
-                          f"then start the worker: `{CONSUMER_COMMAND}`")]
-    from tenantpilot import progress
-
+        queue.counts(cfg)
+    except queue.QueueUnavailable as exc:
+        return [("error", f"{exc}. Check it, then start the worker: `{CONSUMER_COMMAND}`")]
     problems: list[tuple[str, str]] = []
-    beat = progress.consumer_heartbeat(q)
+    beat = queue.consumer_heartbeat(cfg)
     if beat is None:
         problems.append(("warning", f"No sync worker is running, so syncs stay queued. {start}"))
     elif progress.is_stale(beat, max(cfg.stale_after_s, 10)):
@@ -329,10 +301,6 @@ def show_problems(problems: list[tuple[str, str]]) -> None:
 
 
 # --- small formatting helpers ----------------------------------------------------------------
-def count(n: int) -> str:
-    return f"{n:,}"
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""

@@ -311,7 +311,8 @@ def flatten_assignments(policy: Mapping[str, Any], family: str | None = None) ->
     for assignment in assignments if isinstance(assignments, list) else ():
         if not isinstance(assignment, dict):
             continue
-        target = assignment.get("target") if isinstance(assignment.get("target"), dict) else assignment
+        target = assignment.get("target")
+        target = target if isinstance(target, dict) else assignment
         kind = short_type(target.get("@odata.type"))
         intent, target_type = _TARGET_TYPES.get(kind, ("", ""))
         if not target_type:

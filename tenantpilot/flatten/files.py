@@ -192,7 +192,8 @@ def _attach_presentations(policy: dict, presentations: dict[str, list[dict]]) ->
     for dv in policy.get("definitionValues") or ():
         if not isinstance(dv, dict):
             continue
-        definition = dv.get("definition") if isinstance(dv.get("definition"), dict) else {}
+        definition = dv.get("definition")
+        definition = definition if isinstance(definition, dict) else {}
         definition_id = str(definition.get("id") or "")
         if definition_id not in presentations:
             continue
@@ -270,12 +271,12 @@ def load_export(path: str | Path) -> ExportLoad:
                 item for item in part.items if isinstance(item, dict))
             presentation_files[str(parent_id)] = part.file
             continue
-        index = by_id.get(str(parent_id))
-        if index is None:
+        parent_index = by_id.get(str(parent_id))
+        if parent_index is None:
             result.skipped.append((part.file, f"follow-up response for {collection}('{parent_id}') "
                                               "whose policy is not in the export"))
             continue
-        policy = result.policies[index][1]
+        policy = result.policies[parent_index][1]
         target: dict | None = policy
         for name, key in part.segments[1:-1]:
             container = target.get(name) if target is not None else None
@@ -285,7 +286,7 @@ def load_export(path: str | Path) -> ExportLoad:
             result.skipped.append((part.file, "follow-up response whose parent item is not in the export"))
             continue
         _merge_list(target, part.segments[-1][0], part.items)
-        _add_source(result, index, part.file)
+        _add_source(result, parent_index, part.file)
 
     used: set[str] = set()
     for index, (_family, policy) in enumerate(result.policies):

@@ -131,7 +131,7 @@ class _Walker:
         field, selectors = natural_selectors(objects)
         groups: list[list[Row]] = []
         labels: list[str] = []
-        for item, selector in zip(objects, selectors or [""] * len(objects)):
+        for item in objects:
             sub: list[Row] = []
             rest = {k: v for k, v in item.items() if not _is_meta(k) and k not in _NESTED_VOLATILE}
             if field is not None:
@@ -359,7 +359,8 @@ def admin_template_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
     for index, dv in enumerate(values if isinstance(values, list) else ()):
         if not isinstance(dv, dict):
             continue
-        definition = dv.get("definition") if isinstance(dv.get("definition"), dict) else {}
+        definition = dv.get("definition")
+        definition = definition if isinstance(definition, dict) else {}
         definition_id = _bound_id(dv, "definition")
         display_name = clean_label(definition.get("displayName"))
         category = clean_label(definition.get("categoryPath")).lstrip("\\")
@@ -380,7 +381,8 @@ def admin_template_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
         for pv_index, pv in enumerate(presentation_values if isinstance(presentation_values, list) else ()):
             if not isinstance(pv, dict):
                 continue
-            presentation = pv.get("presentation") if isinstance(pv.get("presentation"), dict) else {}
+            presentation = pv.get("presentation")
+            presentation = presentation if isinstance(presentation, dict) else {}
             presentation_id = _bound_id(pv, "presentation")
             label = clean_label(presentation.get("label"))
             selector = presentation_id or label or str(pv_index)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 # column -> polars dtype, in display order
-SETTING_SCHEMA: dict[str, pl.DataType] = {
+SETTING_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
     "policy_name": pl.String,
     "policy_type": pl.String,  # family: settingsCatalog, deviceConfiguration, compliance, ...
@@ -30,7 +30,7 @@ SETTING_SCHEMA: dict[str, pl.DataType] = {
 }
 SETTING_COLUMNS: tuple[str, ...] = tuple(SETTING_SCHEMA)
 
-ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
+ASSIGNMENT_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
     "policy_name": pl.String,
     "policy_type": pl.String,
@@ -46,7 +46,7 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 NO_SETTINGS = "(No settings configured)"
 SECRET_MASK = "********"
 
-POLICY_SCHEMA: dict[str, pl.DataType] = {
+POLICY_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
     "policy_name": pl.String,
     "policy_type": pl.String,

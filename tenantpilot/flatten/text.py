@@ -28,7 +28,7 @@ from tenantpilot.flatten.constants import (
 )
 
 # C-accelerated JSON string encoder (what json.dumps uses for str, without the call overhead)
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring
 
 # whitespace Graph leaves in display names: U+202F narrow no-break space, zero-width chars, BOM
 _ODD_SPACE = "\u202f\u200b\u200c\u200d\u2060\ufeff\u00a0\u2007"
@@ -129,10 +129,6 @@ def humanize(name: str) -> str:
     if first[:1].islower() and first not in WORD_SPELLINGS.values():
         out[0] = first[:1].upper() + first[1:]
     return " ".join(out)
-
-
-def humanize_path(parts: list[str] | tuple[str, ...]) -> str:
-    return " > ".join(humanize(p) for p in parts)
 
 
 def _strip_catalog_prefix(def_id: str) -> str:

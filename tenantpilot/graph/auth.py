@@ -35,6 +35,8 @@ from typing import Any
 import msal
 import requests
 
+from tenantpilot import logs
+
 from .client import connection_reason
 from .errors import AuthError, ConnectionFailed
 
@@ -154,11 +156,6 @@ class TokenProvider:
         cred = "certificate" if self._cert_path else "secret"
         return f"TokenProvider(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, credential={cred})"
 
-    @property
-    def http_requests(self) -> int:
-        """HTTP requests sent to the authority (discovery + token calls)."""
-        return self._http.requests
-
     # -- credential ------------------------------------------------------------------------
 
     def _credential(self) -> str | dict[str, Any]:
@@ -271,7 +268,7 @@ class TokenProvider:
         if "access_token" in result:
             if result.get("token_source") != "cache":
                 self.token_requests += 1
-                log.debug("tenant %s: new access token (expires in %ss)", self.tenant_id, result.get("expires_in"))
+                logs.log(log, logging.DEBUG, "new access token", tenant=self.tenant_id, expires_in=result.get("expires_in"))
             return result["access_token"]
         raise self._auth_error(result)
 

@@ -43,6 +43,8 @@ from urllib.parse import quote, urlsplit
 import requests
 import requests.adapters
 
+from tenantpilot import logs
+
 from .errors import (
     AuthError,
     BadResponse,
@@ -429,7 +431,7 @@ class GraphClient:
                     delay = backoff_delay(attempt, self.backoff_base)
                     attempt += 1
                     self.stats.add(retries=1)
-                    log.info("%s %s: %s; retry %d in %.1fs", method, _short_url(url), type(e).__name__, attempt, delay)
+                    logs.log(log, logging.INFO, "graph retry", method=method, url=_short_url(url), error=type(e).__name__, attempt=attempt, delay_s=round(delay, 2))
                     self.sleep(delay)
                     token = self._token()
                     continue
@@ -442,7 +444,7 @@ class GraphClient:
                 raise ConnectionFailed(f"Cannot send the request to Graph: {_first_line(e)}", url=url, method=method) from None
             self.stats.add(requests=1)
             status = resp.status_code
-            log.debug("%s %s -> %d", method, _short_url(url), status)
+            logs.log(log, logging.DEBUG, "graph response", method=method, url=_short_url(url), status=status)
 
             if 200 <= status < 300:
                 if status == 204 or not resp.content:
@@ -458,7 +460,7 @@ class GraphClient:
             if status == 401 and not refreshed:
                 refreshed = True
                 self.stats.add(retries=1)
-                log.info("%s %s: 401, refreshing the token once", method, _short_url(url))
+                logs.log(log, logging.INFO, "graph 401: refreshing the token once", method=method, url=_short_url(url))
                 token = self._token(force=True, rejected=token)
                 continue
 
@@ -469,7 +471,7 @@ class GraphClient:
                     delay = self._delay(resp.headers.get("Retry-After"), attempt)
                     attempt += 1
                     self.stats.add(retries=1)
-                    log.info("%s %s: %d; retry %d in %.1fs", method, _short_url(url), status, attempt, delay)
+                    logs.log(log, logging.INFO, "graph retry", method=method, url=_short_url(url), status=status, attempt=attempt, delay_s=round(delay, 2))
                     resp.close()
                     self.sleep(delay)
                     token = self._token()
@@ -633,11 +635,12 @@ class GraphClient:
                     body = dict(first)
                     body["value"] = pages
                     body.pop("@odata.nextLink", None)
-                results[i] = BatchResponse(
+                response = BatchResponse(
                     status=status, body=body, headers=headers, url=root + urls[i], method=requests_[i].method
                 )
+                results[i] = response
                 if on_result:
-                    on_result(i, results[i])
+                    on_result(i, response)
 
             def handle(chunk_index: int, answers: tuple[str, dict[int, tuple[int, dict[str, str], Any]]]) -> None:
                 nonlocal wait
@@ -660,23 +663,23 @@ class GraphClient:
                                 rel = self.relative_url(nxt, api_version) if nxt else None
                                 if rel is not None:
                                     urls[i] = rel
-                                    more.append(i)
+                                    more.append(i)  # noqa: B023 - called within this round
                                     continue
                                 if nxt:  # another API version: follow directly, page by page
                                     values[i].extend(self.get_all(nxt))
                         finish(i, status, headers, body)
                     elif status == 401 and not refreshed[i]:
                         refreshed[i] = True
-                        need_refresh.append(token_used)
+                        need_refresh.append(token_used)  # noqa: B023
                         self.stats.add(retries=1)
-                        retry.append(i)
+                        retry.append(i)  # noqa: B023
                     elif _is_retryable(status) and attempts[i] < self.max_retries:
                         if status in (429, 503):
                             self.stats.add(throttled=1)
                         wait = max(wait, self._delay(_header(headers, "Retry-After"), attempts[i]))
                         attempts[i] += 1
                         self.stats.add(retries=1)
-                        retry.append(i)
+                        retry.append(i)  # noqa: B023
                     else:
                         if status in (429, 503):
                             self.stats.add(throttled=1)
@@ -687,7 +690,7 @@ class GraphClient:
             if need_refresh:
                 self._token(force=True, rejected=need_refresh[0])
             if retry:
-                log.info("$batch: re-sending %d throttled/failed inner requests in %.1fs", len(retry), wait)
+                logs.log(log, logging.INFO, "$batch retry", requests=len(retry), delay_s=round(wait, 2))
                 self.sleep(wait)
             pending = sorted(retry + more)
 

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import threading
 import time
-from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
 from .errors import BadResponse, GraphError, PermissionDenied, preferred_permission
@@ -358,13 +358,10 @@ class _Fetcher:
             done += 1
             self.progress("listing", done, total)
 
-        if self.mode == "fast":
-            results = self.client.run_parallel(self.list_type, self.types, on_done=finished)
-        else:
-            results = []
-            for i, t in enumerate(self.types):
-                results.append(self.list_type(t))
-                finished(i, results[-1])
+        results = []  # sequential mode only: the fast mode lists inside its pipeline
+        for i, t in enumerate(self.types):
+            results.append(self.list_type(t))
+            finished(i, results[-1])
         for ptype, result in zip(self.types, results):
             if isinstance(result, GraphError):
                 self.skip(ptype, result)

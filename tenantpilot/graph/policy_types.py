@@ -23,7 +23,7 @@ Follow-up semantics:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 

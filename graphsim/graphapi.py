@@ -1,0 +1,710 @@
+"""Microsoft Graph's Intune endpoints over a :class:`SimTenant`, as pure request → response.
+
+No sockets and no knobs here: :mod:`graphsim.server` authenticates, applies latency,
+throttling, faults and forbidden paths, then calls :meth:`GraphApi.handle`. Routing is a small
+table of (regex, handler) built from :data:`COLLECTIONS` (one row of data per policy collection)
+plus a few specific routes.
+
+Behaviour copied from real Graph (see docs/graph-intune.md):
+
+* lists page at 25 by default; ``$top`` is honoured up to a per-endpoint maximum; the
+  ``@odata.nextLink`` is an absolute URL with an opaque ``$skiptoken`` and must be followed as is;
+* ``configurationPolicies`` lists carry ``@odata.count`` and ``@microsoft.graph.tips``; with
+  ``$expand=settings`` their pages shrink to 2 policies whatever ``$top`` says;
+* ``$expand`` of a property the type does not have → 400 ``BadRequest`` "Parsing OData Select
+  and Expand failed: …"; ``intents?$expand=assignments`` and a *single* endpoint-security
+  configurationPolicy GET with ``$expand=assignments`` return empty assignments;
+* settings-catalog, intents and administrative templates exist in beta only (v1.0 → 400
+  "Resource not found for the segment …"); v1.0 omits ``isEncrypted`` on OMA settings;
+* Intune errors (403/404) carry a JSON document *as a string* in ``error.message``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from graphsim.catalog import Catalog
+from graphsim.tenants import SimPolicy, SimTenant
+
+JSON = dict[str, Any]
+
+BETA = frozenset({"beta"})
+BOTH = frozenset({"beta", "v1.0"})
+DEFAULT_PAGE = 25
+TIPS = ("Use $select to choose only the properties your app needs, as this can lead to performance "
+        "improvements. For example: GET deviceManagement/configurationPolicies?$select=assignments,"
+        "createdDateTime")
+_KEY_SEGMENT = re.compile(r"\('([^'=]*)'\)")
+
+
+# --- request / response ------------------------------------------------------------------------
+
+
+@dataclass
+class GraphRequest:
+    """One Graph call (direct or inside a $batch), already authenticated."""
+
+    method: str
+    version: str  # "beta" | "v1.0"
+    path: str  # after the version, unquoted, key segments normalised: /deviceManagement/…
+    params: list[tuple[str, str]]  # query parameters as sent, decoded, in order
+    tenant: SimTenant
+    base_url: str
+    body: Any = None
+    query: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # OData options by lower-case name without "$" ($top and top both work, as in beta)
+        self.query = {k.lower().lstrip("$"): v for k, v in self.params}
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class GraphError(Exception):
+    """Raised by handlers; becomes Graph's error body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, client_request_id: str | None = None) -> JSON:
+    """Graph's error shape, with the innerError Graph adds."""
+    request_id = str(uuid.uuid4())
+    return {"error": {"code": code, "message": message, "innerError": {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,
+    }}}
+
+
+_FEF_SERVICES = {
+    "configurationpolicies": "DeviceConfigV2/StatelessDeviceConfigV2FEService",
+    "compliancepolicies": "DeviceConfigV2/StatelessDeviceConfigV2FEService",
+    "intents": "DeviceIntent/StatelessDeviceIntentFEService",
+    "templates": "DeviceIntent/StatelessDeviceIntentFEService",
+}
+
+
+def intune_message(message: str, path: str) -> str:
+    """The JSON-in-a-string message Intune's front end puts into ``error.message``."""
+    parts = [p for p in path.split("/") if p]
+    key = parts[1].lower() if len(parts) > 1 else ""
+    service = _FEF_SERVICES.get(key) or (
+        "StatelessAppProtectionFEService/StatelessAppProtectionFEService"
+        if parts and parts[0].lower() == "deviceappmanagement"
+        else "DeviceConfiguration/StatelessDeviceConfigurationFEService")
+    doc = {
+        "_version": 3,
+        "Message": f"{message} - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - "
+                   f"Activity ID: {uuid.uuid4()} - Url: https://fef.msua06.manage.microsoft.com/{service}"
+                   f"{path}?api-version=5024-11-01",
+        "CustomApiErrorPhrase": "",
+        "RetryAfter": None,
+        "ErrorSourceService": "",
+        "HttpHeaders": "{}",
+    }
+    return json.dumps(doc, indent=2).replace("\n", "\r\n")
+
+
+def forbidden_message(path: str, *, readwrite: bool = False) -> str:
+    """The Intune 403 for an app without the right application permission."""
+    apps = path.lower().startswith("/deviceappmanagement")
+    scopes = ("DeviceManagementApps.ReadWrite.All" if apps else "DeviceManagementConfiguration.ReadWrite.All") \
+        if readwrite else ("DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" if apps else
+                           "DeviceManagementConfiguration.Read.All, DeviceManagementConfiguration.ReadWrite.All")
+    return intune_message("Application is not authorized to perform this operation. Application must have one "
+                          f"of the following scopes: {scopes}", path)
+
+
+def normalise_path(path: str) -> str:
+    """``/a('x')/b/`` → ``/a/x/b`` (OData key segments become path segments)."""
+    path = _KEY_SEGMENT.sub(lambda m: "/" + m.group(1), path)
+    return path.rstrip("/") or "/"
+
+
+# --- OData helpers ------------------------------------------------------------------------------
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [p.strip() for p in out if p.strip()]
+
+
+def parse_expand(text: str | None) -> dict[str, JSON]:
+    """``a,b($expand=c;$select=x,y)`` → ``{"a": {}, "b": {"expand": {"c": {}}, "select": ["x","y"]}}``.
+
+    Names are lower-cased (Graph matches them case-insensitively)."""
+    result: dict[str, JSON] = {}
+    if not text:
+        return result
+    for item in _split_top_level(text, ","):
+        name, _, rest = item.partition("(")
+        opts: JSON = {}
+        if rest:
+            if not rest.endswith(")"):
+                raise GraphError(400, "BadRequest", f"Parsing OData Select and Expand failed: Syntax error "
+                                                    f"at position {len(item)} in '{text}'.")
+            for option in _split_top_level(rest[:-1], ";"):
+                key, _, value = option.partition("=")
+                key = key.strip().lower().lstrip("$")
+                if key == "expand":
+                    opts["expand"] = parse_expand(value)
+                elif key == "select":
+                    opts["select"] = [v.strip() for v in value.split(",") if v.strip()]
+        result[name.strip().lower()] = opts
+    return result
+
+
+def check_expand(expand: dict[str, JSON], allowed: dict[str, Any], entity_type: str) -> None:
+    """Raise Graph's 400 for navigation properties the type does not have.
+
+    ``allowed`` maps lower-case names to ``(entity type, nested allowed)`` or None."""
+    for name, opts in expand.items():
+        if name not in allowed:
+            raise GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: Could not find a "
+                                                f"property named '{name}' on type 'microsoft.graph.{entity_type}'.")
+        nested = opts.get("expand")
+        if nested:
+            sub_type, sub_allowed = allowed[name] or (name, {})
+            check_expand(nested, sub_allowed, sub_type)
+
+
+def _select(item: JSON, select: Sequence[str] | None, keep: Sequence[str] = ()) -> JSON:
+    if not select:
+        return item
+    wanted = {s.lower() for s in select} | {"id", "@odata.type"} | {k.lower() for k in keep}
+    return {k: v for k, v in item.items() if k.lower() in wanted}
+
+
+def _encode_skiptoken(offset: int, path: str) -> str:
+    raw = f"{offset}|{zlib.crc32(path.lower().encode()):08x}".encode()
+    return base64.b64encode(b"sim:" + raw).decode()
+
+
+def _decode_skiptoken(token: str, path: str) -> int:
+    try:
+        raw = base64.b64decode(token.encode(), validate=True).decode()
+        prefix, offset, check = raw[:4], *raw[4:].split("|")
+        if prefix != "sim:" or check != f"{zlib.crc32(path.lower().encode()):08x}":
+            raise ValueError
+        return int(offset)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise GraphError(400, "BadRequest", "The $skiptoken value is invalid for this request.") from None
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="$(),'=:;*@/")
+
+
+def _int_option(req: GraphRequest, name: str) -> int | None:
+    raw = req.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for query option ${name}.") from None
+    if value < 0:
+        raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for query option ${name}: must be >= 0.")
+    return value
+
+
+# --- collections as data ---------------------------------------------------------------------------
+
+_SETTINGS_NAV = ("deviceManagementConfigurationSetting",
+                 {"settingdefinitions": ("deviceManagementConfigurationSettingDefinition", {})})
+_RULES_NAV = ("deviceComplianceScheduledActionForRule",
+              {"scheduledactionconfigurations": ("deviceComplianceActionItem", {})})
+_DV_NAV = ("groupPolicyDefinitionValue", {
+    "definition": ("groupPolicyDefinition", {}),
+    "presentationvalues": ("groupPolicyPresentationValue", {"presentation": ("groupPolicyPresentation", {})}),
+})
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """One policy collection as Graph exposes it."""
+
+    segment: str  # URL path under the version, e.g. /deviceManagement/configurationPolicies
+    collections: tuple[str, ...]  # SimTenant collections behind it
+    entity_type: str
+    navigation: dict[str, Any]  # expandable properties (lower case) -> (type, nested) | None
+    versions: frozenset[str] = BOTH
+    max_top: int = 100
+    always_count: bool = False
+    tips: bool = False
+    sub: tuple[str, ...] = ()  # sub-collections served at /{id}/<name>
+    list_omit: tuple[str, ...] = ()  # properties only a single GET returns (scriptContent)
+
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    CollectionSpec("/deviceManagement/configurationPolicies", ("configurationPolicies",),
+                   "deviceManagementConfigurationPolicy",
+                   {"assignments": None, "settings": _SETTINGS_NAV}, BETA, always_count=True, tips=True,
+                   sub=("settings", "assignments")),
+    CollectionSpec("/deviceManagement/compliancePolicies", ("compliancePolicies",),
+                   "deviceManagementCompliancePolicy",
+                   {"assignments": None, "settings": _SETTINGS_NAV, "scheduledactionsforrule": None}, BETA,
+                   always_count=True, sub=("settings", "assignments")),
+    CollectionSpec("/deviceManagement/deviceConfigurations", ("deviceConfigurations",), "deviceConfiguration",
+                   {"assignments": None}, max_top=1000, sub=("assignments",)),
+    CollectionSpec("/deviceManagement/deviceCompliancePolicies", ("deviceCompliancePolicies",),
+                   "deviceCompliancePolicy", {"assignments": None, "scheduledactionsforrule": _RULES_NAV},
+                   max_top=1000, sub=("assignments", "scheduledActionsForRule")),
+    CollectionSpec("/deviceManagement/intents", ("intents",), "deviceManagementIntent",
+                   {"assignments": None, "settings": None}, BETA, sub=("settings", "assignments")),
+    CollectionSpec("/deviceManagement/groupPolicyConfigurations", ("groupPolicyConfigurations",),
+                   "groupPolicyConfiguration", {"assignments": None, "definitionvalues": _DV_NAV}, BETA,
+                   sub=("assignments", "definitionValues")),
+    CollectionSpec("/deviceAppManagement/managedAppPolicies",
+                   ("iosManagedAppProtections", "androidManagedAppProtections"), "managedAppPolicy", {}),
+    CollectionSpec("/deviceAppManagement/iosManagedAppProtections", ("iosManagedAppProtections",),
+                   "iosManagedAppProtection", {"apps": None, "assignments": None, "deploymentsummary": None},
+                   sub=("assignments", "apps")),
+    CollectionSpec("/deviceAppManagement/androidManagedAppProtections", ("androidManagedAppProtections",),
+                   "androidManagedAppProtection", {"apps": None, "assignments": None, "deploymentsummary": None},
+                   sub=("assignments", "apps")),
+    CollectionSpec("/deviceManagement/deviceEnrollmentConfigurations", ("deviceEnrollmentConfigurations",),
+                   "deviceEnrollmentConfiguration", {"assignments": None}, sub=("assignments",)),
+    CollectionSpec("/deviceManagement/deviceManagementScripts", ("deviceManagementScripts",),
+                   "deviceManagementScript", {"assignments": None, "groupassignments": None}, BETA,
+                   sub=("assignments",), list_omit=("scriptContent",)),
+    CollectionSpec("/deviceManagement/deviceShellScripts", ("deviceShellScripts",), "deviceShellScript",
+                   {"assignments": None, "groupassignments": None}, BETA, sub=("assignments",),
+                   list_omit=("scriptContent",)),
+    CollectionSpec("/deviceManagement/windowsAutopilotDeploymentProfiles", ("windowsAutopilotDeploymentProfiles",),
+                   "windowsAutopilotDeploymentProfile", {"assignments": None, "assigneddevices": None}, BETA,
+                   sub=("assignments",)),
+    CollectionSpec("/deviceManagement/windowsFeatureUpdateProfiles", ("windowsFeatureUpdateProfiles",),
+                   "windowsFeatureUpdateProfile", {"assignments": None}, BETA, sub=("assignments",)),
+    CollectionSpec("/deviceManagement/windowsQualityUpdateProfiles", ("windowsQualityUpdateProfiles",),
+                   "windowsQualityUpdateProfile", {"assignments": None}, BETA, sub=("assignments",)),
+    CollectionSpec("/deviceManagement/windowsDriverUpdateProfiles", ("windowsDriverUpdateProfiles",),
+                   "windowsDriverUpdateProfile", {"assignments": None}, BETA, sub=("assignments",)),
+)
+SPECS: dict[str, CollectionSpec] = {s.segment.rsplit("/", 1)[-1]: s for s in COLLECTIONS}
+
+Handler = Callable[[GraphRequest, "re.Match[str]"], GraphResponse]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: re.Pattern[str]
+    handler: Handler
+    versions: frozenset[str] = BOTH
+    methods: frozenset[str] = frozenset({"GET"})
+
+
+class GraphApi:
+    """The route table and the handlers."""
+
+    def __init__(self, catalog: Catalog, *, plaintext_allowed: Callable[[], bool] = lambda: False) -> None:
+        self.catalog = catalog
+        self.plaintext_allowed = plaintext_allowed
+        self.routes: list[Route] = []
+        for spec in COLLECTIONS:
+            base = re.escape(spec.segment)
+            self._add(base, self._bind(self.list_policies, spec), spec.versions)
+            self._add(base + r"/(?P<id>[^/]+)", self._bind(self.get_policy, spec), spec.versions)
+            for sub in spec.sub:
+                handler = {"settings": self.list_settings, "assignments": self.list_assignments,
+                           "apps": self.list_apps, "scheduledActionsForRule": self.list_rules,
+                           "definitionValues": self.list_definition_values}[sub]
+                self._add(base + r"/(?P<id>[^/]+)/" + sub, self._bind(handler, spec), spec.versions)
+        gp = re.escape("/deviceManagement/groupPolicyConfigurations/") + r"(?P<id>[^/]+)/definitionValues/(?P<dv>[^/]+)"
+        self._add(gp, self.get_definition_value, BETA)
+        self._add(gp + "/presentationValues", self.list_presentation_values, BETA)
+        self._add(gp + "/definition", self.get_definition_of_value, BETA)
+        self._add(r"/deviceManagement/groupPolicyDefinitions/(?P<id>[^/]+)", self.get_gp_definition, BETA)
+        self._add(r"/deviceManagement/groupPolicyDefinitions/(?P<id>[^/]+)/presentations",
+                  self.list_gp_presentations, BETA)
+        self._add(r"/deviceManagement/deviceConfigurations/(?P<id>[^/]+)/getOmaSettingPlainTextValue"
+                  r"\(secretReferenceValueId='(?P<ref>[^']*)'\)", self.oma_plain_text)
+        self._add(r"/deviceManagement/templates", self.list_templates, BETA)
+        self._add(r"/deviceManagement/templates/(?P<id>[^/]+)", self.get_template, BETA)
+        self._add(r"/deviceManagement/templates/(?P<id>[^/]+)/categories", self.list_template_categories, BETA)
+        self._add(r"/deviceManagement/configurationSettings/(?P<id>[^/]+)", self.get_setting_definition, BETA)
+        self._add(r"/deviceManagement/configurationCategories", self.list_categories, BETA)
+        self._add(r"/deviceManagement/configurationCategories/(?P<id>[^/]+)", self.get_category, BETA)
+        self._add(r"/deviceManagement/assignmentFilters", self.list_filters, BETA)
+        self._add(r"/deviceManagement/assignmentFilters/(?P<id>[^/]+)", self.get_filter, BETA)
+        self._add(r"/groups", self.list_groups)
+        self._add(r"/groups/(?P<id>[^/]+)", self.get_group)
+        self._add(r"/directoryObjects/getByIds", self.get_by_ids, methods=frozenset({"POST"}))
+        self.known_segments = {s.lower() for r in self.routes
+                               for s in re.split(r"/", r.pattern.pattern.replace("\\", ""))
+                               if re.fullmatch(r"[A-Za-z$.]+", s)}
+
+    def _add(self, pattern: str, handler: Handler, versions: frozenset[str] = BOTH,
+             methods: frozenset[str] = frozenset({"GET"})) -> None:
+        self.routes.append(Route(re.compile(pattern, re.IGNORECASE), handler, versions, methods))
+
+    @staticmethod
+    def _bind(fn: Callable[..., GraphResponse], spec: CollectionSpec) -> Handler:
+        return lambda req, m: fn(req, m, spec)
+
+    # --- dispatch
+
+    def handle(self, req: GraphRequest) -> GraphResponse:
+        """Route one request; every failure comes back as Graph's error shape."""
+        try:
+            for route in self.routes:
+                match = route.pattern.fullmatch(req.path)
+                if match is None:
+                    continue
+                if req.version not in route.versions:
+                    segment = next((s for s in req.path.split("/")[2:3]), req.path)
+                    raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+                if req.method not in route.methods:
+                    raise GraphError(405, "BadRequest", "No OData route exists that match template "
+                                                        f"~/singleton/navigation with http verb {req.method} "
+                                                        f"for request {req.path}.")
+                if "filter" in req.query:
+                    raise GraphError(400, "BadRequest", "Invalid filter clause: $filter is not supported "
+                                                        f"by the simulator on '{req.path}'.")
+                if "search" in req.query:
+                    raise GraphError(400, "BadRequest", "Search is not supported on this resource.")
+                return route.handler(req, match)
+            segments = [s for s in req.path.split("/") if s]
+            unknown = next((s for s in segments if s.lower() not in self.known_segments and
+                            not re.fullmatch(r"[0-9a-fA-F-]{36}|T_[0-9a-fA-F-]{36}", s)),
+                           segments[-1] if segments else "")
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment '{unknown}'.")
+        except GraphError as exc:
+            return GraphResponse(exc.status, error_body(exc.code, exc.message), exc.headers)
+
+    # --- shared pieces
+
+    def _context(self, req: GraphRequest, suffix: str) -> str:
+        return f"{req.base_url}/{req.version}/$metadata#{suffix}"
+
+    def page(self, req: GraphRequest, items: Sequence[Any], render: Callable[[Any], JSON], context: str, *,
+             max_top: int = 100, count: bool = False, fixed_top: int | None = None,
+             tips: bool = False) -> GraphResponse:
+        """One page of a collection, with an absolute nextLink when more remain."""
+        offset = _int_option(req, "skip") or 0
+        token = req.query.get("skiptoken")
+        if token:
+            offset = _decode_skiptoken(token, req.path)
+        top = _int_option(req, "top")
+        top = DEFAULT_PAGE if top is None else max(1, min(top, max_top))
+        if fixed_top is not None:
+            top = fixed_top
+        chunk = items[offset: offset + top]
+        body: JSON = {"@odata.context": self._context(req, context)}
+        if count or req.query.get("count", "").lower() == "true":
+            body["@odata.count"] = len(items)
+        if tips and "select" not in req.query:
+            body["@microsoft.graph.tips"] = TIPS
+        if offset + top < len(items):
+            kept = [(k, v) for k, v in req.params if k.lower().lstrip("$") not in ("skiptoken", "skip")]
+            query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in kept)
+            token = _quote(_encode_skiptoken(offset + top, req.path)).replace("=", "%3D")
+            sep = "&" if query else ""
+            body["@odata.nextLink"] = f"{req.base_url}/{req.version}{req.path}?{query}{sep}$skiptoken={token}"
+        body["value"] = [render(x) for x in chunk]
+        return GraphResponse(200, body)
+
+    def _policy(self, req: GraphRequest, spec: CollectionSpec, policy_id: str) -> SimPolicy:
+        for coll in spec.collections:
+            policy = req.tenant.get_policy(coll, policy_id)
+            if policy is not None:
+                return policy
+        raise GraphError(404, "ResourceNotFound", intune_message(
+            f"Resource not found: {spec.segment.rsplit('/', 1)[-1]}('{policy_id}')", req.path))
+
+    def _resource(self, req: GraphRequest, policy: SimPolicy) -> JSON:
+        body = dict(policy.resource)
+        if req.version == "v1.0" and "omaSettings" in body:
+            body["omaSettings"] = [{k: v for k, v in o.items() if k not in ("isEncrypted", "secretReferenceValueId")}
+                                   for o in body["omaSettings"]]
+        return body
+
+    def _render_policy(self, req: GraphRequest, policy: SimPolicy, expand: dict[str, JSON],
+                       select: Sequence[str] | None, *, single: bool, omit: Sequence[str] = ()) -> JSON:
+        body = _select(self._resource(req, policy), select, expand.keys())
+        for key in omit:
+            body.pop(key, None)
+        for name, opts in expand.items():
+            nested = opts.get("expand") or {}
+            if name == "assignments":
+                endpoint_security = str((policy.resource.get("templateReference") or {}).get(
+                    "templateFamily", "")).startswith("endpointSecurity")
+                empty = policy.collection == "intents" or (single and endpoint_security)
+                body["assignments"] = [] if empty else list(policy.assignments)
+            elif name == "settings":
+                body["settings"] = [self._render_setting(s, "settingdefinitions" in nested) for s in policy.settings]
+            elif name == "scheduledactionsforrule":
+                body["scheduledActionsForRule"] = [self._render_rule(r, "scheduledactionconfigurations" in nested)
+                                                   for r in policy.scheduled_actions]
+            elif name == "apps":
+                body["apps"] = list(policy.apps)
+            elif name == "definitionvalues":
+                body["definitionValues"] = [self._render_dv(dv, nested) for dv in policy.definition_values]
+            elif name in ("groupassignments", "assigneddevices"):
+                body[{"groupassignments": "groupAssignments", "assigneddevices": "assignedDevices"}[name]] = []
+            elif name == "deploymentsummary":
+                body["deploymentSummary"] = {"id": policy.id, "displayName": policy.name,
+                                             "configurationDeployedUserCount": 0,
+                                             "lastRefreshTime": "0001-01-01T00:00:00Z",
+                                             "configurationDeploymentSummaryPerApp": [],
+                                             "version": policy.resource.get("version")}
+        return body
+
+    def _render_setting(self, setting: JSON, with_definitions: bool) -> JSON:
+        if not with_definitions or "settingInstance" not in setting:
+            return setting
+        out = dict(setting)
+        out["settingDefinitions"] = self.catalog.definitions_for(setting["settingInstance"])
+        return out
+
+    @staticmethod
+    def _render_rule(rule: JSON, with_configurations: bool) -> JSON:
+        if with_configurations:
+            return rule
+        return {k: v for k, v in rule.items() if k != "scheduledActionConfigurations"}
+
+    @staticmethod
+    def _render_dv(dv: JSON, expand: dict[str, JSON]) -> JSON:
+        out = {k: v for k, v in dv.items() if k not in ("definition", "presentationValues")}
+        if "definition" in expand:
+            out["definition"] = _select(dv["definition"], expand["definition"].get("select"))
+        if "presentationvalues" in expand:
+            with_pres = "presentation" in (expand["presentationvalues"].get("expand") or {})
+            out["presentationValues"] = [GraphApi._render_pv(pv, with_pres) for pv in dv["presentationValues"]]
+        return out
+
+    @staticmethod
+    def _render_pv(pv: JSON, with_presentation: bool) -> JSON:
+        if with_presentation:
+            return pv
+        return {k: v for k, v in pv.items() if k != "presentation"}
+
+    def _expand(self, req: GraphRequest, navigation: dict[str, Any], entity_type: str) -> dict[str, JSON]:
+        expand = parse_expand(req.query.get("expand"))
+        check_expand(expand, navigation, entity_type)
+        return expand
+
+    # --- policy collections
+
+    def list_policies(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        expand = self._expand(req, spec.navigation, spec.entity_type)
+        select = [s for s in req.query.get("select", "").split(",") if s] or None
+        items: list[SimPolicy] = []
+        for coll in spec.collections:
+            items.extend(req.tenant.list_policies(coll))
+        fixed = 2 if "settings" in expand and spec.collections[0] == "configurationPolicies" else None
+        return self.page(req, items, lambda p: self._render_policy(req, p, expand, select, single=False,
+                                                                   omit=spec.list_omit),
+                         spec.segment.lstrip("/"), max_top=spec.max_top, count=spec.always_count,
+                         fixed_top=fixed, tips=spec.tips)
+
+    def get_policy(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        expand = self._expand(req, spec.navigation, spec.entity_type)
+        select = [s for s in req.query.get("select", "").split(",") if s] or None
+        policy = self._policy(req, spec, m["id"])
+        body = {"@odata.context": self._context(req, f"{spec.segment.lstrip('/')}/$entity")}
+        body.update(self._render_policy(req, policy, expand, select, single=True))
+        return GraphResponse(200, body)
+
+    def list_settings(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        policy = self._policy(req, spec, m["id"])
+        if policy.collection == "intents":
+            expand = self._expand(req, {}, "deviceManagementSettingInstance")
+            return self.page(req, policy.settings, lambda s: s,
+                             f"{spec.segment.lstrip('/')}('{policy.id}')/settings", max_top=1000)
+        expand = self._expand(req, _SETTINGS_NAV[1], _SETTINGS_NAV[0])
+        with_defs = "settingdefinitions" in expand
+        return self.page(req, policy.settings, lambda s: self._render_setting(s, with_defs),
+                         f"{spec.segment.lstrip('/')}('{policy.id}')/settings", max_top=1000, count=True)
+
+    def list_assignments(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        policy = self._policy(req, spec, m["id"])
+        self._expand(req, {}, spec.entity_type + "Assignment")
+        return self.page(req, policy.assignments, lambda a: a,
+                         f"{spec.segment.lstrip('/')}('{policy.id}')/assignments", max_top=1000)
+
+    def list_apps(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        policy = self._policy(req, spec, m["id"])
+        return self.page(req, policy.apps, lambda a: a, f"{spec.segment.lstrip('/')}('{policy.id}')/apps",
+                         max_top=1000)
+
+    def list_rules(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        policy = self._policy(req, spec, m["id"])
+        expand = self._expand(req, _RULES_NAV[1], _RULES_NAV[0])
+        with_configs = "scheduledactionconfigurations" in expand
+        return self.page(req, policy.scheduled_actions, lambda r: self._render_rule(r, with_configs),
+                         f"{spec.segment.lstrip('/')}('{policy.id}')/scheduledActionsForRule", max_top=1000)
+
+    def list_definition_values(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        policy = self._policy(req, spec, m["id"])
+        expand = self._expand(req, _DV_NAV[1], _DV_NAV[0])
+        return self.page(req, policy.definition_values, lambda dv: self._render_dv(dv, expand),
+                         f"deviceManagement/groupPolicyConfigurations('{policy.id}')/definitionValues",
+                         max_top=1000)
+
+    def _dv(self, req: GraphRequest, m: re.Match[str]) -> tuple[SimPolicy, JSON]:
+        policy = self._policy(req, SPECS["groupPolicyConfigurations"], m["id"])
+        for dv in policy.definition_values:
+            if dv["id"] == m["dv"]:
+                return policy, dv
+        raise GraphError(404, "ResourceNotFound", intune_message(
+            f"Resource not found: definitionValues('{m['dv']}')", req.path))
+
+    def get_definition_value(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        policy, dv = self._dv(req, m)
+        expand = self._expand(req, _DV_NAV[1], _DV_NAV[0])
+        body = {"@odata.context": self._context(
+            req, f"deviceManagement/groupPolicyConfigurations('{policy.id}')/definitionValues/$entity")}
+        body.update(self._render_dv(dv, expand))
+        return GraphResponse(200, body)
+
+    def list_presentation_values(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        policy, dv = self._dv(req, m)
+        nav = _DV_NAV[1]["presentationvalues"]
+        expand = self._expand(req, nav[1], nav[0])
+        with_pres = "presentation" in expand
+        return self.page(req, dv["presentationValues"], lambda pv: self._render_pv(pv, with_pres),
+                         f"deviceManagement/groupPolicyConfigurations('{policy.id}')/definitionValues"
+                         f"('{dv['id']}')/presentationValues", max_top=1000)
+
+    def get_definition_of_value(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        _, dv = self._dv(req, m)
+        body = {"@odata.context": self._context(req, "deviceManagement/groupPolicyDefinitions/$entity")}
+        body.update(dv["definition"])
+        return GraphResponse(200, body)
+
+    def get_gp_definition(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        definition = self.catalog.gp_definitions.get(m["id"])
+        if definition is None:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        return GraphResponse(200, {"@odata.context": self._context(
+            req, "deviceManagement/groupPolicyDefinitions/$entity"), **definition})
+
+    def list_gp_presentations(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        if m["id"] not in self.catalog.gp_definitions:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        items = [{k: v for k, v in p.items() if not k.startswith("_")}
+                 for p in self.catalog.gp_presentations.values() if p["_definition_id"] == m["id"]]
+        return self.page(req, items, lambda p: p,
+                         f"deviceManagement/groupPolicyDefinitions('{m['id']}')/presentations", max_top=1000)
+
+    def oma_plain_text(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        policy = self._policy(req, SPECS["deviceConfigurations"], m["id"])
+        if not self.plaintext_allowed():
+            raise GraphError(403, "Forbidden", forbidden_message(req.path, readwrite=True))
+        refs = {o.get("secretReferenceValueId") for o in policy.resource.get("omaSettings") or ()}
+        if m["ref"] not in refs or m["ref"] not in req.tenant.oma_secrets:
+            raise GraphError(404, "ResourceNotFound", intune_message("Secret reference not found", req.path))
+        return GraphResponse(200, {"@odata.context": self._context(req, "Edm.String"),
+                                   "value": req.tenant.oma_secrets[m["ref"]]})
+
+    # --- definitions and directory
+
+    def list_templates(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        items = [t["resource"] for t in self.catalog.intent_templates.values()]
+        return self.page(req, items, lambda t: {"@odata.type": "#microsoft.graph.securityBaselineTemplate"
+                                                if t["templateType"] == "securityBaseline" else
+                                                "#microsoft.graph.deviceManagementTemplate", **t},
+                         "deviceManagement/templates")
+
+    def _template(self, req: GraphRequest, template_id: str) -> JSON:
+        template = self.catalog.intent_templates.get(template_id)
+        if template is None:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        return template
+
+    def get_template(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        template = self._template(req, m["id"])
+        return GraphResponse(200, {"@odata.context": self._context(req, "deviceManagement/templates/$entity"),
+                                   **template["resource"]})
+
+    def list_template_categories(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        template = self._template(req, m["id"])
+        expand = self._expand(req, {"settingdefinitions": None, "recommendedsettings": None},
+                              "deviceManagementTemplateSettingCategory")
+
+        def render(cat: JSON) -> JSON:
+            out = {k: v for k, v in cat.items() if k != "settingDefinitions"}
+            if "settingdefinitions" in expand:
+                out["settingDefinitions"] = cat["settingDefinitions"]
+            if "recommendedsettings" in expand:
+                out["recommendedSettings"] = []
+            return out
+
+        return self.page(req, template["categories"], render,
+                         f"deviceManagement/templates('{m['id']}')/categories", max_top=1000)
+
+    def get_setting_definition(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        definition = self.catalog.setting_definitions.get(m["id"])
+        if definition is None:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        return GraphResponse(200, {"@odata.context": self._context(
+            req, "deviceManagement/configurationSettings/$entity"), **definition})
+
+    def list_categories(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        return self.page(req, list(self.catalog.categories.values()), lambda c: c,
+                         "deviceManagement/configurationCategories", max_top=1000)
+
+    def get_category(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        category = self.catalog.categories.get(m["id"])
+        if category is None:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        return GraphResponse(200, {"@odata.context": self._context(
+            req, "deviceManagement/configurationCategories/$entity"), **category})
+
+    def list_filters(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        return self.page(req, list(req.tenant.assignment_filters.values()), lambda f: f,
+                         "deviceManagement/assignmentFilters", max_top=1000)
+
+    def get_filter(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        item = req.tenant.assignment_filters.get(m["id"])
+        if item is None:
+            raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
+        return GraphResponse(200, {"@odata.context": self._context(
+            req, "deviceManagement/assignmentFilters/$entity"), **item})
+
+    def list_groups(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        return self.page(req, list(req.tenant.groups.values()), lambda g: g, "groups", max_top=999)
+
+    def get_group(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        item = req.tenant.groups.get(m["id"])
+        if item is None:
+            raise GraphError(404, "Request_ResourceNotFound",
+                             f"Resource '{m['id']}' does not exist or one of its queried reference-property "
+                             "objects are not present.")
+        return GraphResponse(200, {"@odata.context": self._context(req, "groups/$entity"), **item})
+
+    def get_by_ids(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        ids = (req.body or {}).get("ids") if isinstance(req.body, dict) else None
+        if not isinstance(ids, list):
+            raise GraphError(400, "Request_BadRequest", "Invalid request: 'ids' is required.")
+        values = [{"@odata.type": "#microsoft.graph.group", **req.tenant.groups[i]}
+                  for i in ids if i in req.tenant.groups]
+        return GraphResponse(200, {"@odata.context": self._context(req, "directoryObjects"), "value": values})

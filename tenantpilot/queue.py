@@ -1,0 +1,240 @@
+"""The queue seam: the Huey instance (made lazily, one per backend), enqueue, progress, heartbeats, counts.
+
+Backends: RedisHuey on ``REDIS_URL`` (queue ``intune-sync-queue``), SqliteHuey in the data folder
+otherwise. Pages, the CLI and health use this module only; every backend error leaves it as
+:class:`QueueUnavailable`, so no caller wraps Huey calls in a broad ``except``.
+
+The run row in DuckDB is the source of truth for dedupe: a tenant with a queued or running run
+gets that run back instead of a second one. Two repairs keep that rule from ever blocking a
+tenant:
+
+* **stale runs**: a running run whose worker died (SIGKILL, power loss) is found by its stale
+  heartbeat (or its pid being gone) and marked failed (interrupted). Huey's own ``lock_task``
+  is not used because a killed consumer would hold it.
+* **orphaned runs**: a queued run whose queue message is gone (Redis restarted or flushed, the
+  SQLite queue file replaced) is enqueued again. A duplicate message is harmless: ``start_run``
+  flips ``queued → running`` atomically, so only one of them runs.
+
+Both are checked at consumer start, periodically by the consumer, and on every enqueue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from huey import Huey, RedisHuey, SqliteHuey, signals
+
+from tenantpilot import logs, progress, tasks
+from tenantpilot.config import QUEUE_NAME, Settings, settings
+from tenantpilot.store import Store
+
+log = logging.getLogger("tenantpilot.queue")
+T = TypeVar("T")
+REPAIR_EVERY_S = 10.0  # the consumer re-checks stale and orphaned runs this often
+
+
+class QueueUnavailable(RuntimeError):
+    """The queue's backend (Redis or the SQLite file) cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    run_id: int
+    created: bool  # False: the tenant already had this run queued or running
+
+
+_instances: dict[tuple[str, str], tuple[Huey, Any]] = {}  # backend -> (Huey, its sync task)
+_instances_lock = threading.Lock()
+
+
+def _backend_key(cfg: Settings) -> tuple[str, str]:
+    return (cfg.queue_backend, cfg.redis_url or str(cfg.queue_db))
+
+
+def get_huey(cfg: Settings | None = None) -> Huey:
+    """The Huey instance for the configured backend, made on first use (with its task and hooks)."""
+    return _instance(cfg or settings())[0]
+
+
+def _instance(cfg: Settings) -> tuple[Huey, Any]:
+    key = _backend_key(cfg)
+    with _instances_lock:
+        if key not in _instances:
+            instance: Huey
+            if cfg.redis_url:
+                instance = RedisHuey(QUEUE_NAME, url=cfg.redis_url, results=False)
+            else:
+                cfg.data_dir.mkdir(parents=True, exist_ok=True)
+                instance = SqliteHuey(QUEUE_NAME, filename=str(cfg.queue_db), results=False)
+            _instances[key] = (instance, _register(instance))
+        return _instances[key]
+
+
+def _call(doing: str, fn: Callable[[], T], cfg: Settings | None = None) -> T:
+    """Run one backend call; any backend error becomes QueueUnavailable naming the backend."""
+    try:
+        return fn()
+    except QueueUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - redis, sqlite3 and huey errors share no base class
+        cfg = cfg or settings()
+        where = "Redis at REDIS_URL" if cfg.redis_url else f"the SQLite queue {cfg.queue_db}"
+        raise QueueUnavailable(f"The sync queue is unreachable ({cfg.queue_backend}, {where}) while trying to "
+                               f"{doing}: {type(exc).__name__}: {logs.redact(str(exc))}") from exc
+
+
+# --- the task and the consumer's hooks ---------------------------------------------------------
+def _register(instance: Huey) -> Any:
+    """Register the sync task and the consumer hooks on a new instance; returns the task."""
+    started = threading.Event()
+
+    @instance.task(retries=0, context=False, name="sync_task")
+    def sync_task(run_id: int) -> None:
+        tasks.sync_job(run_id, instance)
+
+    @instance.on_startup()
+    def _on_startup() -> None:
+        cfg = settings()
+        logs.configure(cfg.log_dir)
+        if started.is_set():  # one per consumer process, not one per worker thread
+            return
+        started.set()
+        try:
+            repair(cfg)
+        except Exception:  # noqa: BLE001 - the consumer must start even when the database is busy
+            logs.log(log, logging.ERROR, "could not check for interrupted or orphaned runs", exc_info=True)
+        threading.Thread(target=_consumer_beat, args=(instance, cfg), name="consumer-heartbeat", daemon=True).start()
+        logs.log(log, logging.INFO, "consumer started", backend=cfg.queue_backend, db=str(cfg.db_path))
+
+    @instance.signal(signals.SIGNAL_INTERRUPTED)
+    def _on_interrupted(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
+        if task.name.endswith("sync_task") and task.args:
+            Store(settings().db_path).fail_run(int(task.args[0]), tasks.INTERRUPTED)
+
+    return sync_task
+
+
+def _consumer_beat(instance: Huey, cfg: Settings) -> None:
+    """The consumer's heartbeat (every 2 s) and its periodic repair of stale and orphaned runs."""
+    last_repair = time.monotonic()
+    while True:
+        try:
+            instance.put(progress.CONSUMER_KEY, {"ts": time.time(), "pid": os.getpid(), "host": progress.HOST,
+                                                 "backend": cfg.queue_backend})
+        except Exception:  # noqa: BLE001 - the queue is down: nothing to beat into; try again
+            pass
+        if time.monotonic() - last_repair > REPAIR_EVERY_S:
+            last_repair = time.monotonic()
+            try:
+                repair(cfg)
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                logs.log(log, logging.WARNING, "could not check for interrupted or orphaned runs", exc_info=True)
+        time.sleep(2)
+
+
+# --- producer side -------------------------------------------------------------------------------
+def _send(run_id: int, cfg: Settings) -> None:
+    sync_task = _instance(cfg)[1]
+    _call("queue a sync", lambda: sync_task(run_id), cfg)
+
+
+def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | None = None) -> Enqueued:
+    """Queue a sync for a tenant, or return the run already queued or running for it."""
+    cfg = cfg or settings()
+    store = store or Store(cfg.db_path)
+    repair(cfg, store)
+    run_id, created = store.create_run_unless_active(tenant_id)
+    if created:
+        try:
+            _send(run_id, cfg)
+        except QueueUnavailable as exc:  # the run must not stay queued forever
+            store.fail_run(run_id, f"Could not queue the sync: {exc}")
+            raise
+    return Enqueued(run_id, created)
+
+
+def pending_run_ids(cfg: Settings | None = None) -> set[int]:
+    """Run ids with a sync message waiting in the queue."""
+    cfg = cfg or settings()
+    instance = get_huey(cfg)
+    ids: set[int] = set()
+    for message in _call("list queued syncs", instance.storage.enqueued_items, cfg):
+        try:
+            task = instance.deserialize_task(message)
+        except Exception:  # noqa: BLE001 - a message of another version or app: not one of our runs
+            continue
+        if task.name.endswith("sync_task") and task.args:
+            ids.add(int(task.args[0]))
+    return ids
+
+
+def repair(cfg: Settings | None = None, store: Store | None = None) -> dict[str, list[int]]:
+    """Fail runs whose worker is gone and re-enqueue queued runs whose message is gone."""
+    cfg = cfg or settings()
+    store = store or Store(cfg.db_path)
+    return {"interrupted": reap_stale_runs(store, cfg), "requeued": requeue_orphans(store, cfg)}
+
+
+def reap_stale_runs(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
+    """Mark running runs whose worker is gone as failed (interrupted). Returns their ids."""
+    cfg = cfg or settings()
+    store = store or Store(cfg.db_path)
+    running = store.runs(statuses=["running"], limit=1000)
+    if not running.height:
+        return []
+    dead = []
+    for run_id, started_at in zip(running["run_id"], running["started_at"]):
+        beat = run_progress(int(run_id), cfg)
+        if beat is None and started_at is not None and time.time() - started_at.timestamp() < cfg.stale_after_s:
+            continue  # just started; first heartbeat not visible yet
+        if progress.is_stale(beat, cfg.stale_after_s):
+            dead.append(int(run_id))
+    if dead:
+        store.fail_runs(dead, tasks.INTERRUPTED)
+        logs.log(log, logging.WARNING, "interrupted runs marked failed", run_ids=dead)
+    return dead
+
+
+ORPHAN_GRACE_S = 2.0  # a run queued this recently may not have its message in the queue yet
+
+
+def requeue_orphans(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
+    """Queued runs whose message is no longer in the queue are sent again. Returns their ids."""
+    cfg = cfg or settings()
+    store = store or Store(cfg.db_path)
+    queued = store.runs(statuses=["queued"], limit=1000)
+    if not queued.height:
+        return []
+    waiting = pending_run_ids(cfg)
+    now = time.time()
+    orphans = [int(r) for r, at in zip(queued["run_id"], queued["queued_at"])
+               if int(r) not in waiting and (at is None or now - at.timestamp() > ORPHAN_GRACE_S)]
+    for run_id in orphans:
+        _send(run_id, cfg)
+    if orphans:
+        logs.log(log, logging.WARNING, "queued runs had lost their queue message; queued again", run_ids=orphans,
+                 backend=cfg.queue_backend)
+    return orphans
+
+
+# --- reads ---------------------------------------------------------------------------------------
+def run_progress(run_id: int, cfg: Settings | None = None) -> dict[str, Any] | None:
+    """A running sync's last published progress (None when there is none or the queue is down)."""
+    return progress.run_progress(get_huey(cfg), run_id)
+
+
+def consumer_heartbeat(cfg: Settings | None = None) -> dict[str, Any] | None:
+    return progress.consumer_heartbeat(get_huey(cfg))
+
+
+def counts(cfg: Settings | None = None) -> dict[str, int]:
+    """Pending and scheduled task counts (QueueUnavailable when the queue is unreachable)."""
+    instance = get_huey(cfg)
+    return _call("count queued syncs",
+                 lambda: {"pending": instance.pending_count(), "scheduled": instance.scheduled_count()}, cfg)

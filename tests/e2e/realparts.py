@@ -1,0 +1,92 @@
+"""Real-part helpers of the end-to-end tests: free ports, a `huey_consumer` subprocess, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+class Consumer:
+    """A real `huey_consumer huey_worker.huey` subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+        self.env, self.log_path, self.workers = env, log_path, workers
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Consumer:
+        consumer = Path(sys.executable).parent / "huey_consumer"
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(consumer), "huey_worker.huey", "-w", str(self.workers), "-m", "0.2", "-d", "0.05"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as when the machine or the OOM killer stops it."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tenantpilot", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+CONTOSO = "11111111-1111-4111-8111-111111111111"
+FABRIKAM = "22222222-2222-4222-8222-222222222222"
+
+
+def add_and_sync(env: dict[str, str], tenant: str = CONTOSO, expect: int = 0, timeout: float = 180,
+                 name: str = "Contoso") -> subprocess.CompletedProcess:
+    """`tenants add` then `sync --wait` through the CLI; asserts the exit code."""
+    run_cli(env, "tenants", "add", tenant, "--name", name)
+    result = run_cli(env, "sync", tenant, "--wait", "--timeout", str(timeout), timeout=timeout + 30)
+    assert result.returncode == expect, result.stdout + result.stderr
+    return result
+
+
+def store_of(env: dict[str, str]):
+    from tenantpilot.store import Store
+
+    return Store(Path(env["TENANTPILOT_DB"]))
+
+
+def latest_run(env: dict[str, str], tenant: str = CONTOSO) -> dict:
+    return store_of(env).runs(tenant).row(0, named=True)
