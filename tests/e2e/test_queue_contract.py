@@ -93,12 +93,14 @@ def test_health_reports_consumer_and_exits_nonzero_without_it(queue_env, backend
 
 
 def test_two_workers_sync_two_tenants_at_once(queue_env, sim, tmp_path):
+    # Both queued before the consumer starts: whatever the machine's load, two workers then take
+    # them at once (enqueueing after the start raced a busy CI machine and the first sync finished).
+    for tid, name in ((CONTOSO, "Contoso"), (FABRIKAM, "Fabrikam")):
+        run_cli(queue_env, "tenants", "add", tid, "--name", name)
+        assert run_cli(queue_env, "sync", tid).returncode == 0
+    sim.latency = 1.0  # each sync then takes several seconds
     c = Consumer(queue_env, tmp_path / "c.log", workers=2).start()
-    sim.latency = 1.0  # each sync then takes several seconds, longer than starting the second one
     try:
-        for tid, name in ((CONTOSO, "Contoso"), (FABRIKAM, "Fabrikam")):
-            run_cli(queue_env, "tenants", "add", tid, "--name", name)
-            assert run_cli(queue_env, "sync", tid).returncode == 0
         deadline = time.monotonic() + 120
         store = store_of(queue_env)
         both_running = False
