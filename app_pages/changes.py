@@ -52,10 +52,16 @@ old_run = c2.selectbox("Older snapshot", older, index=0, format_func=when.get, k
 db = str(ui.config().db_path)
 with ui.guard("read the two snapshots"):
     diff = drift.diff_runs(run_rows(db, old_run), run_rows(db, new_run))
+    not_read = store.run_types([new_run]).filter(pl.col("status") != "read")
 totals = drift.summary(diff)
 m = st.columns(3)
 for col, kind in zip(m, drift.CHANGES):
     col.metric(kind.capitalize(), f"{totals[kind]:,}")
+for r in not_read.iter_rows(named=True):
+    source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
+              "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
+    st.info(f"{r['label']}: not synced in this run ({r['reason'] or 'not read'}); {source}.",
+            icon=":material/history:")
 
 if diff.height == 0:
     st.success("No setting changed between these snapshots.", icon=":material/check_circle:")

@@ -91,6 +91,7 @@ if len(compared) < 2:
     st.info("Choose at least two tenants (a baseline counts as one).", icon=":material/info:")
     st.stop()
 
+ui.show_carried(key, compared)
 subset = explore.filter_settings(frame, tenants=compared)
 facets = explore.facet_values(subset)
 f1, f2, f3, f4 = st.columns([1, 1, 1, 2])

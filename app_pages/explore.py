@@ -28,6 +28,7 @@ if frame.height == 0:
             icon=":material/info:")
     st.stop()
 
+ui.show_carried(snap)
 tenants = ui.tenants()
 labels = ui.tenant_labels(tenants.filter(pl.col("tenant_id").is_in(frame["tenant_id"].unique().to_list())))
 facets = explore.facet_values(frame)
@@ -115,6 +116,8 @@ if settings_tab.open:
                 "category": "Category", "setting_name": st.column_config.TextColumn("Setting", width="medium"),
                 "value": st.column_config.TextColumn("Value", width="medium"),
                 "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
+                "data_from": st.column_config.TextColumn("Data from", help="current, or carried forward from an "
+                                                         "earlier run when the last sync could not read the type"),
             },
             on_select="rerun",
             selection_mode="single-row",

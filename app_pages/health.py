@@ -55,6 +55,14 @@ with c3:
             st.caption(f"last heartbeat {worker['last_heartbeat_s_ago']} s ago")
         st.caption(f"Start it: `{ui.CONSUMER_COMMAND}`")
 
+if report["stuck_runs"]:
+    st.subheader("Stuck runs")
+    st.caption("These runs will not finish on their own. The worker repairs them within seconds of starting "
+               "(a run whose queue message is gone is queued again; a run whose worker stopped is failed).")
+    st.dataframe(pl.DataFrame(report["stuck_runs"]), hide_index=True, key="health_stuck",
+                 column_config={"run_id": "Run", "tenant_id": "Tenant id", "status": "Status",
+                                "why": st.column_config.TextColumn("Why", width="large")})
+
 st.subheader("Last run per tenant")
 if report["tenants"]:
     st.dataframe(
@@ -63,8 +71,9 @@ if report["tenants"]:
         hide_index=True, placeholder="—", key="health_tenants",
         column_config={"tenant_id": "Tenant id", "display_name": "Tenant", "last_run_id": "Run", "status": "Status",
                        "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm:ss"),
+                       "summary": st.column_config.TextColumn("Data shown", width="large"),
                        "error": st.column_config.TextColumn("Error", width="large")},
-        column_order=("display_name", "tenant_id", "last_run_id", "status", "finished_at", "error"),
+        column_order=("display_name", "last_run_id", "status", "finished_at", "summary", "error", "tenant_id"),
     )
 else:
     st.caption("No runs yet.")

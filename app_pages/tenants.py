@@ -21,19 +21,18 @@ store = ui.store()
 tenants = ui.tenants()
 
 if tenants.height:
-    table = tenants.select(
-        "display_name", "tenant_id", "kind", "last_synced", "last_status", "setting_count",
-    )
     st.dataframe(
-        table,
+        ui.tenant_status_table(tenants),
         hide_index=True, placeholder="—",
         column_config={
             "display_name": st.column_config.TextColumn("Name"),
+            "last_status": st.column_config.TextColumn("Last sync"),
+            "last_run_at": st.column_config.DatetimeColumn("Last sync at", format="YYYY-MM-DD HH:mm"),
+            "shown": st.column_config.TextColumn("Data shown", width="medium"),
+            "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
+            "last_error": st.column_config.TextColumn("Last error", width="medium"),
             "tenant_id": st.column_config.TextColumn("Tenant id"),
             "kind": st.column_config.TextColumn("Kind"),
-            "last_synced": st.column_config.DatetimeColumn("Last synced", format="YYYY-MM-DD HH:mm"),
-            "last_status": st.column_config.TextColumn("Status"),
-            "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
         },
         key="tenants_table",
     )
@@ -59,14 +58,18 @@ with left:
         elif not name:
             st.error("Enter a display name: it is how the tenant appears in Explore and Compare.")
         else:
-            existed = tenant_id in set(tenants["tenant_id"].to_list())
             with ui.guard("add the tenant"):
-                store.add_tenant(tenant_id, name)
-            st.session_state["tenants_flash"] = (
-                f"Renamed {tenant_id} to {name}." if existed
-                else f"Added {name} ({tenant_id}). Sync it on the Sync page."
-            )
-            st.rerun()
+                added = store.add_tenant(tenant_id, name)
+            if added.outcome == "alias":
+                owner = ui.tenant_labels(tenants).get(added.tenant_id, added.tenant_id)
+                st.info(f"{tenant_id} is a domain of {owner}, which is already here: nothing was added.",
+                        icon=":material/info:")
+            else:
+                st.session_state["tenants_flash"] = (
+                    f"Renamed {tenant_id} to {name}." if added.outcome == "renamed"
+                    else f"Added {name} ({tenant_id}). Sync it on the Sync page."
+                )
+                st.rerun()
 
     if cfg.demo:
         st.subheader("Demo tenants")

@@ -163,8 +163,8 @@ class TokenAuthority:
                               "The request body must contain the following parameter: 'client_assertion' "
                               "or 'client_secret'.")
         lifetime = int(self.token_lifetime)
-        token = "sim." + secrets.token_urlsafe(32)
         now = time.time()
+        token = self._access_token(tenant.tenant_id, now, lifetime)
         with self._lock:
             self._tokens[token] = TokenInfo(tenant.tenant_id, client_id, now, now + lifetime)
             self.tokens_issued += 1
@@ -251,13 +251,26 @@ class TokenAuthority:
 
     def issue(self, tenant_id: str, lifetime: float | None = None) -> str:
         """A token without the HTTP dance (for tests and tools)."""
-        token = "sim." + secrets.token_urlsafe(32)
         now = time.time()
+        token = self._access_token(tenant_id, now, lifetime)
         with self._lock:
             self._tokens[token] = TokenInfo(tenant_id, self.client_id, now,
                                             now + (self.token_lifetime if lifetime is None else lifetime))
             self.tokens_issued += 1
         return token
+
+    def _access_token(self, tenant_id: str, now: float, lifetime: float | None) -> str:
+        """A JWT-shaped access token carrying the claims a client may read, as Entra's Graph tokens do
+        (Microsoft identity platform, "Access token claims reference": `tid` is the tenant's GUID,
+        `appid` the client). The signature is random: the simulator checks tokens by lookup."""
+        def part(obj: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+        exp = now + (self.token_lifetime if lifetime is None else lifetime)
+        claims = {"aud": "https://graph.microsoft.com", "iss": f"https://sts.windows.net/{tenant_id}/",
+                  "iat": int(now), "nbf": int(now), "exp": int(exp), "appid": self.client_id,
+                  "tid": tenant_id, "idtyp": "app", "jti": secrets.token_urlsafe(12)}
+        return f"{part({'typ': 'JWT', 'alg': 'RS256'})}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
     def expire_tokens_after(self, seconds: float) -> None:
         """Every token issued so far stops working ``seconds`` from now (0 = now)."""

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tenantpilot.config import ConfigError, settings
+from tenantpilot.health import status_line
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
 
 
@@ -33,8 +35,13 @@ def cmd_tenants(args) -> int:
         if not valid_tenant_id(args.tenant_id):
             print(f"error: {args.tenant_id!r} is not a tenant id (a GUID) or a domain", file=sys.stderr)
             return 2
-        store.add_tenant(tenant_key(args.tenant_id), args.name or tenant_key(args.tenant_id))
-        print(f"added {args.tenant_id}")
+        key = tenant_key(args.tenant_id)
+        added = store.add_tenant(key, args.name or key)
+        if added.outcome == "alias":
+            owner = next(k for k in _known(store) if k.tenant_id == added.tenant_id)
+            print(f"{key} is a domain of {owner.label}, which exists already; nothing added")
+        else:
+            print(f"{added.outcome} {key}")
     elif args.action == "remove":
         tenant = _resolve(store, args.tenant_id)
         store.remove_tenant(tenant.tenant_id)
@@ -44,16 +51,19 @@ def cmd_tenants(args) -> int:
         if args.json:
             print(frame.write_json())
         else:
+            now = datetime.now(timezone.utc)
             for row in frame.iter_rows(named=True):
-                print(f"{row['tenant_id']:40} {row['display_name']:30} {row['kind']:8} "
-                      f"{row['last_status'] or 'never synced':10} {row['setting_count'] or 0:>7} settings")
+                print(f"{row['display_name'][:30]:30} {row['tenant_id']:38} {row['kind']:8} {status_line(row, now)}")
     return 0
 
 
 def _format_progress(run: dict, prog: dict | None) -> str:
     if prog and run["status"] == "running":
+        from tenantpilot.progress import waiting_text
+
         total = f"/{prog['total']}" if prog.get("total") else ""
-        return f"run {run['run_id']}: running — {prog['phase']} {prog.get('done', 0)}{total}"
+        waiting = waiting_text(prog)
+        return f"run {run['run_id']}: running — {waiting or prog['phase']} {prog.get('done', 0)}{total}"
     return f"run {run['run_id']}: {run['status']}"
 
 

@@ -42,6 +42,7 @@ class Settings:
     stale_after_s: float = 30.0  # a running sync without heartbeat for this long is interrupted
     max_concurrency: int = 8
     keep_runs: int = 10  # snapshots kept per tenant
+    db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
 
     @property
@@ -141,6 +142,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         stale_after_s=_positive("TENANTPILOT_STALE_SECONDS", get("TENANTPILOT_STALE_SECONDS") or "30"),
         max_concurrency=int(_positive("TENANTPILOT_CONCURRENCY", get("TENANTPILOT_CONCURRENCY") or "8", int)),
         keep_runs=int(_positive("TENANTPILOT_KEEP_RUNS", get("TENANTPILOT_KEEP_RUNS") or "10", int)),
+        db_lock_timeout_s=_positive("TENANTPILOT_DB_LOCK_SECONDS", get("TENANTPILOT_DB_LOCK_SECONDS") or "60"),
         sync_deadline_s=_positive("TENANTPILOT_SYNC_DEADLINE", get("TENANTPILOT_SYNC_DEADLINE") or "1800"),
     )
 

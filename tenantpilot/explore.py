@@ -33,11 +33,13 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "raw_value",
     "description",
     "run_id",
+    "carried_from_run",  # set when the row's type could not be read and the row comes from that run
+    "data_as_of",  # when Graph last gave us this row (the sync that read it)
 )
 # the shorter set shown in the Explore table (the detail view shows the rest); the setting and its
 # value come first so they are visible without scrolling sideways
 TABLE_COLUMNS: tuple[str, ...] = ("tenant", "setting_name", "value", "policy_name", "policy_type", "platform",
-                                  "category", "setting_id", "setting_key", "value_type")
+                                  "category", "data_from", "setting_id", "setting_key", "value_type")
 SEARCH_COLUMNS: tuple[str, ...] = ("setting_name", "setting_id", "value", "policy_name")
 # facet name == keyword argument of filter_settings -> column it filters
 FACET_COLUMNS: dict[str, str] = {
@@ -128,11 +130,27 @@ def mask_secrets(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def with_provenance(frame: pl.DataFrame) -> pl.DataFrame:
+    """`data_as_of` (when Graph gave us the row) and `data_from` ("current", or "carried forward
+    from run N (date)") for rows of a type the latest sync could not read."""
+    if "carried_from_run" not in frame.columns:
+        return frame
+    as_of = pl.col("synced_at") if "synced_at" in frame.columns else pl.lit(None)
+    carried = pl.col("carried_from_run").is_not_null()
+    when = as_of.dt.strftime("%Y-%m-%d %H:%M") if "synced_at" in frame.columns else pl.lit("")
+    return frame.with_columns(
+        as_of.alias("data_as_of"),
+        pl.when(carried).then(pl.format("carried forward from run {} ({})", pl.col("carried_from_run"), when))
+        .otherwise(pl.lit("current")).alias("data_from"),
+    )
+
+
 def export_columns(frame: pl.DataFrame, columns: Sequence[str] = EXPORT_COLUMNS) -> pl.DataFrame:
-    """The user-facing columns in display order (those present), secrets masked.
+    """The user-facing columns in display order (those present), secrets masked, with provenance.
 
     Internal columns (compare_value) are left out.
     """
+    frame = with_provenance(frame)
     return mask_secrets(frame).select([c for c in columns if c in frame.columns])
 
 

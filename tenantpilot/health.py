@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from tenantpilot import progress, queue
 from tenantpilot.config import Settings
-from tenantpilot.store import Store
+from tenantpilot.store import Store, StoreError
 
 
 def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
@@ -23,21 +24,82 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
         "last_heartbeat_s_ago": round(time.time() - beat["ts"], 1) if beat else None,
         "pid": beat.get("pid") if beat else None,
     }
+    report["stuck_runs"] = []
     try:
-        runs = store.runs(limit=5000)
+        active = store.runs(statuses=["queued", "running"], limit=5000)
+        tenants = store.tenants()
         report["database"]["reachable"] = True
-        running = runs.filter(runs["status"] == "running")
-        report["queue"]["running"] = running.height
-        last = runs.sort("run_id", descending=True).unique("tenant_id", keep="first").sort("tenant_id")
+        report["queue"]["running"] = active.filter(active["status"] == "running").height
+        now = datetime.now(timezone.utc)
         report["tenants"] = [
-            {"tenant_id": r["tenant_id"], "display_name": r["display_name"], "last_run_id": r["run_id"],
-             "status": r["status"], "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
-             "error": r["error"]}
-            for r in last.iter_rows(named=True)
+            {"tenant_id": r["tenant_id"], "display_name": r["display_name"], "last_run_id": r["last_run_id"],
+             "status": r["last_status"], "error": r["last_error"],
+             "finished_at": r["last_run_at"].isoformat() if r["last_run_at"] else None,
+             "data_run_id": r["current_run_id"],
+             "data_as_of": r["data_as_of"].isoformat() if r["data_as_of"] else None,
+             "summary": status_line(r, now)}
+            for r in tenants.iter_rows(named=True) if r["last_run_id"] is not None
         ]
-    except Exception as exc:  # noqa: BLE001
+        if report["queue"]["reachable"]:
+            report["stuck_runs"] = stuck_runs(cfg, active)
+    except StoreError as exc:
         report["database"].update(reachable=False, error=str(exc))
         report["tenants"] = []
+    except queue.QueueUnavailable as exc:
+        report["queue"].update(reachable=False, error=str(exc))
     report["healthy"] = bool(report["queue"]["reachable"] and report["database"].get("reachable")
-                             and report["consumer"]["alive"])
+                             and report["consumer"]["alive"] and not report["stuck_runs"])
     return report
+
+
+STUCK_QUEUED_S = 120.0  # a queued run older than this, with a live worker, is stuck
+
+
+def stuck_runs(cfg: Settings, active: Any) -> list[dict[str, Any]]:
+    """Runs that will not finish on their own: queued with no queue message (or for too long while
+    a worker is alive), or running without a heartbeat. The repair (consumer, enqueue) fixes them."""
+    now = time.time()
+    waiting = queue.pending_run_ids(cfg)
+    beat = queue.consumer_heartbeat(cfg)
+    worker_alive = bool(beat) and not progress.is_stale(beat, max(cfg.stale_after_s, 10))
+    out = []
+    for r in active.iter_rows(named=True):
+        age_s = now - (r["started_at"] or r["queued_at"]).timestamp()
+        why = None
+        if r["status"] == "queued" and r["run_id"] not in waiting and age_s > queue.ORPHAN_GRACE_S:
+            why = "queued, but its queue message is gone (the queue lost its data)"
+        elif r["status"] == "queued" and worker_alive and age_s > STUCK_QUEUED_S:
+            why = f"queued for {age_s:.0f} s while the worker is running"
+        elif r["status"] == "running" and progress.is_stale(queue.run_progress(r["run_id"], cfg), cfg.stale_after_s) \
+                and age_s > cfg.stale_after_s:
+            why = "running, but its worker stopped sending heartbeats"
+        if why:
+            out.append({"run_id": r["run_id"], "tenant_id": r["tenant_id"], "status": r["status"], "why": why})
+    return out
+
+
+def age(when: datetime | None, now: datetime) -> str:
+    """How long ago, as people say it: "5 min ago", "3 days ago"."""
+    if when is None:
+        return "never"
+    seconds = max(0.0, (now - when).total_seconds())
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''} ago"
+    return "just now"
+
+
+def status_line(row: dict, now: datetime) -> str:
+    """The tenant's last run and, apart from it, the data shown: "last sync failed (…); showing run
+    12 from 3 days ago, 735 settings". The same facts as the Tenants page."""
+    last = row.get("last_status")
+    if last is None:
+        return "never synced"
+    shown = (f"showing run {row['current_run_id']} from {age(row['data_as_of'], now)}, "
+             f"{row['setting_count'] or 0:,} settings" if row.get("current_run_id") else "no data yet")
+    if row.get("last_run_id") == row.get("current_run_id"):
+        carried = " (some types carried forward)" if last == "partial" else ""
+        return f"last sync {last}{carried}; {shown}"
+    error = f": {row['last_error']}" if row.get("last_error") else ""
+    return f"last sync {last} ({age(row.get('last_run_at'), now)}){error}; {shown}"

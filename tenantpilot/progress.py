@@ -18,7 +18,7 @@ from typing import Any
 HOST = socket.gethostname()
 
 
-def _key(run_id: int) -> str:
+def run_key(run_id: int) -> str:
     return f"progress:{run_id}"
 
 
@@ -33,11 +33,23 @@ def read(huey, key: str) -> dict[str, Any] | None:
 
 
 def run_progress(huey, run_id: int) -> dict[str, Any] | None:
-    return read(huey, _key(run_id))
+    return read(huey, run_key(run_id))
 
 
 def consumer_heartbeat(huey) -> dict[str, Any] | None:
     return read(huey, CONSUMER_KEY)
+
+
+def waiting_text(beat: dict[str, Any] | None, now: float | None = None) -> str | None:
+    """"waiting for Graph's throttle (N s)" while a published wait is still running, else None."""
+    if not beat or not beat.get("waiting_s"):
+        return None
+    now = time.time() if now is None else now
+    left = float(beat["waiting_s"]) - (now - float(beat.get("waiting_since", now)))
+    if left <= 0:
+        return None
+    what = "Graph's throttle" if beat.get("waiting_for", "throttle") == "throttle" else str(beat["waiting_for"])
+    return f"waiting for {what} ({left:.0f} s)"
 
 
 def is_stale(beat: dict[str, Any] | None, stale_after_s: float, now: float | None = None) -> bool:
@@ -72,6 +84,7 @@ class Reporter:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._keep = False  # True after fail(): the failure cause outlives the run's heartbeat
         self.state = {"phase": "starting", "done": 0, "total": None, "pid": os.getpid(), "host": HOST}
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.run_id}", daemon=True)
 
@@ -87,12 +100,29 @@ class Reporter:
         if changed or done == total or done % 25 == 0:
             self._publish()
 
+    def wait(self, seconds: float, reason: str = "throttle") -> None:
+        """The sync is waiting (Graph's throttle): shown as "waiting for Graph's throttle (N s)"."""
+        with self._lock:
+            self.state.update(waiting_s=round(seconds, 1), waiting_for=reason, waiting_since=time.time())
+        self._publish()
+
+    def fail(self, error: str) -> None:
+        """Publish the run's failure cause before the run row is written, so that a repair that
+        finds the run still `running` fails it with this cause (the row write may be what failed)."""
+        with self._lock:
+            self.state.update(phase="failed", error=error)
+        self._publish()
+        self._keep = True
+
+    def failed_recorded(self) -> None:
+        self._keep = False
+
     def _publish(self) -> None:
         with self._lock:
             self.state["ts"] = time.time()
             snapshot = dict(self.state)
         try:
-            self.huey.put(_key(self.run_id), snapshot)
+            self.huey.put(run_key(self.run_id), snapshot)
         except Exception:  # noqa: BLE001 - progress is best effort; the sync goes on
             pass
 
@@ -102,7 +132,10 @@ class Reporter:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._keep:
+            self._publish()  # last word: the failure cause, for the stale-run repair
+            return
         try:
-            self.huey.get(_key(self.run_id))  # pop: finished runs keep no progress entry
+            self.huey.get(run_key(self.run_id))  # pop: finished runs keep no progress entry
         except Exception:  # noqa: BLE001
             pass

@@ -115,7 +115,8 @@ def _register(instance: Huey) -> Any:
     @instance.signal(signals.SIGNAL_INTERRUPTED)
     def _on_interrupted(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         if task.name.endswith("sync_task") and task.args:
-            Store(settings().db_path).fail_run(int(task.args[0]), tasks.INTERRUPTED)
+            cfg = settings()
+            Store(cfg.db_path, cfg.db_lock_timeout_s).fail_run(int(task.args[0]), tasks.INTERRUPTED)
 
     return sync_task
 
@@ -177,7 +178,7 @@ def pending_run_ids(cfg: Settings | None = None) -> set[int]:
 def repair(cfg: Settings | None = None, store: Store | None = None) -> dict[str, list[int]]:
     """Fail runs whose worker is gone and re-enqueue queued runs whose message is gone."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path)
+    store = store or Store(cfg.db_path, cfg.db_lock_timeout_s)
     return {"interrupted": reap_stale_runs(store, cfg), "requeued": requeue_orphans(store, cfg)}
 
 
@@ -185,20 +186,34 @@ def reap_stale_runs(store: Store | None = None, cfg: Settings | None = None) -> 
     """Mark running runs whose worker is gone as failed (interrupted). Returns their ids."""
     cfg = cfg or settings()
     store = store or Store(cfg.db_path)
-    running = store.runs(statuses=["running"], limit=1000)
+    running = store.runs(statuses=["queued", "running"], limit=1000)
     if not running.height:
         return []
-    dead = []
-    for run_id, started_at in zip(running["run_id"], running["started_at"]):
+    dead: list[int] = []
+    for run_id, status, started_at in zip(running["run_id"], running["status"], running["started_at"]):
         beat = run_progress(int(run_id), cfg)
+        if beat and beat.get("phase") == "failed" and beat.get("error"):
+            # the sync ended with this cause but could not write it (database locked, disk full)
+            store.fail_run(int(run_id), str(beat["error"]))
+            _forget_progress(int(run_id), cfg)
+            dead.append(int(run_id))
+            continue
+        if status == "queued":
+            continue  # not started: nothing to be stale about (lost messages: requeue_orphans)
         if beat is None and started_at is not None and time.time() - started_at.timestamp() < cfg.stale_after_s:
             continue  # just started; first heartbeat not visible yet
         if progress.is_stale(beat, cfg.stale_after_s):
+            store.fail_run(int(run_id), tasks.INTERRUPTED)
             dead.append(int(run_id))
     if dead:
-        store.fail_runs(dead, tasks.INTERRUPTED)
-        logs.log(log, logging.WARNING, "interrupted runs marked failed", run_ids=dead)
+        logs.log(log, logging.WARNING, "runs whose worker stopped or could not record the end marked failed",
+                 run_ids=dead)
     return dead
+
+
+def _forget_progress(run_id: int, cfg: Settings) -> None:
+    instance = get_huey(cfg)
+    _call("clear a run's progress", lambda: instance.get(progress.run_key(run_id)), cfg)
 
 
 ORPHAN_GRACE_S = 2.0  # a run queued this recently may not have its message in the queue yet

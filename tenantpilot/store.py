@@ -6,6 +6,16 @@ snapshot is its latest succeeded or partial run, so a failed run leaves the prev
 current, and a policy deleted in Intune disappears from current because the new snapshot simply
 does not contain it. Older snapshots are pruned to `keep_runs` per tenant (they feed drift).
 
+Honest partial runs: a run records, per policy type, whether Graph let us read it (`run_types`).
+A type it could not read (403, 5xx after retries, not served in this cloud) keeps its last good
+rows: they are copied into the new snapshot with `carried_from_run` set to the run that really
+read them, so every view shows them as carried forward, never as deleted. A deletion is only
+what Graph showed as gone (the type's list answered without the policy).
+
+Tenant keys are normalised here (tenantpilot.tenants.tenant_key), whatever the caller passed.
+A tenant added by a domain is re-keyed to its GUID once a sync learns it; the domain becomes an
+alias (`tenant_aliases`), so adding it again finds the existing tenant.
+
 Concurrency: DuckDB lets one process hold the file read-write and then no other process may open
 it at all. So every open is short-lived and retries the lock error with jittered backoff; inside
 one process opens are serialised (DuckDB refuses a read-only and a read-write handle on the
@@ -18,7 +28,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,11 +39,12 @@ import duckdb
 import polars as pl
 
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
+from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
     from tenantpilot.snapshot import Parts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE = ("queued", "running")
 DONE_OK = ("succeeded", "partial")
 
@@ -48,6 +59,18 @@ class StoreBusy(StoreError):
 
 class NotFound(StoreError):
     pass
+
+
+@dataclass(frozen=True)
+class TypeOutcome:
+    """What one sync run did with one policy type: read it, or could not (then its rows are carried)."""
+
+    key: str  # the policy type (graph.policy_types key)
+    family: str  # the policy family its rows have in `policy_type`
+    label: str
+    read: bool
+    reason: str = ""  # forbidden | unavailable | failed (when not read)
+    message: str = ""
 
 
 _sql_type = {pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}
@@ -103,6 +126,32 @@ CREATE TABLE IF NOT EXISTS setting_definitions (
   definition_json VARCHAR NOT NULL,
   fetched_at TIMESTAMPTZ NOT NULL
 );
+-- v2: per run and policy type, read or not; rows of a type not read are carried from a good run
+CREATE TABLE IF NOT EXISTS run_types (
+  run_id BIGINT NOT NULL,
+  tenant_id VARCHAR NOT NULL,
+  type_key VARCHAR NOT NULL,
+  family VARCHAR NOT NULL,
+  label VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,                  -- read | carried | skipped (not read, nothing to carry)
+  reason VARCHAR,                           -- forbidden | unavailable | failed
+  message VARCHAR,
+  carried_from_run BIGINT,
+  carried_policies INTEGER,
+  carried_settings INTEGER
+);
+CREATE TABLE IF NOT EXISTS tenant_aliases (
+  alias VARCHAR PRIMARY KEY,                -- another key of the tenant (a domain it was added by)
+  tenant_id VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unknown_definitions (
+  definition_id VARCHAR PRIMARY KEY,        -- ids Graph did not know when asked: not asked again
+  checked_at TIMESTAMPTZ NOT NULL
+);
+ALTER TABLE policies ADD COLUMN IF NOT EXISTS type_key VARCHAR;
+ALTER TABLE policies ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
+ALTER TABLE settings ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
+ALTER TABLE assignments ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
@@ -127,6 +176,15 @@ def _scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
     return row[0]
 
 
+def _rollback(con: duckdb.DuckDBPyConnection, cause: BaseException) -> None:
+    """Roll back, keeping the original error: a failed rollback (a full disk: "cannot rollback - no
+    transaction is active") must never replace the cause the user needs to see."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        cause.add_note(f"(the rollback failed too: {exc})")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -134,6 +192,12 @@ def _now() -> datetime:
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Could not set lock" in text or "Conflicting lock" in text)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    tenant_id: str  # the tenant the key belongs to now
+    outcome: str  # added | renamed | alias (the key is a domain of tenant_id: nothing was added)
 
 
 @dataclass
@@ -188,41 +252,91 @@ class Store:
         )
 
     # -- tenants -----------------------------------------------------------------------------
-    def add_tenant(self, tenant_id: str, display_name: str, kind: str = "tenant") -> None:
+    def add_tenant(self, tenant_id: str, display_name: str, kind: str = "tenant") -> AddResult:
+        """Add a tenant, or rename it when it exists. A key that is another tenant's alias (a
+        domain of a tenant already known by its GUID) adds nothing and says whose it is."""
+        key = tenant_key(tenant_id) if kind != "baseline" else tenant_id
         with self.connect(write=True) as con:
+            con.execute("BEGIN")
+            owner = _one(con.execute("SELECT tenant_id FROM tenant_aliases WHERE alias = ?", [key]))
+            if owner:
+                con.execute("COMMIT")
+                return AddResult(str(owner[0]), "alias")
+            existed = _one(con.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", [key])) is not None
             con.execute(
                 "INSERT INTO tenants VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE "
                 "SET display_name = excluded.display_name",
-                [tenant_id, display_name, kind, _now()],
+                [key, display_name, kind, _now()],
             )
+            con.execute("COMMIT")
+        return AddResult(key, "renamed" if existed else "added")
 
     def remove_tenant(self, tenant_id: str) -> bool:
         """Delete a tenant and all its data; False when it did not exist."""
+        key = tenant_key(tenant_id)
         with self.connect(write=True) as con:
             con.execute("BEGIN")
-            found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [tenant_id]))
-            for table in ("settings", "policies", "assignments", "sync_runs", "tenants"):
-                con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [tenant_id])
+            found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [key]))
+            for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases",
+                          "tenants"):
+                con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("COMMIT")
         return bool(found)
 
     def tenants(self) -> pl.DataFrame:
+        """Every tenant with the run its data on screen comes from (`current_run_id`, `data_as_of`)
+        and, apart from that, its latest run (`last_run_*`), which may have failed."""
         with self.connect() as con:
             return con.sql(
-                """SELECT t.tenant_id, t.display_name, t.kind, t.added_at,
-                          c.run_id AS current_run_id, r.finished_at AS last_synced, r.status AS last_status,
-                          r.setting_count
+                """WITH latest AS (
+                     SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
+                     WHERE status NOT IN ('pruned') GROUP BY tenant_id)
+                   SELECT t.tenant_id, t.display_name, t.kind, t.added_at,
+                          c.run_id AS current_run_id, r.finished_at AS data_as_of, r.status AS current_status,
+                          r.setting_count,
+                          l.run_id AS last_run_id, lr.status AS last_status, lr.error AS last_error,
+                          coalesce(lr.finished_at, lr.started_at, lr.queued_at) AS last_run_at,
+                          r.finished_at AS last_synced,
+                          (SELECT list(alias ORDER BY alias) FROM tenant_aliases a WHERE a.tenant_id = t.tenant_id)
+                            AS aliases
                    FROM tenants t LEFT JOIN current_runs c USING (tenant_id)
                    LEFT JOIN sync_runs r ON r.run_id = c.run_id
+                   LEFT JOIN latest l ON l.tenant_id = t.tenant_id
+                   LEFT JOIN sync_runs lr ON lr.run_id = l.run_id
                    ORDER BY t.kind, lower(t.display_name)"""
             ).pl()
 
     def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
+        key = tenant_key(tenant_id)
         with self.connect() as con:
             row = _one(con.execute(
-                "SELECT tenant_id, display_name, kind FROM tenants WHERE tenant_id = ?", [tenant_id]
+                "SELECT t.tenant_id, t.display_name, t.kind FROM tenants t WHERE t.tenant_id = ? "
+                "OR t.tenant_id = (SELECT tenant_id FROM tenant_aliases WHERE alias = ?)", [key, key]
             ))
         return dict(zip(("tenant_id", "display_name", "kind"), row)) if row else None
+
+    def resolve_tenant_guid(self, tenant_id: str, guid: str) -> str:
+        """A tenant known by a domain is re-keyed to the GUID a sync learned (token `tid`); the
+        domain stays as an alias. When the GUID tenant already exists, the two become one: the
+        domain tenant's runs and rows move to it. Returns the key to use from now on."""
+        old, new = tenant_key(tenant_id), tenant_key(guid)
+        if old == new or is_guid(old) or not is_guid(new):
+            return old
+        with self.connect(write=True) as con:
+            con.execute("BEGIN")
+            if _one(con.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", [old])) is None:
+                con.execute("ROLLBACK")
+                return old
+            if not _one(con.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", [new])):
+                con.execute("INSERT INTO tenants SELECT ?, display_name, kind, added_at FROM tenants "
+                            "WHERE tenant_id = ?", [new, old])
+            for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases"):
+                con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+            con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
+            con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
+                        "SET tenant_id = excluded.tenant_id", [old, new])
+            con.execute("COMMIT")
+        return new
 
     # -- runs --------------------------------------------------------------------------------
     def create_run_unless_active(self, tenant_id: str, source: str = "graph") -> tuple[int, bool]:
@@ -230,8 +344,12 @@ class Store:
 
         Atomic across processes: the read-write open holds DuckDB's exclusive file lock.
         """
+        tenant_id = tenant_key(tenant_id) if not tenant_id.startswith("baseline:") else tenant_id
         with self.connect(write=True) as con:
             con.execute("BEGIN")
+            alias = _one(con.execute("SELECT tenant_id FROM tenant_aliases WHERE alias = ?", [tenant_id]))
+            if alias:
+                tenant_id = str(alias[0])
             if not _one(con.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", [tenant_id])):
                 con.execute("ROLLBACK")
                 raise NotFound(f"Unknown tenant {tenant_id!r}: add it first (tenants add)")
@@ -262,8 +380,11 @@ class Store:
         return {"run_id": row[0], "tenant_id": row[1]} if row else None
 
     def fail_run(self, run_id: int, error: str, *, request_count: int | None = None,
-                 warnings: Sequence[str] = ()) -> None:
-        with self.connect(write=True) as con:
+                 warnings: Sequence[str] = (), lock_timeout_s: float | None = None) -> None:
+        """Mark a queued/running run failed with its cause. Raises StoreBusy if the file stays locked
+        past `lock_timeout_s` (default: the store's own budget)."""
+        store = self if lock_timeout_s is None else Store(self.path, lock_timeout_s)
+        with store.connect(write=True) as con:
             con.execute(
                 "UPDATE sync_runs SET status = 'failed', finished_at = ?, error = ?, "
                 "request_count = coalesce(?, request_count), warnings = ? WHERE run_id = ? AND status IN ('queued','running')",
@@ -283,8 +404,9 @@ class Store:
         where: list[str] = []
         args: list[Any] = []
         if tenant_id:
-            where.append("r.tenant_id = ?")
-            args.append(tenant_id)
+            key = tenant_id if tenant_id.startswith("baseline:") else tenant_key(tenant_id)
+            where.append("r.tenant_id = coalesce((SELECT a.tenant_id FROM tenant_aliases a WHERE a.alias = ?), ?)")
+            args.extend([key, key])
         if run_ids is not None:
             where.append(f"r.run_id IN ({','.join('?' * len(run_ids)) or 'NULL'})")
             args.extend(run_ids)
@@ -313,11 +435,16 @@ class Store:
         request_count: int | None,
         warnings: Sequence[str] = (),
         keep_runs: int = 10,
-    ) -> None:
+        types: Sequence[TypeOutcome] = (),
+        type_of: Mapping[str, str] | None = None,
+    ) -> dict[str, int]:
         """Write one complete snapshot and mark the run done, all in one transaction.
 
         The rows come as frames (small snapshots) or as Parquet `parts` (syncs: flattened to disk
-        first, so memory stays bounded and the file lock is held only for the bulk insert)."""
+        first, so memory stays bounded and the file lock is held only for the bulk insert).
+        `types` says, per policy type, whether this run read it; `type_of` maps policy id to type.
+        Every type not read keeps the rows of the tenant's current run, marked carried forward.
+        Returns the counts written (carried rows included) and `carried_settings`."""
         if status not in DONE_OK:
             raise ValueError(status)
         synced_at = _now()
@@ -348,17 +475,109 @@ class Store:
                         con.register("_frame", frames[table].to_arrow())
                         con.execute(f"INSERT INTO {target} SELECT {int(run_id)}, ?, {cols}{extra} FROM _frame", args)
                         con.unregister("_frame")
+                if type_of:
+                    con.register("_types", pl.DataFrame({"policy_id": list(type_of), "type_key": list(type_of.values())},
+                                                        schema={"policy_id": pl.String, "type_key": pl.String}).to_arrow())
+                    con.execute("UPDATE policies SET type_key = t.type_key FROM _types t "
+                                "WHERE policies.run_id = ? AND policies.policy_id = t.policy_id", [run_id])
+                    con.unregister("_types")
+                carried = self._carry_forward(con, run_id, tenant_id, types)
+                total_policies = counts["policies"] + carried["policies"]
+                total_settings = counts["settings"] + carried["settings"]
                 con.execute(
                     "UPDATE sync_runs SET status = ?, finished_at = ?, policy_count = ?, setting_count = ?, "
                     "request_count = ?, warnings = ?, error = NULL WHERE run_id = ?",
-                    [status, synced_at, counts["policies"], counts["settings"], request_count,
+                    [status, synced_at, total_policies, total_settings, request_count,
                      json.dumps(list(warnings)), run_id],
                 )
                 self._prune(con, tenant_id, keep_runs)
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback(con, exc)
                 raise
+        return {"policies": total_policies, "settings": total_settings, "carried_settings": carried["settings"]}
+
+    def _carry_forward(self, con: duckdb.DuckDBPyConnection, run_id: int, tenant_id: str,
+                       types: Sequence[TypeOutcome]) -> dict[str, int]:
+        """Record what the run did per type; copy the last good rows of every type it could not read."""
+        carried = {"policies": 0, "settings": 0}
+        if not types:
+            return carried
+        previous = _one(con.execute("SELECT run_id FROM current_runs WHERE tenant_id = ?", [tenant_id]))
+        prev_run = int(previous[0]) if previous else None
+        family_types: dict[str, int] = {}
+        for t in types:
+            family_types[t.family] = family_types.get(t.family, 0) + 1
+        for t in types:
+            status, source, n_pol, n_set = ("read", None, 0, 0)
+            if not t.read:
+                status = "skipped"
+                if prev_run is not None:
+                    # rows of this type in the current run; rows stored before v2 have no type_key and
+                    # are matched by family when that family has this one type only
+                    match = "(p.type_key = ? OR (p.type_key IS NULL AND ? AND p.policy_type = ?))"
+                    margs = [t.key, family_types[t.family] == 1, t.family]
+                    ids_sql = f"SELECT p.policy_id FROM policies p WHERE p.run_id = {prev_run} AND {match}"
+                    pol_cols = "policy_id, policy_name, policy_type, odata_type, platform, raw_json"
+                    n_pol = _scalar(con.execute(
+                        f"SELECT count(*) FROM policies p WHERE p.run_id = {prev_run} AND {match}", margs))
+                    if n_pol:
+                        origin = f"coalesce(carried_from_run, {prev_run})"
+                        con.execute(
+                            f"INSERT INTO policies (run_id, tenant_id, {pol_cols}, type_key, carried_from_run) "
+                            f"SELECT {int(run_id)}, tenant_id, {pol_cols}, ?, {origin} FROM policies p "
+                            f"WHERE p.run_id = {prev_run} AND {match}", [t.key, *margs])
+                        set_cols = ", ".join(SETTING_SCHEMA) + ", synced_at"
+                        n_set = _scalar(con.execute(
+                            f"SELECT count(*) FROM settings WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})",
+                            margs))
+                        con.execute(
+                            f"INSERT INTO settings (run_id, tenant_id, {set_cols}, carried_from_run) "
+                            f"SELECT {int(run_id)}, tenant_id, {set_cols}, {origin} FROM settings "
+                            f"WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})", margs)
+                        asg_cols = ", ".join(ASSIGNMENT_SCHEMA)
+                        con.execute(
+                            f"INSERT INTO assignments (run_id, tenant_id, {asg_cols}, carried_from_run) "
+                            f"SELECT {int(run_id)}, tenant_id, {asg_cols}, {origin} FROM assignments "
+                            f"WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})", margs)
+                        origin_run = _one(con.execute(
+                            f"SELECT min(coalesce(carried_from_run, {prev_run})) FROM policies p "
+                            f"WHERE p.run_id = {prev_run} AND {match}", margs))
+                        source = int(origin_run[0]) if origin_run and origin_run[0] is not None else prev_run
+                        status = "carried"
+                        carried["policies"] += int(n_pol)
+                        carried["settings"] += int(n_set)
+            con.execute("INSERT INTO run_types VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run_id, tenant_id, t.key, t.family, t.label, status, t.reason or None, t.message or None,
+                         source, int(n_pol), int(n_set)])
+        return carried
+
+    def run_types(self, run_ids: Sequence[int]) -> pl.DataFrame:
+        """Per run and policy type: read, carried (with the run the rows come from) or skipped."""
+        ids = ",".join(str(int(r)) for r in run_ids) or "NULL"
+        with self.connect() as con:
+            return con.sql(
+                f"""SELECT rt.*, src.finished_at AS carried_from_at FROM run_types rt
+                    LEFT JOIN sync_runs src ON src.run_id = rt.carried_from_run
+                    WHERE rt.run_id IN ({ids}) ORDER BY rt.run_id, rt.label""").pl()
+
+    def current_carried(self, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
+        """The types each tenant's current data carries forward: tenant, label, from which run and when, why."""
+        args: list[Any] = []
+        where = ""
+        if tenant_ids is not None:
+            where = f"AND rt.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
+            args.extend(tenant_ids)
+        with self.connect() as con:
+            return con.sql(
+                f"""SELECT rt.tenant_id, t.display_name AS tenant, rt.run_id, rt.type_key, rt.family, rt.label,
+                           rt.status, rt.reason, rt.message, rt.carried_from_run, src.finished_at AS carried_from_at,
+                           rt.carried_policies, rt.carried_settings
+                    FROM run_types rt JOIN current_runs c ON c.run_id = rt.run_id
+                    JOIN tenants t ON t.tenant_id = rt.tenant_id
+                    LEFT JOIN sync_runs src ON src.run_id = rt.carried_from_run
+                    WHERE rt.status <> 'read' {where} ORDER BY t.display_name, rt.label""",
+                params=args or None).pl()
 
     def _prune(self, con: duckdb.DuckDBPyConnection, tenant_id: str, keep_runs: int) -> None:
         old = [r[0] for r in con.execute(
@@ -391,7 +610,7 @@ class Store:
         else:
             source = ",".join(str(int(r)) for r in run_ids) or "NULL"
         cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
-        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at
+        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
                   FROM settings s JOIN tenants t USING (tenant_id)
                   WHERE s.run_id IN ({source})"""
         with self.connect() as con:
@@ -438,6 +657,24 @@ class Store:
                 rows = con.execute("SELECT definition_id, definition_json FROM setting_definitions "
                                    "WHERE definition_id IN (SELECT id FROM _ids)").fetchall()
         return {k: json.loads(v) for k, v in rows}
+
+    def unknown_definition_ids(self, max_age_days: int = 30) -> set[str]:
+        """Definition ids Graph did not know when last asked (within `max_age_days`): not asked again."""
+        with self.connect() as con:
+            return {r[0] for r in con.execute(
+                "SELECT definition_id FROM unknown_definitions WHERE checked_at > now() - to_days(?)",
+                [int(max_age_days)]).fetchall()}
+
+    def save_unknown_definitions(self, ids: Iterable[str]) -> None:
+        frame = pl.DataFrame({"definition_id": sorted(set(ids))}, schema={"definition_id": pl.String})
+        if not frame.height:
+            return
+        with self.connect(write=True) as con:
+            con.register("_unknown", frame.to_arrow())
+            con.execute("INSERT INTO unknown_definitions SELECT definition_id, now() FROM _unknown "
+                        "ON CONFLICT (definition_id) DO UPDATE SET checked_at = excluded.checked_at")
+            con.execute("DELETE FROM unknown_definitions WHERE definition_id IN "
+                        "(SELECT definition_id FROM setting_definitions)")
 
     def definition_ids(self) -> set[str]:
         with self.connect() as con:

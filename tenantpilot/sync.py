@@ -1,18 +1,22 @@
 """One sync run: Graph -> flatten -> one DuckDB transaction. Runs inside the Huey consumer.
 
-Status rules: all policy types fetched -> succeeded; some types skipped with a warning (403,
-type unknown to this tenant) -> partial; anything else -> failed with a clear error, and the
-previous snapshot stays current because nothing of this run was written.
+Status rules: every policy type read -> succeeded; some types not read (403, 5xx after retries,
+not served here) -> partial, and those types keep their last good rows, marked carried forward;
+no type read, or authentication failed -> failed with a clear error, and the previous snapshot
+stays current because nothing of this run was written.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
@@ -20,10 +24,11 @@ from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
-from tenantpilot.graph.fetch import fetch_definitions, fetch_template_definitions, fetch_tenant
-from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
+from tenantpilot.graph.fetch import FetchResult, fetch_definitions, fetch_template_definitions, fetch_tenant
+from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.snapshot import inline_definitions, write_parts
-from tenantpilot.store import Store, StoreError
+from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
+from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
 
@@ -57,7 +62,7 @@ def connection(cfg: Settings) -> Connection:
                       info["ca_path"])
 
 
-def graph_client(cfg: Settings, tenant_id: str) -> GraphClient:
+def graph_client(cfg: Settings, tenant_id: str, *, deadline: float | None = None) -> GraphClient:
     conn = connection(cfg)
     logs.register_secret(conn.client_secret)
     tokens = TokenProvider(
@@ -65,12 +70,37 @@ def graph_client(cfg: Settings, tenant_id: str) -> GraphClient:
         certificate_path=conn.certificate_path, certificate_thumbprint=conn.certificate_thumbprint,
         authority_host=conn.authority_host, verify=conn.verify, scope=f"{conn.graph_url}/.default",
     )
-    return GraphClient(tokens, base_url=conn.graph_url, verify=conn.verify, max_concurrency=cfg.max_concurrency)
+    extra: dict[str, Any] = {}
+    if deadline is not None and "deadline" in inspect.signature(GraphClient).parameters:
+        extra["deadline"] = deadline
+    return GraphClient(tokens, base_url=conn.graph_url, verify=conn.verify, max_concurrency=cfg.max_concurrency,
+                       **extra)
+
+
+def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[TypeOutcome]:
+    """Per policy type: read, or not (with why). A type not read keeps its last good rows."""
+    skipped = {t.key: t for t in result.skipped}
+    out = []
+    for ptype in types:
+        miss = skipped.get(ptype.key)
+        out.append(TypeOutcome(ptype.key, ptype.family, ptype.label, read=miss is None,
+                               reason=miss.reason if miss else "", message=miss.message if miss else ""))
+    return out
 
 
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
-    """Run one queued sync to its end; returns the final status. Never raises for sync failures."""
-    run = store.start_run(run_id)
+    """Run one queued sync to its end; returns the final status. Never raises for sync failures.
+
+    When the failure cannot even be written (the database stays locked, the disk is full), the
+    cause is published with the run's progress, so the run is later failed with that cause and
+    not as "interrupted"."""
+    try:
+        run = store.start_run(run_id)
+    except StoreBusy as exc:  # the run stays queued; the repair fails it with this cause
+        error = logs.redact(f"Could not start the sync: {exc}")
+        logs.log(log, logging.ERROR, "job failed", run_id=run_id, error=error)
+        reporter.fail(error)
+        return "failed"
     if run is None:
         logs.log(log, logging.INFO, "run skipped", run_id=run_id, reason="not queued any more")
         return "skipped"
@@ -80,20 +110,32 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     logs.log(log, logging.INFO, "job started", **fields)
     client = None
     try:
-        client = graph_client(cfg, tenant_id)
+        client = graph_client(cfg, tenant_id, deadline=time.monotonic() + cfg.sync_deadline_s)
+        guid = tenant_id_from_token(client.token_provider.get_token())
+        if guid and guid != tenant_id:  # added by a domain: the GUID becomes its key, the domain an alias
+            tenant_id = store.resolve_tenant_guid(tenant_id, guid)
+            fields["tenant"] = tenant_id
+        if hasattr(client, "on_wait"):
+            client.on_wait = lambda seconds, reason="throttle": reporter.wait(seconds, reason)
         # Setting definitions are the same in every tenant: with a warm cache the settings calls
         # skip $expand=settingDefinitions and only the definitions still missing are fetched.
         known = store.definition_ids()
         types = without_expanded_definitions() if known else POLICY_TYPES
         result = fetch_tenant(client, types=types, on_progress=reporter.update)
+        outcomes = type_outcomes(types, result)
+        if not any(t.read for t in outcomes):
+            raise SyncError("Graph let this sync read no policy type: " + "; ".join(result.warnings))
         policies = [(p.family, p.raw) for p in result.policies]
         fresh = inline_definitions(policies)
         needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies
                                if family in ("settingsCatalog", "complianceV2")))
-        missing = needed - known - fresh.keys()
+        unknown = store.unknown_definition_ids()
+        missing = needed - known - fresh.keys() - unknown
         if missing:
             reporter.update("definitions", 0, len(missing))
-            fresh |= fetch_definitions(client, sorted(missing))
+            found = fetch_definitions(client, sorted(missing))
+            fresh |= found
+            store.save_unknown_definitions(missing - found.keys())  # not asked again for a while
         # intents: names come from their templates' categories, once per template not yet cached
         intents = [raw for family, raw in policies if family == "endpointSecurityIntent"]
         intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
@@ -111,23 +153,33 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
             parts = write_parts(policies, Path(tmp), definitions)
             reporter.update("saving", 0, None)
-            status = "partial" if result.partial else "succeeded"
-            store.write_snapshot(run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
-                                 warnings=result.warnings, keep_runs=cfg.keep_runs)
+            status = "succeeded" if all(t.read for t in outcomes) else "partial"
+            written = store.write_snapshot(
+                run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
+                warnings=result.warnings, keep_runs=cfg.keep_runs, types=outcomes,
+                type_of={p.id: p.type_key for p in result.policies if p.type_key})
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
-                 duration_s=round(time.monotonic() - started, 3), policies=parts.counts["policies"],
-                 settings=parts.counts["settings"], requests=requests_made, warnings=result.warnings)
+                 duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
+                 settings=written["settings"], carried_settings=written["carried_settings"],
+                 requests=requests_made, warnings=result.warnings)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)
+    except OSError as exc:  # a full disk while flattening: say so, not a rollback message
+        error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - any bug must still end the run as failed, visibly
         logs.log(log, logging.ERROR, "unexpected sync error", exc_info=True, **fields)
         error = f"Unexpected error ({type(exc).__name__}): {exc}"
     error = logs.redact(error)
     sent = client.stats.requests if client is not None else None
+    logs.log(log, logging.ERROR, "job failed", **fields, error=error,
+             duration_s=round(time.monotonic() - started, 3), requests=sent)
+    reporter.fail(error)  # kept in the queue's storage until the run row says failed
     try:
         store.fail_run(run_id, error, request_count=sent)
-    finally:
-        logs.log(log, logging.ERROR, "job failed", **fields, error=error,
-                 duration_s=round(time.monotonic() - started, 3), requests=sent)
+    except StoreError as exc:  # the run is failed later with `error` by the stale-run repair
+        logs.log(log, logging.ERROR, "could not record the failure; the repair will", **fields,
+                 store_error=logs.redact(str(exc)))
+        return "failed"
+    reporter.failed_recorded()
     return "failed"

@@ -22,6 +22,6 @@ def sync_job(run_id: int, huey: Any) -> None:
     logs.configure(cfg.log_dir)
     reporter = progress.Reporter(huey, run_id).start()
     try:
-        execute_run(run_id, cfg, Store(cfg.db_path), reporter)
+        execute_run(run_id, cfg, Store(cfg.db_path, cfg.db_lock_timeout_s), reporter)
     finally:
         reporter.stop()

@@ -9,7 +9,10 @@ Pure: no I/O; the store and the CLI call these.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +45,22 @@ def baseline_id(name: str) -> str:
 
 def is_baseline(tenant_id: str) -> bool:
     return tenant_id.startswith(BASELINE_PREFIX)
+
+
+def tenant_id_from_token(access_token: str) -> str | None:
+    """The tenant GUID in an access token's `tid` claim (Entra tokens for Graph are JWTs; see
+    Microsoft's "Access token claims reference"). None for an opaque or malformed token. The
+    token is not verified: we received it from the authority ourselves; only the claim is read."""
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, binascii.Error):
+        return None
+    tid = claims.get("tid") if isinstance(claims, dict) else None
+    return tenant_key(tid) if isinstance(tid, str) and GUID_RE.match(tenant_key(tid)) else None
 
 
 class TenantNameError(LookupError):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,6 +21,7 @@ import streamlit as st
 
 from tenantpilot import progress, queue
 from tenantpilot.config import ConfigError, Settings, settings
+from tenantpilot.health import age
 from tenantpilot.queue import QueueUnavailable
 from tenantpilot.store import Store, StoreBusy, StoreError
 
@@ -158,6 +160,39 @@ def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
         return _snapshot(*key)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _carried(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+    return Store(Path(db_path)).current_carried()
+
+
+def carried_lines(key: SnapshotKey, tenant_ids: Sequence[str] | None = None, *, verb: str = "carried forward") -> list[str]:
+    """One line per policy type whose rows on screen are not current: which tenant, from which
+    run and when, and why the last sync could not read it."""
+    with guard("read which data is current"):
+        carried = _carried(*key)
+    if tenant_ids is not None:
+        carried = carried.filter(pl.col("tenant_id").is_in(list(tenant_ids)))
+    lines = []
+    for r in carried.iter_rows(named=True):
+        why = {"forbidden": "the app may not read it (403)", "unavailable": "Graph does not serve it here",
+               "failed": "Graph kept failing"}.get(r["reason"] or "", r["reason"] or "it was not read")
+        if r["status"] == "carried":
+            when = f"{r['carried_from_at']:%Y-%m-%d %H:%M}" if r["carried_from_at"] else "an earlier run"
+            lines.append(f"{r['tenant']} · {r['label']}: {verb} from run {r['carried_from_run']} ({when}); "
+                         f"the last sync could not read it: {why}.")
+        else:
+            lines.append(f"{r['tenant']} · {r['label']}: not synced ({why}); nothing earlier to show.")
+    return lines
+
+
+def show_carried(key: SnapshotKey, tenant_ids: Sequence[str] | None = None) -> None:
+    """The banner that says which data on screen is not current (nothing when all of it is)."""
+    lines = carried_lines(key, tenant_ids)
+    if lines:
+        st.warning("Not all of this data is current.\n\n" + "\n\n".join(f"- {line}" for line in lines),
+                   icon=":material/history:")
+
+
 def snapshot() -> pl.DataFrame:
     """The current snapshot of all tenants (cached; one short DuckDB read for the token)."""
     return load_snapshot(snapshot_key())
@@ -234,6 +269,18 @@ def policy_filter(where: Any, options: list[str], key: str) -> list[str]:
 def tenants() -> pl.DataFrame:
     with guard("list the tenants"):
         return store().tenants()
+
+
+def tenant_status_table(tenants: pl.DataFrame) -> pl.DataFrame:
+    """The Tenants table: the last sync (which may have failed) apart from the data shown and its age."""
+    now = datetime.now(timezone.utc)
+    shown = [("—" if r["current_run_id"] is None else
+              f"run {r['current_run_id']}, {age(r['data_as_of'], now)}"
+              + (" (part carried forward)" if r["current_status"] == "partial" else ""))
+             for r in tenants.iter_rows(named=True)]
+    return tenants.with_columns(pl.Series("shown", shown, dtype=pl.String)).select(
+        "display_name", pl.col("last_status").fill_null("never synced"), "last_run_at", "shown", "setting_count",
+        "last_error", "tenant_id", "kind")
 
 
 def tenant_label(row: dict[str, Any]) -> str:

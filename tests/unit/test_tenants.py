@@ -110,3 +110,28 @@ def test_tenants_remove_by_display_name(store: Store, capsys: pytest.CaptureFixt
     assert cli.main(["tenants", "remove", "Fabrikam"]) == 0
     assert "removed Fabrikam (fabrikam.onmicrosoft.com)" in capsys.readouterr().out
     assert store.tenants()["tenant_id"].to_list() == [CONTOSO.tenant_id]
+
+
+def _jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    def part(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'typ': 'JWT', 'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize("token, tid", [
+    (_jwt({"tid": "72F988BF-86F1-41AF-91AB-2D7CD011DB47", "appid": "x"}), "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    (_jwt({"appid": "x"}), None),  # no tid claim
+    (_jwt({"tid": "contoso.onmicrosoft.com"}), None),  # not a GUID
+    (_jwt({"tid": 7}), None),
+    ("opaque-token", None),
+    ("a.!!!.c", None),
+    ("a.bm90IGpzb24.c", None),  # base64 of "not json"
+])
+def test_tenant_id_from_token(token: str, tid: str | None) -> None:
+    from tenantpilot.tenants import tenant_id_from_token
+
+    assert tenant_id_from_token(token) == tid
