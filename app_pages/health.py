@@ -71,9 +71,9 @@ if report["tenants"]:
         hide_index=True, placeholder="—", key="health_tenants",
         column_config={"tenant_id": "Tenant id", "display_name": "Tenant", "last_run_id": "Run", "status": "Status",
                        "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm:ss"),
-                       "summary": st.column_config.TextColumn("Data shown", width="large"),
+                       "data": st.column_config.TextColumn("Data shown", width="large"),
                        "error": st.column_config.TextColumn("Error", width="large")},
-        column_order=("display_name", "last_run_id", "status", "finished_at", "summary", "error", "tenant_id"),
+        column_order=("display_name", "last_run_id", "status", "finished_at", "data", "error", "tenant_id"),
     )
 else:
     st.caption("No runs yet.")

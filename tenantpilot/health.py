@@ -37,7 +37,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
              "finished_at": r["last_run_at"].isoformat() if r["last_run_at"] else None,
              "data_run_id": r["current_run_id"],
              "data_as_of": r["data_as_of"].isoformat() if r["data_as_of"] else None,
-             "summary": status_line(r, now)}
+             "summary": status_line(r, now), "data": data_line(r, now)}
             for r in tenants.iter_rows(named=True) if r["last_run_id"] is not None
         ]
         if report["queue"]["reachable"]:
@@ -90,14 +90,22 @@ def age(when: datetime | None, now: datetime) -> str:
     return "just now"
 
 
+def data_line(row: dict, now: datetime) -> str:
+    """Which run the data on screen comes from, and how old it is."""
+    if not row.get("current_run_id"):
+        return "no data yet"
+    carried = " (part carried forward)" if row.get("current_status") == "partial" else ""
+    return (f"showing run {row['current_run_id']} from {age(row['data_as_of'], now)}, "
+            f"{row['setting_count'] or 0:,} settings{carried}")
+
+
 def status_line(row: dict, now: datetime) -> str:
     """The tenant's last run and, apart from it, the data shown: "last sync failed (…); showing run
     12 from 3 days ago, 735 settings". The same facts as the Tenants page."""
     last = row.get("last_status")
     if last is None:
         return "never synced"
-    shown = (f"showing run {row['current_run_id']} from {age(row['data_as_of'], now)}, "
-             f"{row['setting_count'] or 0:,} settings" if row.get("current_run_id") else "no data yet")
+    shown = data_line(row, now)
     if row.get("last_run_id") == row.get("current_run_id"):
         carried = " (some types carried forward)" if last == "partial" else ""
         return f"last sync {last}{carried}; {shown}"
