@@ -35,7 +35,7 @@ def comparison(key: ui.SnapshotKey, compared: tuple[str, ...], baseline: str | N
                filters: tuple[tuple[str, object], ...], names: tuple[tuple[str, str], ...],
                ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Matrix, alignment scores and conflicts; cached so paging and "only differences" are instant."""
-    filtered = explore.filter_settings(ui.load_snapshot(key), tenants=list(compared), **dict(filters))
+    filtered = explore.filter_settings(ui.current_settings_of(key, compared), **dict(filters))
     matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names))
     scores = compare.alignment_scores(filtered, list(compared), baseline) if baseline else None
     found = compare.conflicts(filtered, only=matrix.filter(pl.col("status") == compare.CONFLICT))
@@ -70,9 +70,8 @@ st.caption("Tenants side by side: one row per setting, one column per tenant. Se
            "not by policy name; ◆ marks baselines.")
 
 key = ui.snapshot_key()
-frame = ui.load_snapshot(key)
 tenants = ui.tenants()
-synced = tenants.filter(pl.col("tenant_id").is_in(frame["tenant_id"].unique().to_list()))
+synced = tenants.filter(pl.col("tenant_id").is_in([t for t, _run in key[1]]))  # tenants with a current snapshot
 if synced.height < 2:
     st.info("Compare needs at least two synced tenants (or a tenant and an imported baseline). Sync more tenants "
             "on the Sync page.", icon=":material/info:")
@@ -92,7 +91,7 @@ if len(compared) < 2:
     st.stop()
 
 ui.show_carried(key, compared)
-subset = explore.filter_settings(frame, tenants=compared)
+subset = ui.current_settings_of(key, compared)  # only the chosen tenants' rows leave the database
 facets = explore.facet_values(subset)
 f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
 types = f1.multiselect("Policy type", facets["policy_types"], format_func=ui.family_label, placeholder="All types",

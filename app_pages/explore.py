@@ -1,7 +1,8 @@
 """Explore: the current snapshot of one or many tenants, filtered and searched, page by page.
 
-At most PAGE_SIZE rows go to the browser; downloads carry every matched row and are built only
-when clicked. Selecting a row opens its setting: description, which policies in which tenants
+Filters, search, counts, facet choices and paging run in DuckDB: only the visible page (at most
+PAGE_SIZE rows) and the counts come back, so a rerun costs what is on screen, not the size of
+the database. Downloads carry every matched row and are built only when clicked. Selecting a row opens its setting: description, which policies in which tenants
 set it, their assignments, and the policy's raw JSON. The Assignments tab lists who the policies
 apply to (include/exclude, all users/devices, groups, filters) under the same filters.
 Only the open tab runs (st.tabs with on_change="rerun").
@@ -22,16 +23,19 @@ st.title("Explore")
 st.caption("Every setting of every synced policy, one row each. Filter, search, open a setting, export.")
 
 snap = ui.snapshot_key()
-frame = ui.load_snapshot(snap)
-if frame.height == 0:
+everything = explore.Filters()
+total_rows = ui.settings_count(snap, everything)
+if total_rows == 0:
     st.info("Nothing synced yet: add a tenant on the Tenants page and sync it on the Sync page.",
             icon=":material/info:")
     st.stop()
 
 ui.show_carried(snap)
 tenants = ui.tenants()
-labels = ui.tenant_labels(tenants.filter(pl.col("tenant_id").is_in(frame["tenant_id"].unique().to_list())))
-facets = explore.facet_values(frame)
+all_facets = ui.settings_facets(snap, everything, "tenant_id", "policy_type", "platform")
+facets = {"tenants": all_facets["tenant_id"], "policy_types": all_facets["policy_type"],
+          "platforms": all_facets["platform"]}
+labels = ui.tenant_labels(tenants.filter(pl.col("tenant_id").is_in(facets["tenants"])))
 
 c1, c2, c3 = st.columns([2, 1, 1])
 tenant_options = sorted(facets["tenants"], key=lambda t: labels.get(t, t).casefold())
@@ -41,10 +45,10 @@ chosen_types = c2.multiselect("Policy type", facets["policy_types"], format_func
                               placeholder="All types", key="ex_types", **ui.SHARED)
 chosen_platforms = c3.multiselect("Platform", facets["platforms"], format_func=lambda p: p or "(none)",
                                   placeholder="All platforms", key="ex_platforms", **ui.SHARED)
-narrowed = explore.filter_settings(frame, tenants=chosen_tenants, policy_types=chosen_types,
-                                   platforms=chosen_platforms)
+narrowed = explore.Filters(tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms))
 c4, c5 = st.columns([2, 2])
-chosen_policies = ui.policy_filter(c4, explore.facet_values(narrowed)["policies"], "ex_policies")
+chosen_policies = ui.policy_filter(c4, ui.settings_facets(snap, narrowed, "policy_name")["policy_name"],
+                                   "ex_policies")
 search = c5.text_input("Search", placeholder="setting name, id, value, policy or group", key="ex_search",
                        **ui.SHARED, icon=":material/search:")
 
@@ -96,16 +100,17 @@ if assignments_tab.open:
 
 if settings_tab.open:
     with settings_tab:
-        matched = explore.filter_settings(narrowed, policies=chosen_policies, search=search or "")
-
-        filters_key = hash((tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies),
-                            search))
-        page = ui.paginate(matched, key=f"ex_page_{filters_key}", page_size=PAGE_SIZE)
-        rows = explore.export_columns(page.rows,
+        filters = explore.Filters(tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms),
+                                  tuple(chosen_policies), search or "")
+        matched_rows = ui.settings_count(snap, filters)
+        filters_key = hash(filters)
+        number, first, info = ui.pager(matched_rows, key=f"ex_page_{filters_key}", page_size=PAGE_SIZE)
+        page_rows = ui.settings_page(snap, filters, number, PAGE_SIZE)
+        rows = explore.export_columns(page_rows,
                                       explore.TABLE_COLUMNS + ("run_id", "policy_id", "tenant_id", "odata_type"))
-        page.info.markdown(page.showing(matched.height, "matching rows") + f" ({frame.height:,} in the snapshot)"
-                           if matched.height else
-                           f"No rows match ({frame.height:,} in the snapshot). Clear a filter or change the search.")
+        info.markdown(ui.Page(page_rows, number, first, info).showing(matched_rows, "matching rows")
+                      + f" ({total_rows:,} in the snapshot)" if matched_rows else
+                      f"No rows match ({total_rows:,} in the snapshot). Clear a filter or change the search.")
 
         selection = st.dataframe(
             ui.with_family_labels(rows),
@@ -122,29 +127,33 @@ if settings_tab.open:
             on_select="rerun",
             selection_mode="single-row",
             height="auto" if rows.height <= 10 else 560,
-            key=f"ex_table_{filters_key}_{page.number}",
+            key=f"ex_table_{filters_key}_{number}",
             lazy=False,
         )
 
         downloads = st.container(horizontal=True)
         stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
         downloads.download_button(
-            f"CSV ({matched.height:,} rows)", data=lambda m=matched: export.to_csv_bytes(explore.export_columns(m)),
+            f"CSV ({matched_rows:,} rows)",
+            data=lambda f=filters: export.to_csv_bytes(explore.export_columns(ui.settings_matching(snap, f))),
             file_name=f"tenantpilot-{stamp}.csv", mime="text/csv", icon=":material/download:",
-            disabled=matched.height == 0, key="ex_csv", on_click="ignore",
+            disabled=matched_rows == 0, key="ex_csv", on_click="ignore",
         )
         downloads.download_button(
-            f"Parquet ({matched.height:,} rows)",
-            data=lambda m=matched: export.to_parquet_bytes(explore.export_columns(m)),
+            f"Parquet ({matched_rows:,} rows)",
+            data=lambda f=filters: export.to_parquet_bytes(explore.export_columns(ui.settings_matching(snap, f))),
             file_name=f"tenantpilot-{stamp}.parquet", mime="application/vnd.apache.parquet",
             icon=":material/download:",
-            disabled=matched.height == 0, key="ex_parquet", on_click="ignore",
+            disabled=matched_rows == 0, key="ex_parquet", on_click="ignore",
         )
 
         picked = selection.selection.rows if selection and hasattr(selection, "selection") else []
         if picked and picked[0] < rows.height:
             row = rows.row(picked[0], named=True)
             key, policy_type = row["setting_key"], row["policy_type"]
+            # every current row of this setting, in any tenant (not only the filtered ones)
+            frame = ui.settings_matching(snap, everything, where="s.setting_key = ? AND s.policy_type = ?",
+                                         params=(key, policy_type))
             meta = explore.setting_info(frame, key, policy_type)
             st.divider()
             st.subheader(meta.get("setting_name") or key)

@@ -104,16 +104,65 @@ def tenant_frames(base: pl.DataFrame, t: int) -> tuple[pl.DataFrame, pl.DataFram
     return policies, settings, pl.DataFrame([], schema=ASSIGNMENT_SCHEMA)
 
 
-def fill(store: Store, n_tenants: int, n_settings: int) -> None:
+def batch_frames(base: pl.DataFrame, first: int, count: int, run_ids: list[int], tenant_ids: list[str]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of `count` tenants at once (what tenant_frames builds for one), in one vectorised pass."""
+    ts = pl.DataFrame({"t": list(range(first, first + count)), "run_id": run_ids, "tenant_id": tenant_ids},
+                      schema={"t": pl.Int64, "run_id": pl.Int64, "tenant_id": pl.String})
+    rows = ts.join(base, how="cross")
+    drift = ((pl.col("i") * 7919 + pl.col("t") * 104729) % 100) < 10
+    value = pl.when(drift).then(pl.lit("value_t") + (pl.col("t") % 5).cast(pl.String)).otherwise(
+        pl.lit("value_") + (pl.col("i") % 3).cast(pl.String))
+    rows = rows.with_columns(
+        (pl.lit("t") + pl.col("t").cast(pl.String) + pl.lit("-p") + pl.col("policy_no").cast(pl.String))
+        .alias("policy_id"),
+        (pl.lit("Tenant ") + pl.col("t").cast(pl.String) + pl.lit(" - baseline ") + pl.col("policy_no").cast(pl.String))
+        .alias("policy_name"),
+        pl.lit("#microsoft.graph.deviceManagementConfigurationPolicy").alias("odata_type"),
+        (pl.lit("vendor_msft_") + pl.col("setting_key")).alias("setting_id"),
+        value.alias("value"),
+    ).with_columns(
+        (pl.lit('"') + pl.col("value") + pl.lit('"')).alias("raw_value"),
+        pl.lit("choice").alias("value_type"),
+        pl.lit(False).alias("is_secret"),
+        pl.col("value").alias("compare_value"),
+    )
+    settings = rows.select("run_id", "tenant_id", *(pl.col(c).cast(t_) for c, t_ in SETTING_SCHEMA.items()))
+    policies = rows.group_by("run_id", "policy_id", maintain_order=True).agg(
+        pl.col("tenant_id").first(), pl.col("policy_name").first(), pl.col("policy_type").first(),
+        pl.col("odata_type").first(), pl.col("platform").first(),
+    ).with_columns(pl.lit("{}").alias("raw_json")).select("run_id", "tenant_id", *POLICY_SCHEMA)
+    return policies, settings
+
+
+def fill(store: Store, n_tenants: int, n_settings: int, batch: int = 50) -> None:
+    """Bulk writes: the runs are created through the store, then the rows of `batch` tenants at a
+    time go in as one Arrow frame per table (INSERT … SELECT), as DESIGN.md's constraints ask."""
     base = base_settings(n_settings)
-    for t in range(n_tenants):
-        tenant = f"tenant{t:02d}.onmicrosoft.com"
-        store.add_tenant(tenant, f"Tenant {t:02d}")
-        policies, settings, assignments = tenant_frames(base, t)
-        run_id, _ = store.create_run_unless_active(tenant)
-        store.start_run(run_id)
-        store.write_snapshot(run_id, tenant, policies=policies, settings=settings, assignments=assignments,
-                             status="succeeded", request_count=0)
+    width = len(str(n_tenants - 1))
+    tenants = [f"tenant{t:0{width}d}.onmicrosoft.com" for t in range(n_tenants)]
+    with store.connect(write=True) as con:
+        con.execute("BEGIN")
+        for t, tenant in enumerate(tenants):
+            con.execute("INSERT INTO tenants VALUES (?, ?, 'tenant', now())", [tenant, f"Tenant {t:0{width}d}"])
+            con.execute("INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, started_at, finished_at, "
+                        "policy_count, setting_count, request_count, source) SELECT nextval('run_seq'), ?, "
+                        "'succeeded', now(), now(), now(), ?, ?, 0, 'graph'",
+                        [tenant, n_settings // SETTINGS_PER_POLICY, n_settings])
+        con.execute("COMMIT")
+        run_of = dict(con.execute("SELECT tenant_id, run_id FROM sync_runs").fetchall())
+        for start in range(0, n_tenants, batch):
+            count = min(batch, n_tenants - start)
+            names = tenants[start:start + count]
+            frames = dict(zip(("policies", "settings"),
+                              batch_frames(base, start, count, [run_of[n] for n in names], names)))
+            for table, frame in frames.items():
+                cols = [c for c in frame.columns if c not in ("run_id", "tenant_id")]
+                extra = ", now()" if table == "settings" else ""
+                target = f"{table} (run_id, tenant_id, {', '.join(cols)}{', synced_at' if extra else ''})"
+                con.register("_bulk", frame.to_arrow())
+                con.execute(f"INSERT INTO {target} SELECT run_id, tenant_id, {', '.join(cols)}{extra} FROM _bulk")
+                con.unregister("_bulk")
 
 
 def main() -> int:

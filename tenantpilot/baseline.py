@@ -44,4 +44,5 @@ def import_baseline(store: Store, path: Path, name: str) -> ImportResult:
     store.write_snapshot(run_id, tenant_id, policies=frames.policies, settings=frames.settings,
                          assignments=frames.assignments, status="succeeded", request_count=0,
                          warnings=warnings)
+    store.refresh_alignments_for(run_id)  # every tenant against the new baseline, for the overview
     return ImportResult(tenant_id, run_id, frames.policies.height, frames.settings.height, loaded.skipped)

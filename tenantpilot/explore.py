@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -62,6 +63,45 @@ def search_expr(search: str, columns: Sequence[str] = SEARCH_COLUMNS) -> pl.Expr
         return None
     pattern = "(?i)" + re.escape(needle)
     return pl.any_horizontal(pl.col(c).str.contains(pattern) for c in columns)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the Explore page narrows the current settings to: facets (empty: all) and a search text."""
+
+    tenants: tuple[str, ...] = ()
+    policy_types: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    search: str = ""
+
+    def without(self, *names: str) -> Filters:
+        """The same filters with the named ones cleared (a facet's options ignore the facet itself)."""
+        cleared: dict[str, object] = {n: ("" if n == "search" else ()) for n in names}
+        return replace(self, **cleared)  # type: ignore[arg-type]
+
+
+def _like_pattern(needle: str) -> str:
+    """A case-insensitive substring pattern for ILIKE: the text as typed, % and _ literal."""
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def filters_sql(filters: Filters, alias: str = "s") -> tuple[str, list[object]]:
+    """The SQL condition (over the settings table as `alias`) and parameters of `filters`: the same
+    rows filter_settings keeps, so the database sends back only what a page shows."""
+    where: list[str] = []
+    params: list[object] = []
+    for name, column in FACET_COLUMNS.items():
+        chosen = list(getattr(filters, name))
+        if chosen:
+            where.append(f"{alias}.{column} IN ({', '.join('?' * len(chosen))})")
+            params.extend(chosen)
+    needle = filters.search.strip()
+    if needle:
+        pattern = _like_pattern(needle)
+        where.append("(" + " OR ".join(f"{alias}.{c} ILIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS) + ")")
+        params.extend([pattern] * len(SEARCH_COLUMNS))
+    return (" AND ".join(where) or "TRUE"), params
 
 
 def filter_settings(

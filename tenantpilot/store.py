@@ -148,6 +148,13 @@ CREATE TABLE IF NOT EXISTS unknown_definitions (
   definition_id VARCHAR PRIMARY KEY,        -- ids Graph did not know when asked: not asked again
   checked_at TIMESTAMPTZ NOT NULL
 );
+-- per (tenant run, baseline run): the alignment the all-tenants overview reads (compare's rules)
+CREATE TABLE IF NOT EXISTS alignments (
+  run_id BIGINT NOT NULL,
+  baseline_run_id BIGINT NOT NULL,
+  baseline_settings BIGINT, matched BIGINT, differing BIGINT, missing BIGINT, extra BIGINT,
+  PRIMARY KEY (run_id, baseline_run_id)
+);
 ALTER TABLE policies ADD COLUMN IF NOT EXISTS type_key VARCHAR;
 ALTER TABLE policies ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 ALTER TABLE settings ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
@@ -615,6 +622,90 @@ class Store:
                   WHERE s.run_id IN ({source})"""
         with self.connect() as con:
             return con.sql(sql, params=args or None).pl()
+
+    # -- reads sized to the screen: the database filters, counts and pages; only the page comes back
+    # The current rows of every tenant: the one place that says what "current" is, for these reads.
+    _CURRENT = "settings s WHERE s.run_id IN (SELECT run_id FROM current_runs)"
+    _ORDER = "t.display_name, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
+
+    def settings_page(self, where: str, params: Sequence[Any], *, offset: int, limit: int) -> pl.DataFrame:
+        """One page of current setting rows matching `where` (SQL over `s`), in the stable display order."""
+        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
+                  FROM (SELECT * FROM {self._CURRENT} AND {where}) s JOIN tenants t USING (tenant_id)
+                  ORDER BY {self._ORDER} LIMIT {int(limit)} OFFSET {int(offset)}"""
+        with self.connect() as con:
+            return con.sql(sql, params=list(params) or None).pl()
+
+    def settings_matching(self, where: str, params: Sequence[Any]) -> pl.DataFrame:
+        """Every current row matching `where` (exports of what is filtered; detail views)."""
+        return self.settings_page(where, params, offset=0, limit=2**62)
+
+    def settings_count(self, where: str, params: Sequence[Any]) -> int:
+        with self.connect() as con:
+            return int(_scalar(con.execute(f"SELECT count(*) FROM {self._CURRENT} AND {where}", list(params))))
+
+    def settings_facets(self, where: str, params: Sequence[Any], columns: Sequence[str],
+                        limit: int = 5000) -> dict[str, list[str]]:
+        """Distinct values of each column among the current rows matching `where` (at most `limit` + 1)."""
+        out: dict[str, list[str]] = {}
+        with self.connect() as con:
+            for column in columns:
+                if column not in SETTING_SCHEMA and column != "tenant_id":
+                    raise ValueError(column)
+                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {self._CURRENT} AND {where} "
+                                   f"AND s.{column} IS NOT NULL LIMIT {int(limit) + 1}", list(params)).fetchall()
+                out[column] = sorted((str(r[0]) for r in rows), key=lambda v: (v.casefold(), v))
+        return out
+
+    def alignment_overview(self, baseline: str) -> pl.DataFrame:
+        """Every tenant's alignment with `baseline` (compare.alignment_scores' columns), read from the
+        per-run aggregates kept in `alignments`; pairs not computed yet are computed first, in SQL."""
+        with self.connect() as con:
+            pairs = con.execute(
+                "SELECT c.run_id, b.run_id FROM current_runs c, current_runs b WHERE b.tenant_id = ? "
+                "AND c.tenant_id <> ? AND NOT EXISTS (SELECT 1 FROM alignments a WHERE a.run_id = c.run_id "
+                "AND a.baseline_run_id = b.run_id)", [baseline, baseline]).fetchall()
+        if pairs:
+            self.refresh_alignments(pairs)
+        sql = """SELECT c.tenant_id, t.display_name AS tenant, a.baseline_settings, a.matched, a.differing,
+                        a.missing, a.extra,
+                        CASE WHEN a.baseline_settings > 0 THEN a.matched / a.baseline_settings END AS score
+                 FROM current_runs c JOIN tenants t USING (tenant_id)
+                 JOIN current_runs b ON b.tenant_id = ?
+                 JOIN alignments a ON a.run_id = c.run_id AND a.baseline_run_id = b.run_id
+                 WHERE c.tenant_id <> ? ORDER BY score DESC NULLS LAST, t.display_name"""
+        with self.connect() as con:
+            return con.sql(sql, params=[baseline, baseline]).pl()
+
+    def refresh_alignments(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Compute and keep the alignment of each (run, baseline run) pair (compare's rules, in SQL)."""
+        from tenantpilot.compare import alignment_pairs_sql
+
+        frame = pl.DataFrame(list(pairs), schema={"run_id": pl.Int64, "baseline_run_id": pl.Int64}, orient="row")
+        if not frame.height:
+            return
+        with self.connect(write=True) as con:
+            con.execute("SET preserve_insertion_order = false")
+            con.register("_pairs", frame.to_arrow())
+            con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs')}")
+            con.unregister("_pairs")
+
+    def refresh_alignments_for(self, run_id: int) -> None:
+        """After a snapshot is written: a tenant run against every baseline, or a baseline run against
+        every tenant (what the all-tenants overview will read)."""
+        with self.connect() as con:
+            kind = _one(con.execute("SELECT t.kind FROM sync_runs r JOIN tenants t USING (tenant_id) "
+                                    "WHERE r.run_id = ?", [run_id]))
+            if kind is None:
+                return
+            if kind[0] == "baseline":
+                pairs = con.execute("SELECT c.run_id, ? FROM current_runs c JOIN tenants t USING (tenant_id) "
+                                    "WHERE t.kind <> 'baseline'", [run_id]).fetchall()
+            else:
+                pairs = con.execute("SELECT ?, c.run_id FROM current_runs c JOIN tenants t USING (tenant_id) "
+                                    "WHERE t.kind = 'baseline'", [run_id]).fetchall()
+        self.refresh_alignments([(int(a), int(b)) for a, b in pairs])
 
     def current_assignments(self, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
         args: list[Any] = []

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from tenantpilot import logs
 from tenantpilot.config import Settings
 from tenantpilot.flatten import referenced_definition_ids
@@ -158,6 +160,10 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
                 run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
                 warnings=result.warnings, keep_runs=cfg.keep_runs, types=outcomes,
                 type_of={p.id: p.type_key for p in result.policies if p.type_key})
+        try:  # the overview's aggregates; the snapshot is written, so this never fails the run
+            store.refresh_alignments_for(run_id)
+        except (StoreError, duckdb.Error) as exc:
+            logs.log(log, logging.WARNING, "could not update the alignment aggregates", **fields, error=str(exc))
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],

@@ -78,6 +78,83 @@ def paginate(frame: pl.DataFrame, key: str, page_size: int = PAGE_SIZE) -> Page:
     return Page(explore.page_slice(frame, number, page_size), number, first, info)
 
 
+def pager(total: int, key: str, page_size: int = PAGE_SIZE) -> tuple[int, int, Any]:
+    """(page number, first row index 1-based, info column) for `total` rows, with the pager beside the
+    info column (shown only when there is more than one page). The rows are fetched by the caller."""
+    from tenantpilot import explore
+
+    info, box = st.columns([3, 2], vertical_alignment="center")
+    number = 1
+    pages = explore.page_count(total, page_size)
+    if pages > 1:
+        with box:
+            number = st.pagination(pages, key=key, max_visible_pages=5)
+    return number, ((number - 1) * page_size + 1 if total else 0), info
+
+
+# --- current settings, read in the database: only what a page shows comes back --------------------
+@st.cache_data(max_entries=64, show_spinner=False)
+def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
+    from tenantpilot.explore import filters_sql
+
+    return Store(Path(db_path)).settings_count(*filters_sql(filters))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: Any,
+                     columns: tuple[str, ...]) -> dict[str, list[str]]:
+    from tenantpilot.explore import filters_sql
+
+    return Store(Path(db_path)).settings_facets(*filters_sql(filters), columns, limit=MAX_POLICY_OPTIONS)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: Any, number: int,
+                   page_size: int) -> pl.DataFrame:
+    from tenantpilot.explore import filters_sql
+
+    return Store(Path(db_path)).settings_page(*filters_sql(filters), offset=(number - 1) * page_size,
+                                              limit=page_size)
+
+
+def settings_count(key: SnapshotKey, filters: Any) -> int:
+    with guard("count the matching settings"):
+        return _settings_count(*key, filters)
+
+
+def settings_facets(key: SnapshotKey, filters: Any, *columns: str) -> dict[str, list[str]]:
+    with guard("list the filter choices"):
+        return _settings_facets(*key, filters, tuple(columns))
+
+
+def settings_page(key: SnapshotKey, filters: Any, number: int, page_size: int = PAGE_SIZE) -> pl.DataFrame:
+    with guard("read the matching settings"):
+        return _settings_page(*key, filters, number, page_size)
+
+
+def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+    """Every current row matching the filters (and an extra condition): exports, detail views."""
+    from tenantpilot.explore import filters_sql
+
+    condition, args = filters_sql(filters)
+    if where:
+        condition, args = f"{condition} AND {where}", [*args, *params]
+    with guard("read the matching settings"):
+        return Store(Path(key[0])).settings_matching(condition, args)
+
+
+def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataFrame:
+    """The current rows of the chosen tenants only (Compare): cost grows with what is compared."""
+    with guard("read the chosen tenants' settings"):
+        return _tenant_settings(*key, tuple(sorted(tenant_ids)))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the chosen tenants…")
+def _tenant_settings(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...]) -> pl.DataFrame:
+    frame = Store(Path(db_path)).current_settings(list(tenant_ids))
+    return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
+
+
 def family_label(policy_type: str) -> str:
     return FAMILY_LABELS.get(policy_type, policy_type or "(unknown)")
 
