@@ -1,18 +1,17 @@
 """App-side benchmark: 50 tenants x 20,000 settings (1,000,000 rows) in a real DuckDB file.
 
-    python bench/bench_app.py [--tenants 50] [--settings 20000] [--db bench/out/app.duckdb] [--reuse]
+    python bench/bench_app.py [--tenants 1000] [--settings 20000] [--out bench/out] [--reuse]
 
-Prints seconds, rows and peak RSS for: writing the snapshots, loading the current snapshot,
-st.cache_data's per-hit copy of it (why the app caches with st.cache_resource), a filter change
-(filter_settings with a search), compare_matrix of 3 and of all tenants, alignment scores, and
-full AppTest reruns of the Explore and Compare pages. Figures, not assertions.
+Builds a 50-tenant database and a --tenants one (default 1,000 x 20,000 = 20 M rows) with bulk
+writes, then measures on each, in a process of its own: the store reads the pages make, Compare
+of 10 tenants with a baseline, the all-tenants alignment overview, full AppTest reruns of Explore
+and Compare, and peak RSS; and prints both sizes side by side. Figures, not assertions.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import resource
 import time
 from collections.abc import Callable
@@ -165,84 +164,101 @@ def fill(store: Store, n_tenants: int, n_settings: int, batch: int = 50) -> None
                 con.unregister("_bulk")
 
 
+def build(db: Path, n_tenants: int, n_settings: int, reuse: bool) -> Store:
+    store = Store(db)
+    expected = n_tenants * n_settings
+    have = None
+    if reuse and db.exists():
+        with store.connect() as con:
+            have = con.execute("SELECT count(*) FROM settings").fetchone()
+    if not (have and have[0] == expected):
+        for suffix in ("", ".wal"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        store = Store(db)
+        with timed(f"build {n_tenants} x {n_settings:,} (bulk writes)", lambda: expected):
+            fill(store, n_tenants, n_settings)
+    with timed("alignment aggregates vs the baseline (once per import)"):
+        tenants = [t for t, _ in store.snapshot_token()]
+        with store.connect(write=True) as con:
+            con.execute("UPDATE tenants SET kind = 'baseline' WHERE tenant_id = ?", [tenants[0]])
+        store.alignment_overview(tenants[0])
+    print(f"{'file size':<52} {db.stat().st_size / 2**20:>8.0f} MB")
+    return store
+
+
+def measure(db: Path, store: Store) -> dict[str, float]:
+    """The page reruns and reads, timed on one database; returns label -> seconds."""
+    out: dict[str, float] = {}
+
+    def clock(label: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        out[label] = time.perf_counter() - start
+        print(f"  {label:<50} {out[label]:>8.3f} s   rss {rss_mb():>7,.0f} MB", flush=True)
+        return result
+
+    tenants = [t for t, _ in store.snapshot_token()]
+    baseline, others = tenants[0], tenants[1:]
+    clock("store: count of every current row", lambda: store.settings_count(*explore.filters_sql(explore.Filters())))
+    clock("store: search 'setting 1234', first page", lambda: store.settings_page(
+        *explore.filters_sql(explore.Filters(search="setting 1234")), offset=0, limit=1000))
+    clock("store: rows of 10 tenants (Compare's input)", lambda: store.current_settings(others[:10]))
+    frame = store.current_settings([baseline, *others[:10]])
+    clock("compare_matrix of 10 tenants + baseline",
+          lambda f=frame: compare.compare_matrix(f, others[:10], baseline))
+    del frame
+    clock("all-tenants alignment overview (aggregates)", lambda: store.alignment_overview(baseline))
+    bench_apptest(db, baseline, others, clock)
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--tenants", type=int, default=1000, help="the large database (the 50-tenant one is always built)")
     parser.add_argument("--settings", type=int, default=20_000, help="settings per tenant")
-    parser.add_argument("--db", type=Path, default=ROOT / "bench" / "out" / "app.duckdb")
-    parser.add_argument("--reuse", action="store_true", help="keep an existing database of the right size")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--reuse", action="store_true", help="keep existing databases of the right size")
     args = parser.parse_args()
-
-    expected = args.tenants * args.settings
-    print(f"TenantPilot app benchmark: {args.tenants} tenants x {args.settings:,} settings = {expected:,} rows")
-    print(f"database {args.db}\n")
-    store = Store(args.db)
-    if not (args.reuse and args.db.exists() and store.current_settings().height == expected):
-        for suffix in ("", ".wal"):
-            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
-        store = Store(args.db)
-        with timed("write snapshots (Store.write_snapshot per tenant)", lambda: expected):
-            fill(store, args.tenants, args.settings)
-    print(f"{'file size':<52} {args.db.stat().st_size / 2**20:>8.0f} MB\n")
-
-    with timed("load current snapshot (Store.current_settings)") as t:
-        frame = store.current_settings()
-        t["rows"] = frame.height
-    print(f"{'  in memory (estimated_size)':<52} {frame.estimated_size() / 2**20:>8.0f} MB")
-    with timed("snapshot_token (every rerun: cache key)"):
-        store.snapshot_token()
-
-    tenants = sorted(frame["tenant_id"].unique().to_list())
-    print()
-    with timed("facet_values (every Explore rerun)"):
-        explore.facet_values(frame)
-    with timed("filter: search 'setting 1234' over 1M rows") as t:
-        t["rows"] = explore.filter_settings(frame, search="setting 1234").height
-    with timed("filter: 3 tenants + search 'value_t'") as t:
-        t["rows"] = explore.filter_settings(frame, tenants=tenants[:3], search="value_t").height
-    with timed("filter: policy type + platform, no search") as t:
-        t["rows"] = explore.filter_settings(frame, policy_types=["compliance"], platforms=["iOS"]).height
-    with timed("filter: search with no match") as t:
-        t["rows"] = explore.filter_settings(frame, search="no such text anywhere").height
-    with timed("export_columns + CSV bytes of 100,000 rows") as t:
-        from tenantpilot import export
-
-        part = frame.head(100_000)
-        t["rows"] = part.height
-        export.to_csv_bytes(explore.export_columns(part))
-
-    print()
-    for n in (3, len(tenants)):
-        with timed(f"compare_matrix of {n} tenants") as t:
-            t["rows"] = compare.compare_matrix(frame, tenants[:n]).height
-    with timed(f"compare_matrix of {len(tenants)} with baseline") as t:
-        t["rows"] = compare.compare_matrix(frame, tenants[1:], baseline=tenants[0]).height
-    with timed(f"alignment_scores of {len(tenants) - 1} tenants vs baseline") as t:
-        t["rows"] = compare.alignment_scores(frame, tenants[1:], tenants[0]).height
-    with timed("conflicts (all tenants)") as t:
-        t["rows"] = compare.conflicts(frame).height
-    del frame  # from here on the only copy is the app's cached one
-
-    print()
-    bench_apptest(args.db, tenants)
-    print(f"\npeak RSS so far {peak_rss_mb():,.0f} MB (everything above; the next step copies the frame)\n")
-    # last, because it doubles memory: what st.cache_data would cost on every cache hit
-    frame = store.current_settings()
-    with timed("st.cache_data-style copy: pickle + unpickle (not used)") as t:
-        blob = pickle.dumps(frame)
-        start = time.perf_counter()
-        pickle.loads(blob)
-        t["rows"] = frame.height
-    print(f"{'  of which unpickle alone (= every cache_data hit)':<52} {time.perf_counter() - start:>8.3f} s   "
-          f"({len(blob) / 2**20:,.0f} MB)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[int, dict[str, float]] = {}
+    for n in dict.fromkeys((50, args.tenants)):
+        db = args.out / f"app-{n}.duckdb"
+        print(f"\n== {n} tenants x {args.settings:,} settings = {n * args.settings:,} rows ({db})")
+        build(db, n, args.settings, args.reuse)
+        # each size in a process of its own, so peak RSS is that size's own
+        results[n] = measure_in_child(db)
+    sizes = list(results)
+    print("\n" + f"{'':<52}" + "".join(f"{f'{n} tenants':>16}" for n in sizes))
+    for label in results[sizes[0]]:
+        unit = " MB" if label == "peak_rss_mb" else " s"
+        cells = "".join(f"{results[n].get(label, float('nan')):>14.{0 if unit == ' MB' else 3}f}{unit}" for n in sizes)
+        print(f"{label:<52}{cells}")
     return 0
 
 
-def bench_apptest(db: Path, tenants: list[str]) -> None:
+def measure_in_child(db: Path) -> dict[str, float]:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; sys.argv = ['bench_app']; import importlib.util as u; "
+            f"s = u.spec_from_file_location('bench_app', {str(Path(__file__))!r}); m = u.module_from_spec(s); "
+            "s.loader.exec_module(m); from tenantpilot.store import Store; from pathlib import Path; "
+            f"r = m.measure(Path({str(db)!r}), Store(Path({str(db)!r}))); print('RESULT ' + json.dumps(r))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    print(done.stdout.split("RESULT ")[0], end="")
+    if done.returncode != 0:
+        print(done.stderr[-3000:])
+        raise SystemExit(1)
+    return json.loads(done.stdout.split("RESULT ", 1)[1])
+
+
+def bench_apptest(db: Path, baseline: str, others: list[str], clock: Callable[[str, Callable[[], Any]], Any]) -> None:
     """Full reruns of the real pages (AppTest runs the script in this process)."""
     os.environ["TENANTPILOT_DB"] = str(db)
     os.environ["TENANTPILOT_DATA_DIR"] = str(db.parent)
-    for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET"):
+    for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "REDIS_URL"):
         os.environ.pop(var, None)
     from streamlit.testing.v1 import AppTest
 
@@ -251,29 +267,23 @@ def bench_apptest(db: Path, tenants: list[str]) -> None:
     settings.cache_clear()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
     at.run()
-    with timed("AppTest: open Explore (cold: loads the snapshot)"):
-        at.switch_page("app_pages/explore.py").run()
-    with timed("AppTest: Explore rerun, unchanged (cache hit)"):
-        at.run()
-    with timed("AppTest: Explore after a search change"):
-        at.text_input(key="ex_search").input("setting 1234").run()
-    with timed("AppTest: Explore after a tenant filter change"):
-        at.multiselect(key="ex_tenants").set_value(tenants[:3]).run()
-    with timed("AppTest: Explore, next page"):
-        at.text_input(key="ex_search").input("").run()
-        at.get("pagination")[0].set_value(2).run()
+    clock("AppTest: open Explore (cold)", lambda: at.switch_page("app_pages/explore.py").run())
+    clock("AppTest: Explore rerun, unchanged", lambda: at.run())
+    clock("AppTest: Explore after a search change", lambda: at.text_input(key="ex_search").input("setting 1234").run())
+    clock("AppTest: Explore after a tenant filter change",
+          lambda: at.multiselect(key="ex_tenants").set_value(others[:3]).run())
+    at.text_input(key="ex_search").input("").run()
+    clock("AppTest: Explore, next page", lambda: at.get("pagination")[0].set_value(2).run())
     assert not at.exception, at.exception
-    with timed("AppTest: open Compare (nothing chosen)"):
-        at.switch_page("app_pages/compare.py").run()
-    with timed("AppTest: Compare 3 tenants + baseline"):
-        at.multiselect(key="cmp_tenants").set_value(tenants[1:4])
-        at.selectbox(key="cmp_baseline").set_value(tenants[0]).run()
-    with timed(f"AppTest: Compare all {len(tenants)} tenants + baseline"):
-        at.multiselect(key="cmp_tenants").set_value(tenants[1:]).run()
-    with timed("AppTest: Compare, 'only differences' off (cached)"):
-        at.toggle(key="cmp_only_diff").set_value(False).run()
-    with timed("AppTest: Compare, search change"):
-        at.text_input(key="cmp_search").input("area 7").run()
+    clock("AppTest: open Compare (nothing chosen)", lambda: at.switch_page("app_pages/compare.py").run())
+
+    def compare_ten() -> None:
+        at.multiselect(key="cmp_tenants").set_value(others[:10])
+        at.selectbox(key="cmp_baseline").set_value(baseline).run()
+
+    clock("AppTest: Compare 10 tenants + baseline", compare_ten)
+    clock("AppTest: Compare, 'only differences' off", lambda: at.toggle(key="cmp_only_diff").set_value(False).run())
+    clock("AppTest: Compare, search change", lambda: at.text_input(key="cmp_search").input("area 7").run())
     assert not at.exception, at.exception
 
 

@@ -223,16 +223,16 @@ def test_write_lock_held_too_long_fails_the_run_with_that_cause(env, sim, tmp_pa
     c = Consumer(lenv, tmp_path / "c.log").start()
     try:
         add_and_sync(lenv)
-        sim.latency = 0.5  # the fetch takes seconds: the lock is taken while it runs
+        sim.latency = 2.0  # the fetch takes many seconds: the lock is surely taken while it runs
         assert run_cli(lenv, "sync", CONTOSO).returncode == 0
         deadline = time.monotonic() + 30
         while latest_run(lenv)["status"] != "running":
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        # another program holds the database for 8 s, longer than the worker's 2 s budget
+        # another program holds the database for 15 s, far longer than the worker's 2 s budget
         holder = subprocess.Popen([sys.executable, "-c", (
             "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
-            "time.sleep(float(sys.argv[2]))"), lenv["TENANTPILOT_DB"], "8"], stdout=subprocess.PIPE, text=True)
+            "time.sleep(float(sys.argv[2]))"), lenv["TENANTPILOT_DB"], "15"], stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "locked"
         sim.latency = 0.0
         holder.wait(30)
