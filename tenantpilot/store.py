@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2
 ACTIVE = ("queued", "running")
+MEMORY_LIMIT = "1GB"  # per connection; DuckDB spills to disk beyond it
+ALIGNMENT_BATCH = 25  # (tenant run, baseline run) pairs per alignment query
 DONE_OK = ("succeeded", "partial")
 
 
@@ -244,6 +246,8 @@ class Store:
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 1.6, 0.25)
             try:
+                # DuckDB's default is 80 % of RAM per process; the app and the worker share a machine
+                con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 if key not in _initialised and not read_only:
                     self._migrate(con)
                     _initialised.add(key)
@@ -685,11 +689,15 @@ class Store:
         frame = pl.DataFrame(list(pairs), schema={"run_id": pl.Int64, "baseline_run_id": pl.Int64}, orient="row")
         if not frame.height:
             return
+        # in slices of ALIGNMENT_BATCH runs, with a memory cap: a baseline imported beside 1,000
+        # tenants must not hold 20 M rows' cells at once (one query for all of them peaked at 14 GB)
         with self.connect(write=True) as con:
             con.execute("SET preserve_insertion_order = false")
-            con.register("_pairs", frame.to_arrow())
-            con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs')}")
-            con.unregister("_pairs")
+            con.execute("SET memory_limit = '1GB'")
+            for start in range(0, frame.height, ALIGNMENT_BATCH):
+                con.register("_pairs", frame.slice(start, ALIGNMENT_BATCH).to_arrow())
+                con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs')}")
+                con.unregister("_pairs")
 
     def refresh_alignments_for(self, run_id: int) -> None:
         """After a snapshot is written: a tenant run against every baseline, or a baseline run against
