@@ -9,7 +9,7 @@ While a run is queued or running, the status part of the page refreshes itself e
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import polars as pl
 import streamlit as st
@@ -18,7 +18,6 @@ from tenantpilot import progress, queue, ui
 from tenantpilot.store import StoreError
 
 REFRESH_S = 1.0
-RECENT = timedelta(minutes=15)  # finished runs shown as cards (with errors and warnings) for this long
 
 st.title("Sync")
 st.caption("Pull every Intune policy of the chosen tenants through Microsoft Graph. Syncs run in the "
@@ -78,14 +77,21 @@ def render_run(run: dict, prog: dict | None) -> None:
         st.warning(warning)
 
 
-def history_table(history: pl.DataFrame) -> None:
+def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
+    """Finished runs, one compact row each, with links to Explore and Compare filtered to the tenant."""
+    label = pl.col("tenant_id").replace_strict(labels, default=pl.col("tenant_id"), return_dtype=pl.String)
     st.dataframe(
         history.select(
             "run_id", pl.col("display_name").alias("tenant"), "status", "queued_at", "duration_s", "policy_count",
             "setting_count", "request_count",
             pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
             .alias("warnings"),
-            "error",
+            pl.coalesce(pl.col("error"), pl.col("warnings").map_elements(
+                lambda w: (json.loads(w or "[]") or [None])[0], return_dtype=pl.String)).alias("error"),
+            ("/explore?" + label.map_elements(lambda t: urlencode({"ex_tenants": t}), return_dtype=pl.String))
+            .alias("explore"),
+            ("/compare?" + label.map_elements(lambda t: urlencode({"cmp_tenants": t}), return_dtype=pl.String))
+            .alias("compare"),
         ),
         hide_index=True, placeholder="—",
         column_config={
@@ -98,8 +104,12 @@ def history_table(history: pl.DataFrame) -> None:
             "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
             "request_count": st.column_config.NumberColumn("Requests", format="localized"),
             "warnings": st.column_config.NumberColumn("Warnings"),
-            "error": st.column_config.TextColumn("Error", width="large"),
+            "error": st.column_config.TextColumn("Error or first warning", width="large"),
+            "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
+            "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
         },
+        column_order=("run_id", "tenant", "status", "explore", "compare", "queued_at", "duration_s", "policy_count",
+                      "setting_count", "request_count", "warnings", "error"),
         key="sync_history",
     )
 
@@ -121,12 +131,11 @@ def status_section() -> None:
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
     ui.show_problems(ui.queue_problems(active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
 
-    st.subheader("Active and recent syncs")
-    since = (datetime.now(timezone.utc) - RECENT).timestamp()  # epoch: DuckDB says Etc/UTC, Python UTC
+    st.subheader("Active syncs")
+    # cards: what is queued or running, and the runs queued from this page (their outcome, once);
+    # every other finished run is a row of the compact history table
     watch = st.session_state.get("sync_watch", [])
-    cards = history.filter(pl.col("status").is_in(["queued", "running"])
-                           | (pl.col("finished_at").dt.epoch("s") >= since).fill_null(False)
-                           | pl.col("run_id").is_in(watch))
+    cards = history.filter(pl.col("status").is_in(["queued", "running"]) | pl.col("run_id").is_in(watch))
     if not cards.height:
         st.caption("No sync is queued or running.")
     for run in cards.iter_rows(named=True):
@@ -135,7 +144,7 @@ def status_section() -> None:
 
     st.subheader("History")
     if history.height:
-        history_table(history)
+        history_table(history, ui.tenant_labels(ui.tenants()))
     else:
         st.caption("No syncs yet.")
     if polling and not active.height:
