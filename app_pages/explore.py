@@ -113,7 +113,7 @@ if settings_tab.open:
                       f"No rows match ({total_rows:,} in the snapshot). Clear a filter or change the search.")
 
         selection = st.dataframe(
-            ui.with_family_labels(rows),
+            ui.with_family_labels(explore.distinct_names(rows)),
             hide_index=True, placeholder="—",
             column_order=explore.TABLE_COLUMNS,
             column_config={

@@ -185,6 +185,20 @@ def with_provenance(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def distinct_names(frame: pl.DataFrame) -> pl.DataFrame:
+    """Setting names that stand for different settings on the same screen get their category (or,
+    failing that, their key) appended, so rows that share a name can be told apart: three
+    "Recovery password" rows of different BitLocker drives read as three different settings."""
+    if frame.height == 0 or not {"setting_name", "setting_key"} <= set(frame.columns):
+        return frame
+    clash = pl.col("setting_key").n_unique().over("setting_name") > 1
+    where = pl.col("category") if "category" in frame.columns else pl.lit(None, pl.String)
+    where = pl.when(where.fill_null("") != "").then(where).otherwise(pl.col("setting_key"))
+    return frame.with_columns(
+        pl.when(clash).then(pl.format("{} · {}", pl.col("setting_name"), where)).otherwise(pl.col("setting_name"))
+        .alias("setting_name"))
+
+
 def export_columns(frame: pl.DataFrame, columns: Sequence[str] = EXPORT_COLUMNS) -> pl.DataFrame:
     """The user-facing columns in display order (those present), secrets masked, with provenance.
 

@@ -96,3 +96,16 @@ def test_pages_are_slices_of_one_stable_order(filled: Store) -> None:
     pages = [filled.settings_page(where, params, offset=o, limit=4) for o in range(0, whole.height, 4)]
     assert pl.concat(pages).equals(whole)
     assert sum(p.height for p in pages) == filled.settings_count(where, params)
+
+
+@pytest.mark.parametrize("names, keys, categories, shown", [
+    (["Recovery", "Recovery"], ["os_rec", "fixed_rec"], ["OS drive", "Fixed drive"],
+     ["Recovery · OS drive", "Recovery · Fixed drive"]),
+    (["Recovery", "Recovery"], ["os_rec", "os_rec"], ["OS drive", "OS drive"], ["Recovery", "Recovery"]),  # same one
+    (["PIN", "PIN"], ["a", "b"], ["", None], ["PIN · a", "PIN · b"]),  # no category: the key tells them apart
+    (["A", "B"], ["a", "b"], ["X", "X"], ["A", "B"]),
+])
+def test_rows_that_share_a_name_are_told_apart(names, keys, categories, shown) -> None:
+    frame = pl.DataFrame({"setting_name": names, "setting_key": keys, "category": categories},
+                         schema={"setting_name": pl.String, "setting_key": pl.String, "category": pl.String})
+    assert explore.distinct_names(frame)["setting_name"].to_list() == shown
