@@ -419,3 +419,57 @@ def test_compare_in_a_real_browser(server, page):
     assert filename == "tenantpilot-compare.csv"
     text = data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text  # formula injection neutralised
+
+
+# --- scale: 200 tenants in a real browser; the step times are printed, never asserted --------
+@pytest.fixture(scope="module")
+def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "bench_app.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = tmp_path_factory.mktemp("big")
+    db = data / "app.duckdb"
+    started = time.perf_counter()
+    bench.fill(Store(db), 200, 5_000)  # 200 tenants x 5,000 settings = 1,000,000 rows, bulk written
+    print(f"\n200-tenant database built in {time.perf_counter() - started:.1f} s")
+    names = [f"Tenant {t:03d}" for t in range(200)]
+    port = free_port()
+    procs = Processes(data)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        procs.start("streamlit", streamlit_args(port), clean_env(TENANTPILOT_DB=str(db), TENANTPILOT_DATA_DIR=str(data)))
+        wait_until("streamlit health", lambda: healthy(url), procs)
+        yield url, names
+    finally:
+        procs.stop()
+
+
+def test_200_tenants_explore_search_page_compare_in_a_real_browser(big_server, page):
+    url, names = big_server
+    times: dict[str, float] = {}
+
+    def step(label: str, action, done: str) -> None:
+        start = time.perf_counter()
+        action()
+        page.get_by_text(done).first.wait_for(timeout=120_000)
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
+        times[label] = time.perf_counter() - start
+
+    step("open Explore", lambda: page.goto(f"{url}/explore", wait_until="domcontentloaded"),
+         "of 1,000,000 matching rows")
+    box = page.get_by_role("textbox", name="Search")
+    step("search 'setting 1234'", lambda: (box.fill("setting 1234"), box.press("Enter")), "of 200 matching rows")
+    step("clear the search", lambda: (box.fill(""), box.press("Enter")), "of 1,000,000 matching rows")
+    step("next page", lambda: page.get_by_role("button", name="Next page").first.click(),
+         "Showing 1,001–2,000")
+    query = urlencode([("cmp_tenants", n) for n in names[1:4]] + [("cmp_baseline", names[0])])
+    step("compare 3 tenants + a baseline", lambda: page.goto(f"{url}/compare?{query}", wait_until="domcontentloaded"),
+         "Matrix")
+    assert_clean(page)
+    shoot(page, "compare-200-tenants.png")
+    print("\nbrowser, 200 tenants x 5,000 settings (seconds, as seen in the browser):")
+    for label, seconds in times.items():
+        print(f"  {label:<34} {seconds:6.2f} s")
