@@ -630,34 +630,77 @@ class Store:
     # -- reads sized to the screen: the database filters, counts and pages; only the page comes back
     # The current rows of every tenant: the one place that says what "current" is, for these reads.
     _CURRENT = "settings s WHERE s.run_id IN (SELECT run_id FROM current_runs)"
-    _ORDER = "t.display_name, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
+    _ORDER = "t.display_name, s.tenant_id, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
 
-    def settings_page(self, where: str, params: Sequence[Any], *, offset: int, limit: int) -> pl.DataFrame:
-        """One page of current setting rows matching `where` (SQL over `s`), in the stable display order."""
-        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
-        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
-                  FROM (SELECT * FROM {self._CURRENT} AND {where}) s JOIN tenants t USING (tenant_id)
-                  ORDER BY {self._ORDER} LIMIT {int(limit)} OFFSET {int(offset)}"""
+    def settings_tenant_counts(self, where: str, params: Sequence[Any]) -> list[tuple[str, int]]:
+        """(tenant_id, matching current rows) in display order; no scan at all when nothing is filtered
+        (each run knows its setting count)."""
         with self.connect() as con:
-            return con.sql(sql, params=list(params) or None).pl()
+            if where.strip() == "TRUE":
+                rows = con.execute(
+                    "SELECT c.tenant_id, coalesce(r.setting_count, 0) FROM current_runs c JOIN tenants t "
+                    "USING (tenant_id) JOIN sync_runs r ON r.run_id = c.run_id "
+                    "ORDER BY t.display_name, c.tenant_id").fetchall()
+            else:
+                rows = con.execute(
+                    f"SELECT m.tenant_id, m.n FROM (SELECT s.tenant_id, count(*) AS n FROM {self._CURRENT} "
+                    f"AND {where} GROUP BY s.tenant_id) m JOIN tenants t USING (tenant_id) "
+                    "ORDER BY t.display_name, m.tenant_id", list(params)).fetchall()
+        return [(str(t), int(n)) for t, n in rows if n]
+
+    def settings_page(self, where: str, params: Sequence[Any], *, offset: int, limit: int,
+                      counts: Sequence[tuple[str, int]] | None = None) -> pl.DataFrame:
+        """One page of current setting rows matching `where` (SQL over `s`), in the stable display order
+        (tenant, policy, category, setting). Only the tenants the page spans are read and sorted, so a
+        page costs about one tenant's rows however many tenants there are (`counts`: from
+        settings_tenant_counts, reused across pages)."""
+        counts = self.settings_tenant_counts(where, params) if counts is None else counts
+        span: list[str] = []
+        before = seen = 0
+        for tenant_id, n in counts:
+            if seen + n > offset and seen < offset + limit:
+                if not span:
+                    before = seen
+                span.append(tenant_id)
+            seen += n
+        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        marks = ",".join("?" * len(span)) or "NULL"
+        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
+                  FROM (SELECT * FROM {self._CURRENT} AND s.tenant_id IN ({marks}) AND {where}) s
+                  JOIN tenants t USING (tenant_id)
+                  ORDER BY {self._ORDER} LIMIT {int(limit)} OFFSET {int(offset - before)}"""
+        with self.connect() as con:
+            return con.sql(sql, params=[*span, *params] or None).pl()
 
     def settings_matching(self, where: str, params: Sequence[Any]) -> pl.DataFrame:
         """Every current row matching `where` (exports of what is filtered; detail views)."""
-        return self.settings_page(where, params, offset=0, limit=2**62)
+        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
+                  FROM (SELECT * FROM {self._CURRENT} AND {where}) s JOIN tenants t USING (tenant_id)
+                  ORDER BY {self._ORDER}"""
+        with self.connect() as con:
+            return con.sql(sql, params=list(params) or None).pl()
 
     def settings_count(self, where: str, params: Sequence[Any]) -> int:
-        with self.connect() as con:
-            return int(_scalar(con.execute(f"SELECT count(*) FROM {self._CURRENT} AND {where}", list(params))))
+        return sum(n for _, n in self.settings_tenant_counts(where, params))
+
+    # columns the policies table shares with settings: facets over them read ~100x fewer rows
+    _POLICY_FACETS = frozenset({"tenant_id", "policy_type", "platform", "policy_name"})
 
     def settings_facets(self, where: str, params: Sequence[Any], columns: Sequence[str],
-                        limit: int = 5000) -> dict[str, list[str]]:
-        """Distinct values of each column among the current rows matching `where` (at most `limit` + 1)."""
+                        limit: int = 5000, *, by_policy: bool = False) -> dict[str, list[str]]:
+        """Distinct values of each column among the current rows matching `where` (at most `limit` + 1).
+
+        `by_policy`: `where` names only policy-level columns (tenant, type, platform, policy), so the
+        current policies answer instead of every setting row (every policy has at least one row)."""
         out: dict[str, list[str]] = {}
+        source = ("policies s WHERE s.run_id IN (SELECT run_id FROM current_runs)"
+                  if by_policy and self._POLICY_FACETS >= set(columns) else self._CURRENT)
         with self.connect() as con:
             for column in columns:
                 if column not in SETTING_SCHEMA and column != "tenant_id":
                     raise ValueError(column)
-                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {self._CURRENT} AND {where} "
+                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {source} AND {where} "
                                    f"AND s.{column} IS NOT NULL LIMIT {int(limit) + 1}", list(params)).fetchall()
                 out[column] = sorted((str(r[0]) for r in rows), key=lambda v: (v.casefold(), v))
         return out

@@ -94,10 +94,15 @@ def pager(total: int, key: str, page_size: int = PAGE_SIZE) -> tuple[int, int, A
 
 # --- current settings, read in the database: only what a page shows comes back --------------------
 @st.cache_data(max_entries=64, show_spinner=False)
-def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
+def _settings_counts(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> list[tuple[str, int]]:
+    """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
     from tenantpilot.explore import filters_sql
 
-    return Store(Path(db_path)).settings_count(*filters_sql(filters))
+    return Store(Path(db_path)).settings_tenant_counts(*filters_sql(filters))
+
+
+def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
+    return sum(n for _, n in _settings_counts(db_path, token, filters))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -105,7 +110,8 @@ def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: 
                      columns: tuple[str, ...]) -> dict[str, list[str]]:
     from tenantpilot.explore import filters_sql
 
-    return Store(Path(db_path)).settings_facets(*filters_sql(filters), columns, limit=MAX_POLICY_OPTIONS)
+    return Store(Path(db_path)).settings_facets(*filters_sql(filters), columns, limit=MAX_POLICY_OPTIONS,
+                                                by_policy=not filters.search.strip())
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -114,7 +120,7 @@ def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: An
     from tenantpilot.explore import filters_sql
 
     return Store(Path(db_path)).settings_page(*filters_sql(filters), offset=(number - 1) * page_size,
-                                              limit=page_size)
+                                              limit=page_size, counts=_settings_counts(db_path, token, filters))
 
 
 def settings_count(key: SnapshotKey, filters: Any) -> int:
