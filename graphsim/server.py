@@ -51,14 +51,17 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from graphsim.authority import TokenAuthority
 from graphsim.catalog import load_catalog
 from graphsim.graphapi import (
+    SPECS,
     GraphApi,
     GraphRequest,
     GraphResponse,
     error_body,
     forbidden_message,
+    intune_message,
     normalise_path,
 )
-from graphsim.tenants import COLLECTIONS, SimTenant
+from graphsim.limits import FamilyThrottle, effective_limits, service_family
+from graphsim.tenants import COLLECTIONS, SimPolicy, SimTenant
 
 JSON = dict[str, Any]
 
@@ -181,9 +184,21 @@ class GraphSimulator:
         self.drop_retry_after = False
         self.allow_plain_text_secrets = False
         self.batch_shuffle = True
+        self.family_throttle = False
+        self.budget_share = 1.0
+        self.family_limits: dict[str, tuple[int, float]] = {}
+        self.failing_paths: dict[str, int] = {}
+        self.failing_later_pages: dict[str, int] = {}
+        self.vanish_after_list: dict[str, int] = {}
         self._forbidden: set[str] = set()
         self._malformed: set[str] = set()
         self._fail_queue: collections.deque[tuple[int, str | None]] = collections.deque()
+        self._families = FamilyThrottle()
+        self._vanished: dict[str, set[str]] = {}  # tenant id -> ids that answer 400 ResourceNotFound
+        self._vanish_lock = threading.Lock()
+        self._unsupported = 0
+        self._mixed_apps = False
+        self._knob_policies: dict[str, list[tuple[str, str]]] = {}  # knob -> [(tenant id, policy id)]
         # machinery
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
@@ -353,6 +368,54 @@ class GraphSimulator:
     def reset_throttle(self) -> None:
         with self._throttle_lock:
             self._windows.clear()
+        self._families.reset()
+
+    # --- knobs that change what tenants hold
+
+    @property
+    def unsupported_device_configurations(self) -> int:
+        """How many ``unsupportedDeviceConfiguration`` items every tenant's deviceConfigurations
+        list holds (0 = none, the default)."""
+        return self._unsupported
+
+    @unsupported_device_configurations.setter
+    def unsupported_device_configurations(self, n: int) -> None:
+        self._drop_knob_policies("unsupported")
+        self._unsupported = max(0, int(n))
+        for tenant in list(self.tenants.values()):
+            self._remember("unsupported", tenant, tenant.add_unsupported_device_configurations(self._unsupported))
+
+    @property
+    def mixed_app_policies(self) -> bool:
+        """Every tenant also holds a Windows app protection, a WIP, an MDM WIP and an app
+        configuration (targetedManagedAppConfiguration) policy, all listed by managedAppPolicies."""
+        return self._mixed_apps
+
+    @mixed_app_policies.setter
+    def mixed_app_policies(self, on: bool) -> None:
+        self._drop_knob_policies("mixed_apps")
+        self._mixed_apps = bool(on)
+        if self._mixed_apps:
+            for tenant in list(self.tenants.values()):
+                self._remember("mixed_apps", tenant, tenant.add_mixed_app_policies())
+
+    def _remember(self, knob: str, tenant: SimTenant, policies: list[SimPolicy]) -> None:
+        self._knob_policies.setdefault(knob, []).extend((tenant.tenant_id, p.id) for p in policies)
+
+    def _drop_knob_policies(self, knob: str) -> None:
+        for tenant_id, policy_id in self._knob_policies.pop(knob, []):
+            tenant = self.tenants.get(tenant_id)
+            if tenant is not None and tenant.find_policy(policy_id) is not None:
+                tenant.delete_policy(policy_id)
+
+    def vanish(self, tenant_id: str, policy_id: str) -> SimPolicy:
+        """Delete a policy the way a deletion between list and follow-up looks: from now on its GET
+        and every follow-up answer ``400 ResourceNotFound`` (not 404)."""
+        tenant = self.tenant(tenant_id)
+        policy = tenant.delete_policy(policy_id)
+        with self._vanish_lock:
+            self._vanished.setdefault(tenant.tenant_id, set()).add(policy.id)
+        return policy
 
     @property
     def knobs(self) -> JSON:
@@ -361,13 +424,23 @@ class GraphSimulator:
                 "malformed_paths": sorted(self._malformed), "drop_retry_after": self.drop_retry_after,
                 "allow_plain_text_secrets": self.allow_plain_text_secrets, "batch_shuffle": self.batch_shuffle,
                 "token_lifetime": self.token_lifetime, "token_max_age": self.token_max_age,
-                "pending_failures": len(self._fail_queue)}
+                "pending_failures": len(self._fail_queue), "family_throttle": self.family_throttle,
+                "budget_share": self.budget_share,
+                "family_limits": {k: list(v) for k, v in self.family_limits.items()},
+                "failing_paths": dict(self.failing_paths), "failing_later_pages": dict(self.failing_later_pages),
+                "vanish_after_list": dict(self.vanish_after_list),
+                "unsupported_device_configurations": self._unsupported,
+                "mixed_app_policies": self._mixed_apps}
 
     def apply_knobs(self, values: Mapping[str, Any]) -> JSON:
         """Set several knobs from a mapping; returns :attr:`knobs`. Keys: the knob attributes
         (``latency``, ``throttle`` as ``(limit, window)``, ``fault_rate``, ``forbidden_paths``,
         ``malformed_paths``, ``drop_retry_after``, ``allow_plain_text_secrets``, ``batch_shuffle``,
-        ``token_lifetime``, ``token_max_age``) and the actions ``fail_next`` (``n``, ``(n, status)``,
+        ``token_lifetime``, ``token_max_age``, ``family_throttle``, ``budget_share``,
+        ``family_limits`` as ``{family: (limit, window)}``, ``failing_paths`` and
+        ``failing_later_pages`` as ``{path prefix: status}``, ``vanish_after_list`` as
+        ``{collection: n}``, ``unsupported_device_configurations`` (n), ``mixed_app_policies``) and
+        the actions ``fail_next`` (``n``, ``(n, status)``,
         ``(n, status, path_prefix)`` or a dict with those keys), ``expire_tokens_after`` (seconds),
         ``revoke_tokens_after`` (seconds: sets ``token_max_age``, so every token, including the
         ones issued later, dies that long after issue) and ``revoke_all_tokens`` (true)."""
@@ -376,10 +449,19 @@ class GraphSimulator:
                 self.throttle = (int(value[0]), float(value[1])) if value else None
             elif key in ("forbidden_paths", "malformed_paths"):
                 setattr(self, key, [value] if isinstance(value, str) else (value or ()))
-            elif key in ("latency", "fault_rate"):
+            elif key in ("latency", "fault_rate", "budget_share"):
                 setattr(self, key, float(value))
-            elif key in ("drop_retry_after", "allow_plain_text_secrets", "batch_shuffle"):
+            elif key in ("drop_retry_after", "allow_plain_text_secrets", "batch_shuffle", "family_throttle",
+                         "mixed_app_policies"):
                 setattr(self, key, bool(value))
+            elif key == "family_limits":
+                self.family_limits = {str(k): (int(v[0]), float(v[1])) for k, v in (value or {}).items()}
+            elif key in ("failing_paths", "failing_later_pages"):
+                setattr(self, key, {str(k): int(v) for k, v in (value or {}).items()})
+            elif key == "vanish_after_list":
+                self.vanish_after_list = {str(k): int(v) for k, v in (value or {}).items()}
+            elif key == "unsupported_device_configurations":
+                self.unsupported_device_configurations = int(value)
             elif key == "token_lifetime":
                 self.token_lifetime = int(value)
             elif key in ("token_max_age", "revoke_tokens_after"):
@@ -415,6 +497,14 @@ class GraphSimulator:
         self.batch_shuffle = True
         self.token_max_age = None
         self.token_lifetime = self._default_token_lifetime
+        self.family_throttle = False
+        self.budget_share = 1.0
+        self.family_limits = {}
+        self.failing_paths = {}
+        self.failing_later_pages = {}
+        self.vanish_after_list = {}
+        self.unsupported_device_configurations = 0
+        self.mixed_app_policies = False
         with self._rng_lock:
             self._fail_queue.clear()
         self.reset_throttle()
@@ -616,10 +706,21 @@ class GraphSimulator:
         faults, forbidden paths; then the resource itself."""
         npath = normalise_path(path)
         wait = self._throttled(tenant.tenant_id)
+        if wait is None and self.family_throttle:
+            family = service_family(npath)
+            if family is not None:
+                wait = self._families.admit(tenant.tenant_id, family,
+                                            effective_limits(self.budget_share, self.family_limits))
         if wait is not None:
             headers = {} if self.drop_retry_after else {"Retry-After": str(wait)}
             return GraphResponse(429, error_body("TooManyRequests", "Too many requests."), headers)
-        status = self._scheduled_failure(npath)
+        if self._vanished and self._is_vanished(tenant.tenant_id, npath):
+            # a policy deleted after it was listed: 400 ResourceNotFound with Intune's JSON-in-a-string
+            # message (Microsoft365DSC issue #3958 quotes one for configurationPolicies('…'))
+            return GraphResponse(400, error_body("ResourceNotFound", intune_message("An error has occurred", npath)))
+        status = self._persistent_failure(npath, params)
+        if status is None:
+            status = self._scheduled_failure(npath)
         if status is None and self.fault_rate > 0:
             with self._rng_lock:
                 if self._rng.random() < self.fault_rate:
@@ -629,7 +730,47 @@ class GraphSimulator:
         if self._matches(self._forbidden, npath):
             return GraphResponse(403, error_body("Forbidden", forbidden_message(npath)))
         req = GraphRequest(method, version, npath, params, tenant, self.url, body)
-        return self.api.handle(req)
+        resp = self.api.handle(req)
+        if self.vanish_after_list and resp.status == 200 and method == "GET":
+            self._vanish_listed(tenant, npath, resp)
+        return resp
+
+    def _persistent_failure(self, npath: str, params: list[tuple[str, str]]) -> int | None:
+        """``failing_paths``: every request under a prefix fails; ``failing_later_pages``: only the
+        pages after the first (requests carrying a ``$skiptoken``) of lists under a prefix."""
+        low = npath.lower()
+        for prefix, status in tuple(self.failing_paths.items()):
+            if low.startswith(_norm_prefix(prefix)):
+                return status
+        if self.failing_later_pages and any(k.lower().lstrip("$") == "skiptoken" for k, _ in params):
+            for prefix, status in tuple(self.failing_later_pages.items()):
+                if low.startswith(_norm_prefix(prefix)):
+                    return status
+        return None
+
+    def _is_vanished(self, tenant_id: str, npath: str) -> bool:
+        parts = npath.split("/")  # ["", "deviceManagement", "<collection>", "<id>", ...]
+        with self._vanish_lock:
+            return len(parts) > 3 and parts[3] in self._vanished.get(tenant_id, ())
+
+    def _vanish_listed(self, tenant: SimTenant, npath: str, resp: GraphResponse) -> None:
+        """``vanish_after_list={collection: n}``: the first ``n`` policies a list of that collection
+        returns are deleted right after it answered (they answer 400 ResourceNotFound from then on)."""
+        parts = npath.split("/")
+        if len(parts) != 3 or parts[2] not in SPECS:
+            return
+        collection = parts[2]
+        with self._vanish_lock:
+            left = self.vanish_after_list.get(collection, 0)
+            if left <= 0:
+                return
+            items = [i for i in (resp.body or {}).get("value") or () if isinstance(i, dict) and i.get("id")]
+            victims = [str(i["id"]) for i in items[:left]]
+            self.vanish_after_list = dict(self.vanish_after_list, **{collection: left - len(victims)})
+            self._vanished.setdefault(tenant.tenant_id, set()).update(victims)
+        for policy_id in victims:
+            if tenant.find_policy(policy_id) is not None:
+                tenant.delete_policy(policy_id)
 
     def _scheduled_failure(self, npath: str) -> int | None:
         if not self._fail_queue:
@@ -711,6 +852,8 @@ class GraphSimulator:
              self._ctl_delete),
             ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/change"),
              self._ctl_change),
+            ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/vanish"),
+             self._ctl_vanish),
         ]
 
     def state(self) -> JSON:
@@ -737,6 +880,13 @@ class GraphSimulator:
             raise KeyError(m["pid"])
         policy = tenant.delete_policy(m["pid"])
         return 200, {"deleted": policy.id, "name": policy.name}
+
+    def _ctl_vanish(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
+        tenant = self.tenant(m["tid"])
+        if m["coll"] not in COLLECTIONS or tenant.get_policy(m["coll"], m["pid"]) is None:
+            raise KeyError(m["pid"])
+        policy = self.vanish(tenant.tenant_id, m["pid"])
+        return 200, {"vanished": policy.id, "name": policy.name}
 
     def _ctl_change(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
         tenant = self.tenant(m["tid"])

@@ -862,3 +862,93 @@ DRIVER_UPDATE_PROFILES: list[JSON] = [
      "inventorySyncStatus": {"lastSuccessfulSyncDateTime": "2025-01-20T04:11:52Z",
                              "driverInventorySyncState": "success"}},
 ]
+
+
+# --- shapes only knobs add (GraphSimulator.unsupported_device_configurations / mixed_app_policies)
+# Property names and types from the Graph beta resource pages (microsoft-graph-docs-contrib
+# api-reference/beta/resources/intune-deviceconfig-unsupporteddeviceconfiguration.md,
+# intune-mam-windowsmanagedappprotection.md, intune-mam-windowsinformationprotectionpolicy.md,
+# intune-mam-mdmwindowsinformationprotectionpolicy.md, intune-mam-targetedmanagedappconfiguration.md);
+# the values are invented.
+
+#: deviceConfigurations items Graph cannot represent; CIPP-API reads their originalEntityTypeName
+#: (Modules/CIPPCore/Public/New-CIPPTemplateRun.ps1). The original type names are examples.
+UNSUPPORTED_DEVICE_CONFIGURATIONS: list[JSON] = [
+    {
+        "@odata.type": "#microsoft.graph.unsupportedDeviceConfiguration",
+        "displayName": "Legacy kiosk profile (unsupported)",
+        "description": "Created in a portal version Graph cannot represent",
+        "roleScopeTagIds": ["0"], "supportsScopeTags": True,
+        "deviceManagementApplicabilityRuleOsEdition": None, "deviceManagementApplicabilityRuleOsVersion": None,
+        "deviceManagementApplicabilityRuleDeviceMode": None, "version": 3,
+        "originalEntityTypeName": "windows10XVpnConfiguration",
+        "details": [{"@odata.type": "microsoft.graph.unsupportedDeviceConfigurationDetail",
+                     "message": "The profile type is not supported by this API version.",
+                     "propertyName": ""}],
+    },
+    {
+        "@odata.type": "#microsoft.graph.unsupportedDeviceConfiguration",
+        "displayName": "Old Wi-Fi import (unsupported)",
+        "description": "",
+        "roleScopeTagIds": ["0"], "supportsScopeTags": False,
+        "deviceManagementApplicabilityRuleOsEdition": None, "deviceManagementApplicabilityRuleOsVersion": None,
+        "deviceManagementApplicabilityRuleDeviceMode": None, "version": 1,
+        "originalEntityTypeName": "windows81WifiImportConfiguration",
+        "details": [],
+    },
+]
+
+#: collection -> resource: one of each extra kind that managedAppPolicies lists beside iOS and
+#: Android protection (IntuneManagement Extensions/EndpointManager.psm1: app configurations are
+#: "also included in the managedAppPolicies API").
+MIXED_APP_POLICIES: dict[str, JSON] = {
+    "windowsManagedAppProtections": {
+        "@odata.type": "#microsoft.graph.windowsManagedAppProtection",
+        "displayName": "WIN_U_AppProtection_Edge", "description": "Edge on unenrolled Windows",
+        "roleScopeTagIds": ["0"], "version": "\"1\"", "isAssigned": True, "deployedAppCount": 1,
+        "printBlocked": True, "allowedInboundDataTransferSources": "allApps",
+        "allowedOutboundClipboardSharingLevel": "none", "allowedOutboundDataTransferDestinations": "none",
+        "appActionIfUnableToAuthenticateUser": "block", "maximumAllowedDeviceThreatLevel": "secured",
+        "mobileThreatDefenseRemediationAction": "block", "minimumRequiredAppVersion": "120.0.0.0",
+        "minimumRequiredOsVersion": "10.0.19045", "minimumWarningAppVersion": None,
+        "minimumWarningOsVersion": None, "minimumWipeAppVersion": None, "minimumWipeOsVersion": None,
+        "minimumRequiredSdkVersion": None, "minimumWipeSdkVersion": None,
+        "periodOfflineBeforeAccessCheck": "PT12H", "periodOfflineBeforeWipeIsEnforced": "P90D",
+    },
+    "windowsInformationProtectionPolicies": {
+        "@odata.type": "#microsoft.graph.windowsInformationProtectionPolicy",
+        "displayName": "WIN_U_WIP_WithoutEnrollment", "description": "",
+        "roleScopeTagIds": ["0"], "version": "\"1\"", "isAssigned": True,
+        "enforcementLevel": "encryptAndAuditOnly", "enterpriseDomain": "{tenant_domain}",
+        "protectionUnderLockConfigRequired": False, "revokeOnUnenrollDisabled": False,
+        "azureRightsManagementServicesAllowed": False, "iconsVisible": True, "indexingEncryptedStoresOrItemsBlocked": False,
+        "enterpriseProtectedDomainNames": [{"@odata.type": "microsoft.graph.windowsInformationProtectionResourceCollection",
+                                            "displayName": "domains", "resources": ["{tenant_domain}"]}],
+        "protectedApps": [{"@odata.type": "#microsoft.graph.windowsInformationProtectionStoreApp",
+                           "displayName": "Microsoft Edge", "publisherName": "O=MICROSOFT CORPORATION",
+                           "productName": "Microsoft.MicrosoftEdge", "denied": False}],
+        "revokeOnMdmHandoffDisabled": False, "mdmEnrollmentUrl": "", "windowsHelloForBusinessBlocked": False,
+        "pinMinimumLength": 6, "pinExpirationDays": 0, "numberOfPastPinsRemembered": 0,
+        "passwordMaximumAttemptCount": 10, "minutesOfInactivityBeforeDeviceLock": 15,
+    },
+    "mdmWindowsInformationProtectionPolicies": {
+        "@odata.type": "#microsoft.graph.mdmWindowsInformationProtectionPolicy",
+        "displayName": "WIN_D_WIP_Enrolled", "description": "",
+        "roleScopeTagIds": ["0"], "version": "\"1\"", "isAssigned": False,
+        "enforcementLevel": "encryptAuditAndBlock", "enterpriseDomain": "{tenant_domain}",
+        "protectionUnderLockConfigRequired": True, "revokeOnUnenrollDisabled": False,
+        "azureRightsManagementServicesAllowed": False, "iconsVisible": True,
+        "protectedApps": [], "exemptApps": [],
+    },
+    "targetedManagedAppConfigurations": {
+        "@odata.type": "#microsoft.graph.targetedManagedAppConfiguration",
+        "displayName": "IOS_U_AppConfig_Outlook", "description": "Outlook settings for managed apps",
+        "roleScopeTagIds": ["0"], "version": "\"1\"", "isAssigned": True, "deployedAppCount": 1,
+        "customSettings": [
+            {"@odata.type": "microsoft.graph.keyValuePair", "name": "com.microsoft.outlook.EmailProfile.AccountType",
+             "value": "ModernAuth"},
+            {"@odata.type": "microsoft.graph.keyValuePair", "name": "com.microsoft.outlook.Mail.FocusedInbox",
+             "value": "false"},
+        ],
+    },
+}

@@ -58,8 +58,18 @@ FAMILIES: dict[str, str] = {
     "windowsFeatureUpdateProfiles": "windowsUpdate",
     "windowsQualityUpdateProfiles": "windowsUpdate",
     "windowsDriverUpdateProfiles": "windowsUpdate",
+    # empty unless a knob fills them (GraphSimulator.mixed_app_policies)
+    "windowsManagedAppProtections": "appProtection",
+    "windowsInformationProtectionPolicies": "appProtection",
+    "mdmWindowsInformationProtectionPolicies": "appProtection",
+    "targetedManagedAppConfigurations": "appConfiguration",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
+#: collections build_tenant never fills (only knobs do)
+OPTIONAL_COLLECTIONS: frozenset[str] = frozenset({
+    "windowsManagedAppProtections", "windowsInformationProtectionPolicies",
+    "mdmWindowsInformationProtectionPolicies", "targetedManagedAppConfigurations",
+})
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
 ALL_USERS_ID = "acacacac-9df4-4c7d-9d50-4ef0226f57a9"
@@ -294,6 +304,42 @@ class SimTenant:
                     return {"policy_id": policy.id, "policy_name": policy.name, "collection": policy.collection,
                             "setting_definition_id": def_id, "old": old, "new": new, "new_display": str(new)}
         raise LookupError("no settings-catalog policy with an integer setting")
+
+    def add_unsupported_device_configurations(self, n: int) -> list[SimPolicy]:
+        """Add ``n`` ``unsupportedDeviceConfiguration`` items to deviceConfigurations (profiles Graph
+        cannot represent, each with ``originalEntityTypeName`` and ``details``)."""
+        added = []
+        for i in range(n):
+            shape = synthetic.UNSUPPORTED_DEVICE_CONFIGURATIONS[i % len(synthetic.UNSUPPORTED_DEVICE_CONFIGURATIONS)]
+            resource = dict(_copy(shape), id=derived_id("unsupported", self.tenant_id, i))
+            if i >= len(synthetic.UNSUPPORTED_DEVICE_CONFIGURATIONS):
+                resource["displayName"] = f"{resource['displayName']} #{i + 1}"
+            added.append(self.add_policy("deviceConfigurations", resource,
+                                         assignments=self._group_assignment(resource["id"])))
+        return added
+
+    def add_mixed_app_policies(self) -> list[SimPolicy]:
+        """Add one Windows app protection, one WIP (without enrollment), one MDM WIP and one app
+        configuration (``targetedManagedAppConfiguration``) policy: managedAppPolicies lists them all."""
+        added = []
+        for collection, shape in synthetic.MIXED_APP_POLICIES.items():
+            prefix = {"windowsManagedAppProtections": "T_", "targetedManagedAppConfigurations": "A_"}.get(collection, "")
+            pid = prefix + derived_id("mixed-app", self.tenant_id, collection)
+            resource = dict(_substitute(_copy(shape), self), id=pid)
+            apps = []
+            if collection in ("windowsManagedAppProtections", "targetedManagedAppConfigurations"):
+                apps = [{"id": f"com.microsoft.edge.{collection}", "version": "-1",
+                         "mobileAppIdentifier": {"@odata.type": "#microsoft.graph.windowsAppIdentifier",
+                                                 "windowsAppId": "com.microsoft.edge"}}]
+            added.append(self.add_policy(collection, resource, assignments=self._group_assignment(pid), apps=apps))
+        return added
+
+    def _group_assignment(self, policy_id: str) -> list[JSON]:
+        group_id = next(iter(self.groups), ALL_USERS_ID)
+        return [{"id": f"{policy_id}_{group_id}", "source": "direct", "sourceId": policy_id,
+                 "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group_id,
+                            "deviceAndAppManagementAssignmentFilterId": None,
+                            "deviceAndAppManagementAssignmentFilterType": "none"}}]
 
     def summary(self) -> JSON:
         return {"tenant_id": self.tenant_id, "display_name": self.display_name, "domain": self.domain,

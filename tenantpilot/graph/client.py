@@ -1,42 +1,47 @@
-"""A small, strict Microsoft Graph client on ``requests``: retries, paging, ``$batch``, concurrency.
+"""A small, strict Microsoft Graph client on ``requests`` for one tenant: pacing, retries, paging, ``$batch``, concurrency.
 
-Policies (one logical request = one call to :meth:`GraphClient.get` or one inner request of
-:meth:`GraphClient.batch`):
+One logical request is one call to :meth:`GraphClient.get` or one inner request of
+:meth:`GraphClient.batch`. Both go through the same two rules:
 
-* **429 / 503**: wait ``Retry-After`` (seconds, or an HTTP date); when it is absent or
-  malformed, back off ``min(2**n * backoff_base, 60)`` seconds with jitter (×0.5–1.0).
-  At most ``max_retries`` retries, then :class:`Throttled` (429) / :class:`ServerError` (503).
-* **other transient 5xx** (not 501/505) and **connection errors / timeouts**: the same backoff.
-  TLS verification failures are not retried (:class:`ConnectionFailed` at once).
-* **401**: one forced token refresh, one more try, then :class:`AuthError`.
-* **403**: :class:`PermissionDenied` at once (no retry), with the missing scopes parsed.
-* **404**: :class:`NotFound`; **400 / other 4xx**: :class:`GraphError` with Graph's code/message.
-* **a 2xx body that is not JSON or not the expected shape**: :class:`BadResponse` naming the URL.
+* **Pacing** (:mod:`.throttle`): before a request leaves, the client's :class:`Pacer` checks the
+  Intune service family of its URL against the published limit (1,000 or 2,000 requests per 20 s
+  per app per tenant; each inner ``$batch`` request counts on its own) and waits when the window
+  is full. A 429 halves that family's pace; a run of successes speeds it up again.
+* **Retrying** (:mod:`.retry`, one :class:`RetryPolicy`): 429 waits ``Retry-After`` (or backs off
+  ``min(2**n * throttle_backoff_base, 60)`` s with jitter) and, with a ``deadline``, keeps trying
+  while the run has time left, then :class:`Throttled` names the wait; 5xx and connection
+  errors back off ``min(2**n * backoff_base, 60)`` s, at most ``max_retries`` times; one forced
+  token refresh on 401, then :class:`AuthError`; TLS failures, 403 (:class:`PermissionDenied`),
+  404 (:class:`NotFound`), 400 and other 4xx (:class:`GraphError`) are not retried. A 2xx body
+  that is not JSON, or not the expected shape, is :class:`BadResponse` naming the URL.
 
 ``$batch`` packs 20 inner requests per POST, sends the POSTs in parallel (bounded by
-``max_concurrency``), re-sends only the inner requests that got 429/503/5xx (after the
-largest inner ``Retry-After`` of that round), follows inner ``@odata.nextLink``s of list
-results, and returns one :class:`BatchResponse` per input request, in input order. Inner 4xx
-answers are returned, not raised: call :meth:`BatchResponse.raise_for_status`.
+``max_concurrency``), re-sends only the inner requests the rule says to retry (after the longest
+wait of that round), follows inner ``@odata.nextLink`` URLs of list results, and returns one
+:class:`BatchResponse` per input request, in input order. Inner failures are returned, not
+raised (:meth:`BatchResponse.raise_for_status`); an outer 429/5xx on the POST itself is retried
+by the same rule.
+
+``on_wait(seconds, reason)`` is called before a throttle (``"throttle"``) or pacing (``"pacing"``)
+wait longer than a second, so a caller can say "waiting for Graph's throttle (N s)".
 
 ``client.stats`` counts, thread-safely, every HTTP request sent to Graph (each GET, each
-``$batch`` POST, each retry; token requests are counted by the token provider instead).
-Authorization headers and tokens are never logged.
+``$batch`` POST, each retry; token requests are counted by the token provider instead) and the
+seconds spent waiting. Authorization headers and tokens are never logged.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import timezone
+from functools import partial
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -54,6 +59,17 @@ from .errors import (
     Throttled,
     error_from_response,
 )
+from .retry import (
+    CONNECTION,
+    MAX_BACKOFF,
+    Attempts,
+    Decision,
+    RetryPolicy,
+    backoff_delay,
+    parse_retry_after,
+    retry_delay,
+)
+from .throttle import PUBLISHED_LIMITS, Pacer, family_of
 
 __all__ = [
     "GraphClient",
@@ -62,6 +78,7 @@ __all__ = [
     "RequestStats",
     "TokenSource",
     "BATCH_LIMIT",
+    "MAX_BACKOFF",
     "parse_retry_after",
     "backoff_delay",
     "retry_delay",
@@ -74,7 +91,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
-MAX_BACKOFF = 60.0
+ANNOUNCE_AFTER_S = 1.0  # on_wait is called for waits longer than this
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,57 +106,6 @@ class TokenSource(Protocol):
 # ---------------------------------------------------------------------------------------
 # Pure helpers (table-tested)
 # ---------------------------------------------------------------------------------------
-
-
-def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value, or None when absent or malformed.
-
-    Accepts delta-seconds (``"10"``, ``"1.5"``) and HTTP dates; negative → None."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        secs = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        now_ts = time.time() if now is None else now
-        return max(0.0, when.timestamp() - now_ts)
-    if secs != secs or secs < 0 or secs == float("inf"):  # NaN, negative, inf
-        return None
-    return secs
-
-
-def backoff_delay(
-    attempt: int, base: float = 1.0, *, cap: float = MAX_BACKOFF, rng: Callable[[], float] = random.random
-) -> float:
-    """``min(2**attempt * base, cap)`` scaled by a jitter factor in [0.5, 1.0)."""
-    delay = min((2 ** max(attempt, 0)) * base, cap)
-    return delay * (0.5 + rng() / 2)
-
-
-def retry_delay(
-    retry_after: Any,
-    attempt: int,
-    base: float = 1.0,
-    *,
-    cap: float = MAX_BACKOFF,
-    max_retry_after: float = 300.0,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """``Retry-After`` when usable (clamped to ``max_retry_after``), else jittered backoff."""
-    ra = parse_retry_after(retry_after)
-    if ra is not None:
-        return min(ra, max_retry_after)
-    return backoff_delay(attempt, base, cap=cap, rng=rng)
 
 
 _QUERY_SAFE = "$(),;=':@/*!"
@@ -202,8 +168,14 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> Any:
     return None
 
 
-def _is_retryable(status: int) -> bool:
-    return status == 429 or (status >= 500 and status not in (501, 505))
+def cost_of(urls: Iterable[str]) -> dict[str, int]:
+    """Requests per Intune service family for a set of Graph URLs (those of no family are free)."""
+    counts: Counter[str] = Counter()
+    for url in urls:
+        family = family_of(url)
+        if family is not None:
+            counts[family] += 1
+    return dict(counts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,6 +192,8 @@ class RequestStats:
     throttled  429 or 503 answers received (outer and inner)
     failed     logical requests (GET or inner batch request) that ended in an error
     batched    inner requests carried by $batch POSTs (re-sent ones included)
+    waited_s   seconds spent waiting before re-sends and for pacing (summed over threads)
+    paced_s    of which: seconds waiting because our own pacing held a request back
     """
 
     requests: int = 0
@@ -227,14 +201,16 @@ class RequestStats:
     throttled: int = 0
     failed: int = 0
     batched: int = 0
+    waited_s: float = 0.0
+    paced_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, **counts: int) -> None:
+    def add(self, **counts: float) -> None:
         with self._lock:
             for k, v in counts.items():
                 setattr(self, k, getattr(self, k) + v)
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, float]:
         with self._lock:
             return {
                 "requests": self.requests,
@@ -242,6 +218,8 @@ class RequestStats:
                 "throttled": self.throttled,
                 "failed": self.failed,
                 "batched": self.batched,
+                "waited_s": round(self.waited_s, 3),
+                "paced_s": round(self.paced_s, 3),
             }
 
 
@@ -260,23 +238,30 @@ class BatchRequest:
 
 @dataclass
 class BatchResponse:
-    """One inner answer. For a followed collection, ``body['value']`` holds every page."""
+    """One inner answer. For a followed collection, ``body['value']`` holds every page.
+
+    ``exc``: set when Graph answered 2xx but the body was unusable (malformed JSON inside the
+    batch, a paging loop); ``note``: why the retry rule gave up, for the error message."""
 
     status: int
     body: Any
     headers: dict[str, str]
-    url: str  # absolute URL of the inner request (for messages)
+    url: str  # absolute URL of the inner request (the page that failed, for a collection)
     method: str = "GET"
+    exc: GraphError | None = None
+    note: str = ""
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return 200 <= self.status < 300 and self.exc is None
 
     @property
     def error(self) -> GraphError | None:
+        if self.exc is not None:
+            return self.exc
         if self.ok:
             return None
-        return error_from_response(self.status, self.body, url=self.url, method=self.method, exhausted=True)
+        return _give_up_error(self.status, self.body, self.url, self.method, self.note)
 
     def raise_for_status(self) -> None:
         err = self.error
@@ -296,17 +281,49 @@ class BatchResponse:
         return self.body
 
 
+def _give_up_error(status: int, body: Any, url: str, method: str, note: str) -> GraphError:
+    """The error for an answer the retry rule gave up on, its ``note`` worked into the message."""
+    err = error_from_response(status, body, url=url, method=method, exhausted=True)
+    if note and isinstance(err, Throttled) and note.startswith("the next wait"):
+        err.message = f"Graph kept throttling (429): {note}"
+    elif note and isinstance(err, (Throttled, ServerError)):
+        err.message = f"{err.message} ({note})"
+    return err
+
+
+@dataclass
+class _Inner:
+    """One inner request of a :meth:`GraphClient.batch` call, through all its rounds."""
+
+    index: int
+    request: BatchRequest
+    url: str  # relative to the version root; advances along @odata.nextLink
+    attempts: Attempts = field(default_factory=Attempts)
+    pages: int = 0  # pages received so far
+    first: dict[str, Any] | None = None  # the first page's body (a followed collection)
+    values: list[Any] = field(default_factory=list)  # every page's items so far
+    seen: set[str] = field(default_factory=set)  # pages asked for (paging-loop guard)
+
+    @property
+    def family(self) -> str | None:
+        return family_of(self.url)
+
+
 # ---------------------------------------------------------------------------------------
 # The client
 # ---------------------------------------------------------------------------------------
 
 
 class GraphClient:
-    """Microsoft Graph over one pooled ``requests.Session``.
+    """Microsoft Graph for one tenant, over one pooled ``requests.Session``.
 
-    ``verify``: True (requests' default, honouring ``REQUESTS_CA_BUNDLE``), False, or a CA
-    bundle path; it is passed explicitly on every request. ``sleep`` is injectable so tests
-    need not wait out real back-offs. Thread-safe: share one client across threads.
+    ``verify``: True (requests' default, honouring ``REQUESTS_CA_BUNDLE``), False, or a CA bundle
+    path; it is passed explicitly on every request. ``deadline``: an absolute ``clock()`` value
+    (``time.monotonic()`` by default) after which no wait may end; None keeps 429 retries bounded
+    by ``max_retries`` like 5xx. ``limits``: family -> ``(limit, window_s)`` for the pacer
+    (default: the published limits; ``{}`` turns pacing off). ``sleep`` and ``clock`` are
+    injectable so tests need not wait out real back-offs. Thread-safe: share one client across
+    threads.
     """
 
     def __init__(
@@ -320,8 +337,13 @@ class GraphClient:
         max_retries: int = 6,
         max_concurrency: int = 8,
         backoff_base: float = 1.0,
+        throttle_backoff_base: float = 10.0,
         max_retry_after: float = 300.0,
+        deadline: float | None = None,
+        on_wait: Callable[[float, str], None] | None = None,
+        limits: Mapping[str, tuple[int, float]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
         user_agent: str = "TenantPilot",
     ) -> None:
@@ -332,13 +354,18 @@ class GraphClient:
         self.api_version = api_version.strip("/")
         self.verify = verify
         self.timeout = timeout
-        self.max_retries = max(0, max_retries)
         self.max_concurrency = max_concurrency
-        self.backoff_base = backoff_base
-        self.max_retry_after = max_retry_after
+        self.retry = RetryPolicy(max_retries=max(0, max_retries), backoff_base=backoff_base,
+                                 throttle_backoff_base=throttle_backoff_base, max_retry_after=max_retry_after)
+        self.deadline = deadline
+        self.on_wait = on_wait
         self.sleep = sleep
+        self.clock = clock
+        self.pacer = Pacer(PUBLISHED_LIMITS if limits is None else limits, clock=clock)
         self.stats = RequestStats()
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._announce_lock = threading.Lock()
+        self._announced_until = float("-inf")
         self._session = session or requests.Session()
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=4, pool_maxsize=max(max_concurrency, 10), max_retries=0
@@ -346,6 +373,10 @@ class GraphClient:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry.max_retries
 
     # -- context management ------------------------------------------------------------------
 
@@ -390,7 +421,7 @@ class GraphClient:
             return url[len(root) :]
         return None
 
-    # -- core send loop -----------------------------------------------------------------------
+    # -- waiting ------------------------------------------------------------------------------
 
     def _token(self, *, force: bool = False, rejected: str | None = None) -> str:
         if not force:
@@ -403,15 +434,60 @@ class GraphClient:
     def _tenant(self) -> str:
         return str(getattr(self.token_provider, "tenant_id", "") or "the tenant")
 
-    def _delay(self, retry_after: Any, attempt: int) -> float:
-        return retry_delay(retry_after, attempt, self.backoff_base, max_retry_after=self.max_retry_after)
+    def _wait(self, seconds: float, reason: str) -> None:
+        """Sleep ``seconds`` (telling ``on_wait`` first when it is a long throttle/pacing wait)."""
+        if seconds <= 0:
+            return
+        if self.on_wait is not None and seconds > ANNOUNCE_AFTER_S and reason in ("throttle", "pacing"):
+            with self._announce_lock:  # many threads wait at once: tell each new horizon once
+                until = self.clock() + seconds
+                tell = until > self._announced_until + ANNOUNCE_AFTER_S
+                if tell:
+                    self._announced_until = until
+            if tell:
+                self.on_wait(seconds, reason)
+        self.stats.add(waited_s=seconds, **({"paced_s": seconds} if reason == "pacing" else {}))
+        self.sleep(seconds)
 
-    def _send(self, method: str, url: str, json_body: Any = None) -> Any:
-        """Send one logical request with the retry policy; return the parsed JSON body."""
-        attempt = 0
-        refreshed = False
+    def _pace(self, cost: Mapping[str, int], url: str, method: str) -> None:
+        """Wait until the pacer lets ``cost`` go (and count it as in flight)."""
+        if not cost:
+            return
+        while True:
+            wait = self.pacer.reserve(cost)
+            if wait <= 0:
+                return
+            if self.deadline is not None and self.clock() + wait > self.deadline:
+                raise Throttled(
+                    f"Pacing requests to Graph's throttle limits would pass the sync deadline (next wait "
+                    f"{wait:.0f} s)", status=429, url=url, method=method, wait_s=wait,
+                )
+            self._wait(wait, "pacing")
+
+    def _decide(self, outcome: int | str, attempts: Attempts, retry_after: Any = None) -> Decision:
+        return self.retry.decide(outcome, attempts, retry_after=retry_after, now=self.clock(), deadline=self.deadline)
+
+    def _retrying(self, attempts: Attempts, decision: Decision, **fields: Any) -> None:
+        attempts.count(decision)
+        self.stats.add(retries=1)
+        logs.log(log, logging.INFO, "graph retry", attempt=attempts.total, delay_s=round(decision.delay, 2),
+                 reason=decision.reason, **fields)
+        self._wait(decision.delay, decision.reason)
+
+    # -- core send loop -----------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, json_body: Any = None, *, cost: Mapping[str, int] | None = None,
+              outer_batch: bool = False) -> Any:
+        """Send one logical request under the pacing and retry rules; return the parsed JSON body.
+
+        ``cost``: family -> requests it counts as (default: the family of ``url``); for a $batch
+        POST (``outer_batch``) the inner requests' families, whose success is judged per inner
+        answer by :meth:`batch`, not here."""
+        cost = dict(cost) if cost is not None else cost_of([url])
+        attempts = Attempts()
         token = self._token()
         while True:
+            self._pace(cost, url, method)
             headers = {"Authorization": f"Bearer {token}"}
             try:
                 with self._slots:
@@ -419,6 +495,7 @@ class GraphClient:
                         method, url, headers=headers, json=json_body, timeout=self.timeout, verify=self.verify
                     )
             except requests.exceptions.SSLError as e:
+                self.pacer.release(cost)
                 self.stats.add(requests=1, failed=1)
                 raise ConnectionFailed(
                     f"TLS verification failed talking to Graph (check the CA bundle / REQUESTS_CA_BUNDLE): {_first_line(e)}",
@@ -426,27 +503,37 @@ class GraphClient:
                     method=method,
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+                self.pacer.release(cost)
                 self.stats.add(requests=1)
-                if attempt < self.max_retries:
-                    delay = backoff_delay(attempt, self.backoff_base)
-                    attempt += 1
-                    self.stats.add(retries=1)
-                    logs.log(log, logging.INFO, "graph retry", method=method, url=_short_url(url), error=type(e).__name__, attempt=attempt, delay_s=round(delay, 2))
-                    self.sleep(delay)
+                decision = self._decide(CONNECTION, attempts)
+                if decision.action == "retry":
+                    self._retrying(attempts, decision, method=method, url=_short_url(url), error=type(e).__name__)
                     token = self._token()
                     continue
                 self.stats.add(failed=1)
+                note = f"; {decision.note}" if decision.note.startswith("the next wait") else ""
                 raise ConnectionFailed(
-                    f"Cannot reach Graph after {attempt + 1} attempts: {connection_reason(e)}", url=url, method=method
+                    f"Cannot reach Graph after {attempts.retries + 1} attempts: {connection_reason(e)}{note}",
+                    url=url, method=method,
                 ) from None
             except OSError as e:  # e.g. the configured CA bundle path does not exist
+                self.pacer.release(cost)
                 self.stats.add(failed=1)
                 raise ConnectionFailed(f"Cannot send the request to Graph: {_first_line(e)}", url=url, method=method) from None
+            self.pacer.release(cost)
             self.stats.add(requests=1)
             status = resp.status_code
             logs.log(log, logging.DEBUG, "graph response", method=method, url=_short_url(url), status=status)
+            if status == 429:
+                self.pacer.throttled(cost)
+            elif 200 <= status < 300 and not outer_batch:
+                for family, n in cost.items():
+                    self.pacer.succeeded(family, n)
+            if status in (429, 503):
+                self.stats.add(throttled=1)
+            decision = self._decide(status, attempts, resp.headers.get("Retry-After"))
 
-            if 200 <= status < 300:
+            if decision.action == "done":
                 if status == 204 or not resp.content:
                     return {}
                 try:
@@ -456,30 +543,21 @@ class GraphClient:
                     raise BadResponse(
                         f"Graph returned malformed JSON ({e})", status=status, url=url, method=method
                     ) from None
-
-            if status == 401 and not refreshed:
-                refreshed = True
+            if decision.action == "refresh":
+                attempts.count(decision)
                 self.stats.add(retries=1)
                 logs.log(log, logging.INFO, "graph 401: refreshing the token once", method=method, url=_short_url(url))
                 token = self._token(force=True, rejected=token)
                 continue
-
-            if _is_retryable(status):
-                if status in (429, 503):
-                    self.stats.add(throttled=1)
-                if attempt < self.max_retries:
-                    delay = self._delay(resp.headers.get("Retry-After"), attempt)
-                    attempt += 1
-                    self.stats.add(retries=1)
-                    logs.log(log, logging.INFO, "graph retry", method=method, url=_short_url(url), status=status, attempt=attempt, delay_s=round(delay, 2))
-                    resp.close()
-                    self.sleep(delay)
-                    token = self._token()
-                    continue
+            if decision.action == "retry":
+                resp.close()
+                self._retrying(attempts, decision, method=method, url=_short_url(url), status=status)
+                token = self._token()
+                continue
 
             self.stats.add(failed=1)
-            err = error_from_response(status, _body_of(resp), url=url, method=method, exhausted=attempt > 0)
             if status == 401:
+                err = error_from_response(status, _body_of(resp), url=url, method=method)
                 raise AuthError(
                     f"Tenant {self._tenant()}: Graph rejected a freshly issued access token"
                     + (f" ({err.code}: {err.message.split(': ', 1)[-1]})" if err.code else ""),
@@ -489,8 +567,9 @@ class GraphClient:
                     url=url,
                     method=method,
                 )
-            if isinstance(err, (Throttled, ServerError)) and attempt:
-                err.message = f"{err.message} (gave up after {attempt} {'retry' if attempt == 1 else 'retries'})"
+            err = _give_up_error(status, _body_of(resp), url, method, decision.note)
+            if isinstance(err, Throttled):
+                err.wait_s = decision.delay or None
             raise err
 
     # -- public calls ---------------------------------------------------------------------------
@@ -606,95 +685,18 @@ class GraphClient:
     ) -> list[BatchResponse]:
         """Send ``requests_`` through ``$batch`` (20 per POST, POSTs in parallel).
 
-        Inner 429/503/5xx are re-sent (only those) after the largest inner ``Retry-After`` of
-        the round, up to ``max_retries`` times each; an inner 401 triggers one token refresh.
-        Collections with ``follow_next`` get every page. ``on_result(index, response)`` is
-        called in the calling thread as each request completes. Outer failures raise."""
-        n = len(requests_)
-        root = self.root(api_version)
-        results: list[BatchResponse | None] = [None] * n
-        urls = [self._inner_url(r.url, api_version) for r in requests_]
-        attempts = [0] * n
-        refreshed = [False] * n
-        first_body: dict[int, dict[str, Any]] = {}
-        values: dict[int, list[Any]] = {}
-        seen: dict[int, set[str]] = {}
-        pending = list(range(n))
-
+        Each inner request is judged by the retry rule on its own (429/5xx re-sent after the
+        longest wait of the round, one token refresh on 401); collections with ``follow_next``
+        get every page. ``on_result(index, response)`` is called in the calling thread as each
+        request completes. A POST that fails outright (after its own retries) raises."""
+        run = _BatchRun(self, requests_, api_version, on_result)
+        post = partial(self._post_batch, api_version=api_version)
+        pending = run.inners
         while pending:
-            retry: list[int] = []
-            more: list[int] = []
-            wait = 0.0
-            need_refresh: list[str] = []
-
-            def finish(i: int, status: int, headers: dict[str, str], body: Any) -> None:
-                first, pages = first_body.pop(i, None), values.pop(i, None)
-                if not (200 <= status < 300):
-                    self.stats.add(failed=1)  # a failed later page fails the whole collection
-                elif first is not None:  # a followed collection: all pages as one body
-                    body = dict(first)
-                    body["value"] = pages
-                    body.pop("@odata.nextLink", None)
-                response = BatchResponse(
-                    status=status, body=body, headers=headers, url=root + urls[i], method=requests_[i].method
-                )
-                results[i] = response
-                if on_result:
-                    on_result(i, response)
-
-            def handle(chunk_index: int, answers: tuple[str, dict[int, tuple[int, dict[str, str], Any]]]) -> None:
-                nonlocal wait
-                token_used, by_index = answers
-                for i, (status, headers, body) in by_index.items():
-                    if 200 <= status < 300:
-                        body = self._inner_json(body, headers, root + urls[i], status)
-                        value = body.get("value") if isinstance(body, dict) else None
-                        if requests_[i].follow_next and isinstance(value, list):
-                            if i in first_body:
-                                values[i].extend(value)
-                            else:
-                                first_body[i] = body
-                                values[i] = list(value)
-                            nxt = body.get("@odata.nextLink")
-                            if nxt:
-                                visited = seen.setdefault(i, set())
-                                visited.add(root + urls[i])
-                                nxt = self._next_link(body, root + urls[i], visited)
-                                rel = self.relative_url(nxt, api_version) if nxt else None
-                                if rel is not None:
-                                    urls[i] = rel
-                                    more.append(i)  # noqa: B023 - called within this round
-                                    continue
-                                if nxt:  # another API version: follow directly, page by page
-                                    values[i].extend(self.get_all(nxt))
-                        finish(i, status, headers, body)
-                    elif status == 401 and not refreshed[i]:
-                        refreshed[i] = True
-                        need_refresh.append(token_used)  # noqa: B023
-                        self.stats.add(retries=1)
-                        retry.append(i)  # noqa: B023
-                    elif _is_retryable(status) and attempts[i] < self.max_retries:
-                        if status in (429, 503):
-                            self.stats.add(throttled=1)
-                        wait = max(wait, self._delay(_header(headers, "Retry-After"), attempts[i]))
-                        attempts[i] += 1
-                        self.stats.add(retries=1)
-                        retry.append(i)  # noqa: B023
-                    else:
-                        if status in (429, 503):
-                            self.stats.add(throttled=1)
-                        finish(i, status, headers, body)
-
-            chunks = chunked(pending, BATCH_LIMIT)
-            self.run_parallel(lambda idxs: self._post_batch(idxs, urls, requests_, api_version), chunks, on_done=handle)
-            if need_refresh:
-                self._token(force=True, rejected=need_refresh[0])
-            if retry:
-                logs.log(log, logging.INFO, "$batch retry", requests=len(retry), delay_s=round(wait, 2))
-                self.sleep(wait)
-            pending = sorted(retry + more)
-
-        return results  # type: ignore[return-value]  # every slot is filled once pending is empty
+            run.start_round()
+            self.run_parallel(post, chunked(pending, BATCH_LIMIT), on_done=run.absorb)
+            pending = run.end_round()
+        return run.responses()
 
     def _inner_url(self, url: str, api_version: str | None) -> str:
         if url.startswith(("https://", "http://")):
@@ -704,7 +706,8 @@ class GraphClient:
             return rel
         return "/" + url.lstrip("/")
 
-    def _inner_json(self, body: Any, headers: Mapping[str, Any], url: str, status: int) -> Any:
+    @staticmethod
+    def _inner_json(body: Any, headers: Mapping[str, Any], url: str, status: int) -> Any:
         """Inner bodies are JSON objects; Graph base64-encodes non-JSON bodies as strings."""
         if isinstance(body, (dict, list)) or body is None:
             return body if body is not None else {}
@@ -713,20 +716,18 @@ class GraphClient:
             try:
                 return json.loads(body)
             except ValueError as e:
-                self.stats.add(failed=1)
                 raise BadResponse(f"Graph returned malformed JSON inside $batch ({e})", status=status, url=url) from None
-        self.stats.add(failed=1)
         raise BadResponse(
             f"Graph returned a non-JSON body inside $batch ({ctype or type(body).__name__})", status=status, url=url
         )
 
     def _post_batch(
-        self, idxs: list[int], urls: list[str], reqs: Sequence[BatchRequest], api_version: str | None
-    ) -> tuple[str, dict[int, tuple[int, dict[str, str], Any]]]:
+        self, chunk: list[_Inner], *, api_version: str | None
+    ) -> tuple[str, list[tuple[_Inner, int, dict[str, str], Any]]]:
         payload = []
-        for i in idxs:
-            r = reqs[i]
-            item: dict[str, Any] = {"id": str(i), "method": r.method, "url": urls[i]}
+        for inner in chunk:
+            r = inner.request
+            item: dict[str, Any] = {"id": str(inner.index), "method": r.method, "url": inner.url}
             if r.headers:
                 item["headers"] = dict(r.headers)
             if r.body is not None:
@@ -735,31 +736,138 @@ class GraphClient:
             payload.append(item)
         url = f"{self.root(api_version)}/$batch"
         token = self.token_provider.get_token()
-        body = self._send("POST", url, {"requests": payload})
-        self.stats.add(batched=len(idxs))
+        body = self._send("POST", url, {"requests": payload}, cost=cost_of(i.url for i in chunk), outer_batch=True)
+        self.stats.add(batched=len(chunk))
         responses = body.get("responses") if isinstance(body, dict) else None
         if not isinstance(responses, list):
             self.stats.add(failed=1)
             raise BadResponse("Graph's $batch answer has no 'responses' list", status=200, url=url, method="POST")
-        wanted = set(idxs)
-        out: dict[int, tuple[int, dict[str, str], Any]] = {}
+        wanted = {str(inner.index): inner for inner in chunk}
+        out: dict[str, tuple[_Inner, int, dict[str, str], Any]] = {}
         for r in responses:
             try:
-                i = int(r["id"])
+                key = str(int(r["id"]))
                 status = int(r["status"])
             except (KeyError, TypeError, ValueError):
                 self.stats.add(failed=1)
                 raise BadResponse("Graph's $batch answer has a response without id/status", url=url, method="POST") from None
-            if i in wanted:
+            if key in wanted:
                 headers = r.get("headers") if isinstance(r.get("headers"), dict) else {}
-                out[i] = (status, headers, r.get("body"))
-        missing = wanted - set(out)
+                out[key] = (wanted[key], status, headers, r.get("body"))
+        missing = set(wanted) - set(out)
         if missing:
             self.stats.add(failed=1)
             raise BadResponse(
-                f"Graph's $batch answer lacks {len(missing)} of {len(idxs)} responses", url=url, method="POST"
+                f"Graph's $batch answer lacks {len(missing)} of {len(chunk)} responses", url=url, method="POST"
             )
-        return token, out
+        return token, list(out.values())
+
+
+class _BatchRun:
+    """The state of one :meth:`GraphClient.batch` call: its inner requests and each round's
+    verdicts (who goes again, after how long, whether a token refresh is due)."""
+
+    def __init__(self, client: GraphClient, requests_: Sequence[BatchRequest], api_version: str | None,
+                 on_result: Callable[[int, BatchResponse], None] | None) -> None:
+        self.client = client
+        self.api_version = api_version
+        self.root = client.root(api_version)
+        self.on_result = on_result
+        self.inners = [_Inner(i, r, client._inner_url(r.url, api_version)) for i, r in enumerate(requests_)]
+        self.done: list[BatchResponse | None] = [None] * len(self.inners)
+        self.start_round()
+
+    def start_round(self) -> None:
+        self.again: list[_Inner] = []
+        self.wait = 0.0
+        self.reason = ""
+        self.rejected_token: str | None = None
+
+    def end_round(self) -> list[_Inner]:
+        if self.rejected_token is not None:
+            self.client._token(force=True, rejected=self.rejected_token)
+        if self.wait > 0:
+            logs.log(log, logging.INFO, "$batch retry", requests=len(self.again), delay_s=round(self.wait, 2),
+                     reason=self.reason)
+            self.client._wait(self.wait, self.reason)
+        return sorted(self.again, key=lambda inner: inner.index)
+
+    def responses(self) -> list[BatchResponse]:
+        return self.done  # type: ignore[return-value]  # every slot is filled once nothing is pending
+
+    def absorb(self, chunk_index: int, answer: tuple[str, list[tuple[_Inner, int, dict[str, str], Any]]]) -> None:
+        token_used, answers = answer
+        for inner, status, headers, body in answers:
+            if 200 <= status < 300:
+                self._answered(inner, status, headers, body)
+            else:
+                self._failed(inner, status, headers, body, token_used)
+
+    def _answered(self, inner: _Inner, status: int, headers: dict[str, str], body: Any) -> None:
+        client = self.client
+        url = self.root + inner.url
+        family = inner.family
+        if family is not None:
+            client.pacer.succeeded(family)
+        try:
+            body = client._inner_json(body, headers, url, status)
+            value = body.get("value") if isinstance(body, dict) else None
+            if inner.request.follow_next and isinstance(value, list):
+                if inner.first is None:
+                    inner.first = body
+                inner.values.extend(value)
+                inner.pages += 1
+                if body.get("@odata.nextLink"):
+                    inner.seen.add(url)
+                    nxt = client._next_link(body, url, inner.seen)
+                    rel = client.relative_url(nxt, self.api_version) if nxt else None
+                    if rel is not None:
+                        inner.url = rel
+                        self.again.append(inner)  # the next page goes in the next round
+                        return
+                    if nxt:  # another API version: follow directly, page by page
+                        inner.values.extend(client.get_all(nxt))
+                body = dict(inner.first)
+                body["value"] = inner.values
+                body.pop("@odata.nextLink", None)
+        except GraphError as e:  # an unusable page: this request fails, the batch goes on
+            if isinstance(e, AuthError):
+                raise
+            self._finish(inner, status, headers, None, exc=e)
+            return
+        self._finish(inner, status, headers, body)
+
+    def _failed(self, inner: _Inner, status: int, headers: dict[str, str], body: Any, token_used: str) -> None:
+        client = self.client
+        family = inner.family
+        if status == 429 and family is not None:
+            client.pacer.throttled([family])
+        if status in (429, 503):
+            client.stats.add(throttled=1)
+        decision = client._decide(status, inner.attempts, _header(headers, "Retry-After"))
+        if decision.action == "refresh":
+            inner.attempts.count(decision)
+            client.stats.add(retries=1)
+            self.rejected_token = token_used
+            self.again.append(inner)
+        elif decision.action == "retry":
+            inner.attempts.count(decision)
+            client.stats.add(retries=1)
+            if decision.delay >= self.wait:
+                self.wait, self.reason = decision.delay, decision.reason
+            self.again.append(inner)
+        else:
+            self._finish(inner, status, headers, body, note=decision.note)
+
+    def _finish(self, inner: _Inner, status: int, headers: dict[str, str], body: Any, *,
+                exc: GraphError | None = None, note: str = "") -> None:
+        response = BatchResponse(status=status, body=body, headers=headers, url=self.root + inner.url,
+                                 method=inner.request.method, exc=exc, note=note)
+        if not response.ok:
+            self.client.stats.add(failed=1)
+        self.done[inner.index] = response
+        if self.on_result:
+            self.on_result(inner.index, response)
 
 
 def _body_of(resp: requests.Response) -> Any:

@@ -10,7 +10,9 @@ subclasses carry their meaning so callers can act on them::
     │                            401 after one forced token refresh
     ├── PermissionDenied         403; .missing_permissions parsed from Intune's body
     ├── NotFound                 404
-    ├── Throttled                429 responses still coming after every retry
+    ├── Throttled                429 answers still coming after every retry, or the next wait
+    │                            (Retry-After, backoff, or our own pacing) would pass the run's
+    │                            deadline; .wait_s is that wait when known
     ├── ServerError              5xx responses still coming after every retry
     ├── BadResponse              the body is not JSON, or not the shape Graph promises
     └── ConnectionFailed         DNS, refused connection, TLS failure, timeouts after retries
@@ -122,7 +124,13 @@ class NotFound(GraphError):
 
 
 class Throttled(GraphError):
-    """429 answers kept coming after every retry."""
+    """429 answers kept coming after every retry, or waiting once more would pass the deadline.
+
+    ``wait_s``: the wait that was not taken (seconds), when known."""
+
+    def __init__(self, message: str, *, wait_s: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.wait_s = wait_s
 
 
 class ServerError(GraphError):

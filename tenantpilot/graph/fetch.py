@@ -1,4 +1,4 @@
-"""Fetch every Intune policy of one tenant, following the policy-type table.
+"""Fetch every Intune policy of one tenant, following the policy-type table, and say which types were read whole and which were not.
 
 ``fetch_tenant(client)`` lists every type, then runs each policy's follow-up calls and merges
 their answers into the list item under Graph's own names (``settings``, ``assignments``,
@@ -13,18 +13,23 @@ Modes:
   wall time is about the longest list's paging plus one batch round, not lists + all details.
 * ``"sequential"``: one request at a time, no batching (the naive plan, for comparison).
 
-What is *not* fatal (the type is reported in ``failed_types``/``skipped`` with a warning, the
-rest of the tenant is fetched):
+Failures are isolated (docs/graph-intune.md §7). A type is all or nothing: never half a type.
 
-* 403 on a type's list or follow-up → ``skipped`` with reason ``"forbidden"``: the warning
-  names the type and the missing permission. The lead marks such a run ``partial``.
-* 404 / 400 on a type's list (a type this tenant, cloud or simulator does not serve) or 400 on
-  a follow-up → reason ``"unavailable"``.
-* 404 on one policy's follow-up: the policy was deleted between list and detail; it is
-  dropped with a warning.
+* **One policy**: its follow-up answers 404, or 400 ``ResourceNotFound`` (what Graph answers for
+  a policy deleted between list and follow-up): that policy is dropped, listed in ``dropped``
+  with reason ``"deleted"``, and named in a warning; the type is still read. Any other 400 on a
+  follow-up also drops only that policy (reason: Graph's message), named in a warning.
+* **One type** (``skipped``): 403 anywhere in it (``"forbidden"``, naming the permission); 400
+  or 404 on its list (``"unavailable"``: not served by this tenant, cloud or API version); and
+  everything else that is not about a single policy (``"failed"``): 5xx after the retries,
+  429 past the deadline, a malformed page, a connection that kept failing, a ``$batch`` POST
+  that failed. The other types complete.
+* **The whole fetch** raises only for :class:`AuthError` (sign-in refused, or 401 after a fresh
+  token), or when every type was skipped (then the first type's error is raised).
 
-Everything else (throttling or server errors that outlast the retries, 401 after a refresh,
-malformed JSON, connection failures) raises the client's :class:`GraphError`.
+``FetchResult.read_types`` are the types whose list and every follow-up answered: their
+policies are exactly what Graph holds now (a type that listed empty really is empty). A
+caller keeps the last good rows of every other type.
 """
 
 from __future__ import annotations
@@ -38,13 +43,26 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
-from .errors import BadResponse, GraphError, PermissionDenied, preferred_permission
+from .errors import AuthError, BadResponse, GraphError, NotFound, PermissionDenied, preferred_permission
 from .policy_types import POLICY_TYPES, FollowUp, PolicyType
 
-__all__ = ["fetch_tenant", "fetch_definitions", "fetch_template_definitions", "FetchResult", "FetchedPolicy", "SkippedType", "ProgressCallback"]
+__all__ = [
+    "fetch_tenant",
+    "fetch_definitions",
+    "fetch_expanded_settings",
+    "fetch_template_definitions",
+    "FetchResult",
+    "FetchedPolicy",
+    "SkippedType",
+    "ProgressCallback",
+    "SkipReason",
+    "DELETED",
+]
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+SkipReason = Literal["forbidden", "unavailable", "failed"]
 LINGER_S = 0.02  # fast mode: how long a partial $batch waits for more follow-ups
+DELETED = "deleted"  # the reason in FetchResult.dropped for a policy Graph says is gone
 
 
 @dataclass
@@ -66,13 +84,15 @@ class FetchedPolicy:
 
 @dataclass(frozen=True)
 class SkippedType:
-    """A policy type not (fully) fetched. ``reason``: ``forbidden`` (403) or ``unavailable``
-    (404/400: not served here)."""
+    """A policy type not read. ``reason``: ``forbidden`` (403), ``unavailable`` (400/404 on its
+    list: not served here) or ``failed`` (5xx after the retries, 429 past the deadline, a
+    malformed answer, a connection that kept failing). ``status``: the HTTP status, when there
+    was one; ``message``: what Graph (or the client) said."""
 
     key: str
     family: str
     label: str
-    reason: Literal["forbidden", "unavailable"]
+    reason: SkipReason
     status: int | None
     message: str
     missing_permissions: tuple[str, ...] = ()
@@ -80,14 +100,19 @@ class SkippedType:
 
 @dataclass
 class FetchResult:
-    policies: list[FetchedPolicy]
+    policies: list[FetchedPolicy]  # policies of the read types only
     warnings: list[str]
     requests: int  # HTTP requests sent to Graph during this fetch (retries and $batch POSTs included)
-    failed_types: list[str]  # keys of the types in `skipped`
+    failed_types: list[str]  # keys of the types in `skipped`, in table order
     skipped: list[SkippedType] = field(default_factory=list)
-    stats: dict[str, int] = field(default_factory=dict)  # this fetch's share of client.stats
+    stats: dict[str, float] = field(default_factory=dict)  # this fetch's share of client.stats
     elapsed: float = 0.0
     mode: str = "fast"
+    read_types: list[str] = field(default_factory=list)  # keys of the types read whole, in table order
+    # (type_key, policy_id, reason): policies left out of a read type. reason "deleted": Graph
+    # says it is gone (400 ResourceNotFound / 404); anything else: Graph's message for a 400 on
+    # its follow-up (the policy may still exist: keep its last good rows).
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def forbidden(self) -> list[SkippedType]:
@@ -95,8 +120,36 @@ class FetchResult:
 
     @property
     def partial(self) -> bool:
-        """True when a type was refused (403): the snapshot is incomplete."""
-        return bool(self.forbidden)
+        """True when any type was skipped: the snapshot is incomplete."""
+        return bool(self.skipped)
+
+
+# ---------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------
+
+
+def is_deleted(err: GraphError) -> bool:
+    """Graph's answer for a policy that no longer exists: 404, or 400 ``ResourceNotFound``."""
+    return isinstance(err, NotFound) or err.status == 404 or (err.status == 400 and err.code == "ResourceNotFound")
+
+
+def skip_reason(err: GraphError, *, on_list: bool) -> SkipReason:
+    """Why a type is skipped after ``err`` (on its list when ``on_list``, else on a follow-up)."""
+    if isinstance(err, PermissionDenied) or err.status == 403:
+        return "forbidden"
+    if on_list and not isinstance(err, BadResponse) and err.status in (400, 404):
+        return "unavailable"
+    return "failed"
+
+
+def _names(entries: list[str], limit: int = 5) -> str:
+    shown = ", ".join(entries[:limit])
+    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
+
+
+def _plural(n: int) -> str:
+    return f"{n} polic{'y' if n == 1 else 'ies'}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,6 +161,10 @@ class _Policy:
     raw: dict[str, Any]
     outstanding: int = 0
     dropped: bool = False
+
+    def label(self) -> str:
+        name = self.raw.get("displayName") or self.raw.get("name") or ""
+        return f"{name!s} ({self.raw.get('id')})".strip()
 
 
 @dataclass
@@ -121,7 +178,7 @@ class _Job:
 @dataclass
 class _Outcome:
     status: int
-    body: Any  # collection: the list of items; single: the dict; error: the GraphError
+    body: Any  # collection: the list of items; single: the dict
     error: GraphError | None = None
 
 
@@ -150,10 +207,12 @@ class _Fetcher:
         self.types = types
         self.mode = mode
         self.on_progress = on_progress
-        self.warnings: list[str] = []
         self.skipped: dict[str, SkippedType] = {}
+        self.errors: dict[str, GraphError] = {}
         self.skip_warnings: dict[str, str] = {}
-        self.vanished: dict[str, list[str]] = {}
+        self.listed: set[str] = set()  # types whose every list page arrived
+        self.vanished: dict[str, list[_Policy]] = {}  # deleted mid-sync
+        self.refused: dict[str, list[tuple[_Policy, str]]] = {}  # other 400 on a follow-up
         self.policies: list[_Policy] = []
         self.done_policies = 0
         self.lock = threading.RLock()  # fast mode: pipeline threads share the state above
@@ -173,58 +232,74 @@ class _Fetcher:
             self.list_all()
             self.fetch_details()
         after = self.client.stats.snapshot()
-        delta = {k: after[k] - before[k] for k in after}
-        # report skipped types in table order, whatever order the pipeline met them in
+        delta = {k: round(after[k] - before[k], 3) for k in after}
+        if self.types and len(self.skipped) == len(self.types):
+            first = next(t.key for t in self.types if t.key in self.errors)
+            raise self.errors[first]
         order = [t.key for t in self.types]
-        self.skipped = {k: self.skipped[k] for k in order if k in self.skipped}
-        self.warnings = [self.skip_warnings[k] for k in self.skipped] + self.warnings
-        for key, names in self.vanished.items():
-            if key in self.skipped:
+        skipped = {k: self.skipped[k] for k in order if k in self.skipped}  # table order
+        warnings = [self.skip_warnings[k] for k in skipped]
+        dropped: list[tuple[str, str, str]] = []
+        for ptype in self.types:
+            if ptype.key in skipped:
                 continue
-            label = next(t.label for t in self.types if t.key == key)
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            self.warnings.append(
-                f"{label}: {len(names)} polic{'y' if len(names) == 1 else 'ies'} disappeared during the sync "
-                f"(404) and {'was' if len(names) == 1 else 'were'} skipped: {shown}"
-            )
+            gone = self.vanished.get(ptype.key, [])
+            if gone:
+                warnings.append(f"{ptype.label}: {_plural(len(gone))} deleted during the sync and skipped: "
+                                f"{_names([p.label() for p in gone])}")
+                dropped.extend((ptype.key, str(p.raw.get("id", "")), DELETED) for p in gone)
+            refused = self.refused.get(ptype.key, [])
+            if refused:
+                warnings.append(f"{ptype.label}: {_plural(len(refused))} could not be read and "
+                                f"{'was' if len(refused) == 1 else 'were'} skipped: "
+                                f"{_names([f'{p.label()}: {why}' for p, why in refused], 3)}")
+                dropped.extend((ptype.key, str(p.raw.get("id", "")), why) for p, why in refused)
         policies = [
             FetchedPolicy(p.ptype.family, p.raw, p.ptype.key)
             for p in self.policies
-            if not p.dropped and p.ptype.key not in self.skipped
+            if not p.dropped and p.ptype.key not in skipped
         ]
         return FetchResult(
             policies=policies,
-            warnings=self.warnings,
-            requests=delta["requests"],
-            failed_types=list(self.skipped),
-            skipped=list(self.skipped.values()),
+            warnings=warnings,
+            requests=int(delta["requests"]),
+            failed_types=list(skipped),
+            skipped=list(skipped.values()),
             stats=delta,
             elapsed=time.perf_counter() - t0,
             mode=self.mode,
+            read_types=[k for k in order if k in self.listed and k not in skipped],
+            dropped=dropped,
         )
 
     # -- skipping ------------------------------------------------------------------------------
 
-    def skip(self, ptype: PolicyType, err: GraphError) -> None:
-        if ptype.key in self.skipped:
-            return
-        if isinstance(err, PermissionDenied):
-            perm = preferred_permission(err.missing_permissions) or ptype.permission
-            s = SkippedType(
-                ptype.key, ptype.family, ptype.label, "forbidden", err.status, err.message, err.missing_permissions
-            )
-            self.skip_warnings[ptype.key] = f"{ptype.label} skipped: 403 — the app lacks {perm}"
-        else:
+    def skip(self, ptype: PolicyType, err: GraphError, *, on_list: bool) -> None:
+        """Skip a whole type (the first error wins). AuthError is never a type's problem."""
+        if isinstance(err, AuthError):
+            raise err
+        with self.lock:
+            if ptype.key in self.skipped:
+                return
+            reason = skip_reason(err, on_list=on_list)
             detail = err.detail or err.message
             if err.code and err.code not in detail:
                 detail = f"{err.code}: {detail}"
-            s = SkippedType(ptype.key, ptype.family, ptype.label, "unavailable", err.status, detail)
-            self.skip_warnings[ptype.key] = f"{ptype.label} skipped: {err.status} — not available here ({detail})"
-        self.skipped[ptype.key] = s
-
-    @staticmethod
-    def tolerable(err: GraphError) -> bool:
-        return not isinstance(err, BadResponse) and err.status in (400, 403, 404)
+            if reason == "forbidden":
+                missing = err.missing_permissions if isinstance(err, PermissionDenied) else ()
+                perm = preferred_permission(missing) or ptype.permission
+                warning = f"{ptype.label} skipped: 403 — the app lacks {perm}"
+                s = SkippedType(ptype.key, ptype.family, ptype.label, reason, err.status, err.message, missing)
+            elif reason == "unavailable":
+                warning = f"{ptype.label} skipped: {err.status} — not available here ({detail})"
+                s = SkippedType(ptype.key, ptype.family, ptype.label, reason, err.status, detail)
+            else:
+                status = f"{err.status} — " if err.status else ""
+                warning = f"{ptype.label} skipped: {status}could not be read ({err.message})"
+                s = SkippedType(ptype.key, ptype.family, ptype.label, reason, err.status, str(err))
+            self.skipped[ptype.key] = s
+            self.errors[ptype.key] = err
+            self.skip_warnings[ptype.key] = warning
 
     # -- fast: the pipeline ---------------------------------------------------------------------
 
@@ -287,17 +362,18 @@ class _Fetcher:
                         if ptype.key in self.skipped:
                             return
                         for item in page:
+                            if not ptype.keeps(item):
+                                continue
                             policy = _Policy(ptype, item)
                             self.policies.append(policy)
                             jobs.extend(self.jobs_for(policy, item, ptype.follow_ups, item.get("id", "")))
                             if policy.outstanding == 0:
                                 self.done_policies += 1
                     dispatch(jobs)
-            except GraphError as e:
-                if not self.tolerable(e):
-                    raise
                 with self.lock:
-                    self.skip(ptype, e)
+                    self.listed.add(ptype.key)
+            except GraphError as e:
+                self.skip(ptype, e, on_list=True)
             finally:
                 with self.lock:
                     listed += 1
@@ -318,7 +394,7 @@ class _Fetcher:
                 with cond:
                     pending.difference_update(done)
                 for fut in done:
-                    fut.result()  # re-raise the first fatal error
+                    fut.result()  # re-raise the first fatal error (AuthError, or a bug)
         finally:
             with cond:
                 closed.append(True)
@@ -341,31 +417,23 @@ class _Fetcher:
     def list_type(self, ptype: PolicyType) -> list[dict[str, Any]] | GraphError:
         try:
             items = self.client.get_all(ptype.list_path, ptype.list_params, api_version=ptype.api_version)
+            self.check_items(ptype, items, self.client.url_for(ptype.list_url, api_version=ptype.api_version))
         except GraphError as e:
-            if self.tolerable(e):
-                return e
-            raise
-        self.check_items(ptype, items, self.client.url_for(ptype.list_url, api_version=ptype.api_version))
-        return items
+            if isinstance(e, AuthError):
+                raise
+            return e
+        return [item for item in items if ptype.keeps(item)]
 
     def list_all(self) -> None:
         total = len(self.types)
         self.progress("listing", 0, total)
-        done = 0
-
-        def finished(i: int, result: list[dict[str, Any]] | GraphError) -> None:
-            nonlocal done
-            done += 1
-            self.progress("listing", done, total)
-
-        results = []  # sequential mode only: the fast mode lists inside its pipeline
-        for i, t in enumerate(self.types):
-            results.append(self.list_type(t))
-            finished(i, results[-1])
-        for ptype, result in zip(self.types, results):
+        for i, ptype in enumerate(self.types):  # sequential mode only: fast mode lists in its pipeline
+            result = self.list_type(ptype)
+            self.progress("listing", i + 1, total)
             if isinstance(result, GraphError):
-                self.skip(ptype, result)
+                self.skip(ptype, result, on_list=True)
                 continue
+            self.listed.add(ptype.key)
             for item in result:
                 self.policies.append(_Policy(ptype, item))
 
@@ -402,16 +470,25 @@ class _Fetcher:
                     self.done_policies += 1
                     self.progress("details", self.done_policies, total)
 
+        live: list[_Job] = []
+        for job in jobs:  # a skipped type's (or dropped policy's) follow-ups are not worth Graph's budget
+            with self.lock:
+                moot = job.policy.ptype.key in self.skipped or job.policy.dropped
+            if moot:
+                apply(job, _Outcome(0, None))
+            else:
+                live.append(job)
+
         if self.mode == "sequential":
-            for job in jobs:
-                if job.policy.ptype.key in self.skipped:  # no point asking again
+            for job in live:
+                if job.policy.ptype.key in self.skipped or job.policy.dropped:  # no point asking again
                     apply(job, _Outcome(0, None))
                     continue
                 apply(job, self.get_one(job))
             return
 
         by_version: dict[str, list[_Job]] = {}
-        for job in jobs:
+        for job in live:
             by_version.setdefault(job.policy.ptype.api_version, []).append(job)
         for version, group in by_version.items():
             reqs = [BatchRequest(j.url, follow_next=j.follow.pages) for j in group]
@@ -419,7 +496,11 @@ class _Fetcher:
             def on_result(i: int, resp: BatchResponse, group: list[_Job] = group) -> None:
                 apply(group[i], self.from_batch(group[i], resp))
 
-            self.client.batch(reqs, api_version=version, on_result=on_result)
+            try:
+                self.client.batch(reqs, api_version=version, on_result=on_result)
+            except GraphError as e:  # the POST itself failed: every type waiting on it is not read
+                for ptype in {j.policy.ptype.key: j.policy.ptype for j in group}.values():
+                    self.skip(ptype, e, on_list=False)
 
     def get_one(self, job: _Job) -> _Outcome:
         version = job.policy.ptype.api_version
@@ -428,48 +509,56 @@ class _Fetcher:
                 return _Outcome(200, self.client.get_all(job.url, api_version=version))
             return _Outcome(200, self.client.get(job.url, api_version=version))
         except GraphError as e:
-            if self.tolerable(e):
-                return _Outcome(e.status or 0, None, e)
-            raise
+            if isinstance(e, AuthError):
+                raise
+            return _Outcome(e.status or 0, None, e)
 
-    def from_batch(self, job: _Job, resp: BatchResponse) -> _Outcome:
-        if not resp.ok:
-            err = resp.error
-            assert err is not None
-            if self.tolerable(err):
-                return _Outcome(resp.status, None, err)
-            raise err
-        body = resp.json()
+    @staticmethod
+    def from_batch(job: _Job, resp: BatchResponse) -> _Outcome:
+        err = resp.error
+        if err is not None:
+            if isinstance(err, AuthError):
+                raise err
+            return _Outcome(resp.status, None, err)
+        body = resp.body if isinstance(resp.body, dict) else None
+        if body is None:
+            return _Outcome(resp.status, None, BadResponse(
+                f"Graph returned a {type(resp.body).__name__} where a JSON object was expected",
+                status=resp.status, url=resp.url))
         if job.follow.pages:
             value = body.get("value")
             if not isinstance(value, list):
-                raise BadResponse("Graph returned no 'value' list for a collection", status=resp.status, url=resp.url)
+                return _Outcome(resp.status, None, BadResponse(
+                    "Graph returned no 'value' list for a collection", status=resp.status, url=resp.url))
             return _Outcome(resp.status, value)
         return _Outcome(resp.status, body)
 
     def apply(self, job: _Job, outcome: _Outcome, next_jobs: list[_Job]) -> None:
         policy = job.policy
         ptype = policy.ptype
-        if policy.dropped or ptype.key in self.skipped:
+        if policy.dropped or ptype.key in self.skipped or (outcome.status == 0 and outcome.error is None):
             return
-        if outcome.error is not None:
-            err = outcome.error
-            if err.status == 404:
+        err = outcome.error
+        if err is not None:
+            if is_deleted(err):
                 policy.dropped = True
-                name = policy.raw.get("displayName") or policy.raw.get("name") or ""
-                self.vanished.setdefault(ptype.key, []).append(f"{name!s} ({policy.raw.get('id')})".strip())
-            else:  # 403 / 400: the type as a whole
-                self.skip(ptype, err)
-            return
-        if outcome.status == 0:
+                self.vanished.setdefault(ptype.key, []).append(policy)
+            elif err.status == 400 and not isinstance(err, BadResponse):
+                policy.dropped = True
+                why = err.detail or err.message
+                if err.code and err.code not in why:
+                    why = f"{err.code}: {why}"
+                self.refused.setdefault(ptype.key, []).append((policy, f"400 {why}"))
+            else:  # 403, 5xx after the retries, 429 past the deadline, a malformed answer
+                self.skip(ptype, err, on_list=False)
             return
         f = job.follow
+        url = self.client.root(ptype.api_version) + job.url
         if f.pages:
             items = outcome.body
-            url = self.client.root(ptype.api_version) + job.url
-            for el in items:
-                if not isinstance(el, dict):
-                    raise BadResponse(f"{ptype.label}: a '{f.key}' item is not an object", url=url)
+            if any(not isinstance(el, dict) for el in items):
+                self.skip(ptype, BadResponse(f"{ptype.label}: a '{f.key}' item is not an object", url=url), on_list=False)
+                return
             if f.key is None:
                 raise ValueError(f"follow-up {f.path_template} pages but has no key")  # table error
             job.target[f.key] = items
@@ -489,12 +578,19 @@ class _Fetcher:
                 job.target[f.key] = {k: v for k, v in body.items() if "@odata.context" not in k}
 
 
+# ---------------------------------------------------------------------------------------
+# Setting definitions
+# ---------------------------------------------------------------------------------------
+
 DEFINITION_PATH = "/deviceManagement/configurationSettings/{id}"
+EXPANDED_SETTINGS_PATH = "/deviceManagement/{collection}/{id}/settings?$expand=settingDefinitions&$top=1000"
+CATALOG_COLLECTIONS = ("configurationPolicies", "compliancePolicies")
 
 
 def fetch_definitions(client: GraphClient, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Settings-catalog setting definitions by id, 20 to a $batch. Ids Graph does not know (404,
-    e.g. retired settings) are left out: their rows fall back to names made from the id."""
+    """Settings-catalog setting definitions by id, 20 to a $batch (one request per definition:
+    prefer :func:`fetch_expanded_settings`). Ids Graph does not know (404, e.g. retired
+    settings) are left out: their rows fall back to names made from the id."""
     if not ids:
         return {}
     ids = sorted(ids)
@@ -507,6 +603,35 @@ def fetch_definitions(client: GraphClient, ids: Sequence[str]) -> dict[str, dict
         resp.raise_for_status()
         body = resp.json()
         found[definition_id] = {k: v for k, v in body.items() if "@odata.context" not in k}
+    return found
+
+
+def fetch_expanded_settings(client: GraphClient, policies: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Every setting definition of the given policies' settings, by definition id.
+
+    ``policies``: ``(collection, policy_id)`` pairs, collection ``"configurationPolicies"`` or
+    ``"compliancePolicies"``. One request per policy (20 to a $batch, every page) to
+    ``/{collection}/{id}/settings?$expand=settingDefinitions``, which returns the definitions of
+    each setting's whole instance tree (docs/graph-intune.md §1, §7): far fewer requests than one
+    per definition. A policy deleted since (404 / 400 ``ResourceNotFound``) contributes nothing;
+    any other failure raises its :class:`GraphError`."""
+    pairs = sorted(set(policies))
+    for collection, _ in pairs:
+        if collection not in CATALOG_COLLECTIONS:
+            raise ValueError(f"collection must be one of {', '.join(CATALOG_COLLECTIONS)}, not {collection!r}")
+    if not pairs:
+        return {}
+    answers = client.batch([BatchRequest(EXPANDED_SETTINGS_PATH.format(collection=c, id=quote(p, safe="")))
+                            for c, p in pairs])
+    found: dict[str, dict[str, Any]] = {}
+    for resp in answers:
+        err = resp.error
+        if err is not None and is_deleted(err):
+            continue
+        for setting in resp.json().get("value") or ():
+            for definition in (setting.get("settingDefinitions") or ()) if isinstance(setting, dict) else ():
+                if isinstance(definition, dict) and isinstance(definition.get("id"), str):
+                    found[definition["id"]] = {k: v for k, v in definition.items() if "@odata.context" not in k}
     return found
 
 
@@ -530,4 +655,3 @@ def fetch_template_definitions(client: GraphClient, template_ids: Sequence[str])
                 if isinstance(definition, dict) and definition.get("id"):
                     found[definition["id"]] = {**definition, "categoryName": category.get("displayName")}
     return found
-

@@ -18,6 +18,12 @@ Follow-up semantics:
 * ``nested`` follow-ups run for every element of this follow-up's list result.
 * ``routes``: the path depends on the item's ``@odata.type``; items whose type has no route
   get no call (and keep what the list returned).
+
+``skip_odata_types`` on a :class:`PolicyType`: list items of those ``@odata.type`` values belong to
+another type of the table and are left out of this one (``managedAppPolicies`` also lists the
+app configuration policies that ``targetedManagedAppConfigurations`` reads; IntuneManagement
+``Extensions/EndpointManager.psm1`` drops them from App Protection the same way, since
+``$filter`` on that list fails).
 """
 
 from __future__ import annotations
@@ -101,7 +107,15 @@ class PolicyType:
     follow_ups: tuple[FollowUp, ...] = ()
     api_version: str = "beta"
     permission: str = READ_CONFIG  # the least-privileged app permission that reads it
+    skip_odata_types: tuple[str, ...] = ()  # list items that belong to another type
     notes: str = field(default="", compare=False)
+
+    def keeps(self, item: Mapping[str, Any]) -> bool:
+        """Whether a list item is one of this type's policies (see ``skip_odata_types``)."""
+        if not self.skip_odata_types:
+            return True
+        odata_type = str(item.get("@odata.type") or "").lstrip("#").lower()
+        return odata_type not in {t.lstrip("#").lower() for t in self.skip_odata_types}
 
     @property
     def list_url(self) -> str:
@@ -117,6 +131,7 @@ def _assignments(collection: str) -> FollowUp:
 
 
 # @odata.type of a managedAppPolicies item -> typed collection and what it can $expand.
+# targetedManagedAppConfiguration items are app configuration, read by their own type below.
 APP_PROTECTION_ROUTES: tuple[Route, ...] = (
     Route(
         "#microsoft.graph.iosManagedAppProtection",
@@ -131,11 +146,6 @@ APP_PROTECTION_ROUTES: tuple[Route, ...] = (
     Route(
         "#microsoft.graph.windowsManagedAppProtection",
         "/deviceAppManagement/windowsManagedAppProtections/{id}",
-        (("$expand", "apps,assignments"),),
-    ),
-    Route(
-        "#microsoft.graph.targetedManagedAppConfiguration",
-        "/deviceAppManagement/targetedManagedAppConfigurations/{id}",
         (("$expand", "apps,assignments"),),
     ),
     Route(
@@ -230,7 +240,20 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         list_path="/deviceAppManagement/managedAppPolicies",
         follow_ups=(FollowUp("", None, pages=False, routes=APP_PROTECTION_ROUTES),),
         permission=READ_APPS,
+        skip_odata_types=("#microsoft.graph.targetedManagedAppConfiguration",),
         notes="the list mixes types and $filter fails on it; each item is re-read from its typed collection.",
+    ),
+    PolicyType(
+        key="targetedManagedAppConfigurations",
+        family="appConfiguration",
+        label="App configuration policies (managed apps)",
+        list_path="/deviceAppManagement/targetedManagedAppConfigurations",
+        follow_ups=(
+            FollowUp("/deviceAppManagement/targetedManagedAppConfigurations/{id}", None,
+                     (("$expand", "apps,assignments"),), pages=False),
+        ),
+        permission=READ_APPS,
+        notes="also listed by managedAppPolicies, where they are app configuration, not protection.",
     ),
     PolicyType(
         key="windowsFeatureUpdateProfiles",
