@@ -408,6 +408,11 @@ class GraphSimulator:
             if tenant is not None and tenant.find_policy(policy_id) is not None:
                 tenant.delete_policy(policy_id)
 
+    def vanished_ids(self, tenant_id: str) -> set[str]:
+        """Ids of the policies that answer 400 ResourceNotFound (see :meth:`vanish`)."""
+        with self._vanish_lock:
+            return set(self._vanished.get(self.tenant(tenant_id).tenant_id, ()))
+
     def vanish(self, tenant_id: str, policy_id: str) -> SimPolicy:
         """Delete a policy the way a deletion between list and follow-up looks: from now on its GET
         and every follow-up answer ``400 ResourceNotFound`` (not 404)."""
@@ -656,6 +661,12 @@ class GraphSimulator:
                 self._send_json(h, 405, error_body("BadRequest", "$batch accepts POST only.", crid), headers,
                                 GRAPH_JSON)
                 return
+            outer = self._scheduled_failure("/$batch", outer=True)
+            if outer is not None:  # the POST itself refused (an outer 429 happens: microsoft/dev-proxy#1358)
+                failure = self._failure(outer, "/$batch")
+                self._count(method, full_path, failure.status, http=True, graph=False)
+                self._send_json(h, failure.status, failure.body, {**headers, **failure.headers}, GRAPH_JSON)
+                return
             status, body = self._batch(tenant, version, raw_body)
             self._count(method, full_path, status, http=True, graph=False)
             self._send_json(h, status, body, headers, GRAPH_JSON)
@@ -772,13 +783,19 @@ class GraphSimulator:
             if tenant.find_policy(policy_id) is not None:
                 tenant.delete_policy(policy_id)
 
-    def _scheduled_failure(self, npath: str) -> int | None:
+    def _scheduled_failure(self, npath: str, *, outer: bool = False) -> int | None:
+        """The next queued ``fail_next`` failure for this request. A ``$batch`` POST itself (``outer``)
+        only takes failures queued with ``path_prefix="/$batch"``; resource calls never take those."""
         if not self._fail_queue:
             return None
         low = npath.lower()
         with self._rng_lock:
             for i, (status, prefix) in enumerate(self._fail_queue):
-                if prefix is None or low.startswith(prefix):
+                if outer:
+                    hit = prefix == "/$batch"
+                else:
+                    hit = prefix is None or (prefix != "/$batch" and low.startswith(prefix))
+                if hit:
                     del self._fail_queue[i]
                     return status
         return None

@@ -1,8 +1,9 @@
 """The Graph layer against the local HTTPS simulator, with MSAL and requests unpatched.
 
 Every test starts its own simulator (≈30 ms) so knobs never leak between tests. Tests that
-only count or inspect back-off delays pass ``sleep=`` a recorder that does not wait; the 429
-storm runs on real time with a 1 s throttle window.
+only count or inspect back-off delays pass ``sleep=`` a recorder that does not wait (or a fake
+clock that the recorder advances, for deadlines); the 429 storm and the pacing test run on real
+time.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from tenantpilot.graph import (
 )
 
 TENANT = "11111111-1111-4111-8111-111111111111"
-SERVED_FAMILIES = set(FAMILIES)  # the simulator serves every type of the table
+# the simulator serves every type of the table; its tenants hold app configuration policies only
+# when the mixed_app_policies knob is on
+SERVED_FAMILIES = set(FAMILIES) - {"appConfiguration"}
 
 
 class Recorder:
@@ -157,7 +160,8 @@ def test_types_the_tenant_does_not_serve_are_warnings_not_failures(sim):
         result = fetch_tenant(c, types=(*POLICY_TYPES, unknown, gone))
     assert result.failed_types == ["notServed", "gone"]
     assert [(s.reason, s.status) for s in result.skipped] == [("unavailable", 400), ("unavailable", 404)]
-    assert not result.partial  # nothing was refused
+    assert result.partial  # two types were not read: their last good rows must be kept
+    assert result.read_types == [t.key for t in POLICY_TYPES]
     assert result.warnings[0] == ("Imaginary scripts skipped: 400 — not available here (BadRequest: Resource not "
                                   "found for the segment 'imaginaryScripts'.)")
     assert result.warnings[1].startswith("Vanished things skipped: 404 — not available here (ResourceNotFound: ")
@@ -267,7 +271,7 @@ def test_429_retry_after_is_honoured(sim):
 def test_429_without_retry_after_backs_off_exponentially_with_jitter(sim):
     sim.drop_retry_after = True
     sleeper = Recorder()
-    with client(sim, sleep=sleeper, backoff_base=0.5) as c:
+    with client(sim, sleep=sleeper, throttle_backoff_base=0.5) as c:
         sim.fail_next(4, 429)
         assert c.get("/deviceManagement/intents")["value"]
     assert len(sleeper.delays) == 4
@@ -300,8 +304,9 @@ def test_5xx_exhausted_raises_server_error(sim):
     with client(sim, max_retries=3) as c:
         sim.fail_next(10, 503, path_prefix="/deviceManagement/intents")
         with pytest.raises(ServerError) as exc:
-            fetch_tenant(c, mode="sequential")
+            c.get_all("/deviceManagement/intents")
     assert exc.value.status == 503 and "intents" in exc.value.url
+    assert "gave up after 3 retries" in str(exc.value) and c.stats.requests == 4
 
 
 # ---------------------------------------------------------------------------------------
@@ -497,19 +502,20 @@ def test_403_direct_carries_missing_permissions(sim):
     assert exc.value.code == "Forbidden" and "_version" not in str(exc.value)
 
 
-def test_policy_deleted_between_list_and_details_is_dropped_with_a_warning(sim):
+def test_policy_gone_with_a_404_on_its_follow_up_is_dropped_with_a_warning(sim):
     tenant = sim.tenants[TENANT]
     victim = tenant.list_policies("configurationPolicies")[0]
-    # Listed, then gone when its settings are asked for (the pipeline asks while still listing,
-    # so the deletion is placed exactly on that follow-up instead of timed by progress).
+    # Listed, then 404 when its settings are asked for (the pipeline asks while still listing,
+    # so the failure is placed exactly on that follow-up instead of timed by progress).
     sim.fail_next(1, 404, path_prefix=f"/deviceManagement/configurationPolicies/{victim.id}/settings")
     with client(sim) as c:
         result = fetch_tenant(c)
     tenant.delete_policy(victim.id)  # what Graph says from now on
-    assert victim.id not in by_id(result)
     assert set(by_id(result)) == set(truth(sim))
-    assert any("disappeared during the sync" in w and victim.name in w for w in result.warnings)
-    assert "configurationPolicies" not in result.failed_types
+    assert result.warnings == [f"Settings catalog: 1 policy deleted during the sync and skipped: "
+                               f"{victim.name} ({victim.id})"]
+    assert result.dropped == [("configurationPolicies", victim.id, "deleted")]
+    assert "configurationPolicies" in result.read_types and not result.partial
 
 
 def test_400_and_404_carry_graphs_code_and_message(sim):
@@ -525,13 +531,20 @@ def test_400_and_404_carry_graphs_code_and_message(sim):
 
 
 @pytest.mark.parametrize("mode", ["fast", "sequential"])
-def test_malformed_json_is_bad_response_naming_the_url(sim, mode):
+def test_malformed_json_skips_that_type_naming_the_url(sim, mode):
     sim.malformed_paths = {"/deviceManagement/deviceCompliancePolicies"}
     with client(sim) as c:
         with pytest.raises(BadResponse) as exc:
-            fetch_tenant(c, mode=mode)
-    assert "/deviceManagement/deviceCompliancePolicies" in exc.value.url
-    assert "deviceCompliancePolicies" in str(exc.value) and "malformed JSON" in str(exc.value)
+            c.get("/deviceManagement/deviceCompliancePolicies")
+        result = fetch_tenant(c, mode=mode)
+    assert "/deviceManagement/deviceCompliancePolicies" in exc.value.url and "malformed JSON" in str(exc.value)
+    [skipped] = result.skipped
+    assert (skipped.key, skipped.reason, skipped.status) == ("deviceCompliancePolicies", "failed", 200)
+    assert "malformed JSON" in skipped.message and "/deviceManagement/deviceCompliancePolicies" in skipped.message
+    assert result.warnings[0].startswith("Compliance policies skipped: 200 — could not be read (Graph returned malformed JSON")
+    assert result.partial and "deviceCompliancePolicies" not in result.read_types
+    expected = {pid for pid, p in truth(sim).items() if p.collection != "deviceCompliancePolicies"}
+    assert set(by_id(result)) == expected
 
 
 def test_stats_count_every_http_request(sim):

@@ -24,7 +24,8 @@ import requests
 
 from graphsim import DEMO_TENANTS, GraphSimulator, build_tenant, serve_forever
 from graphsim.catalog import instance_kind, load_catalog, walk_instances
-from graphsim.tenants import instance_value
+from graphsim.limits import FAMILY_LIMITS, effective_limits, service_family
+from graphsim.tenants import OPTIONAL_COLLECTIONS, instance_value
 
 CONTOSO = "0a1b2c3d-1111-4111-8111-111111111111"
 FABRIKAM = "0a1b2c3d-2222-4222-8222-222222222222"
@@ -90,7 +91,8 @@ def test_build_is_deterministic_and_scales_to_1000_policies() -> None:
     elapsed = time.perf_counter() - started
     assert big.policy_count == 1000 and elapsed < 2.0, elapsed
     assert big.counts()["configurationPolicies"] > 500  # mostly settings catalog
-    assert all(n > 0 for n in big.counts().values())
+    assert all(n > 0 for c, n in big.counts().items() if c not in OPTIONAL_COLLECTIONS)
+    assert all(big.counts()[c] == 0 for c in OPTIONAL_COLLECTIONS)  # only knobs fill those
     assert _snapshot(build_tenant(CONTOSO, "Contoso Ltd", 40, seed=1)) == \
         _snapshot(build_tenant(CONTOSO, "Contoso Ltd", 40, seed=1))
     # same seed, another tenant: same names and settings, different ids and timestamps
@@ -549,3 +551,124 @@ def test_serve_forever_writes_discovery_files(tmp_path: Path) -> None:
         stop.set()
         thread.join(10)
     assert not (tmp_path / "simulator.json").exists()
+
+
+# --- knobs for what real Graph does (docs/graph-intune.md §7) -------------------------------------
+
+
+def test_vanished_policies_answer_400_resource_not_found(graph_sim: GraphSimulator, http: requests.Session) -> None:
+    sim = graph_sim
+    listed = get(sim, http, f"{DM}/configurationPolicies?$top=5").json()["value"]
+    sim.vanish_after_list = {"configurationPolicies": 2}
+    again = get(sim, http, f"{DM}/configurationPolicies?$top=5").json()["value"]
+    assert [p["id"] for p in again] == [p["id"] for p in listed]  # the list still showed them...
+    assert sim.vanish_after_list == {"configurationPolicies": 0}
+    assert sim.vanished_ids(CONTOSO) == {p["id"] for p in again[:2]}  # ...then they were gone
+    for victim in again[:2]:
+        for path in (f"{DM}/configurationPolicies/{victim['id']}", f"{DM}/configurationPolicies/{victim['id']}/settings"):
+            r = get(sim, http, path)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "ResourceNotFound"
+            assert json.loads(r.json()["error"]["message"])["_version"] == 3
+    items = batch(sim, http, [f"/deviceManagement/configurationPolicies/{again[0]['id']}/settings"]).json()["responses"]
+    assert items[0]["status"] == 400 and items[0]["body"]["error"]["code"] == "ResourceNotFound"
+    assert get(sim, http, f"{DM}/configurationPolicies/{again[2]['id']}").status_code == 200
+    assert get(sim, http, f"{DM}/configurationPolicies/00000000-0000-0000-0000-000000000000").status_code == 404
+    # the control API does the same for one policy
+    other = sim.tenant(FABRIKAM).list_policies("intents")[0]
+    r = requests.post(f"{sim.url}/_sim/tenants/{FABRIKAM}/policies/intents/{other.id}/vanish", verify=str(sim.ca_path))
+    assert r.status_code == 200 and other.id in sim.vanished_ids(FABRIKAM)
+
+
+def test_persistent_failures_on_a_path_and_on_later_pages(graph_sim: GraphSimulator, http: requests.Session) -> None:
+    sim = graph_sim
+    sim.apply_knobs({"failing_paths": {"/beta/deviceManagement/intents": 503}})
+    assert [get(sim, http, f"{DM}/intents").status_code for _ in range(5)] == [503] * 5  # not a burst: it stays
+    items = batch(sim, http, ["/deviceManagement/intents", "/deviceManagement/deviceConfigurations"]).json()["responses"]
+    assert {x["id"]: x["status"] for x in items} == {"0": 503, "1": 200}  # inside $batch too
+    sim.reset_knobs()
+    sim.failing_later_pages = {"/deviceManagement/configurationPolicies": 500}
+    first = get(sim, http, f"{DM}/configurationPolicies")
+    assert first.status_code == 200 and first.json()["@odata.nextLink"]
+    r = get(sim, http, first.json()["@odata.nextLink"])
+    assert r.status_code == 500 and r.json()["error"]["code"] == "InternalServerError"
+    assert get(sim, http, f"{DM}/deviceConfigurations?$top=2").json()["@odata.nextLink"]
+    assert get(sim, http, get(sim, http, f"{DM}/deviceConfigurations?$top=2").json()["@odata.nextLink"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, family",
+    [
+        ("/deviceManagement/configurationPolicies/x/settings", "deviceConfigV2"),
+        ("/deviceManagement/configurationSettings/x", "deviceConfigV2"),
+        ("/deviceManagement/deviceConfigurations", "deviceConfiguration"),
+        ("/deviceManagement/intents/x/assignments", "deviceIntent"),
+        ("/deviceManagement/deviceEnrollmentConfigurations", "enrollment"),
+        ("/deviceAppManagement/targetedManagedAppConfigurations/A_1", "managedApplications"),
+        ("/deviceManagement/windowsQualityUpdateProfiles", "updates"),
+        ("/deviceManagement/deviceShellScripts/x", "devices"),
+        ("/groups", None),
+    ],
+)
+def test_service_families_as_the_throttling_docs_group_them(path: str, family: str | None) -> None:
+    assert service_family(path) == family
+
+
+def test_effective_limits_model_another_app_using_the_budget() -> None:
+    assert effective_limits(1.0, None)["deviceConfigV2"] == (1000, 20.0)
+    assert effective_limits(1.0, None)["devices"] == (2000, 20.0)
+    assert effective_limits(0.2, None)["deviceConfigV2"] == (200, 20.0)  # 10 requests/s left for us
+    assert effective_limits(0.2, {"devices": (5, 1.0)})["devices"] == (5, 1.0)
+    assert set(FAMILY_LIMITS) == set(effective_limits(1.0, None))
+
+
+def test_family_throttle_counts_every_batch_item_per_family(graph_sim: GraphSimulator, http: requests.Session) -> None:
+    sim = graph_sim
+    sim.apply_knobs({"family_throttle": True, "family_limits": {"deviceIntent": (3, 5.0)}})
+    items = batch(sim, http, [f"/deviceManagement/intents?x={i}" for i in range(5)]
+                  + ["/deviceManagement/deviceConfigurations"]).json()["responses"]
+    statuses = {x["id"]: x["status"] for x in items}
+    assert sorted(statuses[str(i)] for i in range(5)) == [200, 200, 200, 429, 429]
+    assert statuses["5"] == 200  # another family has its own window
+    limited = [x for x in items if x["status"] == 429]
+    assert all(1 <= int(x["headers"]["Retry-After"]) <= 5 for x in limited)
+    sim.drop_retry_after = True  # 429 without Retry-After, inside $batch as well
+    items = batch(sim, http, ["/deviceManagement/intents"]).json()["responses"]
+    assert items[0]["status"] == 429 and "Retry-After" not in items[0]["headers"]
+    r = get(sim, http, f"{DM}/intents")
+    assert r.status_code == 429 and "Retry-After" not in r.headers
+    sim.family_throttle = False
+    assert get(sim, http, f"{DM}/intents").status_code == 200
+
+
+def test_outer_batch_failure(graph_sim: GraphSimulator, http: requests.Session) -> None:
+    sim = graph_sim
+    sim.fail_next(1, 429, "/$batch")
+    sim.fail_next(1, 503)  # a resource call's failure is never taken by the POST itself
+    r = batch(sim, http, ["/deviceManagement/intents", "/deviceManagement/deviceConfigurations"])
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1" and r.json()["error"]["code"] == "TooManyRequests"
+    r = batch(sim, http, ["/deviceManagement/intents", "/deviceManagement/deviceConfigurations"])
+    assert r.status_code == 200 and sorted(x["status"] for x in r.json()["responses"]) == [200, 503]
+
+
+def test_knobs_add_items_real_tenants_hold(graph_sim: GraphSimulator, http: requests.Session) -> None:
+    sim = graph_sim
+    before = sim.tenant(CONTOSO).policy_count
+    sim.apply_knobs({"unsupported_device_configurations": 2, "mixed_app_policies": True})
+    configs = get(sim, http, f"{DM}/deviceConfigurations?$top=1000").json()["value"]
+    unsupported = [c for c in configs if c["@odata.type"] == "#microsoft.graph.unsupportedDeviceConfiguration"]
+    assert len(unsupported) == 2 and all(c["originalEntityTypeName"] and "details" in c for c in unsupported)
+    mixed = get(sim, http, "/beta/deviceAppManagement/managedAppPolicies").json()["value"]
+    assert {p["@odata.type"].rsplit(".", 1)[1] for p in mixed} == {
+        "iosManagedAppProtection", "androidManagedAppProtection", "windowsManagedAppProtection",
+        "windowsInformationProtectionPolicy", "mdmWindowsInformationProtectionPolicy", "targetedManagedAppConfiguration"}
+    config = next(p for p in mixed if p["@odata.type"].endswith("targetedManagedAppConfiguration"))
+    full = get(sim, http, f"/beta/deviceAppManagement/targetedManagedAppConfigurations/{config['id']}"
+                          "?$expand=apps,assignments").json()
+    assert full["customSettings"] and full["apps"] and full["assignments"]
+    typed = get(sim, http, "/beta/deviceAppManagement/targetedManagedAppConfigurations").json()["value"]
+    assert [p["id"] for p in typed] == [config["id"]]
+    wip = next(p for p in mixed if p["@odata.type"].endswith(".windowsInformationProtectionPolicy"))
+    assert sim.tenant(CONTOSO).domain in json.dumps(wip)
+    sim.reset_knobs()  # the knob's items leave with it
+    assert sim.tenant(CONTOSO).policy_count == before
+    assert get(sim, http, "/beta/deviceAppManagement/targetedManagedAppConfigurations").json()["value"] == []

@@ -469,6 +469,7 @@ def test_families_are_exactly_the_contract():
         "endpointSecurityIntent",
         "adminTemplate",
         "appProtection",
+        "appConfiguration",  # managed-app configuration: listed by managedAppPolicies, read on its own
         "windowsUpdate",
         "autopilot",
         "enrollment",
