@@ -1,14 +1,21 @@
-"""Sync benchmark: a 1,000-policy tenant against the Graph simulator with 50 ms latency and
-Intune's throttle (1000 requests per 20 s per tenant), fast plan vs the seed's sequential plan,
-then flatten + store of 1,000,000 setting rows. Prints figures; asserts nothing about time.
+"""Sync benchmark: fetch a tenant from the Graph simulator (in its own process, 50 ms latency,
+Intune's per-family throttle) the way a sync does, in the cases real Graph puts us in, then the
+setting-definitions step before/after, then flatten + store of 1,000,000 setting rows. Prints
+figures; asserts nothing about time.
 
-    .venv/bin/python bench/bench_sync.py [--policies 1000] [--latency 0.05] [--rows 1000000]
+    .venv/bin/python bench/bench_sync.py [--policies 1000] [--big 6000] [--latency 0.05] [--runs 1]
+                                         [--sequential] [--skip-store] [--rows 1000000]
 
-Floor (the best any client could do against this server):
-  latency floor  = latency x (pages of the longest list + 1 follow-up round + 1 nested round)
-                   -- the chain of requests that depend on each other, with unlimited parallelism;
-  throttle floor = window x floor((Graph calls - 1) / limit) + latency
-                   -- the last call cannot be admitted before enough windows have passed;
+Cases (the client paces itself to the published limits and runs with a 30 min deadline):
+  (a) the published limits: 1,000 requests per 20 s per family per app (2,000 for scripts);
+  (b) another app already uses 80 % of the tenant's budget: 200 per 20 s (10 requests/s) left;
+  (c) as (b), and the 429s carry no Retry-After (the client backs off min(2**n * 10, 60) s);
+  (d) a --big tenant (default 6,000 policies) at the published limits.
+
+Floors (the best any client could do against this server):
+  latency floor  = latency x (pages of the longest list + 1 follow-up round + 1 nested round);
+  throttle floor = max over families of window x floor((calls - 1) / allowed per window)
+                   -- the last call of a family cannot be admitted before that many windows passed;
   floor          = max(latency floor, throttle floor).
 """
 
@@ -23,17 +30,28 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import requests
+
+from tenantpilot.flatten import referenced_definition_ids
+from tenantpilot.graph.auth import TokenProvider
+from tenantpilot.graph.client import GraphClient
+from tenantpilot.graph.errors import GraphError
+from tenantpilot.graph.fetch import (
+    FetchResult,
+    covering_policies,
+    fetch_definitions,
+    fetch_expanded_settings,
+    fetch_tenant,
+)
+from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
+from tenantpilot.graph.throttle import PUBLISHED_LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-import requests  # noqa: E402
-
-from tenantpilot.graph.auth import TokenProvider  # noqa: E402
-from tenantpilot.graph.client import GraphClient  # noqa: E402
-from tenantpilot.graph.fetch import fetch_tenant  # noqa: E402
-
-LIMIT, WINDOW = 1000, 20.0
+DEADLINE_S = 1800.0
 
 
 @contextmanager
@@ -42,11 +60,11 @@ def simulator(policies: int, latency: float) -> Iterator[dict]:
     data = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     proc = subprocess.Popen([sys.executable, "-m", "graphsim", "--port", "0", "--data-dir", str(data),
                              "--tenants", "1", "--policies", str(policies), "--latency", str(latency),
-                             "--seed", "3", "--throttle", f"{LIMIT}/{WINDOW:g}"],
+                             "--seed", "3"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         info_path = data / "simulator.json"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not info_path.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the simulator did not start")
@@ -58,52 +76,155 @@ def simulator(policies: int, latency: float) -> Iterator[dict]:
         proc.wait(10)
 
 
-def control(info: dict, method: str, path: str) -> dict:
-    return requests.request(method, info["url"] + path, verify=info["ca_path"], timeout=30).json()
+def control(info: dict, method: str, path: str, body: Any = None) -> dict:
+    return requests.request(method, info["url"] + path, json=body, verify=info["ca_path"], timeout=30).json()
 
 
-def client_for(info: dict, tenant: str, concurrency: int) -> GraphClient:
+def client_for(info: dict, tenant: str, concurrency: int, waits: list[tuple[float, str]]) -> GraphClient:
     tokens = TokenProvider(tenant, info["client_id"], client_secret=info["client_secret"],
                            authority_host=info["url"], graph_url=info["url"], verify=info["ca_path"])
-    return GraphClient(tokens, base_url=info["url"], verify=info["ca_path"], max_concurrency=concurrency)
+    return GraphClient(tokens, base_url=info["url"], verify=info["ca_path"], max_concurrency=concurrency,
+                       deadline=time.monotonic() + DEADLINE_S, on_wait=lambda s, why: waits.append((s, why)))
 
 
-def run(info: dict, tenant: str, mode: str, concurrency: int):
-    control(info, "POST", "/_sim/reset")  # counters and throttle windows start empty
-    client = client_for(info, tenant, concurrency)
+@dataclass
+class Run:
+    result: FetchResult | None
+    error: str
+    wall: float
+    stats: dict[str, float]
+    counters: dict[str, Any]
+    waits: list[tuple[float, str]]
+    client: GraphClient
+
+
+def fetch(info: dict, tenant: str, concurrency: int, mode: str = "fast", types=POLICY_TYPES) -> Run:
+    """One fetch on a fresh client, with the simulator's counters and throttle windows emptied
+    first. The client stays open (a sync goes on to fetch definitions with it): close it."""
+    control(info, "POST", "/_sim/reset")
+    waits: list[tuple[float, str]] = []
+    client = client_for(info, tenant, concurrency, waits)
     t0 = time.perf_counter()
-    result = fetch_tenant(client, mode=mode)
+    try:
+        result, error = fetch_tenant(client, mode=mode, types=types), ""  # type: ignore[arg-type]
+    except GraphError as exc:
+        result, error = None, str(exc)
     wall = time.perf_counter() - t0
-    return result, wall, client.stats, control(info, "GET", "/_sim/state")["counters"]
+    return Run(result, error, wall, client.stats.snapshot(), control(info, "GET", "/_sim/state")["counters"],
+               waits, client)
 
 
-def floor_seconds(counts: dict[str, int], latency: float, calls: int) -> tuple[float, float, float]:
+def floors(counts: dict[str, int], latency: float, by_family: dict[str, int],
+           allowed: dict[str, tuple[int, float]]) -> tuple[float, float]:
     longest = max(math.ceil(n / 25) for n in counts.values() if n)
     latency_floor = latency * (longest + 2)
-    throttle_floor = WINDOW * ((calls - 1) // LIMIT) + latency
-    return latency_floor, throttle_floor, max(latency_floor, throttle_floor)
+    throttle_floor = 0.0
+    for family, calls in by_family.items():
+        limit, window = allowed.get(family, (0, 0.0))
+        if calls and limit:
+            throttle_floor = max(throttle_floor, window * ((calls - 1) // limit) + latency)
+    return latency_floor, throttle_floor
 
 
-def bench_fetch(policies: int, latency: float, concurrency: int) -> None:
-    with simulator(policies, latency) as info:
+def report(name: str, runs: list[Run], counts: dict[str, int], latency: float,
+           allowed: dict[str, tuple[int, float]]) -> None:
+    failed = [r for r in runs if r.result is None or r.result.skipped or r.stats["failed"]]
+    last = runs[-1]
+    by_family = {k: v for k, v in last.counters.get("graph_admitted_by_family", {}).items()}
+    lat_floor, thr_floor = floors(counts, latency, by_family, allowed)
+    floor = max(lat_floor, thr_floor)
+    walls = ", ".join(f"{r.wall:.1f}" for r in runs)
+    print(f"\n({name}) {len(runs)} run(s), {len(failed)} failed"
+          + (f": {failed[0].error or failed[0].result.warnings if failed[0].result else failed[0].error}"
+             if failed else ""))
+    if last.result is not None:
+        print(f"    {len(last.result.policies)} policies; wall {walls} s; floor {floor:.1f} s (throttle "
+              f"{thr_floor:.1f} s, latency {lat_floor:.2f} s) -> {last.wall / floor:.2f}x floor")
+    s = last.stats
+    print(f"    HTTP requests {s['requests']:.0f} carrying {last.counters['graph_request_count']} Graph calls "
+          f"(by status {last.counters['graph_requests_by_status']}); retries {s['retries']:.0f}, throttled "
+          f"{s['throttled']:.0f}, failed {s['failed']:.0f}; waited {s['waited_s']:.0f} s summed over threads "
+          f"(pacing {s['paced_s']:.0f} s); on_wait calls {len(last.waits)}")
+    print(f"    Graph calls admitted per family: {by_family}")
+
+
+def bench_fetch(args: argparse.Namespace) -> None:
+    published = dict(PUBLISHED_LIMITS)
+    share = {k: (max(1, int(v[0] * 0.2)), v[1]) for k, v in published.items()}
+    cases = [
+        ("a", "published limits", {"family_throttle": True}, published),
+        ("b", "sharing the budget: 10 requests/s left", {"family_throttle": True, "budget_share": 0.2}, share),
+        ("c", "as (b), 429s without Retry-After",
+         {"family_throttle": True, "budget_share": 0.2, "drop_retry_after": True}, share),
+    ]
+    with simulator(args.policies, args.latency) as info:
         state = control(info, "GET", "/_sim/state")["tenants"][0]
         tenant, counts = state["tenant_id"], state["policy_counts"]
-        print(f"tenant: {sum(counts.values())} policies {counts}")
-        rows = []
-        for mode in ("fast", "sequential"):
-            result, wall, stats, counters = run(info, tenant, mode, concurrency)
-            rows.append((mode, wall, result, stats, counters))
-            print(f"\n[{mode}] {len(result.policies)} policies in {wall:.2f} s; HTTP requests {result.requests} "
-                  f"(retries {stats.retries}, throttled {stats.throttled}, failed {stats.failed}); Graph calls "
-                  f"{counters['graph_request_count']} by status {counters['graph_requests_by_status']}; "
-                  f"warnings {len(result.warnings)}")
-        fast, seq = rows[0], rows[1]
-        calls = fast[4]["graph_request_count"]
-        lat_floor, thr_floor, floor = floor_seconds(counts, latency, calls)
-        print(f"\nGraph calls counted against the throttle (fast): {calls}")
-        print(f"floor: latency {lat_floor:.2f} s, throttle {thr_floor:.2f} s -> {floor:.2f} s")
-        print(f"fast {fast[1]:.2f} s = {fast[1] / floor:.2f}x floor; sequential {seq[1]:.2f} s = "
-              f"{seq[1] / fast[1]:.1f}x slower than fast")
+        print(f"tenant: {sum(counts.values())} policies {({k: v for k, v in counts.items() if v})}")
+        for key, title, knobs, allowed in cases:
+            control(info, "POST", "/_sim/knobs/reset")
+            control(info, "POST", "/_sim/knobs", {"latency": args.latency, **knobs})
+            runs = [fetch(info, tenant, args.concurrency) for _ in range(args.runs)]
+            report(f"{key}: {title}", runs, counts, args.latency, allowed)
+            for r in runs:
+                r.client.close()
+        control(info, "POST", "/_sim/knobs/reset")
+        control(info, "POST", "/_sim/knobs", {"latency": args.latency, "family_throttle": True})
+        if args.sequential:
+            seq = fetch(info, tenant, args.concurrency, mode="sequential")
+            report("sequential plan, published limits", [seq], counts, args.latency, published)
+            seq.client.close()
+        bench_definitions(info, tenant, args)
+    with simulator(args.big, args.latency) as info:
+        state = control(info, "GET", "/_sim/state")["tenants"][0]
+        control(info, "POST", "/_sim/knobs", {"latency": args.latency, "family_throttle": True})
+        runs = [fetch(info, state["tenant_id"], args.concurrency)]
+        report(f"d: {sum(state['policy_counts'].values()):,}-policy tenant, published limits", runs,
+               state["policy_counts"], args.latency, published)
+        runs[0].client.close()
+
+
+def bench_definitions(info: dict, tenant: str, args: argparse.Namespace) -> None:
+    """Setting definitions: a cold cache (settings fetched with $expand=settingDefinitions) vs a
+    cache holding one definition, filled (with the sync's own client, so its pacer knows what the
+    fetch already spent) the old way, one request per missing definition; the new way, the
+    settings of every policy that references a missing definition again, expanded; and the
+    expanded settings of only a covering set of those policies (covering_policies)."""
+    print("\nsetting definitions (published limits, latency as above):")
+    cold = fetch(info, tenant, args.concurrency)
+    assert cold.result is not None
+    cold.client.close()
+    print(f"    cold cache: settings with $expand=settingDefinitions: {cold.stats['requests']:.0f} requests, "
+          f"{cold.wall:.1f} s; nothing more to fetch")
+    all_ids: set[str] = set()
+    for p in cold.result.policies:
+        if p.family in ("settingsCatalog", "complianceV2"):
+            all_ids |= referenced_definition_ids(p.raw)
+    known = {sorted(all_ids)[0]}  # a cache holding one definition
+    for how in ("by id (before)", "expanded settings of every policy needing one (after)",
+                "expanded settings of a covering set (after, covering_policies)"):
+        warm = fetch(info, tenant, args.concurrency, types=without_expanded_definitions())
+        assert warm.result is not None
+        client = warm.client
+        policies = [p for p in warm.result.policies if p.family in ("settingsCatalog", "complianceV2")]
+        needs = {(p.type_key, p.id): referenced_definition_ids(p.raw) - known for p in policies}
+        missing = set().union(*needs.values())
+        before = client.stats.snapshot()
+        t0 = time.perf_counter()
+        if how.startswith("by id"):
+            found = fetch_definitions(client, sorted(missing))
+        elif "every" in how:
+            found = fetch_expanded_settings(client, [k for k, ids in needs.items() if ids])
+        else:
+            found = fetch_expanded_settings(client, covering_policies(needs))
+        took = time.perf_counter() - t0
+        after = client.stats.snapshot()
+        client.close()
+        calls, posts = after["batched"] - before["batched"], after["requests"] - before["requests"]
+        print(f"    one cached, definitions {how}: {calls:.0f} Graph calls in {posts:.0f} requests, {took:.1f} s "
+              f"({len(missing & found.keys())} of {len(missing)} missing found; throttled "
+              f"{after['throttled'] - before['throttled']:.0f}, paced {after['paced_s'] - before['paced_s']:.0f} s); "
+              f"with the settings fetch: {warm.stats['requests'] + posts:.0f} requests, {warm.wall + took:.1f} s")
 
 
 def bench_store(rows_wanted: int) -> None:
@@ -150,15 +271,20 @@ assert store.current_settings(["bench"]).height == n
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policies", type=int, default=1000)
+    ap.add_argument("--big", type=int, default=6000)
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=1, help="runs per case (a)-(c)")
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--sequential", action="store_true", help="also time the naive one-request-at-a-time plan")
     ap.add_argument("--skip-fetch", action="store_true")
+    ap.add_argument("--skip-store", action="store_true")
     args = ap.parse_args()
     if not args.skip_fetch:
-        bench_fetch(args.policies, args.latency, args.concurrency)
-    print()
-    bench_store(args.rows)
+        bench_fetch(args)
+    if not args.skip_store:
+        print()
+        bench_store(args.rows)
 
 
 if __name__ == "__main__":

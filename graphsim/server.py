@@ -20,7 +20,13 @@ counts), ``fault_rate`` (random 500/502/503), ``forbidden_paths`` / ``malformed_
 prefixes such as ``/deviceManagement/groupPolicyConfigurations``), ``drop_retry_after``,
 ``allow_plain_text_secrets`` (getOmaSettingPlainTextValue answers instead of 403),
 ``batch_shuffle`` (inner responses out of order, as Graph may return them), ``token_lifetime``;
-plus :meth:`GraphSimulator.fail_next`, :meth:`expire_tokens_after`, :meth:`revoke_all_tokens`.
+and, off by default, what real Graph does that a sync must survive (sources in README.md):
+``vanish_after_list`` (policies deleted after they were listed answer 400 ResourceNotFound),
+``family_throttle`` / ``budget_share`` / ``family_limits`` (Intune's per-family limits, each $batch
+item counted), ``failing_paths`` / ``failing_later_pages`` (persistent failures on a prefix, or on
+pages after the first), ``unsupported_device_configurations``, ``mixed_app_policies``;
+plus :meth:`GraphSimulator.fail_next` (``path_prefix="/$batch"``: the POST itself),
+:meth:`vanish`, :meth:`expire_tokens_after`, :meth:`revoke_all_tokens`.
 
 Thread model: ThreadingHTTPServer (one thread per connection, HTTP/1.1 keep-alive), TLS
 handshakes in the connection thread; per-tenant locks for throttling, short locks for counters.
@@ -524,6 +530,7 @@ class GraphSimulator:
             self.graph_request_count = 0
             self.graph_requests_by_status: collections.Counter[int] = collections.Counter()
             self.token_request_count = 0
+            self.graph_admitted_by_family: collections.Counter[str] = collections.Counter()
             self.request_log.clear()
 
     @property
@@ -535,6 +542,7 @@ class GraphSimulator:
                     "graph_requests_by_status": {str(k): v for k, v in
                                                  sorted(self.graph_requests_by_status.items())},
                     "token_request_count": self.token_request_count,
+                    "graph_admitted_by_family": dict(sorted(self.graph_admitted_by_family.items())),
                     "tokens_issued": self.authority.tokens_issued}
 
     def _count(self, method: str, path: str, status: int, *, http: bool, graph: bool) -> None:
@@ -545,6 +553,10 @@ class GraphSimulator:
             if graph:
                 self.graph_request_count += 1
                 self.graph_requests_by_status[status] += 1
+                if status != 429:  # admitted by the throttle: what a throttle floor is computed from
+                    family = service_family(_GRAPH.sub(lambda m: m["path"] or "/", path.split("?", 1)[0], count=1))
+                    if family is not None:
+                        self.graph_admitted_by_family[family] += 1
             self.request_log.append((method, path, status))
 
     # --- tenants

@@ -34,9 +34,10 @@ caller keeps the last good rows of every other type.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,7 @@ __all__ = [
     "fetch_tenant",
     "fetch_definitions",
     "fetch_expanded_settings",
+    "covering_policies",
     "fetch_template_definitions",
     "FetchResult",
     "FetchedPolicy",
@@ -604,6 +606,30 @@ def fetch_definitions(client: GraphClient, ids: Sequence[str]) -> dict[str, dict
         body = resp.json()
         found[definition_id] = {k: v for k, v in body.items() if "@odata.context" not in k}
     return found
+
+
+def covering_policies(needs: Mapping[tuple[str, str], Iterable[str]]) -> list[tuple[str, str]]:
+    """The fewest policies (greedily) whose settings reference every missing definition.
+
+    ``needs``: ``(collection, policy_id)`` -> the definition ids its settings reference that the
+    cache lacks. Fetching the expanded settings of the returned policies finds every one of them
+    (each policy's expansion holds at least the definitions it references), usually with far
+    fewer requests than one per policy: tenants repeat the same settings across policies.
+    Deterministic: ties go to the smallest key."""
+    sets = {key: set(ids) for key, ids in needs.items() if ids}
+    uncovered = set().union(*sets.values()) if sets else set()
+    heap = [(-len(ids), key) for key, ids in sets.items()]  # lazy greedy: gains only ever shrink
+    heapq.heapify(heap)
+    chosen: list[tuple[str, str]] = []
+    while uncovered and heap:
+        _, key = heapq.heappop(heap)
+        gain = len(sets[key] & uncovered)
+        if gain and (not heap or (-gain, key) <= heap[0]):
+            chosen.append(key)
+            uncovered -= sets[key]
+        elif gain:
+            heapq.heappush(heap, (-gain, key))
+    return chosen
 
 
 def fetch_expanded_settings(client: GraphClient, policies: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:

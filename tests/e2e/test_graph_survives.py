@@ -22,7 +22,7 @@ import pytest
 
 from graphsim.server import GraphSimulator
 from graphsim.tenants import build_tenant
-from tenantpilot.flatten import flatten_policy
+from tenantpilot.flatten import flatten_policy, referenced_definition_ids
 from tenantpilot.graph import (
     POLICY_TYPES,
     AuthError,
@@ -35,7 +35,7 @@ from tenantpilot.graph import (
     TokenProvider,
     fetch_tenant,
 )
-from tenantpilot.graph.fetch import fetch_definitions, fetch_expanded_settings
+from tenantpilot.graph.fetch import covering_policies, fetch_definitions, fetch_expanded_settings
 from tenantpilot.graph.throttle import family_of
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -418,6 +418,13 @@ def test_fetch_expanded_settings_finds_every_definition_in_one_request_per_polic
         assert spent["batched"] - before["batched"] == len(pairs)  # one request per policy, not per definition
         assert spent["requests"] - before["requests"] == math.ceil(len(pairs) / 20)
         assert len(found) > len(pairs)
+        # a covering set of policies finds them all with fewer requests
+        with client(s) as c:
+            needs = {(p.type_key, p.id): referenced_definition_ids(p.raw)
+                     for p in fetch_tenant(c).policies if p.type_key in ("configurationPolicies", "compliancePolicies")}
+            cover = covering_policies(needs)
+            assert len(cover) < len(pairs)
+            assert set().union(*needs.values()) <= set(fetch_expanded_settings(c, cover))
 
 
 def test_fetch_expanded_settings_skips_a_policy_deleted_since_and_checks_its_input(sim):

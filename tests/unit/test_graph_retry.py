@@ -8,7 +8,7 @@ import pytest
 from tenantpilot.graph import POLICY_TYPES
 from tenantpilot.graph.client import cost_of
 from tenantpilot.graph.errors import BadResponse, GraphError, NotFound, PermissionDenied, ServerError, Throttled
-from tenantpilot.graph.fetch import is_deleted, skip_reason
+from tenantpilot.graph.fetch import covering_policies, is_deleted, skip_reason
 from tenantpilot.graph.policy_types import get_policy_type
 from tenantpilot.graph.retry import CONNECTION, Attempts, RetryPolicy
 from tenantpilot.graph.throttle import PUBLISHED_LIMITS, SERVICE_FAMILIES, Pacer, family_of
@@ -306,3 +306,40 @@ def test_app_configuration_is_not_app_protection(odata_type, protection, configu
     assert get_policy_type("targetedManagedAppConfigurations").family == "appConfiguration"
     assert get_policy_type("managedAppPolicies").follow_ups[0].url_for(
         {"id": "x", "@odata.type": "#microsoft.graph.targetedManagedAppConfiguration"}) is None
+
+
+# ---------------------------------------------------------------------------------------
+# Which policies' expanded settings to fetch for the definitions a cache lacks
+# ---------------------------------------------------------------------------------------
+
+A, B, C, D = (("configurationPolicies", x) for x in "abcd")
+Z = ("compliancePolicies", "z")
+
+
+@pytest.mark.parametrize(
+    "needs, chosen",
+    [
+        ({}, []),
+        ({A: set()}, []),  # nothing missing: nothing to fetch
+        ({A: {"d1"}}, [A]),
+        ({A: {"d1"}, B: {"d1"}}, [A]),  # the same definition twice: one policy is enough
+        ({A: {"d1"}, B: {"d1", "d2"}}, [B]),
+        ({A: {"d1", "d2"}, B: {"d2", "d3"}, C: {"d3", "d4"}}, [A, C]),
+        ({A: {"d1"}, B: {"d2"}, C: {"d1", "d2", "d3"}, D: {"d4"}}, [C, D]),
+        ({A: {"d1"}, Z: {"c1"}}, [Z, A]),  # both collections; ties go to the smallest key
+        ({A: ["d1", "d2"], B: ("d2",)}, [A]),  # any iterable of ids
+    ],
+)
+def test_covering_policies(needs, chosen):
+    assert covering_policies(needs) == chosen
+    missing = set().union(*map(set, needs.values())) if needs else set()
+    covered = set().union(*(set(needs[k]) for k in chosen)) if chosen else set()
+    assert covered == missing
+
+
+def test_covering_policies_of_repeated_templates_is_small():
+    # 600 policies made from 40 templates of 10 definitions each: 40 policies cover them all
+    needs = {("configurationPolicies", f"p{i:03d}"): {f"t{i % 40}-d{j}" for j in range(10)} for i in range(600)}
+    chosen = covering_policies(needs)
+    assert len(chosen) == 40
+    assert set().union(*(needs[k] for k in chosen)) == set().union(*needs.values())
