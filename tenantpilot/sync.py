@@ -8,7 +8,6 @@ stays current because nothing of this run was written.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import tempfile
@@ -16,7 +15,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -26,7 +24,14 @@ from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.errors import GraphError
-from tenantpilot.graph.fetch import FetchResult, fetch_definitions, fetch_template_definitions, fetch_tenant
+from tenantpilot.graph.fetch import (
+    CATALOG_COLLECTIONS,
+    FetchResult,
+    covering_policies,
+    fetch_expanded_settings,
+    fetch_template_definitions,
+    fetch_tenant,
+)
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.snapshot import inline_definitions, write_parts
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
@@ -72,21 +77,20 @@ def graph_client(cfg: Settings, tenant_id: str, *, deadline: float | None = None
         certificate_path=conn.certificate_path, certificate_thumbprint=conn.certificate_thumbprint,
         authority_host=conn.authority_host, verify=conn.verify, scope=f"{conn.graph_url}/.default",
     )
-    extra: dict[str, Any] = {}
-    if deadline is not None and "deadline" in inspect.signature(GraphClient).parameters:
-        extra["deadline"] = deadline
     return GraphClient(tokens, base_url=conn.graph_url, verify=conn.verify, max_concurrency=cfg.max_concurrency,
-                       **extra)
+                       deadline=deadline)
 
 
 def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[TypeOutcome]:
     """Per policy type: read, or not (with why). A type not read keeps its last good rows."""
     skipped = {t.key: t for t in result.skipped}
+    read = set(result.read_types)
     out = []
     for ptype in types:
         miss = skipped.get(ptype.key)
-        out.append(TypeOutcome(ptype.key, ptype.family, ptype.label, read=miss is None,
-                               reason=miss.reason if miss else "", message=miss.message if miss else ""))
+        out.append(TypeOutcome(ptype.key, ptype.family, ptype.label, read=ptype.key in read and miss is None,
+                               reason=miss.reason if miss else ("failed" if ptype.key not in read else ""),
+                               message=miss.message if miss else ""))
     return out
 
 
@@ -117,8 +121,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         if guid and guid != tenant_id:  # added by a domain: the GUID becomes its key, the domain an alias
             tenant_id = store.resolve_tenant_guid(tenant_id, guid)
             fields["tenant"] = tenant_id
-        if hasattr(client, "on_wait"):
-            client.on_wait = lambda seconds, reason="throttle": reporter.wait(seconds, reason)
+        client.on_wait = reporter.wait  # "waiting for Graph's throttle (N s)" on the Sync page
         # Setting definitions are the same in every tenant: with a warm cache the settings calls
         # skip $expand=settingDefinitions and only the definitions still missing are fetched.
         known = store.definition_ids()
@@ -134,10 +137,15 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         unknown = store.unknown_definition_ids()
         missing = needed - known - fresh.keys() - unknown
         if missing:
-            reporter.update("definitions", 0, len(missing))
-            found = fetch_definitions(client, sorted(missing))
+            # the cheap way: the settings of as few policies as cover every missing definition,
+            # expanded with their definitions (one request per policy, not one per definition)
+            needs = {(p.type_key, p.id): referenced_definition_ids(p.raw) & missing for p in result.policies
+                     if p.type_key in CATALOG_COLLECTIONS}
+            chosen = covering_policies(needs)
+            reporter.update("definitions", 0, len(chosen))
+            found = {k: v for k, v in fetch_expanded_settings(client, chosen).items() if k not in known}
             fresh |= found
-            store.save_unknown_definitions(missing - found.keys())  # not asked again for a while
+            store.save_unknown_definitions(missing - found.keys())  # Graph does not know them: not asked again
         # intents: names come from their templates' categories, once per template not yet cached
         intents = [raw for family, raw in policies if family == "endpointSecurityIntent"]
         intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
