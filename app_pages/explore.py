@@ -15,7 +15,7 @@ import json
 import polars as pl
 import streamlit as st
 
-from tenantpilot import compare, explore, export, ui
+from tenantpilot import explore, export, families, ui
 
 PAGE_SIZE = ui.PAGE_SIZE
 
@@ -162,7 +162,7 @@ if settings_tab.open:
             if meta.get("description"):
                 st.markdown(meta["description"])
             st.markdown(f"Setting id `{meta.get('setting_id') or ''}` · key `{key}`")
-            scope_type = None if policy_type in compare.DEFINITION_KEYED else row["odata_type"]
+            scope_type = row["odata_type"] if policy_type in families.SCOPE_BY_TYPE else None
             where = explore.setting_detail(frame, key, policy_type, odata_type=scope_type)
             st.markdown(f"**Set by {where.height:,} polic{'y' if where.height == 1 else 'ies'} in "
                         f"{where['tenant_id'].n_unique():,} tenant(s)**")

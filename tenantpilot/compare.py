@@ -1,12 +1,13 @@
 """Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts.
 
 Settings are matched across tenants by MATCH_KEY = (policy_type, scope, setting_key), never by
-policy name or id: tenants name their policies differently. `scope` is derived, not stored: for
-families whose keys are bare property paths (compliance, deviceConfiguration, appProtection, ...)
-it is the short Graph type (`windows10CompliancePolicy`), because `passwordRequired` of a Windows
-and of an iOS compliance policy are different settings; for families keyed by globally unique
-setting-definition ids (settings catalog, compliance v2, intents, admin templates) it is "", so a
-missing or different @odata.type never splits a setting. Values are compared on `compare_value`
+policy name or id: tenants name their policies differently. `scope` is derived, not stored, by the
+family's scope rule (tenantpilot/families.py): for families whose keys are bare property paths
+(compliance, deviceConfiguration, appProtection, ...) it is the short Graph type
+(`windows10CompliancePolicy`), because `passwordRequired` of a Windows and of an iOS compliance
+policy are different settings; for the settings catalog it is the platform, because Apple's
+definition ids are shared by iOS and macOS profiles, which apply to different devices; for intents
+and admin templates (Windows-only definition ids) it is "". Values are compared on `compare_value`
 (normalised by the flattener: collections sorted, tenant-specific parts replaced; volatile
 fields never become rows), falling back to `value` where it is null; `value` is what is shown.
 
@@ -22,10 +23,9 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from tenantpilot.explore import tenant_labels
+from tenantpilot.families import SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
 
 MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")
-DEFINITION_KEYED: frozenset[str] = frozenset({"settingsCatalog", "complianceV2", "endpointSecurityIntent",
-                                              "adminTemplate"})
 CELL_SEPARATOR = " | "
 _CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
 
@@ -39,7 +39,9 @@ def scope_expr() -> pl.Expr:
     """The `scope` part of MATCH_KEY (see the module docstring)."""
     short = pl.col("odata_type").fill_null("").str.replace(r"^.*\.", "").str.strip_chars("#")
     return (
-        pl.when(pl.col("policy_type").is_in(list(DEFINITION_KEYED))).then(pl.lit("")).otherwise(short).alias("scope")
+        pl.when(pl.col("policy_type").is_in(list(SCOPE_BY_TYPE))).then(short)
+        .when(pl.col("policy_type").is_in(list(SCOPE_BY_PLATFORM))).then(pl.col("platform").fill_null(""))
+        .otherwise(pl.lit("")).alias("scope")
     )
 
 
@@ -47,8 +49,10 @@ def with_scope(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with a `scope` column (kept when already there; "" without odata_type)."""
     if "scope" in frame.columns:
         return frame
-    if "odata_type" not in frame.columns:
-        return frame.with_columns(pl.lit("").alias("scope"))
+    missing = [c for c in ("odata_type", "platform") if c not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit("").alias(c) for c in missing)
+        return frame.with_columns(scope_expr()).drop(missing)
     return frame.with_columns(scope_expr())
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tenantpilot.families import CATALOG_SHAPED
 from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SECRET_MASK, SETTING_SCHEMA
 
@@ -64,12 +65,11 @@ CHUNK_ROWS = 100_000
 # four literal scans of their JSON text decide whether the mask pass is needed. Other families
 # (small, with credential properties such as Wi-Fi pre-shared keys) always get the mask pass.
 _CATALOG_SECRET_MARKERS = ("SecretSettingValue", "encryptedValueToken", '"valueState"', '"isEncrypted":true')
-_CATALOG_FAMILIES = ("settingsCatalog", "complianceV2")
 
 
 def raw_json(raw: dict, family: str = "") -> str:
     """The policy as stored: compact JSON (ASCII, the fastest encoder path) with secrets masked."""
-    if family in _CATALOG_FAMILIES:
+    if family in CATALOG_SHAPED:
         text = json.dumps(raw, separators=(",", ":"))
         if not any(marker in text for marker in _CATALOG_SECRET_MARKERS):
             return text

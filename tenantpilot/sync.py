@@ -22,6 +22,7 @@ import duckdb
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
+from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
@@ -130,7 +131,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         policies = [(p.family, p.raw) for p in result.policies]
         fresh = inline_definitions(policies)
         needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies
-                               if family in ("settingsCatalog", "complianceV2")))
+                               if family in CATALOG_SHAPED))
         unknown = store.unknown_definition_ids()
         missing = needed - known - fresh.keys() - unknown
         if missing:
@@ -139,7 +140,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             fresh |= found
             store.save_unknown_definitions(missing - found.keys())  # not asked again for a while
         # intents: names come from their templates' categories, once per template not yet cached
-        intents = [raw for family, raw in policies if family == "endpointSecurityIntent"]
+        intents = [raw for family, raw in policies if family == ENDPOINT_SECURITY_INTENT]
         intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
         templates = {str(raw["templateId"]) for raw in intents
                      if raw.get("templateId") and any(str(s.get("definitionId")) not in known

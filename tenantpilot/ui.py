@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import polars as pl
 import streamlit as st
 
-from tenantpilot import progress, queue
+from tenantpilot import families, progress, queue
 from tenantpilot.config import ConfigError, Settings, settings
 from tenantpilot.health import age
 from tenantpilot.queue import QueueUnavailable
@@ -32,22 +32,6 @@ DEMO_TENANT_COUNT = 3  # `python -m tenantpilot simulate --tenants` default
 SHARED: dict[str, str] = {"bind": "query-params", "persist_state": "session"}
 KIND_MARK = {"baseline": "◆ ", "demo": ""}
 KIND_SUFFIX = {"baseline": " (baseline)", "demo": " (demo)"}
-
-
-# policy families (the policy_type column) as people say them
-FAMILY_LABELS: dict[str, str] = {
-    "settingsCatalog": "Settings catalog",
-    "complianceV2": "Compliance (settings catalog)",
-    "deviceConfiguration": "Device configuration",
-    "compliance": "Compliance",
-    "endpointSecurityIntent": "Endpoint security",
-    "adminTemplate": "Administrative templates",
-    "appProtection": "App protection",
-    "windowsUpdate": "Windows Update",
-    "autopilot": "Autopilot",
-    "enrollment": "Enrollment",
-    "script": "Scripts",
-}
 
 
 PAGE_SIZE = 1_000  # rows sent to the browser at most, per table page
@@ -162,15 +146,15 @@ def _tenant_settings(db_path: str, token: tuple[tuple[str, int], ...], tenant_id
 
 
 def family_label(policy_type: str) -> str:
-    return FAMILY_LABELS.get(policy_type, policy_type or "(unknown)")
+    return families.label(policy_type)
 
 
 def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
-    """For display only: the policy_type column as FAMILY_LABELS (filters and exports keep the raw ids)."""
+    """For display only: the policy_type column as families.LABELS (filters keep the raw ids)."""
     if column not in frame.columns:
         return frame
     return frame.with_columns(
-        pl.col(column).replace_strict(FAMILY_LABELS, default=pl.col(column), return_dtype=pl.String))
+        pl.col(column).replace_strict(families.LABELS, default=pl.col(column), return_dtype=pl.String))
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tenantpilot.families import WINDOWS_ONLY
 from tenantpilot.flatten.catalog import catalog_rows
 from tenantpilot.flatten.constants import (
     ADMIN_TEMPLATE,
+    APP_CONFIGURATION,
     APP_PROTECTION,
     AUTOPILOT,
     COLLECTION_FAMILIES,
@@ -150,7 +152,6 @@ _TYPE_PLATFORMS: tuple[tuple[str, str], ...] = (
     ("deviceManagementScript", "windows"), ("deviceHealthScript", "windows"),
     ("deviceComplianceScript", "windows"),
 )
-_WINDOWS_FAMILIES = frozenset({ADMIN_TEMPLATE, ENDPOINT_SECURITY_INTENT, AUTOPILOT, WINDOWS_UPDATE})
 
 
 def detect_platform(policy: Mapping[str, Any], family: str) -> str:
@@ -166,7 +167,7 @@ def detect_platform(policy: Mapping[str, Any], family: str) -> str:
     for prefix, platform in _TYPE_PLATFORMS:
         if name.startswith(prefix):
             return platform
-    if family in _WINDOWS_FAMILIES:
+    if family in WINDOWS_ONLY:
         return "windows"
     if family == APP_PROTECTION:  # IntuneCD / import-shaped files without @odata.type
         keys = " ".join(policy.keys())
@@ -244,6 +245,7 @@ EXTRACTORS: dict[str, Extractor] = {
     DEVICE_CONFIGURATION: _properties,
     COMPLIANCE: _properties,
     APP_PROTECTION: _properties,
+    APP_CONFIGURATION: _properties,
     ENROLLMENT: _properties,
     AUTOPILOT: _properties,
     WINDOWS_UPDATE: _properties,

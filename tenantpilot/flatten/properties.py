@@ -14,9 +14,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tenantpilot.families import label as family_label
 from tenantpilot.flatten.constants import (
     BLOB_KEYS,
-    FAMILY_LABELS,
     METADATA_KEYS,
     NATURAL_KEY_FIELDS,
     SPECIAL_KEYS,
@@ -193,7 +193,7 @@ def natural_selectors(items: list[dict]) -> tuple[str | None, list[str] | None]:
 
 def property_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
     """Every non-null, non-metadata property of a policy, plus OMA settings and apps."""
-    walker = _Walker(ident, type_label(ident.odata_type) or FAMILY_LABELS.get(ident.policy_type, ""))
+    walker = _Walker(ident, type_label(ident.odata_type) or family_label(ident.policy_type))
     rows: list[Row] = []
     for prop, value in policy.items():
         if value is None or prop in METADATA_KEYS or prop in SPECIAL_KEYS or _is_meta(prop):

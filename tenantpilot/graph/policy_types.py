@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
+from tenantpilot import families as F
+
 from .client import add_query
 
 __all__ = [
@@ -161,8 +163,8 @@ _DM = "/deviceManagement"
 POLICY_TYPES: tuple[PolicyType, ...] = (
     PolicyType(
         key="configurationPolicies",
-        family="settingsCatalog",
-        label="Settings catalog",
+        family=F.SETTINGS_CATALOG,
+        label=F.label(F.SETTINGS_CATALOG),
         list_path=f"{_DM}/configurationPolicies",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(FollowUp(f"{_DM}/configurationPolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
@@ -170,32 +172,32 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="compliancePolicies",
-        family="complianceV2",
-        label="Compliance policies (settings catalog)",
+        family=F.COMPLIANCE_V2,
+        label=F.label(F.COMPLIANCE_V2),
         list_path=f"{_DM}/compliancePolicies",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(FollowUp(f"{_DM}/compliancePolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
     ),
     PolicyType(
         key="deviceConfigurations",
-        family="deviceConfiguration",
-        label="Device configuration profiles",
+        family=F.DEVICE_CONFIGURATION,
+        label=F.label(F.DEVICE_CONFIGURATION),
         list_path=f"{_DM}/deviceConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         notes="every property is inline in the list; encrypted OMA values are not fetched.",
     ),
     PolicyType(
         key="deviceCompliancePolicies",
-        family="compliance",
-        label="Compliance policies",
+        family=F.COMPLIANCE,
+        label=F.label(F.COMPLIANCE),
         list_path=f"{_DM}/deviceCompliancePolicies",
         list_params=(("$expand", "assignments,scheduledActionsForRule($expand=scheduledActionConfigurations)"),),
         notes="assignments ride on the list's $expand: one request fewer per policy.",
     ),
     PolicyType(
         key="intents",
-        family="endpointSecurityIntent",
-        label="Endpoint security (intents)",
+        family=F.ENDPOINT_SECURITY_INTENT,
+        label=F.label(F.ENDPOINT_SECURITY_INTENT),
         list_path=f"{_DM}/intents",
         follow_ups=(
             FollowUp(f"{_DM}/intents/{{id}}/settings", "settings"),
@@ -204,8 +206,8 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="groupPolicyConfigurations",
-        family="adminTemplate",
-        label="Administrative templates",
+        family=F.ADMIN_TEMPLATE,
+        label=F.label(F.ADMIN_TEMPLATE),
         list_path=f"{_DM}/groupPolicyConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(
@@ -225,8 +227,8 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="managedAppPolicies",
-        family="appProtection",
-        label="App protection policies",
+        family=F.APP_PROTECTION,
+        label=F.label(F.APP_PROTECTION),
         list_path="/deviceAppManagement/managedAppPolicies",
         follow_ups=(FollowUp("", None, pages=False, routes=APP_PROTECTION_ROUTES),),
         permission=READ_APPS,
@@ -234,44 +236,44 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="windowsFeatureUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows feature updates",
         list_path=f"{_DM}/windowsFeatureUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsDriverUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows driver updates",
         list_path=f"{_DM}/windowsDriverUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsQualityUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows quality updates",
         list_path=f"{_DM}/windowsQualityUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsAutopilotDeploymentProfiles",
-        family="autopilot",
-        label="Autopilot deployment profiles",
+        family=F.AUTOPILOT,
+        label=F.label(F.AUTOPILOT),
         list_path=f"{_DM}/windowsAutopilotDeploymentProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
         permission=READ_SERVICE_CONFIG,
     ),
     PolicyType(
         key="deviceEnrollmentConfigurations",
-        family="enrollment",
-        label="Enrollment configurations",
+        family=F.ENROLLMENT,
+        label=F.label(F.ENROLLMENT),
         list_path=f"{_DM}/deviceEnrollmentConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         permission=READ_SERVICE_CONFIG,
     ),
     PolicyType(
         key="deviceManagementScripts",
-        family="script",
+        family=F.SCRIPT,
         label="Windows PowerShell scripts",
         list_path=f"{_DM}/deviceManagementScripts",
         follow_ups=(
@@ -282,7 +284,7 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="deviceShellScripts",
-        family="script",
+        family=F.SCRIPT,
         label="macOS shell scripts",
         list_path=f"{_DM}/deviceShellScripts",
         follow_ups=(
