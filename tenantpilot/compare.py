@@ -12,8 +12,15 @@ and admin templates (Windows-only definition ids) it is "". Values are compared 
 fields never become rows), falling back to `value` where it is null; `value` is what is shown.
 
 A *cell* is what one tenant sets for one key. A tenant may set the same key in several
-policies: equal values collapse into one; different values make the cell a **conflict** and
-it shows every value joined with CELL_SEPARATOR.
+policies: equal values collapse into one; different *configured* values make the cell a
+**conflict** and it shows every value joined with CELL_SEPARATOR.
+
+Configured or not (flatten/configured.py): a row whose `configured` is False holds Graph's value for
+a setting the admin left at "Not configured". By default such rows are left out, so "not
+configured" and "not present" are the same; `unconfigured=True` keeps them as the value "Not
+configured" (a cell is "Not configured" only when none of its rows is configured). Unconfigured
+values never make a conflict, and alignment counts configured baseline settings only. Keys a family
+marks per-policy (compliance actions for noncompliance, families.py) never make a conflict either.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from tenantpilot.explore import tenant_labels
-from tenantpilot.families import SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
+from tenantpilot.families import PER_POLICY_KEYS, SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
 
 MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")
 CELL_SEPARATOR = " | "
@@ -60,16 +67,44 @@ def _cmp_expr() -> pl.Expr:
     return pl.coalesce(pl.col("compare_value"), pl.col("value"), pl.lit("")).alias("_cmp")
 
 
-def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataFrame:
+def configured_expr(frame: pl.DataFrame) -> pl.Expr:
+    """True for configured rows (rows stored before the column existed count as configured)."""
+    return pl.col("configured").fill_null(True) if "configured" in frame.columns else pl.lit(True)
+
+
+def _per_policy_expr() -> pl.Expr:
+    """Keys that belong to their policy (families.PER_POLICY_KEYS): never a conflict between policies."""
+    expr = pl.lit(False)
+    for family, prefixes in PER_POLICY_KEYS.items():
+        for prefix in prefixes:
+            expr = expr | ((pl.col("policy_type") == family) & pl.col("setting_key").str.starts_with(prefix))
+    return expr
+
+
+def configured_rows(frame: pl.DataFrame, *, unconfigured: bool = False) -> pl.DataFrame:
+    """The rows compare looks at: configured ones; with `unconfigured`, also those of cells (tenant, key)
+    that no policy of the tenant configures."""
+    if "configured" not in frame.columns:
+        return frame
+    conf = configured_expr(frame)
+    if not unconfigured:
+        return frame.filter(conf)
+    frame = with_scope(frame)
+    keys = ["tenant_id", *MATCH_KEY] if "tenant_id" in frame.columns else list(MATCH_KEY)
+    return frame.filter(conf | ~conf.any().over(keys))
+
+
+def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfigured: bool = False) -> pl.DataFrame:
     """One row per (tenant_id, *MATCH_KEY): what that tenant sets there.
 
     Columns: tenant_id, policy_type, scope, setting_key, setting_name, category, value (display
     values joined, sorted by their normalised value), cmp (the cell's normalised identity),
-    n_values (distinct normalised values; >1 is a conflict), policies (names joined).
+    n_values (distinct normalised values), conflict (n_values > 1 on a key that is not per-policy),
+    policies (names joined). Unconfigured rows: see the module docstring.
     """
     if tenants is not None:
         frame = frame.filter(pl.col("tenant_id").is_in(list(tenants)))
-    frame = with_scope(frame)
+    frame = configured_rows(with_scope(frame), unconfigured=unconfigured)
     has_policy = "policy_name" in frame.columns
     rows = frame.select(
         "tenant_id", *MATCH_KEY,
@@ -88,7 +123,7 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataF
     )
     multi = rows.filter(pl.col("_multi"))
     if multi.height == 0:
-        return single
+        return single.with_columns(pl.lit(False).alias("conflict"))
     # distinct normalised values per cell, each with one display value (the first in sort order)
     per_value = (
         multi.sort([*keys, "_cmp", "value"])
@@ -108,7 +143,8 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataF
             .str.join(", ").alias("policies"),
         )
     )
-    return pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
+    out = pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
+    return out.with_columns(((pl.col("n_values") > 1) & ~_per_policy_expr()).alias("conflict"))
 
 
 def compare_matrix(
@@ -117,8 +153,11 @@ def compare_matrix(
     baseline: str | None = None,
     *,
     labels: Mapping[str, str] | None = None,
+    unconfigured: bool = False,
 ) -> pl.DataFrame:
     """One row per MATCH_KEY (policy_type, scope, setting_key) set by any of `tenants` (and the baseline).
+
+    `unconfigured`: show "Not configured" apart from "not present" (module docstring).
 
     Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
     the compared tenants set it), then one column per tenant holding its display value (null:
@@ -135,14 +174,14 @@ def compare_matrix(
     if clash:
         raise ValueError(f"tenant label clashes with a matrix column: {sorted(clash)}")
 
-    cell = cells(frame, order)
+    cell = cells(frame, order, unconfigured=unconfigured)
     key_cols = list(MATCH_KEY)
     summary = cell.group_by(key_cols).agg(
         pl.col("setting_name").drop_nulls().first(),
         pl.col("category").drop_nulls().first(),
         pl.len().alias("tenants_set"),
         pl.col("cmp").n_unique().alias("_distinct"),
-        (pl.col("n_values") > 1).any().alias("_conflict"),
+        pl.col("conflict").any().alias("_conflict"),
     )
     status = (
         pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
@@ -184,6 +223,7 @@ def differences_by_policy_type(matrix: pl.DataFrame) -> pl.DataFrame:
 def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str) -> pl.DataFrame:
     """Per tenant, how well it matches the baseline's settings.
 
+    Only configured settings count, on both sides (an unconfigured baseline value is no requirement).
     matched: baseline keys the tenant sets to the same (normalised) value; differing: set to
     another value (a conflicting cell counts as differing unless the baseline cell conflicts the
     same way); missing: baseline keys the tenant does not set; extra: keys the tenant sets that
@@ -217,7 +257,8 @@ def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str)
 
 
 def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Settings that one tenant sets to different values in different policies.
+    """Settings that one tenant configures to different values in different policies (configured rows
+    only; per-policy keys never conflict).
 
     One row per contributing (tenant, key, policy, value): tenant_id, tenant, policy_type, scope,
     setting_key, setting_name, category, policy_name, value, distinct_values. Frames with
@@ -226,7 +267,7 @@ def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataF
     restricts the check to those keys first, which is much cheaper on a large frame.
     """
     keys = ["tenant_id", *MATCH_KEY]
-    frame = with_scope(frame)
+    frame = configured_rows(with_scope(frame)).filter(~_per_policy_expr())
     if only is not None:
         frame = frame.join(only.select(MATCH_KEY).unique(), on=list(MATCH_KEY), how="semi")
     with_cmp = frame.with_columns(_cmp_expr())

@@ -104,6 +104,12 @@ SCOPE_BY_TYPE: frozenset[str] = frozenset(f.id for f in TABLE if f.scope == "typ
 SCOPE_BY_PLATFORM: frozenset[str] = frozenset(f.id for f in TABLE if f.scope == "platform")
 # families whose setting keys are definition ids (the rest are property paths of one Graph type)
 DEFINITION_KEYED: frozenset[str] = frozenset(f.id for f in TABLE if f.scope != "type")
+# setting-key prefixes that belong to their policy, not to the device: never a conflict between two
+# policies. A compliance policy's actions for noncompliance (scheduledActionsForRule) apply to devices
+# that fail that policy (Microsoft Learn, "Configure actions for noncompliance": each compliance
+# policy has its own actions; Graph: deviceCompliancePolicy.scheduledActionsForRule).
+PER_POLICY_KEYS: dict[str, tuple[str, ...]] = {COMPLIANCE: ("scheduledActionsForRule",),
+                                               COMPLIANCE_V2: ("scheduledActionsForRule",)}
 CATALOG_SHAPED: frozenset[str] = frozenset({SETTINGS_CATALOG, COMPLIANCE_V2})  # settings?$expand=settingDefinitions
 
 

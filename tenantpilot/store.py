@@ -161,6 +161,8 @@ ALTER TABLE policies ADD COLUMN IF NOT EXISTS type_key VARCHAR;
 ALTER TABLE policies ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 ALTER TABLE settings ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 ALTER TABLE assignments ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
+-- flatten/configured.py: False = the portal's "Not configured"; rows stored before: NULL = configured
+ALTER TABLE settings ADD COLUMN IF NOT EXISTS configured BOOLEAN;
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;

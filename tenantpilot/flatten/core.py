@@ -27,7 +27,7 @@ from tenantpilot.flatten.constants import (
     WINDOWS_UPDATE,
 )
 from tenantpilot.flatten.properties import admin_template_rows, intent_rows, property_rows
-from tenantpilot.flatten.rows import Ident, Row, make_row
+from tenantpilot.flatten.rows import Ident, Row, make_row, unconfigured
 from tenantpilot.flatten.schema import NO_SETTINGS
 from tenantpilot.flatten.text import clean_label
 
@@ -288,7 +288,7 @@ def flatten_policy(policy: Mapping[str, Any], family: str | None = None,
     ident = policy_identity(policy, family)
     rows = EXTRACTORS.get(family, _properties)(policy, ident, definitions)
     if not rows:
-        return [make_row(ident, NO_SETTINGS, "", NO_SETTINGS, "", "", "null", "none", "", "")]
+        return [unconfigured(make_row(ident, NO_SETTINGS, "", NO_SETTINGS, "", "", "null", "none", "", ""))]
     _make_unique(rows)
     return rows
 

@@ -105,11 +105,17 @@ def test_property_keys_are_scoped_by_graph_type():
     got = {r["scope"]: r["status"] for r in m.iter_rows(named=True)}
     assert got == {"windows10CompliancePolicy": "same", "iosCompliancePolicy": "missing"}
     assert compare.conflicts(f).height == 0
-    # settings catalog keys are definition ids: the Graph type never splits them
+    # settings catalog keys are definition ids: the Graph type never splits them, the platform does
+    # (Apple's ids are shared by iOS and macOS profiles, which apply to different devices)
     g = frame(with_type(row("a", "k", "1"), "#microsoft.graph.deviceManagementConfigurationPolicy"),
               with_type(row("b", "k", "1"), ""))
     m = compare.compare_matrix(g, ["a", "b"])
-    assert m.height == 1 and m["scope"][0] == "" and m["status"][0] == "same"
+    assert m.height == 1 and m["scope"][0] == "windows" and m["status"][0] == "same"
+    h = frame(with_type(row("a", "k", "1"), "", "iOS"), with_type(row("a", "k", "11", policy="Mac"), "", "macOS"),
+              with_type(row("b", "k", "1"), "", "iOS"), with_type(row("b", "k", "11", policy="Mac"), "", "macOS"))
+    m = compare.compare_matrix(h, ["a", "b"])
+    assert {r["scope"]: r["status"] for r in m.iter_rows(named=True)} == {"iOS": "same", "macOS": "same"}
+    assert compare.conflicts(h).height == 0
 
 
 def test_matrix_shape_and_cells():
