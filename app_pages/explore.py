@@ -120,6 +120,8 @@ if settings_tab.open:
                 "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
                 "category": "Category", "setting_name": st.column_config.TextColumn("Setting", width="medium"),
                 "value": st.column_config.TextColumn("Value", width="medium"),
+                "raw_value": st.column_config.TextColumn("Raw value", help="the value as Graph returned it (JSON); "
+                                                         "“Not configured” rows keep Graph's own value here"),
                 "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
                 "data_from": st.column_config.TextColumn("Data from", help="current, or carried forward from an "
                                                          "earlier run when the last sync could not read the type"),
