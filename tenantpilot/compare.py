@@ -205,6 +205,15 @@ def compare_matrix(
                                         nulls_last=True)
 
 
+def report(frame: pl.DataFrame, tenants: Sequence[str], baseline: str | None = None, *,
+           only_differences: bool = False, unconfigured: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(matrix, alignment scores or None): what the Compare page shows for these tenants (the baseline
+    among them or not), for `python -m tenantpilot compare`."""
+    matrix = compare_matrix(frame, tenants, baseline, unconfigured=unconfigured)
+    scores = alignment_scores(frame, tenants, baseline) if baseline else None
+    return (matrix.filter(pl.col("status") != SAME) if only_differences else matrix), scores
+
+
 def only_differences(matrix: pl.DataFrame) -> pl.DataFrame:
     """Rows whose status is anything but same."""
     return matrix.filter(pl.col("status") != SAME)

@@ -202,6 +202,14 @@ def distinct_names(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("setting_name"))
 
 
+def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
+    """For people: the family column as families.LABELS (ids the table does not know stay as they are)."""
+    if column not in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col(column).replace_strict(families.LABELS, default=pl.col(column), return_dtype=pl.String))
+
+
 def export_columns(frame: pl.DataFrame, columns: Sequence[str] = EXPORT_COLUMNS) -> pl.DataFrame:
     """The user-facing columns in display order (those present), secrets masked, with provenance;
     `policy_type` as the family's label (families.py), its id in `family`.
@@ -210,9 +218,7 @@ def export_columns(frame: pl.DataFrame, columns: Sequence[str] = EXPORT_COLUMNS)
     """
     frame = with_provenance(frame)
     if "policy_type" in frame.columns and "family" in columns:
-        frame = frame.with_columns(
-            pl.col("policy_type").alias("family"),
-            pl.col("policy_type").replace_strict(families.LABELS, default=pl.col("policy_type"), return_dtype=pl.String))
+        frame = with_family_labels(frame.with_columns(pl.col("policy_type").alias("family")))
     return mask_secrets(frame).select([c for c in columns if c in frame.columns])
 
 

@@ -150,11 +150,10 @@ def family_label(policy_type: str) -> str:
 
 
 def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
-    """For display only: the policy_type column as families.LABELS (filters keep the raw ids)."""
-    if column not in frame.columns:
-        return frame
-    return frame.with_columns(
-        pl.col(column).replace_strict(families.LABELS, default=pl.col(column), return_dtype=pl.String))
+    """For display only: the policy_type column as the families' labels (filters keep the raw ids)."""
+    from tenantpilot.explore import with_family_labels as labelled
+
+    return labelled(frame, column)
 
 
 # --- errors ------------------------------------------------------------------------------------
