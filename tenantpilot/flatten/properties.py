@@ -35,6 +35,7 @@ from tenantpilot.flatten.text import (
     scalar_type,
     set_order,
 )
+from tenantpilot.flatten.words import portal_words
 
 # keys dropped inside nested objects (volatile); top level uses METADATA_KEYS
 _NESTED_VOLATILE = frozenset({"id", "createdDateTime", "lastModifiedDateTime"})
@@ -89,6 +90,8 @@ class _Walker:
             return
         text = display(value)
         compare = normalise(text, prop) if value.__class__ is str else text
+        if value.__class__ is str:
+            text = portal_words(prop, value) or text  # shown as the portal writes it; compared on Graph's value
         row = make_row(self.ident, key, sid, name, category, text, raw_json(value), scalar_type(value),
                        description, compare)
         if not is_configured(self.ident.policy_type, self.short_type, prop, value):
