@@ -298,25 +298,32 @@ def _tenant_order(tenants: Sequence[str], baseline: str | None) -> list[str]:
 
 
 # --- the same rules as SQL, for "all tenants" views computed in the database -----------------------
+def _families_sql(families: frozenset[str]) -> str:
+    return ", ".join(f"'{f}'" for f in sorted(families)) or "NULL"
+
+
 def scope_sql(alias: str = "s") -> str:
     """scope_expr as SQL over a settings relation `alias` (see the module docstring)."""
-    keyed = ", ".join(f"'{f}'" for f in sorted(DEFINITION_KEYED))
-    return (f"CASE WHEN {alias}.policy_type IN ({keyed}) THEN '' ELSE "
-            f"trim(regexp_replace(coalesce({alias}.odata_type, ''), '^.*\\.', ''), '#') END")
+    return (f"CASE WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN "
+            f"trim(regexp_replace(coalesce({alias}.odata_type, ''), '^.*\\.', ''), '#') "
+            f"WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce({alias}.platform, '') "
+            "ELSE '' END")
 
 
 def cells_sql(source: str) -> str:
     """CTEs `cur`, `simple`, `multi`, `cells`: one row per (run_id, policy_type, scope, setting_key)
     of the setting rows `source` yields as `s`, with the cell's normalised value set `cmp` (the
     rules of `cells`). Most cells hold one value (min = max): only the others are string-aggregated.
-    Scope is a grouping key here, so the full @odata.type serves (no regular expression per row)."""
-    keyed = ", ".join(f"'{f}'" for f in sorted(DEFINITION_KEYED))
+    Scope is a grouping key here, so the full @odata.type serves (no regular expression per row).
+    Configured rows only (a row stored before the column existed counts as configured), as `cells`."""
     return f"""
     cur AS (
         SELECT s.run_id, s.policy_type,
-               CASE WHEN s.policy_type IN ({keyed}) THEN '' ELSE coalesce(s.odata_type, '') END AS scope,
+               CASE WHEN s.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN coalesce(s.odata_type, '')
+                    WHEN s.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce(s.platform, '')
+                    ELSE '' END AS scope,
                s.setting_key, coalesce(s.compare_value, s.value, '') AS cmp
-        FROM {source}),
+        FROM {source} AND coalesce(s.configured, true)),
     simple AS (
         SELECT run_id, policy_type, scope, setting_key, min(cmp) AS mn, max(cmp) AS mx
         FROM cur GROUP BY run_id, policy_type, scope, setting_key),

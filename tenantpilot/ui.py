@@ -273,14 +273,14 @@ TARGET_LABELS: dict[str, str] = {
 }
 # what the Assignments table and its CSV show, in this order
 ASSIGNMENT_COLUMNS: tuple[str, ...] = (
-    "tenant", "policy_name", "policy_type", "platform", "intent", "target", "group", "filter_id", "filter_type",
-    "target_type", "group_name", "group_id", "tenant_id", "policy_id", "run_id",
+    "tenant", "policy_name", "policy_type", "platform", "intent", "target", "group", "filter", "filter_type",
+    "target_type", "group_name", "group_id", "filter_name", "filter_id", "tenant_id", "policy_id", "run_id",
 )
 ASSIGNMENT_TABLE_COLUMNS: tuple[str, ...] = ASSIGNMENT_COLUMNS[:9]
-ASSIGNMENT_SEARCH_COLUMNS: tuple[str, ...] = ("tenant", "policy_name", "target", "group_name", "group_id", "filter_id")
+ASSIGNMENT_SEARCH_COLUMNS: tuple[str, ...] = ("tenant", "policy_name", "target", "group_name", "group_id", "filter")
 ASSIGNMENT_COLUMN_CONFIG: dict[str, Any] = {
     "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
-    "intent": "Include / exclude", "target": "Target", "group": "Group (name or id)", "filter_id": "Filter",
+    "intent": "Include / exclude", "target": "Target", "group": "Group (name or id)", "filter": "Filter (name or id)",
     "filter_type": "Filter type",
 }
 
@@ -296,6 +296,9 @@ def assignment_view(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("target"),
         pl.when(pl.col("group_name").fill_null("") != "").then(pl.col("group_name"))
         .otherwise(pl.col("group_id").fill_null("")).alias("group"),
+        (pl.when(pl.col("filter_name").fill_null("") != "").then(pl.col("filter_name"))
+         .otherwise(pl.col("filter_id").fill_null("")) if "filter_name" in frame.columns
+         else pl.col("filter_id").fill_null("")).alias("filter"),
     )
     out = out.select([c for c in ASSIGNMENT_COLUMNS if c in out.columns])
     return out.sort(pl.col("tenant"), pl.col("policy_name"), pl.col("intent") == "exclude", pl.col("target"),

@@ -342,6 +342,7 @@ def flatten_assignments(policy: Mapping[str, Any], family: str | None = None) ->
             "group_name": clean_label(target.get("groupName") or target.get("groupDisplayName") or ""),
             "filter_id": filter_id,
             "filter_type": filter_type,
+            "filter_name": clean_label(target.get("deviceAndAppManagementAssignmentFilterName") or ""),
         })
     return rows
 

@@ -44,6 +44,7 @@ ASSIGNMENT_SCHEMA: dict[str, type[pl.DataType]] = {
     "group_name": pl.String,
     "filter_id": pl.String,
     "filter_type": pl.String,  # include | exclude | none
+    "filter_name": pl.String,  # from the tenant's assignment filters (graph/directory.py); '' when unknown
 }
 ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 

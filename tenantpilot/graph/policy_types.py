@@ -48,6 +48,9 @@ Params = tuple[tuple[str, str], ...]
 READ_CONFIG = "DeviceManagementConfiguration.Read.All"
 READ_SERVICE_CONFIG = "DeviceManagementServiceConfig.Read.All"
 READ_APPS = "DeviceManagementApps.Read.All"
+# Graph's docs (beta intune-devices-deviceshellscript-list, -devicemanagementscript-list) list this one
+# for application access to scripts (docs/graph-intune.md §7)
+READ_SCRIPTS = "DeviceManagementScripts.Read.All"
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
             # scriptContent and assignments in one request
             FollowUp(f"{_DM}/deviceManagementScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
+        permission=READ_SCRIPTS,
         notes="the list omits scriptContent; the per-script GET carries it (the flattener hashes it).",
     ),
     PolicyType(
@@ -291,6 +295,7 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
             # scriptContent and assignments in one request
             FollowUp(f"{_DM}/deviceShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
+        permission=READ_SCRIPTS,
     ),
 )
 
