@@ -182,7 +182,7 @@ if settings_tab.open:
             st.markdown(f"**Assignments of these policies** ({assigned.height:,})")
             if assigned.height:
                 st.dataframe(ui.with_family_labels(assigned), hide_index=True, placeholder="—",
-                             column_order=("tenant", "policy_name", "intent", "target", "group", "filter_id",
+                             column_order=("tenant", "policy_name", "intent", "target", "group", "filter",
                                            "filter_type"),
                              column_config=ui.ASSIGNMENT_COLUMN_CONFIG, key="ex_detail_assignments")
             if unassigned.height:
