@@ -158,14 +158,18 @@ if rows.height:
     tenant_cols = [names[t] for t in compared]
     hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])
     shown = ui.with_family_labels(rows.drop(hide))
-    lead = ["policy_type", "setting_name", "status", *tenant_cols]  # the tenants side by side without scrolling
+    # the tenants side by side without scrolling; the profile / platform beside the name, since one name can
+    # stand for an iOS and a macOS setting (Apple's ids are shared)
+    lead = ["policy_type", "setting_name", *(["scope"] if "scope" in shown.columns else []), "status", *tenant_cols]
     st.dataframe(
         shown,
         column_order=[*lead, *(c for c in shown.columns if c not in lead)],
         hide_index=True, placeholder="—",
         column_config={
-            "policy_type": "Policy type", "scope": st.column_config.TextColumn(
-                "Profile / platform", help="Graph type of property-keyed profiles; platform of the settings catalog"), "setting_name": "Setting", "category": "Category",
+            "policy_type": "Policy type", "setting_name": "Setting", "category": "Category",
+            "scope": st.column_config.TextColumn("Profile / platform", width="small",
+                                                 help="Graph type of property-keyed profiles; platform of the "
+                                                      "settings catalog"),
             "status": st.column_config.TextColumn("Status"),
             **{c: st.column_config.TextColumn(c, width="medium") for c in tenant_cols},
         },
