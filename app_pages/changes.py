@@ -9,8 +9,9 @@ from tenantpilot import drift, explore, export, ui
 from tenantpilot.store import Store
 
 st.title("Changes")
-st.caption("Settings added, removed or changed between two syncs of a tenant. Renamed policies and reordered "
-           "lists are not changes.")
+st.caption("What changed between two syncs of a tenant: policies added, deleted or renamed (one line each), then "
+           "the settings changed inside the policies both syncs have. Reordered lists and settings left at "
+           "“Not configured” are not changes.")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -51,21 +52,38 @@ old_run = c2.selectbox("Older snapshot", older, index=0, format_func=when.get, k
 
 db = str(ui.config().db_path)
 with ui.guard("read the two snapshots"):
-    diff = drift.diff_runs(run_rows(db, old_run), run_rows(db, new_run))
+    found = drift.changes(run_rows(db, old_run), run_rows(db, new_run))
     not_read = store.run_types([new_run]).filter(pl.col("status") != "read")
+diff, events = found.settings, found.events
 totals = drift.summary(diff)
-m = st.columns(3)
-for col, kind in zip(m, drift.CHANGES):
-    col.metric(kind.capitalize(), f"{totals[kind]:,}")
+policy_totals = drift.event_summary(events)
+m = st.columns(6)
+for col, kind in zip(m, drift.EVENTS):
+    col.metric(kind.capitalize().replace("Policy", "Policies"), f"{policy_totals[kind]:,}")
+for col, kind in zip(m[3:], drift.CHANGES):
+    col.metric(f"Settings {kind}", f"{totals[kind]:,}")
 for r in not_read.iter_rows(named=True):
     source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
               "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
     st.info(f"{r['label']}: not synced in this run ({r['reason'] or 'not read'}); {source}.",
             icon=":material/history:")
 
+if events.height:
+    st.subheader("Policies")
+    lines = events.with_columns(
+        pl.when(pl.col("event") == drift.POLICY_RENAMED)
+        .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
+        .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
+    st.dataframe(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings")),
+                 hide_index=True, placeholder="—", key="chg_events",
+                 column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
+                                "settings": st.column_config.NumberColumn("Settings", help="configured settings of "
+                                                                          "the policy")})
 if diff.height == 0:
-    st.success("No setting changed between these snapshots.", icon=":material/check_circle:")
+    st.success("No setting changed inside the policies both snapshots have." if events.height else
+               "Nothing changed between these snapshots.", icon=":material/check_circle:")
     st.stop()
+st.subheader("Settings")
 
 f1, f2 = st.columns([1, 2])
 kinds = f1.multiselect("Change", list(drift.CHANGES), placeholder="All changes", key="chg_kinds")
@@ -78,13 +96,13 @@ if hit is not None:
 st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the first {1000:,})" if view.height > 1000
                                                             else ""))
 st.dataframe(
-    view.head(1000), hide_index=True, placeholder="—", key="chg_table",
+    ui.with_family_labels(view.head(1000)), hide_index=True, placeholder="Not configured", key="chg_table",
     column_config={"change": "Change", "policy_type": "Policy type", "scope": "Profile type",
                    "setting_key": None, "setting_name": "Setting", "category": "Category",
                    "old_value": st.column_config.TextColumn("Before", width="medium"),
                    "new_value": st.column_config.TextColumn("After", width="medium"),
                    "old_policies": "Policies before", "new_policies": "Policies after"},
 )
-st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(v),
+st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
                    file_name=f"tenantpilot-changes-{tenant_id}-{old_run}-{new_run}.csv", mime="text/csv",
                    icon=":material/download:", key="chg_csv", on_click="ignore")

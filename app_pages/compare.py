@@ -33,10 +33,10 @@ def alignment_chart(scores: pl.DataFrame) -> alt.Chart:
 @st.cache_data(max_entries=8, show_spinner="Comparing…")
 def comparison(key: ui.SnapshotKey, compared: tuple[str, ...], baseline: str | None,
                filters: tuple[tuple[str, object], ...], names: tuple[tuple[str, str], ...],
-               ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+               unconfigured: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Matrix, alignment scores and conflicts; cached so paging and "only differences" are instant."""
     filtered = explore.filter_settings(ui.current_settings_of(key, compared), **dict(filters))
-    matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names))
+    matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured)
     scores = compare.alignment_scores(filtered, list(compared), baseline) if baseline else None
     found = compare.conflicts(filtered, only=matrix.filter(pl.col("status") == compare.CONFLICT))
     return matrix, scores, found
@@ -101,14 +101,18 @@ platforms = f2.multiselect("Platform", facets["platforms"], format_func=lambda p
 policies = ui.policy_filter(f3, facets["policies"], "cmp_policies")
 search = f4.text_input("Search", placeholder="setting name, id, value or policy name", key="cmp_search", **ui.SHARED,
                        icon=":material/search:")
-only_diff = st.toggle("Only differences", value=True, key="cmp_only_diff",
+t1, t2 = st.columns(2)
+only_diff = t1.toggle("Only differences", value=True, key="cmp_only_diff",
                       help="Hide settings that every compared tenant sets to the same value.")
+apart = t2.toggle("Show “Not configured” apart from not present", value=False, key="cmp_unconfigured",
+                  help="Graph returns a value (false, notConfigured, …) for settings the admin left at "
+                       "“Not configured”. By default they count as not set; on, they show as “Not configured”.")
 
 names = {t: labels[t] for t in compared}
 filters = (("policy_types", tuple(types)), ("platforms", tuple(platforms)), ("policies", tuple(policies)),
            ("search", search or ""))
 with ui.guard("compare the tenants"):
-    matrix, scores, found = comparison(key, tuple(compared), baseline, filters, tuple(names.items()))
+    matrix, scores, found = comparison(key, tuple(compared), baseline, filters, tuple(names.items()), apart)
 counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
 m = st.columns(5)
 m[0].metric("Settings", f"{matrix.height:,}")
@@ -123,8 +127,8 @@ if baseline:
     )
     with left:
         st.subheader(f"Alignment with {names[baseline]}")
-        st.caption(f"Share of the baseline's {scores['baseline_settings'][0]:,} settings (with the filters above) "
-                   "that each tenant sets to the same value.")
+        st.caption(f"Share of the baseline's {scores['baseline_settings'][0]:,} configured settings (with the "
+                   "filters above) that each tenant sets to the same value.")
         st.altair_chart(alignment_chart(scores), width="stretch")
         st.dataframe(
             scores.drop("tenant_id"), hide_index=True, placeholder="—", key="cmp_scores",
@@ -146,7 +150,7 @@ with right if baseline else left:
 
 view = compare.only_differences(matrix) if only_diff else matrix
 st.subheader("Matrix")
-page = ui.paginate(view, key=f"cmp_page_{hash((tuple(compared), only_diff, search))}", page_size=PAGE_SIZE)
+page = ui.paginate(view, key=f"cmp_page_{hash((tuple(compared), only_diff, apart, search))}", page_size=PAGE_SIZE)
 rows = page.rows
 page.info.markdown(page.showing(view.height, "settings" + (" that differ" if only_diff else "")) if view.height else
                    ("Every compared setting is the same." if only_diff and matrix.height else "No settings match."))
@@ -154,13 +158,18 @@ if rows.height:
     tenant_cols = [names[t] for t in compared]
     hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])
     shown = ui.with_family_labels(rows.drop(hide))
-    lead = ["policy_type", "setting_name", "status", *tenant_cols]  # the tenants side by side without scrolling
+    # the tenants side by side without scrolling; the profile / platform beside the name, since one name can
+    # stand for an iOS and a macOS setting (Apple's ids are shared)
+    lead = ["policy_type", "setting_name", *(["scope"] if "scope" in shown.columns else []), "status", *tenant_cols]
     st.dataframe(
         shown,
         column_order=[*lead, *(c for c in shown.columns if c not in lead)],
         hide_index=True, placeholder="—",
         column_config={
-            "policy_type": "Policy type", "scope": "Profile type", "setting_name": "Setting", "category": "Category",
+            "policy_type": "Policy type", "setting_name": "Setting", "category": "Category",
+            "scope": st.column_config.TextColumn("Profile / platform", width="small",
+                                                 help="Graph type of property-keyed profiles; platform of the "
+                                                      "settings catalog"),
             "status": st.column_config.TextColumn("Status"),
             **{c: st.column_config.TextColumn(c, width="medium") for c in tenant_cols},
         },
@@ -169,7 +178,7 @@ if rows.height:
         lazy=False,
     )
 st.download_button(
-    f"Matrix CSV ({view.height:,} rows)", data=lambda v=view: export.to_csv_bytes(v),
+    f"Matrix CSV ({view.height:,} rows)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
     file_name="tenantpilot-compare.csv", mime="text/csv", icon=":material/download:", disabled=view.height == 0,
     key="cmp_csv", on_click="ignore",
 )

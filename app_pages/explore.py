@@ -15,7 +15,7 @@ import json
 import polars as pl
 import streamlit as st
 
-from tenantpilot import compare, explore, export, ui
+from tenantpilot import explore, export, families, ui
 
 PAGE_SIZE = ui.PAGE_SIZE
 
@@ -120,6 +120,8 @@ if settings_tab.open:
                 "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
                 "category": "Category", "setting_name": st.column_config.TextColumn("Setting", width="medium"),
                 "value": st.column_config.TextColumn("Value", width="medium"),
+                "raw_value": st.column_config.TextColumn("Raw value", help="the value as Graph returned it (JSON); "
+                                                         "“Not configured” rows keep Graph's own value here"),
                 "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",
                 "data_from": st.column_config.TextColumn("Data from", help="current, or carried forward from an "
                                                          "earlier run when the last sync could not read the type"),
@@ -162,7 +164,7 @@ if settings_tab.open:
             if meta.get("description"):
                 st.markdown(meta["description"])
             st.markdown(f"Setting id `{meta.get('setting_id') or ''}` · key `{key}`")
-            scope_type = None if policy_type in compare.DEFINITION_KEYED else row["odata_type"]
+            scope_type = row["odata_type"] if policy_type in families.SCOPE_BY_TYPE else None
             where = explore.setting_detail(frame, key, policy_type, odata_type=scope_type)
             st.markdown(f"**Set by {where.height:,} polic{'y' if where.height == 1 else 'ies'} in "
                         f"{where['tenant_id'].n_unique():,} tenant(s)**")
@@ -180,7 +182,7 @@ if settings_tab.open:
             st.markdown(f"**Assignments of these policies** ({assigned.height:,})")
             if assigned.height:
                 st.dataframe(ui.with_family_labels(assigned), hide_index=True, placeholder="—",
-                             column_order=("tenant", "policy_name", "intent", "target", "group", "filter_id",
+                             column_order=("tenant", "policy_name", "intent", "target", "group", "filter",
                                            "filter_type"),
                              column_config=ui.ASSIGNMENT_COLUMN_CONFIG, key="ex_detail_assignments")
             if unassigned.height:

@@ -94,6 +94,7 @@ def tenant_frames(base: pl.DataFrame, t: int) -> tuple[pl.DataFrame, pl.DataFram
         pl.lit("choice").alias("value_type"),
         pl.lit(False).alias("is_secret"),
         pl.col("value").alias("compare_value"),
+        pl.lit(True).alias("configured"),
     )
     settings = rows.select(*(pl.col(c).cast(t_) for c, t_ in SETTING_SCHEMA.items()))
     policies = rows.group_by("policy_id", maintain_order=True).agg(
@@ -125,6 +126,7 @@ def batch_frames(base: pl.DataFrame, first: int, count: int, run_ids: list[int],
         pl.lit("choice").alias("value_type"),
         pl.lit(False).alias("is_secret"),
         pl.col("value").alias("compare_value"),
+        pl.lit(True).alias("configured"),
     )
     settings = rows.select("run_id", "tenant_id", *(pl.col(c).cast(t_) for c, t_ in SETTING_SCHEMA.items()))
     policies = rows.group_by("run_id", "policy_id", maintain_order=True).agg(

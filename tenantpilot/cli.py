@@ -144,6 +144,48 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from tenantpilot import compare, export
+    from tenantpilot.explore import with_family_labels
+
+    store = _store()
+    tenants = list(dict.fromkeys(_resolve(store, name).tenant_id for name in args.tenants))
+    baseline = _resolve(store, args.baseline).tenant_id if args.baseline else None
+    compared = list(dict.fromkeys([*([baseline] if baseline else []), *tenants]))
+    if len(compared) < 2:
+        print("error: compare needs two tenants, or a tenant and --baseline", file=sys.stderr)
+        return 2
+    frame = store.current_settings(compared)
+    empty = [t for t in compared if t not in set(frame["tenant_id"].unique().to_list())]
+    if empty:
+        known = {k.tenant_id: k.label for k in _known(store)}
+        print(f"error: no synced snapshot for {', '.join(known.get(t, t) for t in empty)}", file=sys.stderr)
+        return 1
+    matrix, scores = compare.report(frame, compared, baseline, only_differences=args.only_differences,
+                                    unconfigured=args.show_not_configured)
+    shown = with_family_labels(matrix)
+    if args.format == "json":
+        report = {"baseline": baseline, "tenants": compared,
+                  "alignment": scores.to_dicts() if scores is not None else None,
+                  "settings": shown.to_dicts()}
+        data = (json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    else:
+        data = export.to_csv_bytes(shown)
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {shown.height} settings to {args.output}")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    if scores is not None and (args.output or args.format == "csv"):
+        for r in scores.iter_rows(named=True):
+            score = "—" if r["score"] is None else f"{r['score']:.1%}"
+            print(f"alignment {r['tenant']}: {score} ({r['matched']} of {r['baseline_settings']} baseline settings; "
+                  f"{r['differing']} other value, {r['missing']} missing, {r['extra']} extra)",
+                  file=sys.stderr if not args.output else sys.stdout)
+    return 0
+
+
 def cmd_health(args) -> int:
     from tenantpilot.health import health_report
 
@@ -207,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
     e.add_argument("--output")
     e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("compare", allow_abbrev=False,
+                       help="compare tenants (and a baseline): the Compare page's rows, statuses and alignment")
+    c.add_argument("tenants", nargs="+", metavar="TENANT", help="tenant id, domain or display name")
+    c.add_argument("--baseline", metavar="NAME", help="a tenant or imported baseline to align against")
+    c.add_argument("--only-differences", action="store_true", help="leave out settings that are the same everywhere")
+    c.add_argument("--show-not-configured", action="store_true",
+                   help="show 'Not configured' apart from not present (the page's toggle)")
+    c.add_argument("--format", choices=("csv", "json"), default="csv")
+    c.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+    c.set_defaults(func=cmd_compare)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)

@@ -1,18 +1,26 @@
 """Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts.
 
 Settings are matched across tenants by MATCH_KEY = (policy_type, scope, setting_key), never by
-policy name or id: tenants name their policies differently. `scope` is derived, not stored: for
-families whose keys are bare property paths (compliance, deviceConfiguration, appProtection, ...)
-it is the short Graph type (`windows10CompliancePolicy`), because `passwordRequired` of a Windows
-and of an iOS compliance policy are different settings; for families keyed by globally unique
-setting-definition ids (settings catalog, compliance v2, intents, admin templates) it is "", so a
-missing or different @odata.type never splits a setting. Values are compared on `compare_value`
+policy name or id: tenants name their policies differently. `scope` is derived, not stored, by the
+family's scope rule (tenantpilot/families.py): for families whose keys are bare property paths
+(compliance, deviceConfiguration, appProtection, ...) it is the short Graph type
+(`windows10CompliancePolicy`), because `passwordRequired` of a Windows and of an iOS compliance
+policy are different settings; for the settings catalog it is the platform, because Apple's
+definition ids are shared by iOS and macOS profiles, which apply to different devices; for intents
+and admin templates (Windows-only definition ids) it is "". Values are compared on `compare_value`
 (normalised by the flattener: collections sorted, tenant-specific parts replaced; volatile
 fields never become rows), falling back to `value` where it is null; `value` is what is shown.
 
 A *cell* is what one tenant sets for one key. A tenant may set the same key in several
-policies: equal values collapse into one; different values make the cell a **conflict** and
-it shows every value joined with CELL_SEPARATOR.
+policies: equal values collapse into one; different *configured* values make the cell a
+**conflict** and it shows every value joined with CELL_SEPARATOR.
+
+Configured or not (flatten/configured.py): a row whose `configured` is False holds Graph's value for
+a setting the admin left at "Not configured". By default such rows are left out, so "not
+configured" and "not present" are the same; `unconfigured=True` keeps them as the value "Not
+configured" (a cell is "Not configured" only when none of its rows is configured). Unconfigured
+values never make a conflict, and alignment counts configured baseline settings only. Keys a family
+marks per-policy (compliance actions for noncompliance, families.py) never make a conflict either.
 """
 
 from __future__ import annotations
@@ -22,10 +30,9 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from tenantpilot.explore import tenant_labels
+from tenantpilot.families import PER_POLICY_KEYS, SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
 
 MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")
-DEFINITION_KEYED: frozenset[str] = frozenset({"settingsCatalog", "complianceV2", "endpointSecurityIntent",
-                                              "adminTemplate"})
 CELL_SEPARATOR = " | "
 _CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
 
@@ -39,7 +46,9 @@ def scope_expr() -> pl.Expr:
     """The `scope` part of MATCH_KEY (see the module docstring)."""
     short = pl.col("odata_type").fill_null("").str.replace(r"^.*\.", "").str.strip_chars("#")
     return (
-        pl.when(pl.col("policy_type").is_in(list(DEFINITION_KEYED))).then(pl.lit("")).otherwise(short).alias("scope")
+        pl.when(pl.col("policy_type").is_in(list(SCOPE_BY_TYPE))).then(short)
+        .when(pl.col("policy_type").is_in(list(SCOPE_BY_PLATFORM))).then(pl.col("platform").fill_null(""))
+        .otherwise(pl.lit("")).alias("scope")
     )
 
 
@@ -47,8 +56,10 @@ def with_scope(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with a `scope` column (kept when already there; "" without odata_type)."""
     if "scope" in frame.columns:
         return frame
-    if "odata_type" not in frame.columns:
-        return frame.with_columns(pl.lit("").alias("scope"))
+    missing = [c for c in ("odata_type", "platform") if c not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit("").alias(c) for c in missing)
+        return frame.with_columns(scope_expr()).drop(missing)
     return frame.with_columns(scope_expr())
 
 
@@ -56,16 +67,44 @@ def _cmp_expr() -> pl.Expr:
     return pl.coalesce(pl.col("compare_value"), pl.col("value"), pl.lit("")).alias("_cmp")
 
 
-def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataFrame:
+def configured_expr(frame: pl.DataFrame) -> pl.Expr:
+    """True for configured rows (rows stored before the column existed count as configured)."""
+    return pl.col("configured").fill_null(True) if "configured" in frame.columns else pl.lit(True)
+
+
+def _per_policy_expr() -> pl.Expr:
+    """Keys that belong to their policy (families.PER_POLICY_KEYS): never a conflict between policies."""
+    expr = pl.lit(False)
+    for family, prefixes in PER_POLICY_KEYS.items():
+        for prefix in prefixes:
+            expr = expr | ((pl.col("policy_type") == family) & pl.col("setting_key").str.starts_with(prefix))
+    return expr
+
+
+def configured_rows(frame: pl.DataFrame, *, unconfigured: bool = False) -> pl.DataFrame:
+    """The rows compare looks at: configured ones; with `unconfigured`, also those of cells (tenant, key)
+    that no policy of the tenant configures."""
+    if "configured" not in frame.columns:
+        return frame
+    conf = configured_expr(frame)
+    if not unconfigured:
+        return frame.filter(conf)
+    frame = with_scope(frame)
+    keys = ["tenant_id", *MATCH_KEY] if "tenant_id" in frame.columns else list(MATCH_KEY)
+    return frame.filter(conf | ~conf.any().over(keys))
+
+
+def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfigured: bool = False) -> pl.DataFrame:
     """One row per (tenant_id, *MATCH_KEY): what that tenant sets there.
 
     Columns: tenant_id, policy_type, scope, setting_key, setting_name, category, value (display
     values joined, sorted by their normalised value), cmp (the cell's normalised identity),
-    n_values (distinct normalised values; >1 is a conflict), policies (names joined).
+    n_values (distinct normalised values), conflict (n_values > 1 on a key that is not per-policy),
+    policies (names joined). Unconfigured rows: see the module docstring.
     """
     if tenants is not None:
         frame = frame.filter(pl.col("tenant_id").is_in(list(tenants)))
-    frame = with_scope(frame)
+    frame = configured_rows(with_scope(frame), unconfigured=unconfigured)
     has_policy = "policy_name" in frame.columns
     rows = frame.select(
         "tenant_id", *MATCH_KEY,
@@ -84,7 +123,7 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataF
     )
     multi = rows.filter(pl.col("_multi"))
     if multi.height == 0:
-        return single
+        return single.with_columns(pl.lit(False).alias("conflict"))
     # distinct normalised values per cell, each with one display value (the first in sort order)
     per_value = (
         multi.sort([*keys, "_cmp", "value"])
@@ -104,7 +143,8 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None) -> pl.DataF
             .str.join(", ").alias("policies"),
         )
     )
-    return pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
+    out = pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
+    return out.with_columns(((pl.col("n_values") > 1) & ~_per_policy_expr()).alias("conflict"))
 
 
 def compare_matrix(
@@ -113,8 +153,11 @@ def compare_matrix(
     baseline: str | None = None,
     *,
     labels: Mapping[str, str] | None = None,
+    unconfigured: bool = False,
 ) -> pl.DataFrame:
     """One row per MATCH_KEY (policy_type, scope, setting_key) set by any of `tenants` (and the baseline).
+
+    `unconfigured`: show "Not configured" apart from "not present" (module docstring).
 
     Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
     the compared tenants set it), then one column per tenant holding its display value (null:
@@ -131,14 +174,14 @@ def compare_matrix(
     if clash:
         raise ValueError(f"tenant label clashes with a matrix column: {sorted(clash)}")
 
-    cell = cells(frame, order)
+    cell = cells(frame, order, unconfigured=unconfigured)
     key_cols = list(MATCH_KEY)
     summary = cell.group_by(key_cols).agg(
         pl.col("setting_name").drop_nulls().first(),
         pl.col("category").drop_nulls().first(),
         pl.len().alias("tenants_set"),
         pl.col("cmp").n_unique().alias("_distinct"),
-        (pl.col("n_values") > 1).any().alias("_conflict"),
+        pl.col("conflict").any().alias("_conflict"),
     )
     status = (
         pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
@@ -162,6 +205,15 @@ def compare_matrix(
                                         nulls_last=True)
 
 
+def report(frame: pl.DataFrame, tenants: Sequence[str], baseline: str | None = None, *,
+           only_differences: bool = False, unconfigured: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(matrix, alignment scores or None): what the Compare page shows for these tenants (the baseline
+    among them or not), for `python -m tenantpilot compare`."""
+    matrix = compare_matrix(frame, tenants, baseline, unconfigured=unconfigured)
+    scores = alignment_scores(frame, tenants, baseline) if baseline else None
+    return (matrix.filter(pl.col("status") != SAME) if only_differences else matrix), scores
+
+
 def only_differences(matrix: pl.DataFrame) -> pl.DataFrame:
     """Rows whose status is anything but same."""
     return matrix.filter(pl.col("status") != SAME)
@@ -180,6 +232,7 @@ def differences_by_policy_type(matrix: pl.DataFrame) -> pl.DataFrame:
 def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str) -> pl.DataFrame:
     """Per tenant, how well it matches the baseline's settings.
 
+    Only configured settings count, on both sides (an unconfigured baseline value is no requirement).
     matched: baseline keys the tenant sets to the same (normalised) value; differing: set to
     another value (a conflicting cell counts as differing unless the baseline cell conflicts the
     same way); missing: baseline keys the tenant does not set; extra: keys the tenant sets that
@@ -213,7 +266,8 @@ def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str)
 
 
 def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Settings that one tenant sets to different values in different policies.
+    """Settings that one tenant configures to different values in different policies (configured rows
+    only; per-policy keys never conflict).
 
     One row per contributing (tenant, key, policy, value): tenant_id, tenant, policy_type, scope,
     setting_key, setting_name, category, policy_name, value, distinct_values. Frames with
@@ -222,7 +276,7 @@ def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataF
     restricts the check to those keys first, which is much cheaper on a large frame.
     """
     keys = ["tenant_id", *MATCH_KEY]
-    frame = with_scope(frame)
+    frame = configured_rows(with_scope(frame)).filter(~_per_policy_expr())
     if only is not None:
         frame = frame.join(only.select(MATCH_KEY).unique(), on=list(MATCH_KEY), how="semi")
     with_cmp = frame.with_columns(_cmp_expr())
@@ -244,25 +298,32 @@ def _tenant_order(tenants: Sequence[str], baseline: str | None) -> list[str]:
 
 
 # --- the same rules as SQL, for "all tenants" views computed in the database -----------------------
+def _families_sql(families: frozenset[str]) -> str:
+    return ", ".join(f"'{f}'" for f in sorted(families)) or "NULL"
+
+
 def scope_sql(alias: str = "s") -> str:
     """scope_expr as SQL over a settings relation `alias` (see the module docstring)."""
-    keyed = ", ".join(f"'{f}'" for f in sorted(DEFINITION_KEYED))
-    return (f"CASE WHEN {alias}.policy_type IN ({keyed}) THEN '' ELSE "
-            f"trim(regexp_replace(coalesce({alias}.odata_type, ''), '^.*\\.', ''), '#') END")
+    return (f"CASE WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN "
+            f"trim(regexp_replace(coalesce({alias}.odata_type, ''), '^.*\\.', ''), '#') "
+            f"WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce({alias}.platform, '') "
+            "ELSE '' END")
 
 
 def cells_sql(source: str) -> str:
     """CTEs `cur`, `simple`, `multi`, `cells`: one row per (run_id, policy_type, scope, setting_key)
     of the setting rows `source` yields as `s`, with the cell's normalised value set `cmp` (the
     rules of `cells`). Most cells hold one value (min = max): only the others are string-aggregated.
-    Scope is a grouping key here, so the full @odata.type serves (no regular expression per row)."""
-    keyed = ", ".join(f"'{f}'" for f in sorted(DEFINITION_KEYED))
+    Scope is a grouping key here, so the full @odata.type serves (no regular expression per row).
+    Configured rows only (a row stored before the column existed counts as configured), as `cells`."""
     return f"""
     cur AS (
         SELECT s.run_id, s.policy_type,
-               CASE WHEN s.policy_type IN ({keyed}) THEN '' ELSE coalesce(s.odata_type, '') END AS scope,
+               CASE WHEN s.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN coalesce(s.odata_type, '')
+                    WHEN s.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce(s.platform, '')
+                    ELSE '' END AS scope,
                s.setting_key, coalesce(s.compare_value, s.value, '') AS cmp
-        FROM {source}),
+        FROM {source} AND coalesce(s.configured, true)),
     simple AS (
         SELECT run_id, policy_type, scope, setting_key, min(cmp) AS mn, max(cmp) AS mx
         FROM cur GROUP BY run_id, policy_type, scope, setting_key),

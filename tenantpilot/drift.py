@@ -1,15 +1,23 @@
 """Pure Polars run-to-run diff of one tenant's snapshots (what changed since the last sync).
 
-Keyed like compare (MATCH_KEY: policy_type, scope, setting_key), compared on the normalised value, so renaming
-or re-creating a policy with the same settings is no drift, and a list whose order changed is
-no drift either. The policies columns say where the setting lives before and after.
+Two levels, as a consultant reads them (`changes`):
+* policy events: a policy added, deleted or renamed is one line, with its count of configured
+  settings; policies are matched by Graph's id (`policy_id`).
+* setting changes: keyed like compare (MATCH_KEY: policy_type, scope, setting_key), compared on the
+  normalised value of configured rows ("Not configured" is no value, flatten/configured.py), among the
+  policies that exist in both snapshots, so a deleted policy is "policy deleted", not its settings
+  one by one as "removed". Renaming a policy or reordering a list changes no setting.
+`diff_runs` is the setting diff over every policy (no events).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from tenantpilot.compare import MATCH_KEY, cells
+from tenantpilot.compare import MATCH_KEY, cells, configured_rows
+from tenantpilot.flatten.schema import NO_SETTINGS
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 CHANGES: tuple[str, ...] = (ADDED, REMOVED, CHANGED)
@@ -59,3 +67,59 @@ def summary(diff: pl.DataFrame) -> dict[str, int]:
     """Count of each change kind (all kinds present, zero when none)."""
     counts = dict(diff.group_by("change").len().iter_rows()) if diff.height else {}
     return {c: int(counts.get(c, 0)) for c in CHANGES}
+
+
+POLICY_ADDED, POLICY_DELETED, POLICY_RENAMED = "policy added", "policy deleted", "policy renamed"
+EVENTS: tuple[str, ...] = (POLICY_ADDED, POLICY_DELETED, POLICY_RENAMED)
+EVENT_COLUMNS: tuple[str, ...] = ("event", "policy_type", "policy_id", "old_name", "new_name", "settings")
+
+
+def _policies(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per policy of a snapshot: policy_id, policy_type, policy_name, settings (configured ones)."""
+    if frame.height == 0:
+        return pl.DataFrame(schema={"policy_id": pl.String, "policy_type": pl.String, "policy_name": pl.String,
+                                    "settings": pl.UInt32})
+    counted = configured_rows(frame).filter(pl.col("setting_key") != NO_SETTINGS)
+    counts = counted.group_by("policy_id").agg(pl.len().cast(pl.UInt32).alias("settings"))
+    names = frame.group_by("policy_id").agg(pl.col("policy_type").first(), pl.col("policy_name").first())
+    return names.join(counts, on="policy_id", how="left").with_columns(pl.col("settings").fill_null(0))
+
+
+def policy_events(old_frame: pl.DataFrame, new_frame: pl.DataFrame) -> pl.DataFrame:
+    """Policies added, deleted or renamed between two snapshots (EVENT_COLUMNS; `settings` counts the
+    configured settings of the policy in the snapshot that has it, the newer one for a rename)."""
+    old, new = _policies(old_frame), _policies(new_frame)
+    joined = old.join(new, on="policy_id", how="full", coalesce=True, suffix="_new")
+    event = (
+        pl.when(pl.col("policy_name").is_null() & pl.col("policy_type").is_null()).then(pl.lit(POLICY_ADDED))
+        .when(pl.col("policy_type_new").is_null()).then(pl.lit(POLICY_DELETED))
+        .when(pl.col("policy_name") != pl.col("policy_name_new")).then(pl.lit(POLICY_RENAMED))
+        .otherwise(pl.lit(None, pl.String)).alias("event")
+    )
+    out = joined.with_columns(event).filter(pl.col("event").is_not_null()).select(
+        "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
+        pl.col("policy_name").alias("old_name"), pl.col("policy_name_new").alias("new_name"),
+        pl.coalesce("settings_new", "settings").alias("settings"),
+    )
+    rank = pl.col("event").replace_strict({e: i for i, e in enumerate(EVENTS)}, return_dtype=pl.Int8)
+    return out.sort([rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"], nulls_last=True)
+
+
+@dataclass(frozen=True)
+class Changes:
+    events: pl.DataFrame  # EVENT_COLUMNS
+    settings: pl.DataFrame  # DIFF_COLUMNS, among the policies in both snapshots
+
+
+def changes(old_frame: pl.DataFrame, new_frame: pl.DataFrame) -> Changes:
+    """Policy events, then the setting changes inside the policies both snapshots have."""
+    events = policy_events(old_frame, new_frame)
+    both = set(old_frame["policy_id"].unique().to_list()) & set(new_frame["policy_id"].unique().to_list()) \
+        if old_frame.height and new_frame.height else set()
+    keep = pl.col("policy_id").is_in(list(both))
+    return Changes(events, diff_runs(old_frame.filter(keep), new_frame.filter(keep)))
+
+
+def event_summary(events: pl.DataFrame) -> dict[str, int]:
+    counts = dict(events.group_by("event").len().iter_rows()) if events.height else {}
+    return {e: int(counts.get(e, 0)) for e in EVENTS}

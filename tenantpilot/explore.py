@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from tenantpilot import families
 from tenantpilot.flatten.schema import SECRET_MASK
 
 # the columns a user sees, in display order (export, CSV, the Explore table)
@@ -22,7 +23,9 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "platform",
     "category",
     "setting_name",
-    "value",
+    "value",  # "Not configured" where Graph's value means it (configured is false); raw_value keeps Graph's
+    "raw_value",
+    "configured",
     "setting_id",
     "setting_key",
     "value_type",
@@ -31,7 +34,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "tenant_id",
     "policy_id",
     "odata_type",
-    "raw_value",
+    "family",  # the family id (policy_type holds its label in exports)
     "description",
     "run_id",
     "carried_from_run",  # set when the row's type could not be read and the row comes from that run
@@ -39,8 +42,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )
 # the shorter set shown in the Explore table (the detail view shows the rest); the setting and its
 # value come first so they are visible without scrolling sideways
-TABLE_COLUMNS: tuple[str, ...] = ("tenant", "setting_name", "value", "policy_name", "policy_type", "platform",
-                                  "category", "data_from", "setting_id", "setting_key", "value_type")
+TABLE_COLUMNS: tuple[str, ...] = ("tenant", "setting_name", "value", "raw_value", "policy_name", "policy_type",
+                                  "platform", "category", "data_from", "setting_id", "setting_key", "value_type")
 SEARCH_COLUMNS: tuple[str, ...] = ("setting_name", "setting_id", "value", "policy_name")
 # facet name == keyword argument of filter_settings -> column it filters
 FACET_COLUMNS: dict[str, str] = {
@@ -199,12 +202,23 @@ def distinct_names(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("setting_name"))
 
 
+def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
+    """For people: the family column as families.LABELS (ids the table does not know stay as they are)."""
+    if column not in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col(column).replace_strict(families.LABELS, default=pl.col(column), return_dtype=pl.String))
+
+
 def export_columns(frame: pl.DataFrame, columns: Sequence[str] = EXPORT_COLUMNS) -> pl.DataFrame:
-    """The user-facing columns in display order (those present), secrets masked, with provenance.
+    """The user-facing columns in display order (those present), secrets masked, with provenance;
+    `policy_type` as the family's label (families.py), its id in `family`.
 
     Internal columns (compare_value) are left out.
     """
     frame = with_provenance(frame)
+    if "policy_type" in frame.columns and "family" in columns:
+        frame = with_family_labels(frame.with_columns(pl.col("policy_type").alias("family")))
     return mask_secrets(frame).select([c for c in columns if c in frame.columns])
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tenantpilot.families import CATALOG_SHAPED
 from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SECRET_MASK, SETTING_SCHEMA
 
@@ -64,12 +65,11 @@ CHUNK_ROWS = 100_000
 # four literal scans of their JSON text decide whether the mask pass is needed. Other families
 # (small, with credential properties such as Wi-Fi pre-shared keys) always get the mask pass.
 _CATALOG_SECRET_MARKERS = ("SecretSettingValue", "encryptedValueToken", '"valueState"', '"isEncrypted":true')
-_CATALOG_FAMILIES = ("settingsCatalog", "complianceV2")
 
 
 def raw_json(raw: dict, family: str = "") -> str:
     """The policy as stored: compact JSON (ASCII, the fastest encoder path) with secrets masked."""
-    if family in _CATALOG_FAMILIES:
+    if family in CATALOG_SHAPED:
         text = json.dumps(raw, separators=(",", ":"))
         if not any(marker in text for marker in _CATALOG_SECRET_MARKERS):
             return text
@@ -83,8 +83,23 @@ def _frame(rows: list[dict], schema: dict[str, type[pl.DataType]]) -> pl.DataFra
 TABLES = {"policies": POLICY_SCHEMA, "settings": SETTING_SCHEMA, "assignments": ASSIGNMENT_SCHEMA}
 
 
+def name_assignments(rows: list[dict], names: Mapping[str, Mapping[str, str]] | None) -> list[dict]:
+    """Assignment rows with the group and filter names Graph gave for their ids (graph/directory.py);
+    a name the policy itself carries (IntuneCD exports write groupName) is kept."""
+    if not names:
+        return rows
+    groups, filters = names.get("group") or {}, names.get("filter") or {}
+    for row in rows:
+        if not row.get("group_name") and row.get("group_id") in groups:
+            row["group_name"] = groups[row["group_id"]]
+        if not row.get("filter_name") and row.get("filter_id") in filters:
+            row["filter_name"] = filters[row["filter_id"]]
+    return rows
+
+
 def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, dict] | None = None,
-                *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Frames]:
+                *, chunk_rows: int = CHUNK_ROWS, names: Mapping[str, Mapping[str, str]] | None = None
+                ) -> Iterator[Frames]:
     """Flatten policies into Frames of about `chunk_rows` setting rows each, so Python row
     objects never pile up (1,000,000 rows as dicts alone would need well over 1 GB)."""
     pending: dict[str, list[dict]] = {name: [] for name in TABLES}
@@ -98,7 +113,7 @@ def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, 
     for family, raw in policies:
         rows = flatten_policy(raw, family, definitions)
         pending["settings"].extend(rows)
-        pending["assignments"].extend(flatten_assignments(raw, family))
+        pending["assignments"].extend(name_assignments(flatten_assignments(raw, family), names))
         first = rows[0] if rows else {}
         pending["policies"].append({
             "policy_id": first.get("policy_id", raw.get("id", "")),
@@ -134,12 +149,13 @@ class Parts:
 
 
 def write_parts(policies: Iterable[tuple[str, dict]], directory: Path,
-                definitions: Mapping[str, dict] | None = None, *, chunk_rows: int = CHUNK_ROWS) -> Parts:
+                definitions: Mapping[str, dict] | None = None, *, chunk_rows: int = CHUNK_ROWS,
+                names: Mapping[str, Mapping[str, str]] | None = None) -> Parts:
     """Flatten to Parquet chunk files: memory stays bounded by one chunk however big the tenant,
     and the database lock is then held only for the bulk insert, not for the flattening."""
     directory.mkdir(parents=True, exist_ok=True)
     counts = {name: 0 for name in TABLES}
-    for i, chunk in enumerate(iter_chunks(policies, definitions, chunk_rows=chunk_rows)):
+    for i, chunk in enumerate(iter_chunks(policies, definitions, chunk_rows=chunk_rows, names=names)):
         for name in TABLES:
             frame: pl.DataFrame = getattr(chunk, name)
             if frame.height:

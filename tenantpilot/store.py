@@ -161,6 +161,18 @@ ALTER TABLE policies ADD COLUMN IF NOT EXISTS type_key VARCHAR;
 ALTER TABLE policies ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 ALTER TABLE settings ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 ALTER TABLE assignments ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
+-- flatten/configured.py: False = the portal's "Not configured"; rows stored before: NULL = configured
+ALTER TABLE settings ADD COLUMN IF NOT EXISTS configured BOOLEAN;
+ALTER TABLE assignments ADD COLUMN IF NOT EXISTS filter_name VARCHAR;
+-- names of the groups and assignment filters a tenant's assignments point to (graph/directory.py)
+CREATE TABLE IF NOT EXISTS directory_names (
+  tenant_id VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,                    -- group | filter
+  object_id VARCHAR NOT NULL,
+  display_name VARCHAR NOT NULL,
+  fetched_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (tenant_id, kind, object_id)
+);
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
@@ -289,7 +301,7 @@ class Store:
             con.execute("BEGIN")
             found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [key]))
             for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases",
-                          "tenants"):
+                          "directory_names", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("COMMIT")
         return bool(found)
@@ -341,6 +353,7 @@ class Store:
             if not _one(con.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", [new])):
                 con.execute("INSERT INTO tenants SELECT ?, display_name, kind, added_at FROM tenants "
                             "WHERE tenant_id = ?", [new, old])
+            con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
             for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
@@ -786,6 +799,30 @@ class Store:
                   FROM policies p WHERE p.run_id IN (SELECT run_id FROM current_runs {where})"""
         with self.connect() as con:
             return con.sql(sql, params=args or None).pl()
+
+    # -- directory names cache (per tenant: group and filter ids differ in every tenant) ---------
+    def directory_names(self, tenant_id: str) -> dict[str, dict[str, str]]:
+        """{kind: {object id: display name}} cached for a tenant (kinds: group, filter)."""
+        with self.connect() as con:
+            rows = con.execute("SELECT kind, object_id, display_name FROM directory_names WHERE tenant_id = ?",
+                               [tenant_key(tenant_id)]).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for kind, object_id, name in rows:
+            out.setdefault(kind, {})[object_id] = name
+        return out
+
+    def save_directory_names(self, tenant_id: str, names: Mapping[str, Mapping[str, str]]) -> None:
+        rows = [(kind, oid, name) for kind, found in names.items() for oid, name in found.items()]
+        if not rows:
+            return
+        frame = pl.DataFrame(rows, schema={"kind": pl.String, "object_id": pl.String, "display_name": pl.String},
+                             orient="row")
+        with self.connect(write=True) as con:
+            con.register("_names", frame.to_arrow())
+            con.execute("INSERT INTO directory_names SELECT ?, kind, object_id, display_name, now() FROM _names "
+                        "ON CONFLICT (tenant_id, kind, object_id) DO UPDATE SET display_name = excluded.display_name, "
+                        "fetched_at = excluded.fetched_at", [tenant_key(tenant_id)])
+            con.unregister("_names")
 
     # -- setting definitions cache (the same in every tenant) ----------------------------------
     def definitions(self, ids: Sequence[str] | None = None) -> dict[str, dict]:

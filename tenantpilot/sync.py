@@ -20,9 +20,11 @@ import duckdb
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
+from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
+from tenantpilot.graph.directory import FILTER, GROUP, fetch_names
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     CATALOG_COLLECTIONS,
@@ -94,6 +96,29 @@ def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[Type
     return out
 
 
+def assignment_names(client: GraphClient, store: Store, tenant_id: str,
+                     policies: Sequence[tuple[str, dict]]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Names of the groups and filters the policies are assigned with: the tenant's cache, plus what
+    Graph gives for ids not cached yet (graph/directory.py). Returns (names by kind, warnings)."""
+    targets: list[dict] = [a["target"] for _, raw in policies for a in raw.get("assignments") or ()
+                           if isinstance(a, dict) and isinstance(a.get("target"), dict)]
+    group_ids = {str(t["groupId"]) for t in targets if t.get("groupId")}
+    filter_ids = {str(t["deviceAndAppManagementAssignmentFilterId"]) for t in targets
+                  if t.get("deviceAndAppManagementAssignmentFilterId")}
+    names = store.directory_names(tenant_id)
+    names.setdefault(GROUP, {})
+    names.setdefault(FILTER, {})
+    missing = group_ids - names[GROUP].keys()
+    need_filters = bool(filter_ids - names[FILTER].keys())
+    if not missing and not need_filters:
+        return names, []
+    found = fetch_names(client, missing, filters=need_filters)
+    store.save_directory_names(tenant_id, found.names)
+    for kind, fresh in found.names.items():
+        names[kind].update(fresh)
+    return names, found.warnings
+
+
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     """Run one queued sync to its end; returns the final status. Never raises for sync failures.
 
@@ -133,7 +158,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         policies = [(p.family, p.raw) for p in result.policies]
         fresh = inline_definitions(policies)
         needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies
-                               if family in ("settingsCatalog", "complianceV2")))
+                               if family in CATALOG_SHAPED))
         unknown = store.unknown_definition_ids()
         missing = needed - known - fresh.keys() - unknown
         if missing:
@@ -147,7 +172,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             fresh |= found
             store.save_unknown_definitions(missing - found.keys())  # Graph does not know them: not asked again
         # intents: names come from their templates' categories, once per template not yet cached
-        intents = [raw for family, raw in policies if family == "endpointSecurityIntent"]
+        intents = [raw for family, raw in policies if family == ENDPOINT_SECURITY_INTENT]
         intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
         templates = {str(raw["templateId"]) for raw in intents
                      if raw.get("templateId") and any(str(s.get("definitionId")) not in known
@@ -155,18 +180,20 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         if templates:
             fresh |= fetch_template_definitions(client, sorted(templates))
         needed |= intent_ids
+        reporter.update("names", 0, None)
+        names, name_warnings = assignment_names(client, store, tenant_id, policies)
         requests_made = client.stats.requests
         if fresh:
             store.save_definitions(fresh)
         reporter.update("flattening", 0, len(result.policies))
         definitions = store.definitions(sorted(needed)) if needed else {}
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
-            parts = write_parts(policies, Path(tmp), definitions)
+            parts = write_parts(policies, Path(tmp), definitions, names=names)
             reporter.update("saving", 0, None)
             status = "succeeded" if all(t.read for t in outcomes) else "partial"
             written = store.write_snapshot(
                 run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
-                warnings=result.warnings, keep_runs=cfg.keep_runs, types=outcomes,
+                warnings=[*result.warnings, *name_warnings], keep_runs=cfg.keep_runs, types=outcomes,
                 type_of={p.id: p.type_key for p in result.policies if p.type_key})
         try:  # the overview's aggregates; the snapshot is written, so this never fails the run
             store.refresh_alignments_for(run_id)
@@ -175,7 +202,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
-                 requests=requests_made, warnings=result.warnings)
+                 requests=requests_made, warnings=[*result.warnings, *name_warnings])
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)

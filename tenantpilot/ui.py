@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import polars as pl
 import streamlit as st
 
-from tenantpilot import progress, queue
+from tenantpilot import families, progress, queue
 from tenantpilot.config import ConfigError, Settings, settings
 from tenantpilot.health import age
 from tenantpilot.queue import QueueUnavailable
@@ -32,22 +32,6 @@ DEMO_TENANT_COUNT = 3  # `python -m tenantpilot simulate --tenants` default
 SHARED: dict[str, str] = {"bind": "query-params", "persist_state": "session"}
 KIND_MARK = {"baseline": "◆ ", "demo": ""}
 KIND_SUFFIX = {"baseline": " (baseline)", "demo": " (demo)"}
-
-
-# policy families (the policy_type column) as people say them
-FAMILY_LABELS: dict[str, str] = {
-    "settingsCatalog": "Settings catalog",
-    "complianceV2": "Compliance (settings catalog)",
-    "deviceConfiguration": "Device configuration",
-    "compliance": "Compliance",
-    "endpointSecurityIntent": "Endpoint security",
-    "adminTemplate": "Administrative templates",
-    "appProtection": "App protection",
-    "windowsUpdate": "Windows Update",
-    "autopilot": "Autopilot",
-    "enrollment": "Enrollment",
-    "script": "Scripts",
-}
 
 
 PAGE_SIZE = 1_000  # rows sent to the browser at most, per table page
@@ -162,15 +146,14 @@ def _tenant_settings(db_path: str, token: tuple[tuple[str, int], ...], tenant_id
 
 
 def family_label(policy_type: str) -> str:
-    return FAMILY_LABELS.get(policy_type, policy_type or "(unknown)")
+    return families.label(policy_type)
 
 
 def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
-    """For display only: the policy_type column as FAMILY_LABELS (filters and exports keep the raw ids)."""
-    if column not in frame.columns:
-        return frame
-    return frame.with_columns(
-        pl.col(column).replace_strict(FAMILY_LABELS, default=pl.col(column), return_dtype=pl.String))
+    """For display only: the policy_type column as the families' labels (filters keep the raw ids)."""
+    from tenantpilot.explore import with_family_labels as labelled
+
+    return labelled(frame, column)
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -290,14 +273,14 @@ TARGET_LABELS: dict[str, str] = {
 }
 # what the Assignments table and its CSV show, in this order
 ASSIGNMENT_COLUMNS: tuple[str, ...] = (
-    "tenant", "policy_name", "policy_type", "platform", "intent", "target", "group", "filter_id", "filter_type",
-    "target_type", "group_name", "group_id", "tenant_id", "policy_id", "run_id",
+    "tenant", "policy_name", "policy_type", "platform", "intent", "target", "group", "filter", "filter_type",
+    "target_type", "group_name", "group_id", "filter_name", "filter_id", "tenant_id", "policy_id", "run_id",
 )
 ASSIGNMENT_TABLE_COLUMNS: tuple[str, ...] = ASSIGNMENT_COLUMNS[:9]
-ASSIGNMENT_SEARCH_COLUMNS: tuple[str, ...] = ("tenant", "policy_name", "target", "group_name", "group_id", "filter_id")
+ASSIGNMENT_SEARCH_COLUMNS: tuple[str, ...] = ("tenant", "policy_name", "target", "group_name", "group_id", "filter")
 ASSIGNMENT_COLUMN_CONFIG: dict[str, Any] = {
     "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
-    "intent": "Include / exclude", "target": "Target", "group": "Group (name or id)", "filter_id": "Filter",
+    "intent": "Include / exclude", "target": "Target", "group": "Group (name or id)", "filter": "Filter (name or id)",
     "filter_type": "Filter type",
 }
 
@@ -313,6 +296,9 @@ def assignment_view(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("target"),
         pl.when(pl.col("group_name").fill_null("") != "").then(pl.col("group_name"))
         .otherwise(pl.col("group_id").fill_null("")).alias("group"),
+        (pl.when(pl.col("filter_name").fill_null("") != "").then(pl.col("filter_name"))
+         .otherwise(pl.col("filter_id").fill_null("")) if "filter_name" in frame.columns
+         else pl.col("filter_id").fill_null("")).alias("filter"),
     )
     out = out.select([c for c in ASSIGNMENT_COLUMNS if c in out.columns])
     return out.sort(pl.col("tenant"), pl.col("policy_name"), pl.col("intent") == "exclude", pl.col("target"),

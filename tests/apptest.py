@@ -64,7 +64,8 @@ def snapshot_frames(policies: dict[str, dict[str, str]], tenant: str) -> tuple[p
                        setting_key=key, setting_id=f"device_vendor_msft_{key}", setting_name=SETTING_NAMES[key],
                        category={"fw": "Firewall", "bl": "Encryption"}.get(key[:2], "Browser"), value=value,
                        raw_value=f'"{value}"', value_type="string", is_secret=False,
-                       description=f"What {SETTING_NAMES[key]} does.", compare_value=value.lower())
+                       description=f"What {SETTING_NAMES[key]} does.", compare_value=value.lower(),
+                       configured=True)
             rows.append(row)
     return (pl.DataFrame(pol, schema=POLICY_SCHEMA), pl.DataFrame(rows, schema=SETTING_SCHEMA),
             pl.DataFrame([], schema=ASSIGNMENT_SCHEMA))

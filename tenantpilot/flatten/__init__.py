@@ -9,7 +9,7 @@ Public API:
     referenced_definition_ids(policy) -> set[str]
     load_export(path) -> ExportLoad, read_json_bytes(data) -> Any  (files.py: the only I/O)
 
-Families (policy_type): see FAMILIES. Tables live in constants.py; extractors are chosen by
+Families (policy_type): see tenantpilot/families.py. Tables live in constants.py; extractors are chosen by
 core.EXTRACTORS (family -> function).
 """
 
@@ -27,7 +27,6 @@ from tenantpilot.flatten.constants import (
     ENDPOINT_SECURITY_INTENT,
     ENROLLMENT,
     FAMILIES,
-    FAMILY_LABELS,
     SCRIPT,
     SETTINGS_CATALOG,
     UNKNOWN,
@@ -53,7 +52,7 @@ from tenantpilot.flatten.schema import (
 __all__ = [
     "ADMIN_TEMPLATE", "APP_PROTECTION", "ASSIGNMENT_COLUMNS", "AUTOPILOT", "COLLECTION_FAMILIES",
     "COMPLIANCE", "COMPLIANCE_V2", "DEVICE_CONFIGURATION", "ENDPOINT_SECURITY_INTENT", "ENROLLMENT",
-    "ExportFormatError", "ExportLoad", "FAMILIES", "FAMILY_LABELS", "NO_SETTINGS", "SCRIPT",
+    "ExportFormatError", "ExportLoad", "FAMILIES", "NO_SETTINGS", "SCRIPT",
     "SECRET_MASK", "SETTINGS_CATALOG", "SETTING_COLUMNS", "UNKNOWN", "WINDOWS_UPDATE",
     "count_leaves", "derive_policy_id", "detect_family", "detect_platform", "extract_definitions", "referenced_definition_ids",
     "flatten_assignments", "flatten_policy", "load_export", "policy_identity", "read_json_bytes", "resolve_family",

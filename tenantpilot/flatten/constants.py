@@ -1,4 +1,4 @@
-"""Tables the flattener is driven by: family names, type/collection -> family, metadata keys.
+"""Tables the flattener is driven by: metadata keys, blob/secret names, natural keys (families: families.py).
 
 Everything here is data. The functions that read it live in the other modules of this package.
 """
@@ -7,93 +7,24 @@ from __future__ import annotations
 
 import re
 
-# --- families (the values of the policy_type column) ---------------------------------------
-SETTINGS_CATALOG = "settingsCatalog"
-COMPLIANCE_V2 = "complianceV2"
-DEVICE_CONFIGURATION = "deviceConfiguration"
-COMPLIANCE = "compliance"
-ENDPOINT_SECURITY_INTENT = "endpointSecurityIntent"
-ADMIN_TEMPLATE = "adminTemplate"
-APP_PROTECTION = "appProtection"
-ENROLLMENT = "enrollment"
-AUTOPILOT = "autopilot"
-WINDOWS_UPDATE = "windowsUpdate"
-SCRIPT = "script"
-UNKNOWN = "unknown"
-
-FAMILIES: tuple[str, ...] = (
-    SETTINGS_CATALOG, COMPLIANCE_V2, DEVICE_CONFIGURATION, COMPLIANCE, ENDPOINT_SECURITY_INTENT,
-    ADMIN_TEMPLATE, APP_PROTECTION, ENROLLMENT, AUTOPILOT, WINDOWS_UPDATE, SCRIPT, UNKNOWN,
-)
-
-# Human labels for the UI (policy_type stays the short name above).
-FAMILY_LABELS: dict[str, str] = {
-    SETTINGS_CATALOG: "Settings catalog",
-    COMPLIANCE_V2: "Compliance (settings catalog)",
-    DEVICE_CONFIGURATION: "Device configuration",
-    COMPLIANCE: "Compliance",
-    ENDPOINT_SECURITY_INTENT: "Endpoint security (intent)",
-    ADMIN_TEMPLATE: "Administrative template",
-    APP_PROTECTION: "App protection",
-    ENROLLMENT: "Enrollment",
-    AUTOPILOT: "Autopilot",
-    WINDOWS_UPDATE: "Windows Update",
-    SCRIPT: "Script",
-    UNKNOWN: "Other",
-}
-
-# Graph collection (last path segment of the endpoint or of an @odata.context) -> family.
-COLLECTION_FAMILIES: dict[str, str] = {
-    "configurationPolicies": SETTINGS_CATALOG,
-    "compliancePolicies": COMPLIANCE_V2,
-    "deviceConfigurations": DEVICE_CONFIGURATION,
-    "deviceCompliancePolicies": COMPLIANCE,
-    "intents": ENDPOINT_SECURITY_INTENT,
-    "groupPolicyConfigurations": ADMIN_TEMPLATE,
-    "managedAppPolicies": APP_PROTECTION,
-    "iosManagedAppProtections": APP_PROTECTION,
-    "androidManagedAppProtections": APP_PROTECTION,
-    "windowsManagedAppProtections": APP_PROTECTION,
-    "mdmWindowsInformationProtectionPolicies": APP_PROTECTION,
-    "windowsInformationProtectionPolicies": APP_PROTECTION,
-    "deviceEnrollmentConfigurations": ENROLLMENT,
-    "windowsAutopilotDeploymentProfiles": AUTOPILOT,
-    "windowsFeatureUpdateProfiles": WINDOWS_UPDATE,
-    "windowsDriverUpdateProfiles": WINDOWS_UPDATE,
-    "windowsQualityUpdateProfiles": WINDOWS_UPDATE,
-    "windowsQualityUpdatePolicies": WINDOWS_UPDATE,
-    "deviceManagementScripts": SCRIPT,
-    "deviceShellScripts": SCRIPT,
-    "deviceCustomAttributeShellScripts": SCRIPT,
-    "deviceHealthScripts": SCRIPT,
-    "deviceComplianceScripts": SCRIPT,
-}
-
-# @odata.type (without "#microsoft.graph.") -> family. First matching rule wins; a rule is
-# (kind, text, family) with kind "eq" (whole name), "in" (substring) or "end" (suffix).
-TYPE_RULES: tuple[tuple[str, str, str], ...] = (
-    ("eq", "deviceManagementConfigurationPolicy", SETTINGS_CATALOG),
-    ("eq", "deviceManagementCompliancePolicy", COMPLIANCE_V2),
-    ("eq", "deviceManagementIntent", ENDPOINT_SECURITY_INTENT),
-    ("eq", "groupPolicyConfiguration", ADMIN_TEMPLATE),
-    ("in", "ManagedAppProtection", APP_PROTECTION),
-    ("in", "WindowsInformationProtection", APP_PROTECTION),
-    ("eq", "windowsInformationProtectionPolicy", APP_PROTECTION),
-    ("eq", "targetedManagedAppProtection", APP_PROTECTION),
-    ("in", "ManagedAppConfiguration", APP_PROTECTION),  # MAM app config, listed with managedAppPolicies
-    ("in", "AutopilotDeploymentProfile", AUTOPILOT),
-    ("eq", "windowsUpdateForBusinessConfiguration", WINDOWS_UPDATE),
-    ("in", "UpdateProfile", WINDOWS_UPDATE),  # windowsFeature/Driver/QualityUpdateProfile
-    ("eq", "windowsQualityUpdatePolicy", WINDOWS_UPDATE),
-    ("in", "Enrollment", ENROLLMENT),  # deviceEnrollment*, windows10EnrollmentCompletionPage*
-    ("in", "ComanagementAuthorityConfiguration", ENROLLMENT),
-    ("in", "RestoreDeviceEnrollment", ENROLLMENT),
-    ("in", "CompliancePolicy", COMPLIANCE),
-    ("in", "Script", SCRIPT),  # deviceManagementScript, deviceShellScript, deviceHealthScript, ...
-    ("end", "Configuration", DEVICE_CONFIGURATION),
-    ("end", "CertificateProfile", DEVICE_CONFIGURATION),
-    ("end", "TrustedRootCertificate", DEVICE_CONFIGURATION),
-    ("in", "CertificateProfile", DEVICE_CONFIGURATION),
+# --- families: the one table is tenantpilot/families.py (ids, labels, Graph types, collections)
+from tenantpilot.families import (  # noqa: E402,F401 - re-exported for the flatten modules
+    ADMIN_TEMPLATE,
+    APP_CONFIGURATION,
+    APP_PROTECTION,
+    AUTOPILOT,
+    COLLECTION_FAMILIES,
+    COMPLIANCE,
+    COMPLIANCE_V2,
+    DEVICE_CONFIGURATION,
+    ENDPOINT_SECURITY_INTENT,
+    ENROLLMENT,
+    FAMILIES,
+    SCRIPT,
+    SETTINGS_CATALOG,
+    TYPE_RULES,
+    UNKNOWN,
+    WINDOWS_UPDATE,
 )
 
 # @odata.types that are Intune objects but not policies: load_export skips them with a reason.

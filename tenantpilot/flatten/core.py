@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tenantpilot.families import WINDOWS_ONLY
 from tenantpilot.flatten.catalog import catalog_rows
 from tenantpilot.flatten.constants import (
     ADMIN_TEMPLATE,
+    APP_CONFIGURATION,
     APP_PROTECTION,
     AUTOPILOT,
     COLLECTION_FAMILIES,
@@ -25,7 +27,7 @@ from tenantpilot.flatten.constants import (
     WINDOWS_UPDATE,
 )
 from tenantpilot.flatten.properties import admin_template_rows, intent_rows, property_rows
-from tenantpilot.flatten.rows import Ident, Row, make_row
+from tenantpilot.flatten.rows import Ident, Row, make_row, unconfigured
 from tenantpilot.flatten.schema import NO_SETTINGS
 from tenantpilot.flatten.text import clean_label
 
@@ -150,7 +152,6 @@ _TYPE_PLATFORMS: tuple[tuple[str, str], ...] = (
     ("deviceManagementScript", "windows"), ("deviceHealthScript", "windows"),
     ("deviceComplianceScript", "windows"),
 )
-_WINDOWS_FAMILIES = frozenset({ADMIN_TEMPLATE, ENDPOINT_SECURITY_INTENT, AUTOPILOT, WINDOWS_UPDATE})
 
 
 def detect_platform(policy: Mapping[str, Any], family: str) -> str:
@@ -166,7 +167,7 @@ def detect_platform(policy: Mapping[str, Any], family: str) -> str:
     for prefix, platform in _TYPE_PLATFORMS:
         if name.startswith(prefix):
             return platform
-    if family in _WINDOWS_FAMILIES:
+    if family in WINDOWS_ONLY:
         return "windows"
     if family == APP_PROTECTION:  # IntuneCD / import-shaped files without @odata.type
         keys = " ".join(policy.keys())
@@ -244,6 +245,7 @@ EXTRACTORS: dict[str, Extractor] = {
     DEVICE_CONFIGURATION: _properties,
     COMPLIANCE: _properties,
     APP_PROTECTION: _properties,
+    APP_CONFIGURATION: _properties,
     ENROLLMENT: _properties,
     AUTOPILOT: _properties,
     WINDOWS_UPDATE: _properties,
@@ -286,7 +288,7 @@ def flatten_policy(policy: Mapping[str, Any], family: str | None = None,
     ident = policy_identity(policy, family)
     rows = EXTRACTORS.get(family, _properties)(policy, ident, definitions)
     if not rows:
-        return [make_row(ident, NO_SETTINGS, "", NO_SETTINGS, "", "", "null", "none", "", "")]
+        return [unconfigured(make_row(ident, NO_SETTINGS, "", NO_SETTINGS, "", "", "null", "none", "", ""))]
     _make_unique(rows)
     return rows
 
@@ -340,6 +342,7 @@ def flatten_assignments(policy: Mapping[str, Any], family: str | None = None) ->
             "group_name": clean_label(target.get("groupName") or target.get("groupDisplayName") or ""),
             "filter_id": filter_id,
             "filter_type": filter_type,
+            "filter_name": clean_label(target.get("deviceAndAppManagementAssignmentFilterName") or ""),
         })
     return rows
 

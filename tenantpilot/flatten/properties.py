@@ -14,14 +14,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tenantpilot.families import label as family_label
+from tenantpilot.flatten.configured import is_configured
 from tenantpilot.flatten.constants import (
     BLOB_KEYS,
-    FAMILY_LABELS,
     METADATA_KEYS,
     NATURAL_KEY_FIELDS,
     SPECIAL_KEYS,
 )
-from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row
+from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row, unconfigured
 from tenantpilot.flatten.text import (
     clean_label,
     decode_base64_text,
@@ -34,6 +35,7 @@ from tenantpilot.flatten.text import (
     scalar_type,
     set_order,
 )
+from tenantpilot.flatten.words import portal_words
 
 # keys dropped inside nested objects (volatile); top level uses METADATA_KEYS
 _NESTED_VOLATILE = frozenset({"id", "createdDateTime", "lastModifiedDateTime"})
@@ -52,11 +54,12 @@ def type_label(odata_type: str) -> str:
 class _Walker:
     """Recursive walk of JSON values into rows for one policy (a plain helper, no hierarchy)."""
 
-    __slots__ = ("ident", "base_category")
+    __slots__ = ("ident", "base_category", "short_type")
 
     def __init__(self, ident: Ident, base_category: str) -> None:
         self.ident = ident
         self.base_category = base_category
+        self.short_type = ident.odata_type.rpartition(".")[2]
 
     def category(self, names: list[str]) -> str:
         if len(names) <= 1:
@@ -87,8 +90,13 @@ class _Walker:
             return
         text = display(value)
         compare = normalise(text, prop) if value.__class__ is str else text
-        out.append(make_row(self.ident, key, sid, name, category, text, raw_json(value),
-                            scalar_type(value), description, compare))
+        if value.__class__ is str:
+            text = portal_words(prop, value) or text  # shown as the portal writes it; compared on Graph's value
+        row = make_row(self.ident, key, sid, name, category, text, raw_json(value), scalar_type(value),
+                       description, compare)
+        if not is_configured(self.ident.policy_type, self.short_type, prop, value):
+            unconfigured(row)
+        out.append(row)
 
     def mapping(self, obj: Mapping[str, Any], key: str, sid: str, names: list[str],
                 out: list[Row]) -> None:
@@ -124,9 +132,9 @@ class _Walker:
                 return
             raws = sorted(items, key=set_order)
             texts = [display(item) for item in raws]
-            out.append(make_row(self.ident, key, sid, name, category, "; ".join(texts),
-                                raw_json(raws), "collection", description,
-                                "; ".join(sorted(normalise(t, prop) for t in texts))))
+            row = make_row(self.ident, key, sid, name, category, "; ".join(texts), raw_json(raws), "collection",
+                           description, "; ".join(sorted(normalise(t, prop) for t in texts)))
+            out.append(row if items else unconfigured(row))
             return
         field, selectors = natural_selectors(objects)
         groups: list[list[Row]] = []
@@ -193,7 +201,7 @@ def natural_selectors(items: list[dict]) -> tuple[str | None, list[str] | None]:
 
 def property_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
     """Every non-null, non-metadata property of a policy, plus OMA settings and apps."""
-    walker = _Walker(ident, type_label(ident.odata_type) or FAMILY_LABELS.get(ident.policy_type, ""))
+    walker = _Walker(ident, type_label(ident.odata_type) or family_label(ident.policy_type))
     rows: list[Row] = []
     for prop, value in policy.items():
         if value is None or prop in METADATA_KEYS or prop in SPECIAL_KEYS or _is_meta(prop):
@@ -344,7 +352,8 @@ def _presentation_value(pv: Mapping[str, Any]) -> tuple[str, str, str, str]:
                 entries.append(display(item))
         entries.sort()
         text = "; ".join(entries)
-        return text, raw_json(entries), "collection", text
+        # tenant-specific parts (a site list naming the tenant's own domain) normalised per entry, then sorted
+        return text, raw_json(entries), "collection", "; ".join(sorted(normalise(e) for e in entries))
     value = pv.get("value")
     text = display(value)
     value_type = {"Decimal": "integer", "LongDecimal": "integer", "Boolean": "boolean",

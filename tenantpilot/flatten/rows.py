@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tenantpilot.flatten.schema import SECRET_MASK
+from tenantpilot.flatten.schema import NOT_CONFIGURED, NOT_CONFIGURED_CMP, SECRET_MASK
 
 Row = dict[str, object]
 
@@ -47,7 +47,16 @@ def make_row(
         "is_secret": False,
         "description": description,
         "compare_value": compare_value,
+        "configured": True,
     }
+
+
+def unconfigured(row: Row) -> Row:
+    """Mark a row "Not configured" (flatten/configured.py): shown as NOT_CONFIGURED, raw value kept."""
+    row["configured"] = False
+    row["value"] = NOT_CONFIGURED
+    row["compare_value"] = NOT_CONFIGURED_CMP
+    return row
 
 
 def secret_row(ident: Ident, key: str, setting_id: str, name: str, category: str,

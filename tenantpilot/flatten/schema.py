@@ -2,6 +2,7 @@
 
 The flattener emits dicts with exactly SETTING_COLUMNS; the store adds tenant_id, run_id and
 synced_at. Assignment rows use ASSIGNMENT_COLUMNS.
+`is_secret` and `configured` are booleans, every other setting column is text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SETTING_SCHEMA: dict[str, type[pl.DataType]] = {
     # value normalised for comparison: collections sorted (sets), tenant-specific parts
     # (tenant ids, domains, onboarding blobs) replaced by placeholders. Shown: value; compared: this.
     "compare_value": pl.String,
+    # False: Graph's value means the portal's "Not configured" (flatten/configured.py); value then reads
+    # NOT_CONFIGURED and raw_value keeps what Graph returned. Null (rows stored before): configured.
+    "configured": pl.Boolean,
 }
 SETTING_COLUMNS: tuple[str, ...] = tuple(SETTING_SCHEMA)
 
@@ -40,10 +44,13 @@ ASSIGNMENT_SCHEMA: dict[str, type[pl.DataType]] = {
     "group_name": pl.String,
     "filter_id": pl.String,
     "filter_type": pl.String,  # include | exclude | none
+    "filter_name": pl.String,  # from the tenant's assignment filters (graph/directory.py); '' when unknown
 }
 ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 
 NO_SETTINGS = "(No settings configured)"
+NOT_CONFIGURED = "Not configured"  # the value shown for a row whose `configured` is False
+NOT_CONFIGURED_CMP = "<not-configured>"  # its compare_value: equal across tenants, never a real value
 SECRET_MASK = "********"
 
 POLICY_SCHEMA: dict[str, type[pl.DataType]] = {

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
+from tenantpilot import families as F
+
 from .client import add_query
 
 __all__ = [
@@ -52,6 +54,9 @@ Params = tuple[tuple[str, str], ...]
 READ_CONFIG = "DeviceManagementConfiguration.Read.All"
 READ_SERVICE_CONFIG = "DeviceManagementServiceConfig.Read.All"
 READ_APPS = "DeviceManagementApps.Read.All"
+# Graph's docs (beta intune-devices-deviceshellscript-list, -devicemanagementscript-list) list this one
+# for application access to scripts (docs/graph-intune.md §7)
+READ_SCRIPTS = "DeviceManagementScripts.Read.All"
 
 
 @dataclass(frozen=True)
@@ -171,8 +176,8 @@ _DM = "/deviceManagement"
 POLICY_TYPES: tuple[PolicyType, ...] = (
     PolicyType(
         key="configurationPolicies",
-        family="settingsCatalog",
-        label="Settings catalog",
+        family=F.SETTINGS_CATALOG,
+        label=F.label(F.SETTINGS_CATALOG),
         list_path=f"{_DM}/configurationPolicies",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(FollowUp(f"{_DM}/configurationPolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
@@ -180,32 +185,32 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="compliancePolicies",
-        family="complianceV2",
-        label="Compliance policies (settings catalog)",
+        family=F.COMPLIANCE_V2,
+        label=F.label(F.COMPLIANCE_V2),
         list_path=f"{_DM}/compliancePolicies",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(FollowUp(f"{_DM}/compliancePolicies/{{id}}/settings", "settings", _SETTINGS_PARAMS),),
     ),
     PolicyType(
         key="deviceConfigurations",
-        family="deviceConfiguration",
-        label="Device configuration profiles",
+        family=F.DEVICE_CONFIGURATION,
+        label=F.label(F.DEVICE_CONFIGURATION),
         list_path=f"{_DM}/deviceConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         notes="every property is inline in the list; encrypted OMA values are not fetched.",
     ),
     PolicyType(
         key="deviceCompliancePolicies",
-        family="compliance",
-        label="Compliance policies",
+        family=F.COMPLIANCE,
+        label=F.label(F.COMPLIANCE),
         list_path=f"{_DM}/deviceCompliancePolicies",
         list_params=(("$expand", "assignments,scheduledActionsForRule($expand=scheduledActionConfigurations)"),),
         notes="assignments ride on the list's $expand: one request fewer per policy.",
     ),
     PolicyType(
         key="intents",
-        family="endpointSecurityIntent",
-        label="Endpoint security (intents)",
+        family=F.ENDPOINT_SECURITY_INTENT,
+        label=F.label(F.ENDPOINT_SECURITY_INTENT),
         list_path=f"{_DM}/intents",
         follow_ups=(
             FollowUp(f"{_DM}/intents/{{id}}/settings", "settings"),
@@ -214,8 +219,8 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="groupPolicyConfigurations",
-        family="adminTemplate",
-        label="Administrative templates",
+        family=F.ADMIN_TEMPLATE,
+        label=F.label(F.ADMIN_TEMPLATE),
         list_path=f"{_DM}/groupPolicyConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         follow_ups=(
@@ -235,8 +240,8 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="managedAppPolicies",
-        family="appProtection",
-        label="App protection policies",
+        family=F.APP_PROTECTION,
+        label=F.label(F.APP_PROTECTION),
         list_path="/deviceAppManagement/managedAppPolicies",
         follow_ups=(FollowUp("", None, pages=False, routes=APP_PROTECTION_ROUTES),),
         permission=READ_APPS,
@@ -257,61 +262,63 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="windowsFeatureUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows feature updates",
         list_path=f"{_DM}/windowsFeatureUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsDriverUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows driver updates",
         list_path=f"{_DM}/windowsDriverUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsQualityUpdateProfiles",
-        family="windowsUpdate",
+        family=F.WINDOWS_UPDATE,
         label="Windows quality updates",
         list_path=f"{_DM}/windowsQualityUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
     ),
     PolicyType(
         key="windowsAutopilotDeploymentProfiles",
-        family="autopilot",
-        label="Autopilot deployment profiles",
+        family=F.AUTOPILOT,
+        label=F.label(F.AUTOPILOT),
         list_path=f"{_DM}/windowsAutopilotDeploymentProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
         permission=READ_SERVICE_CONFIG,
     ),
     PolicyType(
         key="deviceEnrollmentConfigurations",
-        family="enrollment",
-        label="Enrollment configurations",
+        family=F.ENROLLMENT,
+        label=F.label(F.ENROLLMENT),
         list_path=f"{_DM}/deviceEnrollmentConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
         permission=READ_SERVICE_CONFIG,
     ),
     PolicyType(
         key="deviceManagementScripts",
-        family="script",
+        family=F.SCRIPT,
         label="Windows PowerShell scripts",
         list_path=f"{_DM}/deviceManagementScripts",
         follow_ups=(
             # scriptContent and assignments in one request
             FollowUp(f"{_DM}/deviceManagementScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
+        permission=READ_SCRIPTS,
         notes="the list omits scriptContent; the per-script GET carries it (the flattener hashes it).",
     ),
     PolicyType(
         key="deviceShellScripts",
-        family="script",
+        family=F.SCRIPT,
         label="macOS shell scripts",
         list_path=f"{_DM}/deviceShellScripts",
         follow_ups=(
             # scriptContent and assignments in one request
             FollowUp(f"{_DM}/deviceShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
+        permission=READ_SCRIPTS,
     ),
 )
 

@@ -484,7 +484,7 @@ def test_403_on_a_follow_up_skips_that_type(sim):
     sim.forbidden_paths = {"/deviceAppManagement/iosManagedAppProtections"}
     with client(sim) as c:
         result = fetch_tenant(c)
-    assert "App protection policies skipped: 403 — the app lacks DeviceManagementApps.Read.All" in result.warnings
+    assert "App protection skipped: 403 — the app lacks DeviceManagementApps.Read.All" in result.warnings
     assert "appProtection" not in {p.family for p in result.policies}
     forbidden = result.forbidden[0]
     assert forbidden.missing_permissions == ("DeviceManagementApps.Read.All", "DeviceManagementApps.ReadWrite.All")

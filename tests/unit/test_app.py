@@ -232,7 +232,10 @@ def test_changes_between_two_latest_runs(filled):
     at.selectbox(key="chg_tenant").set_value(NORTHWIND).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Added": "1", "Removed": "1", "Changed": "1"}
+    assert metrics["Settings added"] == "1" and metrics["Settings removed"] == "1" and metrics["Settings changed"] == "1"
+    events = find_table(at, "event", "policy", "settings")
+    assert ("policy renamed", "Windows security → Renamed policy") in set(zip(events["event"], events["policy"]))
+    assert set(events["policy_type"]) == {"Settings catalog"}  # the family's label, not its id
     table = find_table(at, "change", "old_value", "new_value").set_index("setting_name")
     assert table.loc["Default inbound action", ["old_value", "new_value"]].tolist() == ["block", "allow"]
     assert table.loc["Startup PIN", "change"] == "removed"

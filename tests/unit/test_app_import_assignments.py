@@ -275,7 +275,7 @@ def test_selected_setting_shows_its_policies_assignments(assigned):
     healthy(at.run())
     assert at.subheader[0].value == "Default inbound action"
     shown = find_table(at, "intent", "target", "group", "filter_type")  # a table without selection has no key
-    got = {(r.tenant, r.policy_name, r.intent, r.target, r.group, r.filter_id, r.filter_type)
+    got = {(r.tenant, r.policy_name, r.intent, r.target, r.group, r.filter, r.filter_type)
            for r in shown.itertuples()}
     assert got == {
         ("Contoso", "Contoso - Firewall", "include", "Group", "SG Windows devices", "f-corp", "include"),
@@ -327,7 +327,7 @@ def test_assignments_tab_filters_searches_and_downloads_csv(assigned, downloads)
     lines = data[3:].decode("utf-8").splitlines()
     header = lines[0].split(",")
     assert header[:9] == ["tenant", "policy_name", "policy_type", "platform", "intent", "target", "group",
-                          "filter_id", "filter_type"]
+                          "filter", "filter_type"]
     assert sorted(line.split(",")[5] for line in lines[1:]) == ["All devices", "All users"]
     assert all(line.split(",")[3] == "windows" for line in lines[1:])  # platform joined from the policy
 

@@ -105,11 +105,17 @@ def test_property_keys_are_scoped_by_graph_type():
     got = {r["scope"]: r["status"] for r in m.iter_rows(named=True)}
     assert got == {"windows10CompliancePolicy": "same", "iosCompliancePolicy": "missing"}
     assert compare.conflicts(f).height == 0
-    # settings catalog keys are definition ids: the Graph type never splits them
+    # settings catalog keys are definition ids: the Graph type never splits them, the platform does
+    # (Apple's ids are shared by iOS and macOS profiles, which apply to different devices)
     g = frame(with_type(row("a", "k", "1"), "#microsoft.graph.deviceManagementConfigurationPolicy"),
               with_type(row("b", "k", "1"), ""))
     m = compare.compare_matrix(g, ["a", "b"])
-    assert m.height == 1 and m["scope"][0] == "" and m["status"][0] == "same"
+    assert m.height == 1 and m["scope"][0] == "windows" and m["status"][0] == "same"
+    h = frame(with_type(row("a", "k", "1"), "", "iOS"), with_type(row("a", "k", "11", policy="Mac"), "", "macOS"),
+              with_type(row("b", "k", "1"), "", "iOS"), with_type(row("b", "k", "11", policy="Mac"), "", "macOS"))
+    m = compare.compare_matrix(h, ["a", "b"])
+    assert {r["scope"]: r["status"] for r in m.iter_rows(named=True)} == {"iOS": "same", "macOS": "same"}
+    assert compare.conflicts(h).height == 0
 
 
 def test_matrix_shape_and_cells():
@@ -266,3 +272,37 @@ def test_conflicts_restricted_to_matrix_keys_is_the_same():
     m = compare.compare_matrix(f, ["a", "b"])
     assert compare.conflicts(f, only=m.filter(pl.col("status") == "conflict")).equals(compare.conflicts(f))
     assert compare.conflicts(f, only=m.filter(pl.col("status") == "same")).height == 0
+
+
+# --- policy events (drift.changes) ----------------------------------------------------------
+def test_deleted_policy_is_one_event_not_its_settings_removed():
+    old = frame(row("a", "k1", "1", policy="Gone"), row("a", "k2", "2", policy="Gone"), row("a", "k3", "3", policy="Gone"),
+                row("a", "kept", "1", policy="Stays"))
+    new = frame(row("a", "kept", "2", policy="Stays"), row("a", "n1", "x", policy="New"), row("a", "n2", "y", policy="New"))
+    got = drift.changes(old, new)
+    assert got.events.select("event", "old_name", "new_name", "settings").rows() == [
+        ("policy added", None, "Contoso New", 2), ("policy deleted", "Contoso Gone", None, 3)]
+    assert got.settings.select("change", "setting_key", "old_value", "new_value").rows() == [("changed", "kept", "1", "2")]
+    assert drift.event_summary(got.events) == {"policy added": 1, "policy deleted": 1, "policy renamed": 0}
+    # the plain setting diff still sees every setting
+    assert drift.summary(drift.diff_runs(old, new)) == {"added": 2, "removed": 3, "changed": 1}
+
+
+def test_renamed_policy_is_an_event_and_no_setting_change():
+    old = frame(row("a", "k", "1", policy="P1"))
+    new = frame(row("a", "k", "1", policy="P1").copy() | {"policy_name": "Contoso P1 (v2)"})
+    got = drift.changes(old, new)
+    assert got.events.select("event", "old_name", "new_name", "settings").rows() == [
+        ("policy renamed", "Contoso P1", "Contoso P1 (v2)", 1)]
+    assert got.settings.height == 0
+
+
+def test_unconfigured_settings_are_no_setting_and_no_change():
+    unset = {**row("a", "k", "Not configured", cmp="<not-configured>"), "configured": False}
+    old = frame(row("a", "k", "true"), row("a", "j", "1"))
+    new = frame(unset, row("a", "j", "1"))
+    got = drift.changes(old, new)
+    assert got.settings.select("change", "setting_key", "old_value", "new_value").rows() == [
+        ("removed", "k", "true", None)]
+    assert drift.policy_events(frame(unset), frame(unset)).height == 0
+    assert drift.policy_events(frame(), frame(unset))["settings"].to_list() == [0]

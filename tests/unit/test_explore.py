@@ -85,9 +85,14 @@ def test_tenant_labels():
 
 def test_export_columns_order_and_no_internal_columns():
     out = explore.export_columns(ROWS)
-    assert out.columns[:12] == ["tenant", "policy_name", "policy_type", "platform", "category", "setting_name",
-                                "value", "setting_id", "setting_key", "value_type", "is_secret", "synced_at"]
+    assert out.columns[:14] == ["tenant", "policy_name", "policy_type", "platform", "category", "setting_name",
+                                "value", "raw_value", "configured", "setting_id", "setting_key", "value_type",
+                                "is_secret", "synced_at"]
     assert "compare_value" not in out.columns
+    # the CSV says what the screen says: the family's label, its id beside it
+    labels = dict(zip(out["family"], out["policy_type"]))
+    assert labels["settingsCatalog"] == "Settings catalog" and labels["compliance"] == "Compliance"
+    assert labels["endpointSecurity"] == "endpointSecurity"  # an id the table does not know stays as it is
     assert out.height == ROWS.height
 
 

@@ -98,7 +98,7 @@ def test_every_policy_flattens_to_well_formed_rows(source: tuple[str, ...], item
         assert tuple(row) == SETTING_COLUMNS
         assert row["policy_type"] == family
         for column, value in row.items():
-            assert isinstance(value, bool if column == "is_secret" else str), (column, value)
+            assert isinstance(value, bool if column in ("is_secret", "configured") else str), (column, value)
         assert row["setting_key"] and row["setting_name"]
         json.loads(row["raw_value"]) if not row["is_secret"] else None
         assert "@odata" not in row["setting_key"]
@@ -144,7 +144,9 @@ DETECT = [
     ({"@odata.type": "#microsoft.graph.iosManagedAppProtection"}, "appProtection"),
     ({"@odata.type": "#microsoft.graph.androidManagedAppProtection"}, "appProtection"),
     ({"@odata.type": "#microsoft.graph.mdmWindowsInformationProtectionPolicy"}, "appProtection"),
-    ({"@odata.type": "#microsoft.graph.targetedManagedAppConfiguration"}, "appProtection"),
+    ({"@odata.type": "#microsoft.graph.targetedManagedAppConfiguration"}, "appConfiguration"),
+    ({"@odata.type": "#microsoft.graph.iosMobileAppConfiguration"}, "appConfiguration"),
+    ({"@odata.type": "#microsoft.graph.androidManagedStoreAppConfiguration"}, "appConfiguration"),
     ({"@odata.type": "#microsoft.graph.windowsUpdateForBusinessConfiguration"}, "windowsUpdate"),
     ({"@odata.type": "#microsoft.graph.windowsFeatureUpdateProfile"}, "windowsUpdate"),
     ({"@odata.type": "#microsoft.graph.windowsDriverUpdateProfile"}, "windowsUpdate"),
@@ -468,7 +470,9 @@ def test_compliance_scheduled_actions_keyed_by_rule_and_action() -> None:
     assert rows[key]["value"] == "0" and rows[key]["value_type"] == "integer"
     assert rows["passcodeMinimumLength"]["value"] == "6"
     assert rows["passcodeMinimumLength"]["setting_name"] == "Passcode minimum length"
-    assert rows["restrictedApps"]["value"] == "" and rows["restrictedApps"]["value_type"] == "collection"
+    # an empty list is the portal's "Not configured" (flatten/configured.py); Graph's value is kept
+    assert rows["restrictedApps"]["value"] == "Not configured" and rows["restrictedApps"]["configured"] is False
+    assert rows["restrictedApps"]["raw_value"] == "[]" and rows["restrictedApps"]["value_type"] == "collection"
     assert "passcodeExpirationDays" not in rows  # null = not configured
     assert not {"displayName", "description", "@odata.type"} & set(rows)
     assert rows["osMinimumVersion"]["platform"] == "iOS"

@@ -161,7 +161,7 @@ def test_flatten_never_raises_and_rows_are_well_formed(roots: list) -> None:
     assert rows
     for row in rows:
         assert tuple(row) == SETTING_COLUMNS
-        assert all(isinstance(v, bool if k == "is_secret" else str) for k, v in row.items())
+        assert all(isinstance(v, bool if k in ("is_secret", "configured") else str) for k, v in row.items())
     keys = [r["setting_key"] for r in rows]
     assert len(keys) == len(set(keys)), "setting keys must be unique within a policy"
     assert flatten_policy(json.loads(json.dumps(policy))) == rows

@@ -30,7 +30,7 @@ def rows(tenant: str, cells: dict[tuple[str, str], list[str]], odata: str = "#mi
             r.update(policy_id=pid, policy_name=f"{tenant} {family} {i}", policy_type=family, odata_type=odata,
                      platform="windows", setting_key=key, setting_id=key, setting_name=f"Name of {key}",
                      category="Cat", value=value, raw_value=value, value_type="string", is_secret=False,
-                     compare_value=value.lower())
+                     compare_value=value.lower(), configured=True)
             out.append(r)
     return pl.DataFrame(list(policies.values()), schema=POLICY_SCHEMA), pl.DataFrame(out, schema=SETTING_SCHEMA)
 

@@ -36,3 +36,15 @@ def test_secrets_are_masked_in_stored_raw_json(family, policy):
 def test_plain_catalog_json_is_kept_as_is():
     policy = {"settings": [{"settingInstance": {"simpleSettingValue": {"value": "Zoë"}}}]}
     assert json.loads(raw_json(policy, "settingsCatalog")) == policy
+
+
+def test_assignment_rows_get_the_names_graph_gave_for_their_ids():
+    from tenantpilot.snapshot import name_assignments
+
+    rows = [{"group_id": "g1", "group_name": "", "filter_id": "f1", "filter_name": ""},
+            {"group_id": "g2", "group_name": "From the export", "filter_id": "", "filter_name": ""},
+            {"group_id": "g3", "group_name": "", "filter_id": "f9", "filter_name": ""}]
+    names = {"group": {"g1": "SG One", "g2": "SG Two"}, "filter": {"f1": "Corporate devices"}}
+    got = name_assignments(rows, names)
+    assert [(r["group_name"], r["filter_name"]) for r in got] == [
+        ("SG One", "Corporate devices"), ("From the export", ""), ("", "")]  # unknown ids stay ids

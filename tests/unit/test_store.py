@@ -20,7 +20,8 @@ def frames(policies: dict[str, dict[str, str]]):
         for key, value in settings.items():
             row = {c: "" for c in SETTING_SCHEMA}
             row.update(policy_id=pid, policy_name=pid.upper(), policy_type="settingsCatalog", setting_key=key,
-                       setting_id=key, setting_name=key, value=value, compare_value=value, is_secret=False)
+                       setting_id=key, setting_name=key, value=value, compare_value=value, is_secret=False,
+                       configured=True)
             rows.append(row)
     return (pl.DataFrame(pol, schema=POLICY_SCHEMA), pl.DataFrame(rows, schema=SETTING_SCHEMA),
             pl.DataFrame([], schema=ASSIGNMENT_SCHEMA))

@@ -1,0 +1,54 @@
+"""Assignments with names, through the real parts: group names from Graph's /groups ($batch), filter
+names from /deviceManagement/assignmentFilters, cached per tenant; a missing Group permission is a
+warning naming it, and the ids stay."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+from realparts import add_and_sync, latest_run, store_of
+
+from graphsim.tenants import build_tenant
+
+
+def test_group_and_filter_names_are_resolved_and_cached(env, consumer, sim):
+    tid = "77777777-7777-4777-8777-777777777777"
+    tenant = build_tenant(tid, "Named", n_policies=30, seed=5)
+    sim.add_tenant(tenant)
+    sim.reset_counters()
+    add_and_sync(env, tenant=tid, name="Named")
+    store = store_of(env)
+    assert latest_run(env, tid)["status"] == "succeeded"
+    rows = store.current_assignments([tid])
+    groups = rows.filter(pl.col("group_id") != "")
+    assert groups.height and set(groups["group_name"]) <= {g["displayName"] for g in tenant.groups.values()}
+    assert (groups["group_name"] == "").sum() == 0
+    filtered = rows.filter(pl.col("filter_id") != "")
+    assert filtered.height and set(filtered["filter_name"]) <= {f["displayName"] for f in tenant.assignment_filters.values()}
+    assert (filtered["filter_name"] == "").sum() == 0
+    asked = [p for _, p, _ in sim.request_log if p.lower().startswith(("/v1.0/groups/", "/groups/"))]
+    assert len(asked) == groups["group_id"].n_unique()
+    # cached per tenant: the next sync asks Graph for no name it already has
+    sim.reset_counters()
+    add_and_sync(env, tenant=tid, name="Named")
+    assert not [p for _, p, _ in sim.request_log if "/groups/" in p.lower() or "assignmentfilters" in p.lower()]
+    again = store.current_assignments([tid]).filter(pl.col("group_id") != "")
+    assert again.select("group_id", "group_name").unique().sort("group_id").equals(
+        groups.select("group_id", "group_name").unique().sort("group_id"))
+
+
+def test_without_a_group_permission_the_run_warns_and_shows_ids(env, consumer, sim):
+    tid = "88888888-8888-4888-8888-888888888888"
+    sim.add_tenant(build_tenant(tid, "NoGroups", n_policies=30, seed=6))
+    try:
+        sim.apply_knobs({"forbidden_paths": {"/groups"}})
+        add_and_sync(env, tenant=tid, name="NoGroups")
+    finally:
+        sim.reset_knobs()
+    run = latest_run(env, tid)
+    assert run["status"] == "succeeded", run  # names are a nicety: the settings were all read
+    warnings = json.loads(run["warnings"] or "[]")
+    assert any("GroupMember.Read.All or Group.Read.All" in w for w in warnings), warnings
+    rows = store_of(env).current_assignments([tid]).filter(pl.col("group_id") != "")
+    assert rows.height and (rows["group_name"] == "").all()
