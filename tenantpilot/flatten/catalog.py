@@ -20,6 +20,7 @@ from tenantpilot.flatten.constants import (
     CATALOG_NATURAL_KEY_SUFFIXES,
 )
 from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row
+from tenantpilot.flatten.secrets import is_marked_secret
 from tenantpilot.flatten.text import (
     catalog_fallback,
     choice_fallback,
@@ -132,10 +133,6 @@ def _items(value: Any) -> list[dict]:
     return []
 
 
-def _is_secret_value(value: Mapping[str, Any]) -> bool:
-    return "valueState" in value or "Secret" in (value.get("@odata.type") or "")
-
-
 def _simple_type(value: Mapping[str, Any], raw: Any) -> str:
     odata = value.get("@odata.type") or ""
     if "Reference" in odata or "note" in value:
@@ -236,7 +233,7 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
             if not isinstance(value, dict):
                 out.append(make_row(ident, def_id, def_id, name, category, "", "null", "null",
                                     description, ""))
-            elif _is_secret_value(value):
+            elif is_marked_secret(value):
                 out.append(secret_row(ident, def_id, def_id, name, category, description))
             else:
                 raw = value.get("value")
@@ -249,7 +246,7 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
         value = inst.get("simpleSettingCollectionValue", _MISSING)
         if value is not _MISSING:
             items = _items(value)
-            if any(_is_secret_value(item) for item in items):
+            if any(is_marked_secret(item) for item in items):
                 out.append(secret_row(ident, def_id, def_id, name, category, description))
                 return
             raws = sorted((item.get("value") for item in items), key=set_order)
@@ -322,7 +319,7 @@ def _natural_selectors(collection_id: str, items: list[dict]) -> list[str] | Non
             if not isinstance(child, dict):
                 continue
             simple = child.get("simpleSettingValue")
-            if not isinstance(simple, dict) or "valueState" in simple:
+            if not isinstance(simple, dict) or is_marked_secret(simple):
                 continue
             text = simple.get("value")
             if text.__class__ is not str or not text.strip():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tenantpilot.flatten.schema import SECRET_MASK
+from tenantpilot.flatten.secrets import SECRET_MASK
 
 Row = dict[str, object]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from tenantpilot.flatten.secrets import SECRET_MASK as SECRET_MASK  # re-exported: part of the secret rule
+
 # column -> polars dtype, in display order
 SETTING_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
@@ -44,7 +46,6 @@ ASSIGNMENT_SCHEMA: dict[str, type[pl.DataType]] = {
 ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 
 NO_SETTINGS = "(No settings configured)"
-SECRET_MASK = "********"
 
 POLICY_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
