@@ -16,7 +16,9 @@ import logging
 import streamlit as st
 
 from tenantpilot import ui
+from tenantpilot.config import private_files
 
+private_files()  # the app's database and data folder: 0600 / 0700
 st.set_page_config(page_title="TenantPilot", page_icon=":material/travel_explore:", layout="wide")
 
 PAGES = {

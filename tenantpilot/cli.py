@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tenantpilot.config import ConfigError, settings
+from tenantpilot.config import ConfigError, private_files, settings
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
 
 
@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_files()  # the database, queue and simulator files it may create: 0600, folders 0700
     args = build_parser().parse_args(argv)
     try:
         settings()

@@ -151,3 +151,13 @@ def scrub_urls(text: str) -> str:
     text = _URL_USERINFO.sub(r"\1***@", text)
     return _QUERY_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}=***" if is_secret_name(m.group(2))
                             else m.group(0), text)
+
+
+def redacted_url(value: str) -> str:
+    """A URL as an error message may show it, even when malformed: no user info, no password,
+    no credential query value (`redis://:p&ss@host` -> `redis://***@host`)."""
+    shown = scrub_urls(value)
+    if "@" in shown:  # user info that scrub_urls could not see as such (no "scheme://", a "/" in it)
+        scheme, sep, _rest = shown.partition("://")
+        shown = (scheme + sep if sep else "") + "***@" + shown.rsplit("@", 1)[1]
+    return shown
