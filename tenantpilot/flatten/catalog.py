@@ -57,8 +57,9 @@ def extract_definitions(settings: list[dict] | None) -> dict[str, dict]:
     for item in settings or ():
         if not isinstance(item, dict):
             continue
-        for definition in item.get("settingDefinitions") or ():
-            if isinstance(definition, dict) and definition.get("id"):
+        definitions = item.get("settingDefinitions")
+        for definition in definitions if isinstance(definitions, list) else ():
+            if isinstance(definition, dict) and isinstance(definition.get("id"), str) and definition["id"]:
                 found[definition["id"]] = definition
     return found
 
@@ -117,6 +118,11 @@ def count_leaves(policy: Mapping[str, Any]) -> int:
     return total
 
 
+def _text(value: Any) -> str | None:
+    """A definition's label: text only (a file may put anything there)."""
+    return value if isinstance(value, str) else None
+
+
 def _children(value: Any) -> list:
     """The child instances of a choice / group value ([] when children is null or missing)."""
     if isinstance(value, dict):
@@ -168,8 +174,8 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
             fallback_name, category = catalog_fallback(def_id, parent_id)
             definition = find(def_id)
             if definition:
-                name = clean_label(definition.get("displayName")) or fallback_name
-                description = clean_label(definition.get("description"))
+                name = clean_label(_text(definition.get("displayName"))) or fallback_name
+                description = clean_label(_text(definition.get("description")))
             else:
                 name, description = fallback_name, ""
             found = (name, category, description)
@@ -184,10 +190,10 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
         if options is None:
             options = {}
             definition = find(def_id)
-            if definition:
-                for opt in definition.get("options") or ():
-                    if isinstance(opt, dict) and opt.get("itemId"):
-                        options[opt["itemId"]] = clean_label(opt.get("displayName"))
+            listed = definition.get("options") if definition else None
+            for opt in listed if isinstance(listed, list) else ():
+                if isinstance(opt, dict) and isinstance(opt.get("itemId"), str) and opt["itemId"]:
+                    options[opt["itemId"]] = clean_label(_text(opt.get("displayName")))
             option_cache[def_id] = options
         return options.get(option) or choice_fallback(option, def_id)
 

@@ -15,7 +15,19 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from apptest import APP, CONTOSO, DATA, NORTHWIND, app, explore_table, find_table, healthy, shown, snapshot_frames, texts
+from apptest import (
+    APP,
+    CONTOSO,
+    DATA,
+    NORTHWIND,
+    app,
+    explore_table,
+    find_table,
+    healthy,
+    shown,
+    snapshot_frames,
+    texts,
+)
 
 from graphsim import CORPUS_DIR as CORPUS
 from tenantpilot import uploads
