@@ -95,7 +95,7 @@ def _unique(folder: Path, name: str) -> Path:
 
 
 def _mb(size: float) -> str:
-    return f"{size / 1024 / 1024:,.1f} MB"
+    return f"{size / 1024:,.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"
 
 
 class _Budget:

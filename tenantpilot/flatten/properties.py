@@ -22,7 +22,7 @@ from tenantpilot.flatten.constants import (
     SPECIAL_KEYS,
 )
 from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row
-from tenantpilot.flatten.secrets import is_marked_secret, is_secret
+from tenantpilot.flatten.secrets import holds_secret_value, is_secret
 from tenantpilot.flatten.text import (
     clean_label,
     decode_base64_text,
@@ -94,7 +94,7 @@ class _Walker:
                 out: list[Row]) -> None:
         """Rows for a nested object: one per property path (volatile keys dropped)."""
         before = len(out)
-        marked = is_marked_secret(obj)  # Graph says its "value" is a secret (isEncrypted, valueState, ...)
+        marked = holds_secret_value(obj)  # its "value" is a secret (isEncrypted, valueState, name "password")
         for prop, value in obj.items():
             if _is_meta(prop) or prop in _NESTED_VOLATILE or value is None:
                 continue
@@ -139,7 +139,7 @@ class _Walker:
         for item in objects:
             sub: list[Row] = []
             rest = {k: v for k, v in item.items() if not _is_meta(k) and k not in _NESTED_VOLATILE}
-            marked = is_marked_secret(item)
+            marked = holds_secret_value(item)
             if field is not None:
                 label = clean_label(rest.pop(field))
                 labels.append(label)
@@ -235,7 +235,7 @@ def oma_rows(settings: list[Any], ident: Ident) -> list[Row]:
         description = clean_label(oma.get("description"))
         kind = str(oma.get("@odata.type") or "").rpartition(".")[2].removeprefix("omaSetting")
         value = oma.get("value")
-        if is_marked_secret(oma):
+        if holds_secret_value(oma):
             rows.append(secret_row(ident, key, uri, name, "OMA-URI", description))
             continue
         if kind == "Base64" or (oma.get("fileName") and value.__class__ is str):

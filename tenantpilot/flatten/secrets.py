@@ -12,7 +12,10 @@ A value is a secret when
   credential is shown as empty);
 - or it is the `value` of an object Graph marks as secret: `isEncrypted: true` (OMA settings),
   a `secretReferenceValueId`, a `valueState` (`encryptedValueToken`, `notEncrypted`, `invalid`)
-  or an `@odata.type` ending in `SecretSettingValue` (settings catalog).
+  or an `@odata.type` ending in `SecretSettingValue` (settings catalog);
+- or it is the `value` (or `valueJson`) of an object that names itself like a credential: a
+  `name` or `key` such as "password" (app configuration pairs), an intent setting whose
+  `definitionId` ends in `_<credential name>`, an OMA setting whose `omaUri` ends in one.
 
 `might_hold_secrets(text)` is a cheap scan of JSON text that is True whenever `mask` would change
 the parsed document, so callers may skip the masking walk for the (large) rest.
@@ -79,6 +82,31 @@ def is_marked_secret(node: Mapping[str, Any]) -> bool:
     )
 
 
+_NAMING_KEYS = ("name", "key")
+
+
+def is_named_secret(node: Mapping[str, Any]) -> bool:
+    """The object names itself like a credential (a {name, value} pair, an intent setting, an OMA
+    setting), so its "value" / "valueJson" is one."""
+    for key in _NAMING_KEYS:
+        name = node.get(key)
+        if isinstance(name, str) and is_secret_name(name.strip(" ")):
+            return True
+    definition = node.get("definitionId")
+    if isinstance(definition, str) and is_secret_name(definition.rpartition("_")[2]):
+        return True
+    uri = node.get("omaUri")
+    return isinstance(uri, str) and is_secret_name(uri.rstrip("/").rpartition("/")[2])
+
+
+def holds_secret_value(node: Mapping[str, Any]) -> bool:
+    """Its "value" (and "valueJson") is a secret: Graph's markers or a credential name."""
+    return is_marked_secret(node) or is_named_secret(node)
+
+
+_VALUE_KEYS = ("value", "valueJson")
+
+
 def _mask_leaf(value: Any) -> Any:
     """A credential value masked in place of its shape (lists keep their length)."""
     if isinstance(value, list):
@@ -93,10 +121,10 @@ def mask(node: Any) -> Any:
         return [mask(item) for item in node]
     if not isinstance(node, dict):
         return node
-    marked = is_marked_secret(node)
+    marked = holds_secret_value(node)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if marked and key == "value" and value is not None:
+        if marked and key in _VALUE_KEYS and value is not None:
             out[key] = SECRET_MASK
         elif isinstance(value, dict):
             out[key] = mask(value)
@@ -110,23 +138,39 @@ def mask(node: Any) -> Any:
 
 
 def _alternatives(words) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
 # JSON text that might hold a secret: a key ending in a credential suffix or equal to a credential
-# name, or one of Graph's markers. json.dumps escapes only quotes, backslashes, control characters
-# and (with ensure_ascii) non-ASCII, never ASCII letters, so a secret key always shows its suffix.
+# name, a naming field whose text ends in one, or one of Graph's markers. json.dumps escapes only
+# quotes, backslashes, control characters and (with ensure_ascii) non-ASCII, never ASCII letters,
+# so a secret name always shows its ending. Both forms below are supersets: a match only means
+# "run mask()"; tests/unit/test_hostile.py checks both against mask() on generated documents.
+_WORDS = sorted(set((*SECRET_SUFFIXES, *SECRET_NAMES)), key=len, reverse=True)
+_ENDINGS = _alternatives(_WORDS)
+# for SQL (DuckDB's RE2, linear time), on the text as stored: the migration's filter
 SECRET_TEXT_PATTERN = (
-    r'(?i)(?:' + _alternatives(SECRET_SUFFIXES) + r')"\s*:'
-    r'|"(?:' + _alternatives(SECRET_NAMES) + r')"\s*:'
+    r'(?i)(?:' + _ENDINGS + r')"\s*:'
+    r'|"(?:name|key|definitionId|omaUri)"\s*:\s*"(?:[^"\\]|\\.)*?(?:' + _ENDINGS + r')[ /]*"'
     r'|"isEncrypted"\s*:\s*true|"valueState"\s*:|"secretReferenceValueId"\s*:|' + _MARKER_TYPE
 )
-_SECRET_TEXT = re.compile(SECRET_TEXT_PATTERN, re.ASCII)
+# for Python (a backtracking engine: every pattern starts with a literal so the scan skips ahead),
+# on the lower-cased text of json.dumps (no space between a key and its colon)
+_SECRET_KEY = re.compile(
+    r'":(?<=(?:' + "|".join(sorted({re.escape(w[-2:]) for w in _WORDS})) + r')":)'  # cheap filter first
+    r'(?:' + "|".join(f'(?<={re.escape(w)}":)' for w in _WORDS) + ")", re.ASCII)
+_NAMED_SECRET = re.compile(r'"(?:name|key|definitionid|omauri)":\s*"(?:[^"\\]|\\.)*?(?:' + _ENDINGS + r')[ /]*"',
+                           re.ASCII)
+_ENCRYPTED = re.compile(r'"isencrypted":\s*true', re.ASCII)
 
 
 def might_hold_secrets(text: str) -> bool:
-    """False only when `text` (JSON) certainly holds no secret: then `mask` would change nothing."""
-    return _SECRET_TEXT.search(text) is not None
+    """False only when `text` (JSON as json.dumps writes it) certainly holds no secret: then `mask`
+    would change nothing. About 7 ms per MB, so the masking walk can be skipped for the rest."""
+    low = text.lower()
+    return bool('"valuestate":' in low or '"secretreferencevalueid":' in low or _MARKER_TYPE in low
+                or ('"isencrypted":' in low and _ENCRYPTED.search(low))
+                or _SECRET_KEY.search(low) or _NAMED_SECRET.search(low))
 
 
 def mask_json_text(text: str) -> str:
