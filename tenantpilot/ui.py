@@ -9,6 +9,7 @@ connection between reruns. Errors become `st.error` with what to do next, never 
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -99,10 +100,19 @@ def reveal(text: Any) -> str:
     return "" if text is None else str(text).translate(_invisibles())
 
 
+# Streamlit's Markdown also rewrites *text* (after escapes are resolved): bare URLs, www. names and
+# e-mail addresses become links (GFM autolink literals), :shortcodes: become emoji and icons. An
+# invisible WORD JOINER after every ":", before every "@" and after a "www" breaks those patterns
+# without changing what is read (a pasted URL is defanged as well).
+_JOINER = "\u2060"
+_AUTOLINKS = re.compile(r"(?<=\\:)|(?=\\@)|(?<=[wW]{3})(?=\\\.)")  # on the escaped text: \: \@ www\.
+
+
 def inert(text: Any) -> str:
     """Text that renders as itself in any Streamlit Markdown: controls revealed, every ASCII
-    punctuation character backslash-escaped (no link, image, HTML, colour, heading or formula)."""
-    return reveal(text).translate(_MARKDOWN_SPECIAL)
+    punctuation character backslash-escaped (no link, image, HTML, colour, heading or formula), and
+    URLs, e-mail addresses and :shortcodes: kept from turning into links or emoji."""
+    return _AUTOLINKS.sub(_JOINER, reveal(text).translate(_MARKDOWN_SPECIAL))
 
 
 def inert_frame(frame: pl.DataFrame) -> pl.DataFrame:

@@ -290,6 +290,8 @@ HOSTILE_TEXT: list[tuple[str, str, str]] = [
     ("Streamlit colour directive", ":red[URGENT: re-enter your password]", ":red[URGENT: re-enter your password]"),
     ("LaTeX", "$\\href{https://evil.example}{click}$", "$\\href{https://evil.example}{click}$"),
     ("bare URL and www (autolinks)", "see https://evil.example or www.evil.example", "see https://evil.example or www.evil.example"),
+    ("e-mail address (autolink)", "write to phish@evil.example", "write to phish@evil.example"),
+    ("emoji and icon shortcodes", ":warning: :material/lock: act now", ":warning: :material/lock: act now"),
     ("heading and rule on new lines", "ok\n# BIG\n---\n> quote", "ok\n# BIG\n---\n> quote"),
     ("code span and emphasis", "`code` **bold** _it_ ~~gone~~", "`code` **bold** _it_ ~~gone~~"),
     ("bidi override (reads payment.exe)", "exe.\u202etnemyap", "exe.[U+202E]tnemyap"),
@@ -305,6 +307,9 @@ def test_hostile_text_is_escaped_for_markdown_and_revealed_for_tables(case, text
     escaped = ui.inert(text)
     assert shown(escaped) == screen  # CommonMark resolves each escape to the character itself
     assert not re.search(r"(?<!\\)[!-/:-@\[-`{-~]", re.sub(r"\\.", "", escaped))  # no punctuation unescaped
+    # what Streamlit's Markdown then rewrites in text (GFM autolinks, emoji): nothing left to rewrite
+    text_node = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", escaped)
+    assert not re.search(r"https?://|www(?=\.)|[-.\w+]@[-\w]+\.|:[\w+-]+:|:material/", text_node, re.I), text_node
     assert ui.reveal(text) == screen
     frame = ui.inert_frame(pl.DataFrame({text: [text], "n": [1]}))
     assert frame.columns == [screen, "n"] and frame[screen].to_list() == [screen]
