@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 SECRET_MASK = "********"
@@ -48,6 +49,7 @@ _MARKER_TYPE = "secretsettingvalue"  # in @odata.type, any case
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+@lru_cache(maxsize=65536)
 def is_secret_name(name: str) -> bool:
     """A property name that holds a credential (exact list or credential suffix)."""
     low = name.translate(_ASCII_LOWER)
@@ -158,7 +160,9 @@ SECRET_TEXT_PATTERN = (
 # on the lower-cased text of json.dumps (no space between a key and its colon)
 _SECRET_KEY = re.compile(
     r'":(?<=(?:' + "|".join(sorted({re.escape(w[-2:]) for w in _WORDS})) + r')":)'  # cheap filter first
-    r'(?:' + "|".join(f'(?<={re.escape(w)}":)' for w in _WORDS) + ")", re.ASCII)
+    r'(?:' + "|".join(f'(?<={re.escape(w)}":)' for w in _WORDS) + ")"
+    r'(?=\s*(?:"[^"]|-?[0-9]|-?infinity|nan|\[))',  # holding text, a number or a list: never false/null/""
+    re.ASCII)
 _NAMED_SECRET = re.compile(r'"(?:name|key|definitionid|omauri)":\s*"(?:[^"\\]|\\.)*?(?:' + _ENDINGS + r')[ /]*"',
                            re.ASCII)
 _ENCRYPTED = re.compile(r'"isencrypted":\s*true', re.ASCII)
