@@ -2,8 +2,9 @@
 
 import sys
 
-from tenantpilot.config import ConfigError
+from tenantpilot.config import ConfigError, private_files
 
+private_files()  # the consumer's database, queue and log files: 0600, folders 0700
 try:
     from tenantpilot.queue import get_huey
 

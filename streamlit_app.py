@@ -16,7 +16,9 @@ import logging
 import streamlit as st
 
 from tenantpilot import ui
+from tenantpilot.config import private_files
 
+private_files()  # the app's database and data folder: 0600 / 0700
 st.set_page_config(page_title="TenantPilot", page_icon=":material/travel_explore:", layout="wide")
 
 PAGES = {
@@ -39,11 +41,12 @@ cfg = ui.config()
 with st.sidebar:
     st.caption(
         ("Demo mode: syncs use the local Graph simulator. " if cfg.demo else "")
-        + f"Database `{cfg.db_path.name}` · queue {cfg.queue_backend}"
+        + f"Database {ui.inert(cfg.db_path.name)} · queue {cfg.queue_backend}"
     )
+    st.caption("No login: anyone who can open this address can use the app.")
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - last safety net: pages explain their own errors with st.error
     logging.getLogger("tenantpilot.app").exception("page %s failed", page.title)
-    st.error(f"This page hit an unexpected error: {type(exc).__name__}: {exc}. Reload the page; if it happens "
+    st.error(f"This page hit an unexpected error: {type(exc).__name__}: {ui.inert(exc)}. Reload the page; if it happens "
              "again, run `python -m tenantpilot health` and check the app's console log.", icon=":material/error:")

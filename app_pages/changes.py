@@ -39,7 +39,7 @@ with ui.guard("read the tenant's runs"):
 if runs.height < 2:
     kind = tenants.filter(pl.col("tenant_id") == tenant_id)["kind"][0]
     again = "Import it again" if kind == "baseline" else "Sync it again on the Sync page"
-    st.info(f"{labels[tenant_id]} has {runs.height} snapshot(s); changes need two. {again}.", icon=":material/info:")
+    st.info(f"{ui.inert(labels[tenant_id])} has {runs.height} snapshot(s); changes need two. {again}.", icon=":material/info:")
     st.stop()
 
 when = {r["run_id"]: f"run {r['run_id']} · {r['finished_at']:%Y-%m-%d %H:%M} · {r['setting_count'] or 0:,} settings"
@@ -96,7 +96,8 @@ if hit is not None:
 st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the first {1000:,})" if view.height > 1000
                                                             else ""))
 st.dataframe(
-    ui.with_family_labels(view.head(1000)), hide_index=True, placeholder="Not configured", key="chg_table",
+    ui.inert_frame(ui.with_family_labels(view.head(1000))), hide_index=True, placeholder="Not configured",
+    key="chg_table",
     column_config={"change": "Change", "policy_type": "Policy type", "scope": "Profile type",
                    "setting_key": None, "setting_name": "Setting", "category": "Category",
                    "old_value": st.column_config.TextColumn("Before", width="medium"),

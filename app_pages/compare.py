@@ -126,12 +126,12 @@ if baseline:
         (pl.col("score") * 100).alias("aligned"),
     )
     with left:
-        st.subheader(f"Alignment with {names[baseline]}")
+        st.subheader(f"Alignment with {ui.inert(names[baseline])}")
         st.caption(f"Share of the baseline's {scores['baseline_settings'][0]:,} configured settings (with the "
                    "filters above) that each tenant sets to the same value.")
         st.altair_chart(alignment_chart(scores), width="stretch")
         st.dataframe(
-            scores.drop("tenant_id"), hide_index=True, placeholder="—", key="cmp_scores",
+            ui.inert_frame(scores.drop("tenant_id")), hide_index=True, placeholder="—", key="cmp_scores",
             column_order=("tenant", "aligned", "matched", "differing", "missing", "extra"),
             column_config={
                 "tenant": "Tenant", "matched": "Same value",
@@ -157,7 +157,7 @@ page.info.markdown(page.showing(view.height, "settings" + (" that differ" if onl
 if rows.height:
     tenant_cols = [names[t] for t in compared]
     hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])
-    shown = ui.with_family_labels(rows.drop(hide))
+    shown = ui.inert_frame(ui.with_family_labels(rows.drop(hide)))
     # the tenants side by side without scrolling; the profile / platform beside the name, since one name can
     # stand for an iOS and a macOS setting (Apple's ids are shared)
     lead = ["policy_type", "setting_name", *(["scope"] if "scope" in shown.columns else []), "status", *tenant_cols]
@@ -187,5 +187,5 @@ if found.height:
     n = found.select("tenant_id", *compare.MATCH_KEY).n_unique()
     with st.expander(f"{n:,} conflict{'s' if n != 1 else ''}: a tenant sets the same setting to different values "
                      "in different policies"):
-        st.dataframe(ui.with_family_labels(found.drop("tenant_id", "setting_key", "distinct_values")),
+        st.dataframe(ui.inert_frame(ui.with_family_labels(found.drop("tenant_id", "setting_key", "distinct_values"))),
                      hide_index=True, placeholder="—", key="cmp_conflicts")

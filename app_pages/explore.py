@@ -16,6 +16,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import explore, export, families, ui
+from tenantpilot.flatten import secrets
 
 PAGE_SIZE = ui.PAGE_SIZE
 
@@ -87,7 +88,7 @@ if assignments_tab.open:
             a_info.markdown(f"No assignments match ({assignments.height:,} in the snapshot). Clear a filter or "
                             "change the search.")
         st.dataframe(
-            ui.with_family_labels(a_rows), hide_index=True, placeholder="—",
+            ui.inert_frame(ui.with_family_labels(a_rows)), hide_index=True, placeholder="—",
             column_order=ui.ASSIGNMENT_TABLE_COLUMNS, column_config=ui.ASSIGNMENT_COLUMN_CONFIG,
             height="auto" if a_rows.height <= 10 else 560, key=f"ex_asg_table_{a_key}_{a_page.number}",
         )
@@ -113,7 +114,7 @@ if settings_tab.open:
                       f"No rows match ({total_rows:,} in the snapshot). Clear a filter or change the search.")
 
         selection = st.dataframe(
-            ui.with_family_labels(explore.distinct_names(rows)),
+            ui.inert_frame(ui.with_family_labels(explore.distinct_names(rows))),
             hide_index=True, placeholder="—",
             column_order=explore.TABLE_COLUMNS,
             column_config={
@@ -158,17 +159,17 @@ if settings_tab.open:
                                          params=(key, policy_type))
             meta = explore.setting_info(frame, key, policy_type)
             st.divider()
-            st.subheader(meta.get("setting_name") or key)
-            st.caption(" · ".join(x for x in (meta.get("category"), ui.family_label(policy_type),
-                                              meta.get("value_type")) if x))
+            st.subheader(ui.inert(meta.get("setting_name") or key))
+            st.caption(" · ".join(ui.inert(x) for x in (meta.get("category"), ui.family_label(policy_type),
+                                                        meta.get("value_type")) if x))
             if meta.get("description"):
-                st.markdown(meta["description"])
-            st.markdown(f"Setting id `{meta.get('setting_id') or ''}` · key `{key}`")
+                st.markdown(ui.inert(meta["description"]))
+            st.markdown(f"Setting id {ui.inert(meta.get('setting_id') or '')} · key {ui.inert(key)}")
             scope_type = row["odata_type"] if policy_type in families.SCOPE_BY_TYPE else None
             where = explore.setting_detail(frame, key, policy_type, odata_type=scope_type)
             st.markdown(f"**Set by {where.height:,} polic{'y' if where.height == 1 else 'ies'} in "
                         f"{where['tenant_id'].n_unique():,} tenant(s)**")
-            st.dataframe(where.drop("raw_value", "run_id", "tenant_id", "policy_id", strict=False),
+            st.dataframe(ui.inert_frame(where.drop("raw_value", "run_id", "tenant_id", "policy_id", strict=False)),
                          hide_index=True, placeholder="—",
                          column_config={"tenant": "Tenant", "policy_name": "Policy", "platform": "Platform",
                                         "value": "Value", "value_type": "Type", "is_secret": "Secret",
@@ -181,29 +182,29 @@ if settings_tab.open:
                                     how="anti").unique(["run_id", "policy_id"], maintain_order=True)
             st.markdown(f"**Assignments of these policies** ({assigned.height:,})")
             if assigned.height:
-                st.dataframe(ui.with_family_labels(assigned), hide_index=True, placeholder="—",
+                st.dataframe(ui.inert_frame(ui.with_family_labels(assigned)), hide_index=True, placeholder="—",
                              column_order=("tenant", "policy_name", "intent", "target", "group", "filter",
                                            "filter_type"),
                              column_config=ui.ASSIGNMENT_COLUMN_CONFIG, key="ex_detail_assignments")
             if unassigned.height:
-                names = [f"{r['policy_name']} ({r['tenant']})" for r in unassigned.head(10).iter_rows(named=True)]
+                names = [ui.inert(f"{r['policy_name']} ({r['tenant']})") for r in unassigned.head(10).iter_rows(named=True)]
                 more = f" and {unassigned.height - 10:,} more" if unassigned.height > 10 else ""
                 st.caption(f"Not assigned (or the export has no assignments): {', '.join(names)}{more}.")
-            with st.expander(f"Raw JSON of the policy “{row['policy_name']}” ({row['tenant']})"):
+            with st.expander(f"Raw JSON of the policy “{ui.inert(row['policy_name'])}” ({ui.inert(row['tenant'])})"):
                 with ui.guard("read the policy's raw JSON"):
                     raw = ui.store().policy_raw(int(row["run_id"]), row["policy_id"])
                 if raw is None:
                     st.caption("The raw policy is not stored for this snapshot.")
                 else:
                     try:
-                        st.json(json.loads(raw), expanded=2)
+                        st.json(ui.inert_json(secrets.mask(json.loads(raw))), expanded=2)
                     except ValueError:
-                        st.code(raw, language="json")
+                        st.code(ui.reveal(secrets.mask_json_text(raw)), language="json")
             mine = (pl.col("policy_id") == row["policy_id"]) & (pl.col("tenant_id") == row["tenant_id"])
             raw_value = where.filter(mine)["raw_value"]
             if raw_value.len():
                 with st.expander("Raw value of this setting"):
-                    st.code(raw_value[0] or "", language="json")
+                    st.code(ui.reveal(raw_value[0] or ""), language="json")
         else:
             st.caption("Select a row to see the setting's description, every policy that sets it, their "
                        "assignments, and the raw JSON.")

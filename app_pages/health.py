@@ -9,6 +9,7 @@ from tenantpilot import ui
 from tenantpilot.health import health_report
 
 st.title("Health")
+st.caption(ui.NO_LOGIN)
 cfg = ui.config()
 with ui.guard("check health"):
     report = health_report(cfg, ui.store())
@@ -19,7 +20,7 @@ else:
     problems = ui.queue_problems()
     ui.show_problems(problems)
     if not report["database"].get("reachable"):
-        st.error(f"The database is unreachable: {report['database'].get('error')}. Check TENANTPILOT_DB and "
+        st.error(f"The database is unreachable: {ui.inert(report['database'].get('error'))}. Check TENANTPILOT_DB and "
                  "that no other program holds the file.")
     if not problems and report["database"].get("reachable"):
         st.warning(f"Not healthy. Start the worker: `{ui.CONSUMER_COMMAND}`")
@@ -36,14 +37,14 @@ with c1:
         c.metric("Running", q.get("running", 0))
     else:
         st.markdown(":red-badge[unreachable]")
-        st.caption(q.get("error", ""))
+        st.caption(ui.inert(q.get("error", "")))
     st.caption(cfg.redis_url and "REDIS_URL is set" or f"SQLite queue `{cfg.queue_db}`")
 with c2:
     st.markdown("**Database** · DuckDB")
     st.markdown(":green-badge[reachable]" if db.get("reachable") else ":red-badge[unreachable]")
-    st.caption(f"`{db['path']}`")
+    st.caption(ui.inert(db["path"]))
     if db.get("error"):
-        st.caption(db["error"])
+        st.caption(ui.inert(db["error"]))
 with c3:
     st.markdown("**Sync worker** · huey_consumer")
     if worker["alive"]:
@@ -66,8 +67,8 @@ if report["stuck_runs"]:
 st.subheader("Last run per tenant")
 if report["tenants"]:
     st.dataframe(
-        pl.DataFrame(report["tenants"]).with_columns(
-            pl.col("finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False)),
+        ui.inert_frame(pl.DataFrame(report["tenants"]).with_columns(
+            pl.col("finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False))),
         hide_index=True, placeholder="—", key="health_tenants",
         column_config={"tenant_id": "Tenant id", "display_name": "Tenant", "last_run_id": "Run", "status": "Status",
                        "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm:ss"),
@@ -78,4 +79,4 @@ if report["tenants"]:
 else:
     st.caption("No runs yet.")
 st.caption("Demo mode: syncs go to the local Graph simulator." if report["demo"] else
-           f"Graph: {cfg.graph_url}")
+           f"Graph: {ui.inert(cfg.graph_url)}")

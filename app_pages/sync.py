@@ -43,18 +43,18 @@ else:
             try:
                 queued = queue.enqueue_sync(tenant_id, store)
             except (queue.QueueUnavailable, StoreError) as exc:  # one tenant's failure must not hide the others
-                st.error(f"{labels[tenant_id]}: {ui.explain(exc, 'queue the sync')}")
+                st.error(f"{ui.inert(labels[tenant_id])}: {ui.explain(exc, 'queue the sync')}")
                 continue
             watch.add(queued.run_id)
             if queued.created:
-                st.success(f"{labels[tenant_id]}: run {queued.run_id} queued.")
+                st.success(f"{ui.inert(labels[tenant_id])}: run {queued.run_id} queued.")
             else:
-                st.info(f"{labels[tenant_id]}: already queued or running as run {queued.run_id}; following that run.")
+                st.info(f"{ui.inert(labels[tenant_id])}: already queued or running as run {queued.run_id}; following that run.")
         st.session_state["sync_watch"] = sorted(watch)
 
 
 def render_run(run: dict, prog: dict | None) -> None:
-    name = run["display_name"] or run["tenant_id"]
+    name = ui.inert(run["display_name"] or run["tenant_id"])
     status = run["status"]
     head = f"**{name}** · run {run['run_id']}"
     if status == "queued":
@@ -72,16 +72,16 @@ def render_run(run: dict, prog: dict | None) -> None:
                       f"{run['request_count'] or 0:,} requests in {ui.duration(run['duration_s'])}")
         st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
         if run["error"]:
-            st.error(run["error"])
+            st.error(ui.inert(run["error"]))
     for warning in json.loads(run["warnings"] or "[]"):
-        st.warning(warning)
+        st.warning(ui.inert(warning))
 
 
 def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
     """Finished runs, one compact row each, with links to Explore and Compare filtered to the tenant."""
     label = pl.col("tenant_id").replace_strict(labels, default=pl.col("tenant_id"), return_dtype=pl.String)
     st.dataframe(
-        history.select(
+        ui.inert_frame(history.select(
             "run_id", pl.col("display_name").alias("tenant"), "status", "queued_at", "duration_s", "policy_count",
             "setting_count", "request_count",
             pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
@@ -92,7 +92,7 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             .alias("explore"),
             ("/compare?" + label.map_elements(lambda t: urlencode({"cmp_tenants": t}), return_dtype=pl.String))
             .alias("compare"),
-        ),
+        )),
         hide_index=True, placeholder="—",
         column_config={
             "run_id": st.column_config.NumberColumn("Run", format="%d"),

@@ -14,7 +14,7 @@ st.caption("The Microsoft 365 tenants whose Intune policies TenantPilot syncs. R
 
 flash = st.session_state.pop("tenants_flash", None)
 if flash:
-    st.success(flash, icon=":material/check_circle:")
+    st.success(ui.inert(flash), icon=":material/check_circle:")
 
 cfg = ui.config()
 store = ui.store()
@@ -22,7 +22,7 @@ tenants = ui.tenants()
 
 if tenants.height:
     st.dataframe(
-        ui.tenant_status_table(tenants),
+        ui.inert_frame(ui.tenant_status_table(tenants)),
         hide_index=True, placeholder="—",
         column_config={
             "display_name": st.column_config.TextColumn("Name"),
@@ -52,7 +52,7 @@ with left:
     if submitted:
         tenant_id, name = tenant_key(tenant_id or ""), (name or "").strip()
         if not valid_tenant_id(tenant_id):
-            st.error(f"{tenant_id!r} is not a tenant id: enter the tenant's GUID "
+            st.error(f"{ui.inert(repr(tenant_id))} is not a tenant id: enter the tenant's GUID "
                      "(e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47) or one of its domains "
                      "(contoso.onmicrosoft.com).")
         elif not name:
@@ -78,7 +78,7 @@ with left:
             st.caption("The Graph simulator package is not available, so there are no demo tenants.")
         else:
             st.caption(f"{len(demo)} simulated tenants served by the local Graph simulator "
-                       "(`python -m tenantpilot simulate`): " + ", ".join(f"**{n}**" for _, n in demo)
+                       "(`python -m tenantpilot simulate`): " + ", ".join(f"**{ui.inert(n)}**" for _, n in demo)
                        + ". They sync through the real path (MSAL, Graph calls, the worker, DuckDB).")
             added = set(tenants["tenant_id"].to_list()) if tenants.height else set()
             if all(demo_id in added for demo_id, _ in demo):
@@ -123,7 +123,8 @@ def show_skipped(skipped: list[tuple[str, str]], heading: str) -> None:
     if not skipped:
         return
     st.markdown(heading)
-    st.dataframe({"file": [f for f, _ in skipped], "reason": [r for _, r in skipped]}, hide_index=True,
+    st.dataframe({"file": [ui.reveal(f) for f, _ in skipped], "reason": [ui.reveal(r) for _, r in skipped]},
+                 hide_index=True,
                  column_config={"file": st.column_config.TextColumn("File", width="large"),
                                 "reason": st.column_config.TextColumn("Reason", width="large")},
                  key="import_skipped")
@@ -151,7 +152,7 @@ if import_clicked:
             failure = exc
     if failure is not None:
         kept = f" The previous import of {baseline_name} is unchanged." if existed else ""
-        st.error(f"{failure}{kept}", icon=":material/error:")
+        st.error(ui.inert(f"{failure}{kept}"), icon=":material/error:")
         if isinstance(failure, uploads.NothingImported):
             show_skipped(failure.skipped, f"**{len(failure.skipped):,} file(s) could not be read:**")
     else:
@@ -164,6 +165,6 @@ if import_clicked:
         st.session_state["tenants_upload_round"] = upload_round + 1
         st.rerun()
 elif imported:
-    st.success(imported["message"], icon=":material/check_circle:")
+    st.success(ui.inert(imported["message"]), icon=":material/check_circle:")
     show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** (not policies, "
                                       "or not readable):")

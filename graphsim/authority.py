@@ -6,9 +6,10 @@ and ``POST /{tenant}/oauth2/v2.0/token`` onto :meth:`TokenAuthority.discovery` a
 ``error_description`` starting with the AADSTS code, ``error_codes``, trace and correlation ids).
 
 Tokens are opaque random strings bound to a tenant, checked by :meth:`TokenAuthority.validate`.
-A client-assertion JWT (certificate credential) is accepted when ``iss`` == ``sub`` == client id
-and ``aud`` is this token endpoint; its signature is verified only when a certificate was
-registered (``client_certificate``).
+A client-assertion JWT (certificate credential) is accepted when it is signed (RS256 or PS256;
+``alg: none`` and an empty signature are refused, as Entra refuses them), the signature verifies
+against the registered certificate (``client_certificate``; none registered: refused),
+``iss`` == ``sub`` == client id and ``aud`` is this token endpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ JSON = dict[str, Any]
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _RESERVED_SCOPES = {"openid", "profile", "offline_access"}
+_SIGNING_ALGS = ("RS256", "PS256")
 
 
 @dataclass
@@ -184,6 +186,13 @@ class TokenAuthority:
             signature = _b64url_decode(parts[2])
         except (IndexError, ValueError, binascii.Error):
             return _aad_error(401, "invalid_client", 50027, "JWT token is invalid or malformed.")
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            return _aad_error(401, "invalid_client", 50027, "JWT token is invalid or malformed.")
+        alg = header.get("alg")
+        if alg not in _SIGNING_ALGS or not signature:
+            return _aad_error(401, "invalid_client", 5002738,
+                              f"Invalid JWT token. '{alg}' is not a supported signature algorithm. Supported "
+                              f"signing algorithms are: '{', '.join(_SIGNING_ALGS)}'.")
         if claims.get("iss") != client_id or claims.get("sub", client_id) != client_id:
             return _aad_error(401, "invalid_client", 700021,
                               "Client assertion application identifier doesn't match 'client_id' parameter.")
@@ -196,7 +205,10 @@ class TokenAuthority:
                               f"'{aud}'.")
         if isinstance(claims.get("exp"), (int, float)) and claims["exp"] < time.time() - 300:
             return _aad_error(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
-        if self.client_certificate and not self._signature_ok(header, parts, signature):
+        if not self.client_certificate:
+            return _aad_error(401, "invalid_client", 700027, "Client assertion failed signature validation: "
+                              f"no certificate is registered for app '{client_id}'.")
+        if not self._signature_ok(header, parts, signature):
             return _aad_error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
         return None
 
@@ -209,7 +221,7 @@ class TokenAuthority:
         pem = self.client_certificate
         cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
         signed = f"{parts[0]}.{parts[1]}".encode()
-        alg = header.get("alg", "RS256")
+        alg = header.get("alg")
         der = cert.public_bytes(serialization.Encoding.DER)
         x5t = header.get("x5t")
         if x5t and _b64url_decode(x5t) != hashlib.sha1(der).digest():  # noqa: S324 (thumbprint)

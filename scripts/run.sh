@@ -7,18 +7,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 PY=.venv/bin/python
-[ -f .env ] && set -a && . ./.env && set +a
+# .env is never sourced by this shell: the app, the worker and the simulator read it themselves with
+# python-dotenv, as data (a backtick, a $VAR or an & in a secret stays what it is). The three values
+# this script needs come from that same reader, validated: demo mode, consumer workers, app port.
+launch=$($PY -m tenantpilot.config) || exit 2
+read -r demo workers port <<<"$launch"
+umask 077  # the data folder, database, queue and logs: folders 0700, files 0600
 mkdir -p data
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
-if [ -z "${AZURE_AD_CLIENT_ID:-}" ]; then
+if [ "$demo" = 1 ]; then
   echo "No AZURE_AD_CLIENT_ID: demo mode, starting the local Graph simulator"
   $PY -m tenantpilot simulate &
   pids+=($!)
 fi
-.venv/bin/huey_consumer huey_worker.huey -w "${TENANTPILOT_WORKERS:-1}" -m 0.5 &
+.venv/bin/huey_consumer huey_worker.huey -w "$workers" -m 0.5 &
 pids+=($!)
-.venv/bin/streamlit run streamlit_app.py --server.port "${PORT:-8501}" &
+.venv/bin/streamlit run streamlit_app.py --server.port "$port" &
 pids+=($!)
 wait -n

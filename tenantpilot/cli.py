@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tenantpilot.config import ConfigError, settings
+from tenantpilot.config import ConfigError, private_files, settings
 from tenantpilot.health import status_line
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
 
@@ -279,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_files()  # the database, queue and simulator files it may create: 0600, folders 0700
     args = build_parser().parse_args(argv)
     try:
         settings()

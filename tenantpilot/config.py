@@ -2,7 +2,9 @@
 
 A missing or malformed value raises `ConfigError` whose message is one line naming the
 variable and what is expected; entry points print that line and exit 2 instead of a traceback.
-Secrets live here only in memory; `Settings.__repr__` never shows them.
+Secrets live here only in memory; `Settings.__repr__` never shows them, and no error message
+echoes one (URLs are shown without user info or password, a malformed client id not at all).
+`.env` is read with python-dotenv as data: no shell, no `$VAR` or backtick expansion.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
+
+from tenantpilot.flatten.secrets import redacted_url
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -59,10 +63,38 @@ class Settings:
 
 
 def _url(name: str, value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("https", "http") or not parsed.netloc:
-        raise ConfigError(f"{name}={value!r} is not a URL; expected e.g. https://host[:port]")
+    try:
+        parsed = urlparse(value)
+        ok = parsed.scheme in ("https", "http") and bool(parsed.hostname) and (parsed.port or 1) > 0
+    except ValueError:  # a bad port or IPv6 literal
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name}={redacted_url(value)!r} is not a URL; expected e.g. https://host[:port]")
     return value.rstrip("/")
+
+
+def _redis_url(value: str) -> str:
+    """REDIS_URL checked as redis-py will read it; the error shows it without the password."""
+    try:
+        parsed = urlparse(value)
+        if parsed.scheme == "unix":
+            ok = bool(parsed.path)
+        else:
+            ok = parsed.scheme in ("redis", "rediss") and bool(parsed.hostname) and (parsed.port or 1) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"REDIS_URL={redacted_url(value)!r} is not a Redis URL: expected "
+                          "redis://[:password@]host[:port][/db], rediss://… or unix:///path (a password with "
+                          "characters such as / # @ & must be percent-encoded)")
+    return value
+
+
+def private_files() -> None:
+    """Files and folders this process creates are its user's alone (folders 0700, files 0600): the
+    database, the queue and the logs hold tenant data. Called first by every entry point (the
+    app, the consumer, the CLI); the systemd units set UMask=0077 as well."""
+    os.umask(0o077)
 
 
 def _positive(name: str, value: str, cast=float):
@@ -84,7 +116,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         if dotenv:
             from dotenv import load_dotenv
 
-            load_dotenv(Path.cwd() / ".env", override=False)
+            load_dotenv(Path.cwd() / ".env", override=False, interpolate=False)
         env = dict(os.environ)
     get = lambda k: (env.get(k) or "").strip() or None  # noqa: E731
 
@@ -93,15 +125,17 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
     log_dir = Path(get("TENANTPILOT_LOG_DIR") or data_dir / "logs").absolute()
 
     redis_url = get("REDIS_URL")
-    if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://")
+    if redis_url:
+        _redis_url(redis_url)
 
     client_id = get("AZURE_AD_CLIENT_ID")
     secret = get("AZURE_AD_CLIENT_SECRET")
     cert = get("AZURE_AD_CLIENT_CERTIFICATE_PATH")
     thumb = get("AZURE_AD_CLIENT_CERTIFICATE_THUMBPRINT")
     if client_id and not _GUID.match(client_id):
-        raise ConfigError(f"AZURE_AD_CLIENT_ID={client_id!r} is not a GUID (the app registration's client id)")
+        # not echoed: a secret pasted into the wrong variable must not end up in a log
+        raise ConfigError(f"AZURE_AD_CLIENT_ID is not a GUID ({len(client_id)} characters; expected the app "
+                          "registration's client id, e.g. 00000000-0000-0000-0000-000000000000)")
     if client_id and not (secret or cert):
         raise ConfigError(
             "AZURE_AD_CLIENT_SECRET is missing: set it (or AZURE_AD_CLIENT_CERTIFICATE_PATH) with AZURE_AD_CLIENT_ID"
@@ -151,3 +185,23 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
 def settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def launch_values() -> str:
+    """What scripts/run.sh needs, read the way the app reads it (environment, then .env as data):
+    "<demo 0|1> <consumer workers> <app port>". Raises ConfigError like load_settings."""
+    cfg = load_settings()  # loads .env into this process's environment (python-dotenv, no expansion)
+    workers = int(_positive("TENANTPILOT_WORKERS", (os.environ.get("TENANTPILOT_WORKERS") or "1").strip(), int))
+    port = int(_positive("PORT", (os.environ.get("PORT") or "8501").strip(), int))
+    if port > 65535:
+        raise ConfigError(f"PORT={port} is not a TCP port (1-65535)")
+    return f"{int(cfg.demo)} {workers} {port}"
+
+
+if __name__ == "__main__":  # `python -m tenantpilot.config`: scripts/run.sh's reader of .env
+    import sys
+
+    try:
+        print(launch_values())
+    except ConfigError as exc:
+        sys.exit(f"tenantpilot: configuration error: {exc}")

@@ -1,4 +1,4 @@
-"""Structured JSON-lines logging to stderr and rotating files, with secrets redacted."""
+"""Structured JSON-lines logging to stderr and rotating files, with secrets redacted (flatten.secrets' rule)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import re
 import sys
 import time
 from pathlib import Path
+
+from tenantpilot.flatten import secrets
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?bearer\s+)[A-Za-z0-9\-\._~\+/=]+"),
@@ -26,6 +28,8 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
+    """Text without known secrets, bearer tokens, client secrets, JWTs or URL credentials."""
+    text = secrets.scrub_urls(text)
     for secret in _known_secrets:
         text = text.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
@@ -41,7 +45,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        entry.update(getattr(record, "fields", {}) or {})
+        entry.update(secrets.mask(getattr(record, "fields", {}) or {}))  # a field named like a credential
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, default=str, ensure_ascii=False))

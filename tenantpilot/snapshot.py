@@ -11,14 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tenantpilot.families import CATALOG_SHAPED
-from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SECRET_MASK, SETTING_SCHEMA
-
-# property names whose values are credentials wherever they appear (Wi-Fi PSKs, VPN secrets, ...)
-_SECRET_KEYS = {"presharedkey", "password", "passphrase", "secret", "clientsecret", "sharedsecret",
-                "certificatepassword", "wifipassword", "pin"}
-
+from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy, secrets
+from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -38,42 +32,14 @@ def inline_definitions(policies: Iterable[tuple[str, dict]]) -> dict[str, dict]:
     return found
 
 
-def mask_secrets(node):
-    """A copy of a raw policy with every secret value replaced by SECRET_MASK (raw JSON is stored)."""
-    if isinstance(node, list):
-        return [mask_secrets(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    secret_here = (
-        node.get("isEncrypted") is True
-        or "secretsettingvalue" in str(node.get("@odata.type", "")).lower()
-        or node.get("valueState") in ("encryptedValueToken", "notEncrypted")
-    )
-    out = {}
-    for key, value in node.items():
-        if value is not None and not isinstance(value, (dict, list)) and (
-            (secret_here and key == "value") or key.lower() in _SECRET_KEYS
-        ):
-            out[key] = SECRET_MASK
-        else:
-            out[key] = mask_secrets(value)
-    return out
-
-
 CHUNK_ROWS = 100_000
-# Settings-catalog policies (the bulk of the bytes) hold secrets only as secret setting values:
-# four literal scans of their JSON text decide whether the mask pass is needed. Other families
-# (small, with credential properties such as Wi-Fi pre-shared keys) always get the mask pass.
-_CATALOG_SECRET_MARKERS = ("SecretSettingValue", "encryptedValueToken", '"valueState"', '"isEncrypted":true')
 
 
 def raw_json(raw: dict, family: str = "") -> str:
-    """The policy as stored: compact JSON (ASCII, the fastest encoder path) with secrets masked."""
-    if family in CATALOG_SHAPED:
-        text = json.dumps(raw, separators=(",", ":"))
-        if not any(marker in text for marker in _CATALOG_SECRET_MARKERS):
-            return text
-    return json.dumps(mask_secrets(raw), separators=(",", ":"))
+    """The policy as stored: compact JSON (ASCII, the fastest encoder path) with secrets masked by
+    the one secret rule; the masking walk runs only on policies whose text might hold a secret."""
+    text = json.dumps(raw, separators=(",", ":"))
+    return json.dumps(secrets.mask(raw), separators=(",", ":")) if secrets.might_hold_secrets(text) else text
 
 
 def _frame(rows: list[dict], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:

@@ -28,7 +28,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from tenantpilot.flatten import secrets
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
     from tenantpilot.snapshot import Parts
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5  # the last step of MIGRATIONS (bottom of this module)
 ACTIVE = ("queued", "running")
 MEMORY_LIMIT = "1GB"  # per connection; DuckDB spills to disk beyond it
 ALIGNMENT_BATCH = 25  # (tenant run, baseline run) pairs per alignment query
@@ -269,6 +270,7 @@ class Store:
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(DDL)
+        run_migrations(con)
         con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [str(SCHEMA_VERSION)],
@@ -869,3 +871,58 @@ class Store:
             con.execute("INSERT INTO setting_definitions SELECT definition_id, definition_json, now() FROM _defs "
                         "ON CONFLICT (definition_id) DO UPDATE SET definition_json = excluded.definition_json, "
                         "fetched_at = excluded.fetched_at")
+
+
+# --- migrations: versioned steps that bring an existing file up to SCHEMA_VERSION ---------------
+# Each step runs once per file, in its own transaction together with the new schema_version, when
+# the file's meta.schema_version is lower than the step's version (a new file runs them on empty
+# tables). A step never needs the app: it works on what the file holds.
+
+def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
+    """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
+    (wiFiPreSharedKey, proxyServerPassword, ...): mask it now. DuckDB picks the candidate rows with
+    the rule's own text pattern; Python masks them."""
+    rows = con.execute("SELECT rowid, raw_json FROM policies WHERE regexp_matches(raw_json, ?)",
+                       [secrets.SECRET_TEXT_PATTERN]).fetchall()
+    changed = [(rowid, masked) for rowid, text in rows if (masked := secrets.mask_json_text(text)) != text]
+    if changed:
+        con.register("_masked", pl.DataFrame(changed, schema={"rid": pl.Int64, "raw_json": pl.String},
+                                             orient="row").to_arrow())
+        con.execute("UPDATE policies SET raw_json = _masked.raw_json FROM _masked WHERE policies.rowid = _masked.rid")
+        con.unregister("_masked")
+
+
+def _drop_imported_definitions(con: duckdb.DuckDBPyConnection) -> None:
+    """v3: imports used to write their files' inline settingDefinitions into the shared definition
+    cache that syncs read, so a file's text could name a synced tenant's settings. Which entries came
+    from an import is not recorded: empty the cache; the next sync fetches Graph's definitions."""
+    con.execute("DELETE FROM setting_definitions")
+
+
+MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
+    # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
+    # database that already says 2 still gets them
+    (4, _mask_stored_raw_json),
+    (5, _drop_imported_definitions),
+)
+
+
+def run_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Run the steps the file has not had yet; returns their versions."""
+    row = _one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+    current = int(row[0]) if row else 0
+    done = []
+    for version, step in MIGRATIONS:
+        if current >= version:
+            continue
+        con.execute("BEGIN")
+        try:
+            step(con)
+            con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = excluded.value", [str(version)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        done.append(version)
+    return done

@@ -1,4 +1,5 @@
-"""Shared helpers of the Streamlit pages: configuration, the store, the cached snapshot, errors.
+"""Shared helpers of the Streamlit pages: configuration, the store, the cached snapshot, errors, and
+making text from tenants and files inert on screen (`inert`, `inert_frame`, `reveal`).
 
 Pages stay thin: they read widgets, call one or two package functions and render. Every
 DuckDB open goes through `Store` and is closed before the function returns, so no page holds a
@@ -8,11 +9,14 @@ connection between reruns. Errors become `st.error` with what to do next, never 
 from __future__ import annotations
 
 import json
+import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,12 +30,96 @@ from tenantpilot.queue import QueueUnavailable
 from tenantpilot.store import Store, StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
+NO_LOGIN = ("TenantPilot has no login: anyone who can open this address can read every tenant's settings and "
+            "start syncs. Keep it on this machine (127.0.0.1), or serve it only behind a reverse proxy that "
+            "authenticates users (README, *Exposure*).")
 QUEUED_TOO_LONG_S = 5.0
 DEMO_TENANT_COUNT = 3  # `python -m tenantpilot simulate --tenants` default
 # filters that survive page switches and live in the URL (shareable links: /compare?cmp_tenants=...)
 SHARED: dict[str, str] = {"bind": "query-params", "persist_state": "session"}
 KIND_MARK = {"baseline": "◆ ", "demo": ""}
 KIND_SUFFIX = {"baseline": " (baseline)", "demo": " (demo)"}
+
+
+# --- text from tenants and files is inert -----------------------------------------------------
+# Names, descriptions and values come from tenants' admins and from export files other people wrote.
+# Streamlit renders Markdown (links, images, colours, LaTeX) in st.markdown, st.caption, titles,
+# subheaders, alerts and widget labels, so such text goes through `inert` there; tables go through
+# `inert_frame`, widget options and code blocks through `reveal`. Invisible and bidi control characters
+# (U+202E makes "exe.tnemyap" read "payment.exe") are shown as [U+202E] everywhere.
+
+_KEEP = frozenset("\n\t")
+_FILLERS = (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0)  # invisible letters and the grapheme joiner
+
+
+@lru_cache(maxsize=1)
+def _invisibles() -> dict[int, str]:
+    """code point -> "[U+XXXX]" for every control, format (bidi, zero-width, tags), line/paragraph
+    separator and invisible filler character."""
+    found = {}
+    # planes 0-1 and the tag block of plane 14 hold every such character (planes 2-13: none)
+    for code in (*range(0x20000), *range(0xE0000, 0xE1000)):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp") and chr(code) not in _KEEP:
+            found[code] = f"[U+{code:04X}]"
+    found.update({code: f"[U+{code:04X}]" for code in _FILLERS})
+    return found
+
+
+@lru_cache(maxsize=1)
+def _invisible_class() -> str:
+    """The characters of _invisibles() as a regex class for polars (Rust regex syntax)."""
+    codes = sorted(_invisibles())
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "[" + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+_MARKDOWN_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:\"'&%=?@^,;/"}
+
+
+def reveal(text: Any) -> str:
+    """Text with invisible and bidi control characters shown as [U+XXXX] (for tables, options, code)."""
+    return "" if text is None else str(text).translate(_invisibles())
+
+
+# Streamlit's Markdown also rewrites *text* (after escapes are resolved): bare URLs, www. names and
+# e-mail addresses become links (GFM autolink literals), :shortcodes: become emoji and icons. An
+# invisible WORD JOINER after every ":", before every "@" and after a "www" breaks those patterns
+# without changing what is read (a pasted URL is defanged as well).
+_JOINER = "\u2060"
+_AUTOLINKS = re.compile(r"(?<=\\:)|(?=\\@)|(?<=[wW]{3})(?=\\\.)")  # on the escaped text: \: \@ www\.
+
+
+def inert(text: Any) -> str:
+    """Text that renders as itself in any Streamlit Markdown: controls revealed, every ASCII
+    punctuation character backslash-escaped (no link, image, HTML, colour, heading or formula), and
+    URLs, e-mail addresses and :shortcodes: kept from turning into links or emoji."""
+    return _AUTOLINKS.sub(_JOINER, reveal(text).translate(_MARKDOWN_SPECIAL))
+
+
+def inert_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """A frame for st.dataframe: control characters revealed in its text cells and column names
+    (tables do not render Markdown; they do render bidi controls)."""
+    pattern = _invisible_class()
+    fixes = [pl.col(c).map_elements(reveal, return_dtype=pl.String) for c, t in frame.schema.items()
+             if t == pl.String and frame.height and frame[c].str.contains(pattern).any()]
+    if fixes:
+        frame = frame.with_columns(fixes)
+    names = {c: reveal(c) for c in frame.columns if reveal(c) != c}
+    return frame.rename(names) if names else frame
+
+
+def inert_json(value: Any) -> Any:
+    """A JSON document for st.json with control characters revealed in keys and strings."""
+    if isinstance(value, dict):
+        return {reveal(k): inert_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [inert_json(v) for v in value]
+    return reveal(value) if isinstance(value, str) else value
 
 
 PAGE_SIZE = 1_000  # rows sent to the browser at most, per table page
@@ -165,15 +253,16 @@ def fail(message: str) -> NoReturn:
 
 def explain(exc: BaseException, doing: str) -> str:
     """One user-facing line for an error: what failed and what to do next."""
+    text = inert(exc)  # errors quote file names, tenant names and values
     if isinstance(exc, ConfigError):
-        return f"Configuration error: {exc}. Fix the environment (or .env) and restart the app."
+        return f"Configuration error: {text}. Fix the environment (or .env) and restart the app."
     if isinstance(exc, StoreBusy):
-        return f"Could not {doing}: {exc}"
+        return f"Could not {doing}: {text}"
     if isinstance(exc, StoreError):
-        return f"Could not {doing}: {exc}. Check that TENANTPILOT_DB points at a readable DuckDB file."
+        return f"Could not {doing}: {text}. Check that TENANTPILOT_DB points at a readable DuckDB file."
     if isinstance(exc, QueueUnavailable):
-        return f"Could not {doing}: {exc}"
-    return (f"Could not {doing}: {type(exc).__name__}: {exc}. Reload the page; if it persists, check "
+        return f"Could not {doing}: {text}"
+    return (f"Could not {doing}: {type(exc).__name__}: {text}. Reload the page; if it persists, check "
             "`python -m tenantpilot health` and the worker logs.")
 
 
@@ -332,7 +421,7 @@ def policy_filter(where: Any, options: list[str], key: str) -> list[str]:
     kept = [p for p in st.session_state.get(key, []) if p in set(options)]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept  # drop choices the other filters no longer offer
-    return where.multiselect("Policy", options, placeholder="All policies", key=key)
+    return where.multiselect("Policy", options, placeholder="All policies", key=key, format_func=reveal)
 
 
 def tenants() -> pl.DataFrame:
@@ -354,7 +443,7 @@ def tenant_status_table(tenants: pl.DataFrame) -> pl.DataFrame:
 
 def tenant_label(row: dict[str, Any]) -> str:
     kind = row.get("kind") or "tenant"
-    return f"{KIND_MARK.get(kind, '')}{row['display_name']}{KIND_SUFFIX.get(kind, '')}"
+    return f"{KIND_MARK.get(kind, '')}{reveal(row['display_name'])}{KIND_SUFFIX.get(kind, '')}"
 
 
 def tenant_labels(frame: pl.DataFrame) -> dict[str, str]:
@@ -394,7 +483,7 @@ def queue_problems(queued_at: Sequence[Any] = ()) -> list[tuple[str, str]]:
     try:
         queue.counts(cfg)
     except queue.QueueUnavailable as exc:
-        return [("error", f"{exc}. Check it, then start the worker: `{CONSUMER_COMMAND}`")]
+        return [("error", f"{inert(exc)}. Check it, then start the worker: `{CONSUMER_COMMAND}`")]
     problems: list[tuple[str, str]] = []
     beat = queue.consumer_heartbeat(cfg)
     if beat is None:

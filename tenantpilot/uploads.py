@@ -8,8 +8,11 @@ folder goes through `import_baseline` like `python -m tenantpilot import PATH --
 Archives are extracted defensively:
 - an entry with an absolute path (/x, C:\\x) or a `..` part rejects the whole upload
   (UnsafeArchive); nothing is imported;
-- the total unpacked size and the number of files are capped (TooLarge), checked against the
-  sizes the archive declares and again while writing, so a zip bomb stops early;
+- the total unpacked size and the number of files are capped (TooLarge), and so is each file:
+  at most MAX_FILE_BYTES unpacked, and (above RATIO_FLOOR_BYTES) at most MAX_RATIO times its
+  compressed size. All three are checked against the sizes the archive declares before anything
+  is unpacked, and again while writing, so a zip bomb (0.9 MB unpacking to one 900 MB file) is
+  refused at once with a message naming the file;
 - symbolic links, encrypted and corrupt entries are not extracted but listed as skipped;
   macOS metadata (__MACOSX/) is dropped.
 """
@@ -25,12 +28,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from tenantpilot.baseline import ImportResult, import_baseline
-from tenantpilot.flatten.files import load_export
+from tenantpilot.baseline import ImportFailed, ImportResult, NoPolicies, import_baseline
+from tenantpilot.flatten.files import MAX_FILE_BYTES
 from tenantpilot.store import Store
 
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # 1 GiB of JSON is far beyond any real tenant export
 MAX_FILES = 50_000
+# Real exports compress 5-40:1 (the corpus' best: 41:1 for a 0.5 MB Office policy); a file that
+# unpacks to more than 200 times its compressed size is not an export. Tiny files are exempt.
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 1024 * 1024
 CHUNK = 1024 * 1024
 CLI_HINT = "`python -m tenantpilot import PATH --name NAME`"
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -87,11 +94,27 @@ def _unique(folder: Path, name: str) -> Path:
     return target
 
 
+def _mb(size: float) -> str:
+    return f"{size / 1024:,.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"
+
+
 class _Budget:
-    def __init__(self, max_bytes: int, max_files: int) -> None:
-        self.max_bytes, self.max_files = max_bytes, max_files
+    def __init__(self, max_bytes: int, max_files: int, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+        self.max_bytes, self.max_files, self.max_file_bytes = max_bytes, max_files, max_file_bytes
         self.bytes = 0
         self.files = 0
+
+    def check_file(self, shown: str, size: int, compressed: int | None = None) -> None:
+        """One file's unpacked size against the per-file cap and its compression ratio."""
+        if size > self.max_file_bytes:
+            raise TooLarge(
+                f"{shown} unpacks to {_mb(size)}" + (f" from {_mb(compressed)}" if compressed is not None else "")
+                + f", more than the {_mb(self.max_file_bytes)} one file of an import may be, so nothing was imported. "
+                f"Split the export, or import the folder on the server with {CLI_HINT}.")
+        if compressed is not None and size > RATIO_FLOOR_BYTES and size > MAX_RATIO * max(compressed, 1):
+            raise TooLarge(
+                f"{shown} unpacks to {_mb(size)} from {_mb(compressed)} ({size / max(compressed, 1):,.0f}:1), more "
+                f"than the {MAX_RATIO}:1 of any real export (a zip bomb?), so nothing was imported.")
 
     def too_large(self) -> TooLarge:
         return TooLarge(
@@ -128,6 +151,7 @@ def _extract(label: str, data: bytes, target: Path, budget: _Budget) -> list[tup
                     f"folder > Compress) and upload that archive.")
             if not parts or info.is_dir() or parts[0] == "__MACOSX":
                 continue
+            budget.check_file(f"{label}/{'/'.join(parts)}", info.file_size, info.compress_size)
             plan.append((info, parts))
         budget.check(sum(i.file_size for i, _ in plan), len(plan))
         root = target.resolve()
@@ -146,8 +170,11 @@ def _extract(label: str, data: bytes, target: Path, budget: _Budget) -> list[tup
             budget.take(add_files=1)
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
+                written = 0
                 with archive.open(info) as src, open(dest, "wb") as out:
                     while chunk := src.read(CHUNK):
+                        written += len(chunk)
+                        budget.check_file(shown, written, info.compress_size)  # sizes the archive declared may lie
                         budget.take(add_bytes=len(chunk))
                         out.write(chunk)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
@@ -160,14 +187,14 @@ def _extract(label: str, data: bytes, target: Path, budget: _Budget) -> list[tup
 
 
 def write_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, *, max_bytes: int = MAX_UNPACKED_BYTES,
-                  max_files: int = MAX_FILES) -> list[tuple[str, str]]:
+                  max_files: int = MAX_FILES, max_file_bytes: int = MAX_FILE_BYTES) -> list[tuple[str, str]]:
     """Write uploaded files into `folder`: .zip archives extracted into a folder named after the
     archive, every other file as it is (load_export later says which are not policies).
 
     Returns (path, reason) for archive entries that were left out. Raises UnsafeArchive or
     TooLarge (after which `folder` may hold part of the uploads: use a temporary folder)."""
     folder.mkdir(parents=True, exist_ok=True)
-    budget = _Budget(max_bytes, max_files)
+    budget = _Budget(max_bytes, max_files, max_file_bytes)
     skipped: list[tuple[str, str]] = []
     for name, data in uploads:
         safe = upload_name(name)
@@ -176,6 +203,7 @@ def write_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, *, max_byt
             target.mkdir()
             skipped += _extract(target.name, data, target, budget)
         else:
+            budget.check_file(safe, len(data))
             budget.take(len(data), 1)
             _unique(folder, safe).write_bytes(data)
     return skipped
@@ -186,8 +214,9 @@ def import_uploads(store: Store, uploads: Iterable[tuple[str, bytes]], name: str
     """Import uploaded export files (JSON and .zip) as baseline `name` (re-import replaces it).
 
     `skipped` of the result lists archive entries left out and files that could not be read.
-    Raises UploadError (UnsafeArchive, TooLarge, NothingImported) with a message for the user; the
-    previous import of `name` then stays as it was."""
+    Raises UploadError (UnsafeArchive, TooLarge, NothingImported, or the import breaking off, whose
+    run then ends `failed` naming the file) with a message for the user; the previous import of
+    `name` then stays as it was."""
     uploads = [(n, d) for n, d in uploads]
     name = name.strip()
     if not name:
@@ -199,14 +228,14 @@ def import_uploads(store: Store, uploads: Iterable[tuple[str, bytes]], name: str
         root = Path(tmp) / label  # named after the upload: the run's source is "import:<label>"
         left_out = write_uploads(uploads, root, max_bytes=max_bytes, max_files=max_files)
         try:
-            result = import_baseline(store, root, name)
-        except ValueError as exc:
-            if not str(exc).startswith("No policy could be read"):
-                raise
-            skipped = left_out + load_export(root).skipped
+            result = import_baseline(store, root, name, work_dir=Path(tmp))
+        except NoPolicies as exc:
+            skipped = left_out + exc.skipped
             raise NothingImported(
                 f"No policy could be read from {label}: the uploads hold no exported Intune policy JSON "
                 f"({len(skipped):,} file(s) left out, listed below). Upload the .json files of an "
                 "IntuneManagement, IntuneCD, portal or Graph export, or a .zip of the export folder.",
                 skipped) from None
+        except ImportFailed as exc:
+            raise UploadError(f"{exc}. Nothing of this upload was imported.") from exc
     return replace(result, skipped=left_out + result.skipped)

@@ -6,6 +6,7 @@ The `db`, `filled` and `downloads` fixtures live in tests/conftest.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -100,11 +101,21 @@ def app(page: str | None = None) -> AppTest:
     return at
 
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """Markdown source as the reader sees it: backslash escapes and the invisible word joiners of
+    ui.inert resolved."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown).replace("\u2060", "")
+
+
 def texts(at: AppTest) -> str:
+    """Every text element of a run as the reader sees it (Markdown escapes resolved)."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader]
     parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
     parts += [s.value for s in at.success]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(str(p)) for p in parts)
 
 
 def by_key(at: AppTest, kind: str, key: str):

@@ -20,6 +20,7 @@ from tenantpilot.flatten.constants import (
     CATALOG_NATURAL_KEY_SUFFIXES,
 )
 from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row
+from tenantpilot.flatten.secrets import is_marked_secret
 from tenantpilot.flatten.text import (
     catalog_fallback,
     choice_fallback,
@@ -56,8 +57,9 @@ def extract_definitions(settings: list[dict] | None) -> dict[str, dict]:
     for item in settings or ():
         if not isinstance(item, dict):
             continue
-        for definition in item.get("settingDefinitions") or ():
-            if isinstance(definition, dict) and definition.get("id"):
+        definitions = item.get("settingDefinitions")
+        for definition in definitions if isinstance(definitions, list) else ():
+            if isinstance(definition, dict) and isinstance(definition.get("id"), str) and definition["id"]:
                 found[definition["id"]] = definition
     return found
 
@@ -116,6 +118,11 @@ def count_leaves(policy: Mapping[str, Any]) -> int:
     return total
 
 
+def _text(value: Any) -> str | None:
+    """A definition's label: text only (a file may put anything there)."""
+    return value if isinstance(value, str) else None
+
+
 def _children(value: Any) -> list:
     """The child instances of a choice / group value ([] when children is null or missing)."""
     if isinstance(value, dict):
@@ -130,10 +137,6 @@ def _items(value: Any) -> list[dict]:
     if isinstance(value, list):
         return [item for item in value if isinstance(item, dict)]
     return []
-
-
-def _is_secret_value(value: Mapping[str, Any]) -> bool:
-    return "valueState" in value or "Secret" in (value.get("@odata.type") or "")
 
 
 def _simple_type(value: Mapping[str, Any], raw: Any) -> str:
@@ -171,8 +174,8 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
             fallback_name, category = catalog_fallback(def_id, parent_id)
             definition = find(def_id)
             if definition:
-                name = clean_label(definition.get("displayName")) or fallback_name
-                description = clean_label(definition.get("description"))
+                name = clean_label(_text(definition.get("displayName"))) or fallback_name
+                description = clean_label(_text(definition.get("description")))
             else:
                 name, description = fallback_name, ""
             found = (name, category, description)
@@ -187,10 +190,10 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
         if options is None:
             options = {}
             definition = find(def_id)
-            if definition:
-                for opt in definition.get("options") or ():
-                    if isinstance(opt, dict) and opt.get("itemId"):
-                        options[opt["itemId"]] = clean_label(opt.get("displayName"))
+            listed = definition.get("options") if definition else None
+            for opt in listed if isinstance(listed, list) else ():
+                if isinstance(opt, dict) and isinstance(opt.get("itemId"), str) and opt["itemId"]:
+                    options[opt["itemId"]] = clean_label(_text(opt.get("displayName")))
             option_cache[def_id] = options
         return options.get(option) or choice_fallback(option, def_id)
 
@@ -236,7 +239,7 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
             if not isinstance(value, dict):
                 out.append(make_row(ident, def_id, def_id, name, category, "", "null", "null",
                                     description, ""))
-            elif _is_secret_value(value):
+            elif is_marked_secret(value):
                 out.append(secret_row(ident, def_id, def_id, name, category, description))
             else:
                 raw = value.get("value")
@@ -249,7 +252,7 @@ def catalog_rows(policy: Mapping[str, Any], ident: Ident,
         value = inst.get("simpleSettingCollectionValue", _MISSING)
         if value is not _MISSING:
             items = _items(value)
-            if any(_is_secret_value(item) for item in items):
+            if any(is_marked_secret(item) for item in items):
                 out.append(secret_row(ident, def_id, def_id, name, category, description))
                 return
             raws = sorted((item.get("value") for item in items), key=set_order)
@@ -322,7 +325,7 @@ def _natural_selectors(collection_id: str, items: list[dict]) -> list[str] | Non
             if not isinstance(child, dict):
                 continue
             simple = child.get("simpleSettingValue")
-            if not isinstance(simple, dict) or "valueState" in simple:
+            if not isinstance(simple, dict) or is_marked_secret(simple):
                 continue
             text = simple.get("value")
             if text.__class__ is not str or not text.strip():

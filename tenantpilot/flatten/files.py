@@ -22,16 +22,31 @@ What it does with each file:
 - JSON objects with no recognisable policy shape and no name: skipped. Objects with a name or an
   @odata.type but no known family are imported as family "unknown".
 - files and folders whose name starts with "." are ignored (not listed).
+- never followed, skipped with a reason: symbolic links (to files or folders: a link could point
+  out of the export, e.g. at /etc/shadow) and anything that is not a regular file (FIFOs,
+  devices). Files are opened with O_NOFOLLOW, so a link swapped in after the listing fails too.
+- bounded: a file larger than `max_file_bytes` (MAX_FILE_BYTES) is skipped unread; JSON nested
+  deeper than MAX_DEPTH (the flattener's limit) and JSON holding a lone UTF-16 surrogate (not
+  text) are skipped with the reason.
+
+Memory: `ExportReader` reads in two passes. The first parses each file once, keeps only an index
+(which object of which file is which policy, follow-ups, the definition ids used) and drops the
+parsed document; the second (`policies()`) parses the files again, one at a time, and yields one
+assembled policy at a time. So an import holds about one parsed file, never the whole export.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenantpilot.flatten.constants import COLLECTION_FAMILIES, NON_POLICY_TYPES, UNKNOWN
+from tenantpilot.flatten.constants import COLLECTION_FAMILIES, MAX_DEPTH, NON_POLICY_TYPES, UNKNOWN
 from tenantpilot.flatten.core import context_segments, detect_family, family_from_type, short_type
 
 
@@ -68,8 +83,14 @@ def detect_encoding(data: bytes) -> tuple[str, int]:
 def read_json_bytes(data: bytes) -> Any:
     """Parse JSON bytes in UTF-8, UTF-8 with BOM, UTF-16 LE/BE (BOM or not) or UTF-32 with BOM.
 
-    Raises ExportFormatError (a ValueError) naming the encoding and the position of the problem.
-    """
+    Raises ExportFormatError (a ValueError) naming the encoding and the position of the problem,
+    or saying why the document is refused (nested deeper than MAX_DEPTH, a lone surrogate)."""
+    return _load(data)[0]
+
+
+def _load(data: bytes, *, check: bool = True) -> tuple[Any, str]:
+    """(document, its JSON text) of export-file bytes; see read_json_bytes. `check=False` skips the
+    depth and surrogate checks (a file read again that passed them already)."""
     codec, skip = detect_encoding(data)
     try:
         text = data[skip:].decode(codec.removesuffix("-sig"))
@@ -79,12 +100,57 @@ def read_json_bytes(data: bytes) -> Any:
     if not text.strip():
         raise ExportFormatError("empty file")
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ExportFormatError(
             f"malformed JSON ({codec}): {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise ExportFormatError("malformed JSON: nested too deeply") from None
+        raise ExportFormatError(f"JSON nested too deeply: deeper than the {MAX_DEPTH} levels the flattener "
+                                "reads") from None
+    if not check:
+        return doc, text
+    if too_deep(text, MAX_DEPTH):
+        raise ExportFormatError(f"JSON nested deeper than the {MAX_DEPTH} levels the flattener reads")
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ExportFormatError(f"JSON holds a lone UTF-16 surrogate ({exc.object[exc.start]!r}), "
+                                    "which is not text") from None
+    return doc, text
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def too_deep(text: str, limit: int) -> bool:
+    """True when the objects and arrays of valid JSON `text` nest more than `limit` levels.
+
+    Works on the text at C speed (about 20 ms per MB): strings dropped, then only the brackets kept;
+    each round removes the innermost pairs (one level), so `limit` rounds empty any document at
+    most `limit` deep."""
+    brackets = _JSON_STRING.sub("", text).encode().translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = _EMPTY_PAIR.sub(b"", brackets)
+    return bool(brackets)
+
+
+_DEFINITION_ID = re.compile(r'"(?:settingDefinitionId|definitionId)"\s*:\s*("[^"\\]*(?:\\.[^"\\]*)*")')
+
+
+def definition_ids(text: str) -> set[str]:
+    """Setting-definition ids a JSON text uses (catalog settingDefinitionId, intent definitionId)."""
+    found = set()
+    for quoted in _DEFINITION_ID.findall(text):
+        value = json.loads(quoted) if "\\" in quoted else quoted[1:-1]
+        if value:
+            found.add(value)
+    return found
 
 
 @dataclass
@@ -152,16 +218,61 @@ def _family_of(obj: dict, hint: str) -> str:
     return detect_family(obj)
 
 
-def _files(root: Path) -> list[tuple[Path, str]]:
-    if root.is_file():
-        return [(root, root.name)]
-    found = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        found.append((path, rel.as_posix()))
-    return sorted(found, key=lambda item: item[1])
+MAX_FILE_BYTES = 256 * 1024 * 1024  # one exported policy file; a whole tenant's Graph list stays far below
+
+
+def list_files(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """(path, relative name) of the regular files under `root` in name order, and (name, reason) of
+    what is not read: links (never followed, to files or folders) and special files. Hidden names
+    (a part starting with ".") are ignored. `root` itself may be a file."""
+    if not root.is_dir():
+        return [(root, root.name)], []
+    found: list[tuple[Path, str]] = []
+    left_out: list[tuple[str, str]] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        rel_here = here.relative_to(root)
+        for name in sorted(dirs):
+            if name.startswith("."):
+                dirs.remove(name)
+            elif (here / name).is_symlink():
+                left_out.append(((rel_here / name).as_posix(), "symbolic link to a folder: not followed"))
+        for name in files:
+            if name.startswith("."):
+                continue
+            path, rel = here / name, (rel_here / name).as_posix()
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                left_out.append((rel, "symbolic link: not followed (it could point outside the export)"))
+            elif not stat.S_ISREG(mode):
+                left_out.append((rel, "not a regular file"))
+            else:
+                found.append((path, rel))
+    return sorted(found, key=lambda item: item[1]), sorted(left_out)
+
+
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of one export file, never through a link, never more than `max_bytes`.
+
+    Raises ExportFormatError with the reason (too large, a link, not a regular file) or OSError."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ExportFormatError("symbolic link: not followed (it could point outside the export)") from None
+        raise exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ExportFormatError("not a regular file")
+        if info.st_size > max_bytes:
+            raise ExportFormatError(f"{info.st_size / 1024 / 1024:,.0f} MB, larger than the "
+                                    f"{max_bytes / 1024 / 1024:,.0f} MB one export file may be: not read")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while being read
+        raise ExportFormatError(f"larger than the {max_bytes / 1024 / 1024:,.0f} MB one export file may be: not read")
+    return data
 
 
 def _merge_list(target: dict, key: str, items: list[Any]) -> None:
@@ -214,109 +325,194 @@ def _attach_presentations(policy: dict, presentations: dict[str, list[dict]]) ->
     return used
 
 
-def load_export(path: str | Path) -> ExportLoad:
-    """Read every policy of an export folder (or one file). See the module docstring."""
-    root = Path(path)
-    if not root.exists():
-        raise FileNotFoundError(f"export not found: {root}")
+@dataclass
+class _Entry:
+    """One policy of the export: where its objects are and which follow-ups join it."""
+
+    family: str
+    refs: list[tuple[str, int]]  # (file, index of the object among the file's candidates)
+    parts: list[_Part] = field(default_factory=list)
+    sources: tuple[str, ...] = ()
+
+
+class ExportReader:
+    """An export folder (or one file) read in two passes; see the module docstring.
+
+    Creating it runs the first pass: `skipped`, `count`, `largest_file` and `definition_ids` are
+    then known. `policies()` runs the second pass and yields (family, policy, source files) one
+    policy at a time; it may add to `skipped` (follow-ups whose parent item is missing, unused
+    presentations), which is complete once it is exhausted. `current` names the file being read
+    or the files of the policy last yielded, for error messages.
+    """
+
+    def __init__(self, path: str | Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+        self.root = Path(path)
+        if not self.root.exists() and not self.root.is_symlink():
+            raise FileNotFoundError(f"export not found: {self.root}")
+        self.max_file_bytes = max_file_bytes
+        self.skipped: list[tuple[str, str]] = []
+        self.largest_file = 0
+        self.definition_ids: set[str] = set()
+        self.current = ""
+        self._entries: list[_Entry] = []
+        self._paths: dict[str, Path] = {}
+        self._presentations: dict[str, list[dict]] = {}
+        self._presentation_files: dict[str, str] = {}
+        self._scan()
+
+    @property
+    def count(self) -> int:
+        """Number of policies the export holds."""
+        return len(self._entries)
+
+    # -- pass 1: index -----------------------------------------------------------------------
+    def _read(self, rel: str, *, check: bool = True) -> tuple[Any, str]:
+        self.current = rel
+        return _load(read_file(self._paths[rel], self.max_file_bytes), check=check)
+
+    def _scan(self) -> None:
+        files, left_out = list_files(self.root)
+        self.skipped.extend(left_out)
+        parts: list[_Part] = []
+        by_id: dict[str, int] = {}
+        non_policies: list[tuple[str, str]] = []
+        for file_path, rel in files:
+            self._paths[rel] = file_path
+            if file_path.suffix.lower() != ".json":
+                self.skipped.append((rel, f"not a JSON file ({file_path.suffix or 'no extension'})"))
+                continue
+            try:
+                doc, text = self._read(rel)
+            except ExportFormatError as exc:
+                self.skipped.append((rel, exc.reason))
+                continue
+            except OSError as exc:
+                self.skipped.append((rel, f"unreadable: {exc.strerror or exc}"))
+                continue
+            self.largest_file = max(self.largest_file, file_path.stat().st_size)
+            candidates: list[tuple[str, dict, str]] = []
+            before = len(parts)
+            _classify(doc, rel, candidates, parts, self.skipped)
+            for part in parts[before:]:  # pass 2 reads follow-ups again; presentations stay (small)
+                if part.segments[0][0] != "groupPolicyDefinitions":
+                    part.items = []
+            for index, (_rel, obj, hint) in enumerate(candidates):
+                reason = non_policy_reason(obj)
+                if reason:
+                    if (rel, reason) not in non_policies:
+                        non_policies.append((rel, reason))
+                    continue
+                family = _family_of(obj, hint)
+                if family == UNKNOWN and not (obj.get("displayName") or obj.get("name") or obj.get("@odata.type")):
+                    keys = ", ".join(sorted(obj)[:6])
+                    non_policies.append((rel, f"no recognisable policy shape (keys: {keys})"))
+                    continue
+                policy_id = str(obj.get("id") or "")
+                if policy_id and policy_id in by_id:
+                    entry = self._entries[by_id[policy_id]]
+                    entry.refs.append((rel, index))
+                    entry.sources = _with(entry.sources, rel)
+                    continue
+                if policy_id:
+                    by_id[policy_id] = len(self._entries)
+                self._entries.append(_Entry(family, [(rel, index)], sources=(rel,)))
+            self.definition_ids |= definition_ids(text)
+            del doc, text, candidates  # only the index stays
+        self.skipped.extend(non_policies)
+
+        # follow-up responses, parents before children
+        for part in sorted(parts, key=lambda p: (len(p.segments), p.file)):
+            (collection, parent_id), nav = part.segments[0], part.segments[1]
+            if collection == "groupPolicyDefinitions" and nav[0] == "presentations":
+                self._presentations.setdefault(str(parent_id), []).extend(
+                    item for item in part.items if isinstance(item, dict))
+                self._presentation_files[str(parent_id)] = part.file
+                continue
+            parent = by_id.get(str(parent_id))
+            if parent is None:
+                self.skipped.append((part.file, f"follow-up response for {collection}('{parent_id}') "
+                                                "whose policy is not in the export"))
+                continue
+            self._entries[parent].parts.append(_Part(part.file, part.segments, []))  # items are read again
+        self.current = ""
+
+    # -- pass 2: policies ---------------------------------------------------------------------
+    def policies(self) -> Iterator[tuple[str, dict, tuple[str, ...]]]:
+        """(family, policy, source files) of every policy, assembled one at a time."""
+        cached: tuple[str, list[tuple[str, dict, str]], list[_Part]] | None = None
+        used: set[str] = set()
+
+        def document(rel: str) -> tuple[list[tuple[str, dict, str]], list[_Part]]:
+            """The candidates and follow-up parts of one file: the last file read stays parsed."""
+            nonlocal cached
+            if cached is None or cached[0] != rel:
+                cached = None  # drop the previous file before parsing the next
+                candidates: list[tuple[str, dict, str]] = []
+                parts: list[_Part] = []
+                _classify(self._read(rel, check=False)[0], rel, candidates, parts, [])
+                cached = (rel, candidates, parts)
+            return cached[1], cached[2]
+
+        for entry in self._entries:
+            policy: dict | None = None
+            sources = entry.sources
+            for rel, index in entry.refs:
+                obj = document(rel)[0][index][1]
+                if policy is None:
+                    policy = obj
+                else:
+                    _merge_policy(policy, obj)
+            assert policy is not None  # every entry has a first object
+            for part in entry.parts:
+                found = document(part.file)[1]
+                target: dict | None = policy
+                for name, key in part.segments[1:-1]:
+                    container = target.get(name) if target is not None else None
+                    target = next((item for item in container or () if isinstance(item, dict)
+                                   and str(item.get("id")) == key), None)
+                if target is None:
+                    self.skipped.append((part.file, "follow-up response whose parent item is not in the export"))
+                    continue
+                _merge_list(target, part.segments[-1][0], found[0].items if found else [])
+                sources = _with(sources, part.file)
+            if self._presentations and isinstance(policy.get("definitionValues"), list):
+                for definition_id in _attach_presentations(policy, self._presentations):
+                    sources = _with(sources, self._presentation_files[definition_id])
+                    used.add(definition_id)
+            self.current = ", ".join(sources)
+            yield entry.family, policy, sources
+        self.skipped.extend((file, "presentations of a definition that no policy in the export uses")
+                            for definition_id, file in sorted(self._presentation_files.items())
+                            if definition_id not in used)
+
+
+def _with(sources: tuple[str, ...], file: str) -> tuple[str, ...]:
+    return sources if file in sources else (*sources, file)
+
+
+def load_export(path: str | Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> ExportLoad:
+    """Every policy of an export folder (or one file) in memory; see the module docstring.
+    Imports stream through ExportReader instead."""
+    reader = ExportReader(path, max_file_bytes=max_file_bytes)
     result = ExportLoad()
-    candidates: list[tuple[str, dict, str]] = []  # (file, object, family hint)
-    parts: list[_Part] = []
-
-    for file_path, rel in _files(root):
-        if file_path.suffix.lower() != ".json":
-            result.skipped.append((rel, f"not a JSON file ({file_path.suffix or 'no extension'})"))
-            continue
-        try:
-            doc = read_json_bytes(file_path.read_bytes())
-        except ExportFormatError as exc:
-            result.skipped.append((rel, exc.reason))
-            continue
-        except OSError as exc:
-            result.skipped.append((rel, f"unreadable: {exc.strerror or exc}"))
-            continue
-        _classify(doc, rel, candidates, parts, result)
-
-    # policies, deduplicated by id
-    by_id: dict[str, int] = {}
-    for rel, obj, hint in candidates:
-        reason = non_policy_reason(obj)
-        if reason:
-            if (rel, reason) not in result.skipped:
-                result.skipped.append((rel, reason))
-            continue
-        family = _family_of(obj, hint)
-        if family == UNKNOWN and not (obj.get("displayName") or obj.get("name") or obj.get("@odata.type")):
-            keys = ", ".join(sorted(obj)[:6])
-            result.skipped.append((rel, f"no recognisable policy shape (keys: {keys})"))
-            continue
-        policy_id = str(obj.get("id") or "")
-        if policy_id and policy_id in by_id:
-            index = by_id[policy_id]
-            _merge_policy(result.policies[index][1], obj)
-            _add_source(result, index, rel)
-            continue
-        if policy_id:
-            by_id[policy_id] = len(result.policies)
-        result.policies.append((family, obj))
-        result.sources.append((rel,))
-
-    # follow-up responses, parents before children
-    presentations: dict[str, list[dict]] = {}
-    presentation_files: dict[str, str] = {}
-    for part in sorted(parts, key=lambda p: (len(p.segments), p.file)):
-        (collection, parent_id), nav = part.segments[0], part.segments[1]
-        if collection == "groupPolicyDefinitions" and nav[0] == "presentations":
-            presentations.setdefault(str(parent_id), []).extend(
-                item for item in part.items if isinstance(item, dict))
-            presentation_files[str(parent_id)] = part.file
-            continue
-        parent_index = by_id.get(str(parent_id))
-        if parent_index is None:
-            result.skipped.append((part.file, f"follow-up response for {collection}('{parent_id}') "
-                                              "whose policy is not in the export"))
-            continue
-        policy = result.policies[parent_index][1]
-        target: dict | None = policy
-        for name, key in part.segments[1:-1]:
-            container = target.get(name) if target is not None else None
-            target = next((item for item in container or () if isinstance(item, dict)
-                           and str(item.get("id")) == key), None)
-        if target is None:
-            result.skipped.append((part.file, "follow-up response whose parent item is not in the export"))
-            continue
-        _merge_list(target, part.segments[-1][0], part.items)
-        _add_source(result, parent_index, part.file)
-
-    used: set[str] = set()
-    for index, (_family, policy) in enumerate(result.policies):
-        if not presentations or not isinstance(policy.get("definitionValues"), list):
-            continue
-        for definition_id in _attach_presentations(policy, presentations):
-            _add_source(result, index, presentation_files[definition_id])
-            used.add(definition_id)
-    result.skipped.extend((file, "presentations of a definition that no policy in the export uses")
-                          for definition_id, file in sorted(presentation_files.items())
-                          if definition_id not in used)
+    for family, policy, sources in reader.policies():
+        result.policies.append((family, policy))
+        result.sources.append(sources)
+    result.skipped = reader.skipped
     return result
 
 
-def _add_source(result: ExportLoad, index: int, file: str) -> None:
-    if file not in result.sources[index]:
-        result.sources[index] = (*result.sources[index], file)
-
-
 def _classify(doc: Any, rel: str, candidates: list[tuple[str, dict, str]], parts: list[_Part],
-              result: ExportLoad) -> None:
+              skipped: list[tuple[str, str]]) -> None:
     if isinstance(doc, list):
         objects = [item for item in doc if isinstance(item, dict)]
         if not objects:
-            result.skipped.append((rel, "no JSON objects in the list"))
+            skipped.append((rel, "no JSON objects in the list"))
             return
         candidates.extend((rel, item, UNKNOWN) for item in objects)
         return
     if not isinstance(doc, dict):
-        result.skipped.append((rel, "not a JSON object or array"))
+        skipped.append((rel, "not a JSON object or array"))
         return
     segments = context_segments(doc.get("@odata.context"))
     is_follow_up = len(segments) >= 2 and segments[0][1] is not None
@@ -328,7 +524,7 @@ def _classify(doc: Any, rel: str, candidates: list[tuple[str, dict, str]], parts
         hint = COLLECTION_FAMILIES.get(segments[0][0], UNKNOWN) if segments else UNKNOWN
         objects = [item for item in items if isinstance(item, dict)]
         if not objects:
-            result.skipped.append((rel, "empty collection response"))
+            skipped.append((rel, "empty collection response"))
             return
         candidates.extend((rel, item, hint) for item in objects)
         return

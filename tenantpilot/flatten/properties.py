@@ -23,13 +23,13 @@ from tenantpilot.flatten.constants import (
     SPECIAL_KEYS,
 )
 from tenantpilot.flatten.rows import Ident, Row, content_rank, make_row, secret_row, unconfigured
+from tenantpilot.flatten.secrets import holds_secret_value, is_secret
 from tenantpilot.flatten.text import (
     clean_label,
     decode_base64_text,
     display,
     fingerprint,
     humanize,
-    is_secret_name,
     normalise,
     raw_json,
     scalar_type,
@@ -85,7 +85,7 @@ class _Walker:
             out.append(make_row(self.ident, key, sid, name, category, digest, raw_json(digest),
                                 "fingerprint", description, digest))
             return
-        if value.__class__ is str and value and is_secret_name(prop):
+        if is_secret(prop, value):
             out.append(secret_row(self.ident, key, sid, name, category, description))
             return
         text = display(value)
@@ -102,11 +102,16 @@ class _Walker:
                 out: list[Row]) -> None:
         """Rows for a nested object: one per property path (volatile keys dropped)."""
         before = len(out)
+        marked = holds_secret_value(obj)  # its "value" is a secret (isEncrypted, valueState, name "password")
         for prop, value in obj.items():
             if _is_meta(prop) or prop in _NESTED_VOLATILE or value is None:
                 continue
             child_key = f"{key}/{prop}" if key else prop
             child_sid = f"{sid}/{prop}" if sid else prop
+            if marked and prop == "value":
+                out.append(secret_row(self.ident, child_key, child_sid, " > ".join([*names, humanize(prop)]),
+                                      self.category([*names, humanize(prop)]), ""))
+                continue
             self.value(value, child_key, child_sid, [*names, humanize(prop)], prop, out)
         if len(out) == before:
             # a configured but empty object: keep one row so its presence is visible
@@ -121,7 +126,7 @@ class _Walker:
         objects = [item for item in items if isinstance(item, dict)]
         if not objects or len(objects) != len(items):
             # a set of scalars (objects mixed in are compared as JSON text)
-            if is_secret_name(prop) and items:
+            if is_secret(prop, items):
                 out.append(secret_row(self.ident, key, sid, name, category, description))
                 return
             if prop in BLOB_KEYS:
@@ -142,9 +147,14 @@ class _Walker:
         for item in objects:
             sub: list[Row] = []
             rest = {k: v for k, v in item.items() if not _is_meta(k) and k not in _NESTED_VOLATILE}
+            marked = holds_secret_value(item)
             if field is not None:
                 label = clean_label(rest.pop(field))
                 labels.append(label)
+                if set(rest) == {"value"} and marked:
+                    sub.append(secret_row(self.ident, "", "", "", "", ""))
+                    groups.append(sub)
+                    continue
                 if set(rest) == {"value"} and not isinstance(rest["value"], (dict, list)):
                     # {name, value} pair: one row, the value
                     pair = rest["value"]
@@ -156,6 +166,9 @@ class _Walker:
                     continue
             for child_prop, child in rest.items():
                 if child is None:
+                    continue
+                if marked and child_prop == "value":
+                    sub.append(secret_row(self.ident, child_prop, child_prop, humanize(child_prop), "", ""))
                     continue
                 self.value(child, child_prop, child_prop, [humanize(child_prop)], child_prop, sub)
             if not sub:
@@ -230,7 +243,7 @@ def oma_rows(settings: list[Any], ident: Ident) -> list[Row]:
         description = clean_label(oma.get("description"))
         kind = str(oma.get("@odata.type") or "").rpartition(".")[2].removeprefix("omaSetting")
         value = oma.get("value")
-        if oma.get("isEncrypted") is True or oma.get("secretReferenceValueId"):
+        if holds_secret_value(oma):
             rows.append(secret_row(ident, key, uri, name, "OMA-URI", description))
             continue
         if kind == "Base64" or (oma.get("fileName") and value.__class__ is str):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tenantpilot.flatten.schema import NOT_CONFIGURED, NOT_CONFIGURED_CMP, SECRET_MASK
+from tenantpilot.flatten.schema import NOT_CONFIGURED, NOT_CONFIGURED_CMP
+from tenantpilot.flatten.secrets import SECRET_MASK
 
 Row = dict[str, object]
 

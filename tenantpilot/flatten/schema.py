@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from tenantpilot.flatten.secrets import SECRET_MASK as SECRET_MASK  # re-exported: part of the secret rule
+
 # column -> polars dtype, in display order
 SETTING_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,
@@ -51,7 +53,6 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENT_SCHEMA)
 NO_SETTINGS = "(No settings configured)"
 NOT_CONFIGURED = "Not configured"  # the value shown for a row whose `configured` is False
 NOT_CONFIGURED_CMP = "<not-configured>"  # its compare_value: equal across tenants, never a real value
-SECRET_MASK = "********"
 
 POLICY_SCHEMA: dict[str, type[pl.DataType]] = {
     "policy_id": pl.String,

@@ -18,8 +18,6 @@ from tenantpilot.flatten.constants import (
     ONBOARDING_NAMES,
     ONBOARDING_PLACEHOLDER,
     PAIR_SPELLINGS,
-    SECRET_NAMES,
-    SECRET_SUFFIXES,
     TENANT_DOMAIN_PLACEHOLDER,
     TENANT_DOMAIN_RE,
     TENANT_ID_PLACEHOLDER,
@@ -186,11 +184,6 @@ def choice_fallback(option_id: str, def_id: str) -> str:
             and option_id[len(def_id)] == "_":
         return option_id[len(def_id) + 1:]
     return option_id
-
-
-def is_secret_name(name: str) -> bool:
-    low = name.lower()
-    return low in SECRET_NAMES or low.endswith(SECRET_SUFFIXES)
 
 
 def fingerprint(value: Any, digits: int = 64) -> str:

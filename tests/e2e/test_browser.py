@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from apptest import fill
@@ -419,6 +419,98 @@ def test_compare_in_a_real_browser(server, page):
     assert filename == "tenantpilot-compare.csv"
     text = data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text  # formula injection neutralised
+
+
+# --- text others wrote renders as text (issue 9) ---------------------------------------------
+MARKDOWN_NAME = "[Sign in again](https://evil.example/phish) ![p](http://127.0.0.1:9/t.png)"
+BIDI_NAME = "Invoice exe.\u202etnemyap"
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A tenant, a baseline, a policy, a setting, its description and a failed run's error, all named
+    with Markdown (a link and a remote image), and a tenant whose name hides a bidi override."""
+    from apptest import write_snapshot
+
+    data = tmp_path_factory.mktemp("hostile")
+    store = Store(data / "app.duckdb")
+    evil, bidi, base = "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333", "baseline:evil"
+    store.add_tenant(evil, MARKDOWN_NAME)
+    store.add_tenant(bidi, BIDI_NAME)
+    store.add_tenant(base, MARKDOWN_NAME + " CIS", "baseline")
+    for tenant, value in ((evil, MARKDOWN_NAME), (base, "XTS-AES 256")):
+        write_snapshot(store, tenant, {MARKDOWN_NAME: {"fw_enable": "true", "bl_method": value}})
+    with store.connect(write=True) as con:
+        con.execute("UPDATE settings SET setting_name = ?, description = ? WHERE setting_key = 'bl_method'",
+                    [MARKDOWN_NAME, "Your session expired. " + MARKDOWN_NAME])
+    for tenant in (evil, bidi):
+        run_id, _ = store.create_run_unless_active(tenant)
+        store.fail_run(run_id, f"Graph answered: {MARKDOWN_NAME}")
+    port = free_port()
+    procs = Processes(data)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        procs.start("streamlit", streamlit_args(port),
+                    clean_env(TENANTPILOT_DB=str(data / "app.duckdb"), TENANTPILOT_DATA_DIR=str(data)))
+        wait_until("streamlit health", lambda: healthy(url), procs)
+        yield url
+    finally:
+        procs.stop()
+
+
+def assert_inert(page, fetched: list[str]) -> None:
+    """The Markdown name is on the page as text: no link to evil.example, no image, no fetch of it."""
+    main = page.locator("[data-testid='stMain']")
+    assert MARKDOWN_NAME in main.inner_text().replace("\u2060", "")  # ui.inert's invisible word joiners
+    assert page.locator("a[href*='evil.example']").count() == 0
+    assert page.locator("img[src*='127.0.0.1:9']").count() == 0 and main.locator("img").count() == 0
+    assert not [u for u in fetched if urlsplit(u).netloc in ("127.0.0.1:9", "evil.example")], fetched
+    assert_clean(page)
+
+
+def headings(page) -> list[str]:
+    """The text of every heading in the page, as read (without ui.inert's invisible word joiners)."""
+    return [t.replace("\u2060", "").strip() for t in
+            page.locator("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3")
+            .all_inner_texts()]
+
+
+def test_markdown_names_render_as_text_on_sync_explore_and_compare(hostile_server, page):
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+
+    page.goto(f"{hostile_server}/sync", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Active and recent syncs").first.wait_for(timeout=60_000)
+    page.get_by_text("Graph answered").first.wait_for()
+    settle(page)
+    assert_inert(page, fetched)
+    assert "Invoice exe.[U+202E]tnemyap" in main_text(page)  # the bidi override is shown, not obeyed
+    shoot(page, "hostile-sync.png")
+
+    page.goto(f"{hostile_server}/explore", wait_until="domcontentloaded")
+    page.get_by_text("matching rows").first.wait_for(timeout=60_000)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill("sign in again")
+    box.press("Enter")
+    page.get_by_text("of 4 matching rows").first.wait_for(timeout=30_000)
+    settle(page)
+    grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    page.mouse.click(grid["x"] + 14, grid["y"] + 35 + 17)  # the first row's checkbox on the canvas
+    page.get_by_text("Your session expired.").first.wait_for(timeout=30_000)
+    page.get_by_text("Raw JSON of the policy").first.wait_for()
+    settle(page)
+    assert MARKDOWN_NAME in headings(page)  # the setting's subheader, as text
+    assert_inert(page, fetched)
+    shoot(page, "hostile-explore.png")
+
+    query = urlencode([("cmp_tenants", MARKDOWN_NAME), ("cmp_baseline", f"◆ {MARKDOWN_NAME} CIS (baseline)")])
+    page.goto(f"{hostile_server}/compare?{query}", wait_until="domcontentloaded")
+    page.get_by_text("Alignment with").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    settle(page)
+    assert f"Alignment with ◆ {MARKDOWN_NAME} CIS (baseline)" in headings(page)
+    assert_inert(page, fetched)
+    shoot(page, "hostile-compare.png")
 
 
 # --- scale: 200 tenants in a real browser; the step times are printed, never asserted --------
