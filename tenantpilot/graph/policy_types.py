@@ -250,7 +250,7 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
     ),
     PolicyType(
         key="targetedManagedAppConfigurations",
-        family="appConfiguration",
+        family=F.APP_CONFIGURATION,
         label="App configuration policies (managed apps)",
         list_path="/deviceAppManagement/targetedManagedAppConfigurations",
         follow_ups=(

@@ -57,7 +57,7 @@ SERVICE_FAMILIES: tuple[ServiceFamily, ...] = (
         _DOCS + "throttling-intune-device-config-v2.md",
     ),
     ServiceFamily(
-        "deviceConfiguration", 1000, 20.0, "deviceManagement",
+        "deviceConfig", 1000, 20.0, "deviceManagement",
         ("deviceConfigurations", "deviceCompliancePolicies",
          # not listed on any include page; filed with the legacy profiles they sit beside [guess]
          "groupPolicyConfigurations", "groupPolicyDefinitions", "groupPolicyDefinitionFiles",
@@ -69,7 +69,7 @@ SERVICE_FAMILIES: tuple[ServiceFamily, ...] = (
         _DOCS + "throttling-intune-device-intent.md",
     ),
     ServiceFamily(
-        "enrollment", 1000, 20.0, "deviceManagement",
+        "deviceEnrollment", 1000, 20.0, "deviceManagement",
         ("deviceEnrollmentConfigurations",
          "windowsAutopilotDeploymentProfiles"),  # Autopilot profiles are not listed [guess]
         _DOCS + "throttling-intune-device-enrollment.md",

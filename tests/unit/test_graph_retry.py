@@ -116,13 +116,13 @@ def test_attempts_book_what_was_decided(decisions, retries, throttled, refreshed
         ("/deviceManagement/configurationPolicies('abc')/settings", "deviceConfigV2"),
         ("/deviceManagement/compliancePolicies/x/settings", "deviceConfigV2"),
         ("/deviceManagement/configurationSettings/device_vendor_msft_x", "deviceConfigV2"),
-        ("/beta/deviceManagement/deviceConfigurations?$expand=assignments", "deviceConfiguration"),
-        ("/deviceManagement/deviceCompliancePolicies", "deviceConfiguration"),
-        ("/deviceManagement/groupPolicyConfigurations/x/definitionValues/y/presentationValues", "deviceConfiguration"),
+        ("/beta/deviceManagement/deviceConfigurations?$expand=assignments", "deviceConfig"),
+        ("/deviceManagement/deviceCompliancePolicies", "deviceConfig"),
+        ("/deviceManagement/groupPolicyConfigurations/x/definitionValues/y/presentationValues", "deviceConfig"),
         ("/deviceManagement/intents/x/settings", "deviceIntent"),
         ("/deviceManagement/templates/x/categories?$expand=settingDefinitions", "deviceIntent"),
-        ("/deviceManagement/deviceEnrollmentConfigurations", "enrollment"),
-        ("/deviceManagement/windowsAutopilotDeploymentProfiles", "enrollment"),
+        ("/deviceManagement/deviceEnrollmentConfigurations", "deviceEnrollment"),
+        ("/deviceManagement/windowsAutopilotDeploymentProfiles", "deviceEnrollment"),
         ("/deviceAppManagement/managedAppPolicies", "managedApplications"),
         ("/deviceAppManagement/iosManagedAppProtections/T_1?$expand=apps,assignments", "managedApplications"),
         ("/deviceAppManagement/targetedManagedAppConfigurations/A_1", "managedApplications"),
@@ -153,7 +153,7 @@ def test_every_policy_type_and_follow_up_is_paced_under_a_family():
 
 def test_published_limits_table():
     assert {f.name: f.limit for f in SERVICE_FAMILIES} == {
-        "deviceConfigV2": 1000, "deviceConfiguration": 1000, "deviceIntent": 1000, "enrollment": 1000,
+        "deviceConfigV2": 1000, "deviceConfig": 1000, "deviceIntent": 1000, "deviceEnrollment": 1000,
         "managedApplications": 1000, "updates": 1000, "devices": 2000,
     }
     assert {w for _, w in PUBLISHED_LIMITS.values()} == {20.0}
