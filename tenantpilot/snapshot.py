@@ -33,6 +33,7 @@ def inline_definitions(policies: Iterable[tuple[str, dict]]) -> dict[str, dict]:
 
 
 CHUNK_ROWS = 100_000
+CHUNK_RAW_BYTES = 32 * 1024 * 1024  # a chunk also ends at this much raw policy JSON (exports with inline definitions)
 
 
 def raw_json(raw: dict, family: str = "") -> str:
@@ -66,9 +67,11 @@ def name_assignments(rows: list[dict], names: Mapping[str, Mapping[str, str]] | 
 def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, dict] | None = None,
                 *, chunk_rows: int = CHUNK_ROWS, names: Mapping[str, Mapping[str, str]] | None = None
                 ) -> Iterator[Frames]:
-    """Flatten policies into Frames of about `chunk_rows` setting rows each, so Python row
-    objects never pile up (1,000,000 rows as dicts alone would need well over 1 GB)."""
+    """Flatten policies into Frames of about `chunk_rows` setting rows (or CHUNK_RAW_BYTES of raw
+    JSON) each, so Python row objects never pile up (1,000,000 rows as dicts alone would need well
+    over 1 GB)."""
     pending: dict[str, list[dict]] = {name: [] for name in TABLES}
+    raw_bytes = 0
 
     def flush() -> Frames:
         frames = {name: _frame(rows, TABLES[name]) for name, rows in pending.items()}
@@ -89,7 +92,9 @@ def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, 
             "platform": first.get("platform", ""),
             "raw_json": raw_json(raw, family),
         })
-        if len(pending["settings"]) >= chunk_rows:
+        raw_bytes += len(pending["policies"][-1]["raw_json"])
+        if len(pending["settings"]) >= chunk_rows or raw_bytes >= CHUNK_RAW_BYTES:
+            raw_bytes = 0
             yield flush()
     if any(pending.values()):
         yield flush()

@@ -31,8 +31,9 @@ What it does with each file:
 
 Memory: `ExportReader` reads in two passes. The first parses each file once, keeps only an index
 (which object of which file is which policy, follow-ups, the definition ids used) and drops the
-parsed document; the second (`policies()`) parses the files again, one at a time, and yields one
-assembled policy at a time. So an import holds about one parsed file, never the whole export.
+parsed document (beyond the first KEEP_PARSED_BYTES of text); the second (`policies()`) parses
+those files again, one at a time, and yields one assembled policy at a time. So an import holds
+about one parsed file (and at most 16 MB of small ones), never the whole export.
 """
 
 from __future__ import annotations
@@ -121,23 +122,27 @@ def _load(data: bytes, *, check: bool = True) -> tuple[Any, str]:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STRING_LEFT = re.compile(rb'"[^"]*"')
 _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 def too_deep(text: str, limit: int) -> bool:
     """True when the objects and arrays of valid JSON `text` nest more than `limit` levels.
 
-    Works on the text at C speed (about 20 ms per MB): strings dropped, then only the brackets kept;
-    each round removes the innermost pairs (one level), so `limit` rounds empty any document at
-    most `limit` deep."""
-    brackets = _JSON_STRING.sub("", text).encode().translate(None, _NOT_BRACKETS)
+    All in C (no Python step per character or per string): escaped backslashes and quotes are
+    dropped, so every quote left delimits a string; then only quotes and brackets are kept, the
+    strings (now empty, or holding the brackets they quoted) are removed, and each round removes
+    the innermost bracket pairs, one level: `limit` rounds empty any document at most that deep."""
+    kept = text.replace("\\\\", "").replace('\\"', "").encode().translate(None, _KEEP_STRUCTURE)
+    kept = kept.replace(b'""', b"")  # strings without brackets (adjacent strings merge: still strings)
+    if b'"' in kept:
+        kept = _STRING_LEFT.sub(b"", kept)
     for _ in range(limit):
-        if not brackets:
+        if not kept:
             return False
-        brackets = _EMPTY_PAIR.sub(b"", brackets)
-    return bool(brackets)
+        kept = _EMPTY_PAIR.sub(b"", kept)
+    return bool(kept)
 
 
 _DEFINITION_ID = re.compile(r'"(?:settingDefinitionId|definitionId)"\s*:\s*("[^"\\]*(?:\\.[^"\\]*)*")')
@@ -218,6 +223,9 @@ def _family_of(obj: dict, hint: str) -> str:
     return detect_family(obj)
 
 
+# the first pass keeps files parsed up to this much JSON text (about 10 x as much memory), so the
+# usual export is parsed once; beyond it the second pass parses each file again
+KEEP_PARSED_BYTES = 16 * 1024 * 1024
 MAX_FILE_BYTES = 256 * 1024 * 1024  # one exported policy file; a whole tenant's Graph list stays far below
 
 
@@ -358,6 +366,8 @@ class ExportReader:
         self._paths: dict[str, Path] = {}
         self._presentations: dict[str, list[dict]] = {}
         self._presentation_files: dict[str, str] = {}
+        self._kept: dict[str, tuple[list[tuple[str, dict, str]], list[_Part]]] = {}
+        self._kept_bytes = 0
         self._scan()
 
     @property
@@ -391,11 +401,15 @@ class ExportReader:
                 continue
             self.largest_file = max(self.largest_file, file_path.stat().st_size)
             candidates: list[tuple[str, dict, str]] = []
-            before = len(parts)
-            _classify(doc, rel, candidates, parts, self.skipped)
-            for part in parts[before:]:  # pass 2 reads follow-ups again; presentations stay (small)
-                if part.segments[0][0] != "groupPolicyDefinitions":
-                    part.items = []
+            found: list[_Part] = []
+            _classify(doc, rel, candidates, found, self.skipped)
+            size = len(text)
+            if self._kept_bytes + size <= KEEP_PARSED_BYTES:  # small exports are parsed once
+                self._kept[rel] = (candidates, found)
+                self._kept_bytes += size
+            # the index: follow-ups are read again in pass 2, presentations stay (small)
+            parts.extend(part if part.segments[0][0] == "groupPolicyDefinitions"
+                         else _Part(part.file, part.segments, []) for part in found)
             for index, (_rel, obj, hint) in enumerate(candidates):
                 reason = non_policy_reason(obj)
                 if reason:
@@ -445,6 +459,8 @@ class ExportReader:
         def document(rel: str) -> tuple[list[tuple[str, dict, str]], list[_Part]]:
             """The candidates and follow-up parts of one file: the last file read stays parsed."""
             nonlocal cached
+            if rel in self._kept:
+                return self._kept[rel]
             if cached is None or cached[0] != rel:
                 cached = None  # drop the previous file before parsing the next
                 candidates: list[tuple[str, dict, str]] = []
