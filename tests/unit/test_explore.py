@@ -148,7 +148,7 @@ def test_filter_one_million_rows_is_fast():
     elapsed = time.perf_counter() - start
     expected = [f"Setting {i}" for i in range(n) if "12345" in str(i) and str(i).startswith("12345") and i % 50 < 10]
     assert got["setting_name"].to_list() == expected
-    assert elapsed < 5  # generous: a smoke check, the benchmark prints the real figure
+    print(f"filter_settings over the frame: {elapsed:.3f} s")  # a figure, not an assertion: the benchmark measures
 
 
 def test_setting_detail_narrowed_to_one_graph_type():
