@@ -33,6 +33,7 @@ from tenantpilot.graph import (
     TokenProvider,
     fetch_tenant,
 )
+from tenantpilot.graph.policy_types import get_policy_type
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 # the simulator serves every type of the table; its tenants hold app configuration policies only
@@ -472,7 +473,7 @@ def test_403_on_admin_templates_is_a_warning_and_the_rest_is_fetched(sim):
     for mode in ("fast", "sequential"):
         with client(sim) as c:
             result = fetch_tenant(c, mode=mode)
-        assert "Administrative templates skipped: 403 — the app lacks DeviceManagementConfiguration.Read.All" in result.warnings
+        assert f"{get_policy_type('groupPolicyConfigurations').label} skipped: 403 — the app lacks DeviceManagementConfiguration.Read.All" in result.warnings
         assert "groupPolicyConfigurations" in result.failed_types and result.partial
         assert {p.family for p in result.policies} == SERVED_FAMILIES - {"adminTemplate"}
         expected = {pid for pid, p in truth(sim).items() if p.collection != "groupPolicyConfigurations"}
@@ -512,7 +513,7 @@ def test_policy_gone_with_a_404_on_its_follow_up_is_dropped_with_a_warning(sim):
         result = fetch_tenant(c)
     tenant.delete_policy(victim.id)  # what Graph says from now on
     assert set(by_id(result)) == set(truth(sim))
-    assert result.warnings == [f"Settings catalog: 1 policy deleted during the sync and skipped: "
+    assert result.warnings == [f"{get_policy_type('configurationPolicies').label}: 1 policy deleted during the sync and skipped: "
                                f"{victim.name} ({victim.id})"]
     assert result.dropped == [("configurationPolicies", victim.id, "deleted")]
     assert "configurationPolicies" in result.read_types and not result.partial
@@ -541,7 +542,8 @@ def test_malformed_json_skips_that_type_naming_the_url(sim, mode):
     [skipped] = result.skipped
     assert (skipped.key, skipped.reason, skipped.status) == ("deviceCompliancePolicies", "failed", 200)
     assert "malformed JSON" in skipped.message and "/deviceManagement/deviceCompliancePolicies" in skipped.message
-    assert result.warnings[0].startswith("Compliance policies skipped: 200 — could not be read (Graph returned malformed JSON")
+    label = get_policy_type("deviceCompliancePolicies").label
+    assert result.warnings[0].startswith(f"{label} skipped: 200 — could not be read (Graph returned malformed JSON")
     assert result.partial and "deviceCompliancePolicies" not in result.read_types
     expected = {pid for pid, p in truth(sim).items() if p.collection != "deviceCompliancePolicies"}
     assert set(by_id(result)) == expected

@@ -36,6 +36,7 @@ from tenantpilot.graph import (
     fetch_tenant,
 )
 from tenantpilot.graph.fetch import covering_policies, fetch_definitions, fetch_expanded_settings
+from tenantpilot.graph.policy_types import get_policy_type
 from tenantpilot.graph.throttle import family_of
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -114,15 +115,16 @@ def ids_of(sim: GraphSimulator, *, without: str | None = None) -> set[str]:
 
 @pytest.mark.parametrize("mode", ["fast", "sequential"])
 @pytest.mark.parametrize(
-    "collection, type_key, label, n",
+    "collection, type_key, n",
     [
-        ("configurationPolicies", "configurationPolicies", "Settings catalog", 3),
-        ("intents", "intents", "Endpoint security (intents)", 1),  # two follow-ups, both 400: one note
-        ("groupPolicyConfigurations", "groupPolicyConfigurations", "Administrative templates", 1),  # nested ones
-        ("managedAppPolicies", "managedAppPolicies", "App protection policies", 1),  # the typed GET answers 400
+        ("configurationPolicies", "configurationPolicies", 3),
+        ("intents", "intents", 1),  # two follow-ups, both 400: one note
+        ("groupPolicyConfigurations", "groupPolicyConfigurations", 1),  # nested ones
+        ("managedAppPolicies", "managedAppPolicies", 1),  # the typed GET answers 400
     ],
 )
-def test_policies_deleted_mid_sync_are_dropped_one_by_one(sim, mode, collection, type_key, label, n):
+def test_policies_deleted_mid_sync_are_dropped_one_by_one(sim, mode, collection, type_key, n):
+    label = get_policy_type(type_key).label
     names = {p.id: p.name for p in sim.tenants[TENANT].all_policies()}
     sim.vanish_after_list = {collection: n}
     with client(sim) as c:
@@ -162,7 +164,7 @@ def test_another_400_on_a_follow_up_drops_only_that_policy_with_graphs_message(s
         result = fetch_tenant(c, mode=mode)
     assert set(by_id(result)) == ids_of(sim) - {victim.id}
     assert result.dropped == [("configurationPolicies", victim.id, "400 BadRequest: Bad request.")]
-    assert result.warnings == [f"Settings catalog: 1 policy could not be read and was skipped: {victim.name} "
+    assert result.warnings == [f"{get_policy_type('configurationPolicies').label}: 1 policy could not be read and was skipped: {victim.name} "
                                f"({victim.id}): 400 BadRequest: Bad request."]
     assert not result.partial and result.read_types == ALL_TYPES
 
@@ -214,11 +216,11 @@ def test_persistent_5xx_on_page_two_of_a_list_skips_the_whole_type(mode):
     "knobs, reason, status, warning",
     [
         ({"forbidden_paths": ["/deviceManagement/deviceEnrollmentConfigurations"]}, "forbidden", 403,
-         "Enrollment configurations skipped: 403 — the app lacks DeviceManagementConfiguration.Read.All"),
+         "skipped: 403 — the app lacks DeviceManagementConfiguration.Read.All"),
         ({"failing_paths": {"/deviceManagement/deviceEnrollmentConfigurations": 400}}, "unavailable", 400,
-         "Enrollment configurations skipped: 400 — not available here (BadRequest: Bad request.)"),
+         "skipped: 400 — not available here (BadRequest: Bad request.)"),
         ({"failing_paths": {"/deviceManagement/deviceEnrollmentConfigurations": 404}}, "unavailable", 404,
-         "Enrollment configurations skipped: 404 — not available here (ResourceNotFound: Resource not found.)"),
+         "skipped: 404 — not available here (ResourceNotFound: Resource not found.)"),
     ],
     ids=["403", "400", "404"],
 )
@@ -228,7 +230,8 @@ def test_403_400_404_on_a_list_skip_that_type_with_the_right_reason(sim, knobs, 
         result = fetch_tenant(c)
     [skipped] = result.skipped
     assert (skipped.key, skipped.reason, skipped.status) == ("deviceEnrollmentConfigurations", reason, status)
-    assert result.warnings == [warning] and result.partial
+    label = get_policy_type("deviceEnrollmentConfigurations").label
+    assert result.warnings == [f"{label} {warning}"] and result.partial
     assert "deviceEnrollmentConfigurations" not in result.read_types
     assert set(by_id(result)) == ids_of(sim, without="deviceEnrollmentConfigurations")
     assert result.stats["retries"] == 0  # none of these is worth another try
