@@ -7,7 +7,8 @@ Prints figures; asserts nothing. Each import runs in a fresh child process, so i
 1. the zip bomb: 0.9 MB of zip holding one 900 MB file (made with zipfile at level 9, as any tool
    would), uploaded through tenantpilot.uploads.import_uploads: refused before unpacking.
 2. an export folder of --export-mb MB: the Graph simulator's policies as IntuneManagement writes
-   them, one JSON file per policy, settings catalog with inline settingDefinitions.
+   them, one JSON file per policy, settings catalog with inline settingDefinitions (2a), and the
+   same without definitions, as IntuneCD writes them (2b: about 20 times the rows per MB).
 3. one file of --big-file-mb MB: a raw Graph list response (configurationPolicies, value: [...]).
 
 Peak memory is reported as RSS and as (peak - the child's RSS before importing) / largest file,
@@ -43,11 +44,12 @@ def bomb(path: Path, size_mb: int = 900) -> Path:
 
 
 def exported(policy, catalog) -> dict:
-    """A simulated policy as an export file holds it: the resource with its navigation properties."""
+    """A simulated policy as an export file holds it: the resource with its navigation properties
+    (settings with their inline settingDefinitions when `catalog` is given)."""
     doc = dict(policy.resource)
     if policy.settings:
         doc["settings"] = [dict(s, settingDefinitions=catalog.definitions_for(s["settingInstance"]))
-                           if "settingInstance" in s else s for s in policy.settings]
+                           if catalog is not None and "settingInstance" in s else s for s in policy.settings]
     for attr, key in (("definition_values", "definitionValues"), ("scheduled_actions", "scheduledActionsForRule"),
                       ("apps", "apps")):
         if getattr(policy, attr):
@@ -56,12 +58,12 @@ def exported(policy, catalog) -> dict:
     return doc
 
 
-def policies(target_mb: float):
+def policies(target_mb: float, definitions: bool = True):
     """(collection, exported policy) from simulated tenants until about target_mb of JSON."""
     from graphsim.catalog import load_catalog
     from graphsim.tenants import build_tenant
 
-    catalog = load_catalog()
+    catalog = load_catalog() if definitions else None
     total, seed = 0, 0
     while total < target_mb * MB:
         seed += 1
@@ -74,8 +76,8 @@ def policies(target_mb: float):
                 return
 
 
-def export_folder(folder: Path, target_mb: float) -> Path:
-    for i, (collection, doc) in enumerate(policies(target_mb)):
+def export_folder(folder: Path, target_mb: float, definitions: bool = True) -> Path:
+    for i, (collection, doc) in enumerate(policies(target_mb, definitions)):
         (folder / collection).mkdir(parents=True, exist_ok=True)
         (folder / collection / f"{i:06d}.json").write_text(json.dumps(doc, indent=2))
     return folder
@@ -167,15 +169,20 @@ def main() -> None:
     print(f"zip bomb: {zip_path.stat().st_size / MB:.2f} MB file, one entry of {entry.file_size / MB:,.0f} MB "
           f"({entry.file_size / entry.compress_size:,.0f}:1)")
     report("1. upload of the zip bomb (import_uploads)", zip_path, measure("upload", zip_path))
-    folder = export_folder(work / "export", args.export_mb)
-    report(f"2. export folder of {args.export_mb:g} MB (import_baseline)", folder, measure("folder", folder))
+    snapshot = None
     if args.before:
         snapshot = work / "before"
         snapshot.mkdir()
         archive = subprocess.run(["git", "archive", args.before, "tenantpilot"], cwd=ROOT, capture_output=True,
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(snapshot)], input=archive, check=True)
-        report(f"   the same with the code of {args.before}", folder, measure("folder", folder, str(snapshot)))
+    for label, definitions in (("2a", True), ("2b", False)):
+        folder = export_folder(work / f"export-{label}", args.export_mb, definitions)
+        shape = "with inline definitions" if definitions else "without definitions"
+        report(f"{label}. export folder of {args.export_mb:g} MB {shape} (import_baseline)", folder,
+               measure("folder", folder))
+        if snapshot is not None:
+            report(f"    the same with the code of {args.before}", folder, measure("folder", folder, str(snapshot)))
     single = big_file(work / "single", args.big_file_mb)
     report(f"3. one Graph list response of ~{args.big_file_mb:g} MB (import_baseline)", single,
            measure("folder", single))
