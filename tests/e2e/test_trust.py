@@ -147,16 +147,16 @@ def test_redis_restarted_empty_blocks_no_tenant(env, sim, tmp_path, own_redis):
     c = Consumer(renv, tmp_path / "c.log").start()  # -w 1: Fabrikam waits behind Contoso
     try:
         add_and_sync(renv)  # the consumer is up and the tenant has data
-        # slow Graph down only now: Contoso's sync must still run once Fabrikam's enqueue (a CLI process,
-        # seconds on a loaded machine) returns; at 0.4 s a warm-cache sync was over before the first look
-        sim.latency = 1.0
+        # slow Graph down only now, and see Contoso running before Fabrikam is queued: a warm-cache sync at
+        # 0.4 s per request was over before a CLI process (seconds on a loaded machine) had enqueued Fabrikam
+        sim.latency = 2.0
         assert run_cli(renv, "sync", CONTOSO).returncode == 0
-        assert run_cli(renv, "sync", FABRIKAM).returncode == 0
         store = store_of(renv)
         deadline = time.monotonic() + 30
         while latest_run(renv)["status"] != "running":
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, latest_run(renv)
             time.sleep(0.05)
+        assert run_cli(renv, "sync", FABRIKAM).returncode == 0
         assert latest_run(renv, FABRIKAM)["status"] == "queued"
         restart()  # Redis loses the queued message of Fabrikam's run
         started = time.monotonic()
