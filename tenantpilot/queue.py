@@ -145,12 +145,14 @@ def _send(run_id: int, cfg: Settings) -> None:
     _call("queue a sync", lambda: sync_task(run_id), cfg)
 
 
-def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | None = None) -> Enqueued:
-    """Queue a sync for a tenant, or return the run already queued or running for it."""
+def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | None = None,
+                 *, trigger: str = "manual") -> Enqueued:
+    """Queue a sync for a tenant, or return the run already queued or running for it.
+    `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs)."""
     cfg = cfg or settings()
     store = store or Store(cfg.db_path)
     repair(cfg, store)
-    run_id, created = store.create_run_unless_active(tenant_id)
+    run_id, created = store.create_run_unless_active(tenant_id, trigger=trigger)
     if created:
         try:
             _send(run_id, cfg)

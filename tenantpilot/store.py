@@ -165,6 +165,8 @@ ALTER TABLE assignments ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
 -- flatten/configured.py: False = the portal's "Not configured"; rows stored before: NULL = configured
 ALTER TABLE settings ADD COLUMN IF NOT EXISTS configured BOOLEAN;
 ALTER TABLE assignments ADD COLUMN IF NOT EXISTS filter_name VARCHAR;
+-- who asked for the run: manual (a person: app or CLI) | schedule (the periodic task); alerts follow schedule
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS trigger VARCHAR DEFAULT 'manual';
 -- names of the groups and assignment filters a tenant's assignments point to (graph/directory.py)
 CREATE TABLE IF NOT EXISTS directory_names (
   tenant_id VARCHAR NOT NULL,
@@ -365,8 +367,11 @@ class Store:
         return new
 
     # -- runs --------------------------------------------------------------------------------
-    def create_run_unless_active(self, tenant_id: str, source: str = "graph") -> tuple[int, bool]:
+    def create_run_unless_active(self, tenant_id: str, source: str = "graph",
+                                 trigger: str = "manual") -> tuple[int, bool]:
         """Atomically return the tenant's queued/running run, or create a queued one.
+
+        `trigger`: manual | schedule (who asked; an existing active run keeps its own).
 
         Atomic across processes: the read-write open holds DuckDB's exclusive file lock.
         """
@@ -389,8 +394,9 @@ class Store:
                 return int(row[0]), False
             run_id = _scalar(con.execute("SELECT nextval('run_seq')"))
             con.execute(
-                "INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, source) VALUES (?, ?, 'queued', ?, ?)",
-                [run_id, tenant_id, _now(), source],
+                "INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, source, trigger) "
+                "VALUES (?, ?, 'queued', ?, ?, ?)",
+                [run_id, tenant_id, _now(), source, trigger],
             )
             con.execute("COMMIT")
             return int(run_id), True
@@ -441,7 +447,8 @@ class Store:
             args.extend(statuses)
         sql = f"""SELECT r.run_id, r.tenant_id, t.display_name, r.status, r.queued_at, r.started_at, r.finished_at,
                          date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS duration_s,
-                         r.policy_count, r.setting_count, r.request_count, r.warnings, r.error, r.source
+                         r.policy_count, r.setting_count, r.request_count, r.warnings, r.error, r.source,
+                         r.trigger
                   FROM sync_runs r LEFT JOIN tenants t USING (tenant_id)
                   {'WHERE ' + ' AND '.join(where) if where else ''}
                   ORDER BY r.run_id DESC LIMIT {int(limit)}"""
