@@ -158,11 +158,8 @@ def fill(store: Store, n_tenants: int, n_settings: int, batch: int = 50) -> None
             frames = dict(zip(("policies", "settings"),
                               batch_frames(base, start, count, [run_of[n] for n in names], names)))
             for table, frame in frames.items():
-                cols = [c for c in frame.columns if c not in ("run_id", "tenant_id")]
-                extra = ", now()" if table == "settings" else ""
-                target = f"{table} (run_id, tenant_id, {', '.join(cols)}{', synced_at' if extra else ''})"
                 con.register("_bulk", frame.to_arrow())
-                con.execute(f"INSERT INTO {target} SELECT run_id, tenant_id, {', '.join(cols)}{extra} FROM _bulk")
+                store.load_first_snapshots(con, table, "_bulk")
                 con.unregister("_bulk")
 
 
@@ -172,7 +169,7 @@ def build(db: Path, n_tenants: int, n_settings: int, reuse: bool) -> Store:
     have = None
     if reuse and db.exists():
         with store.connect() as con:
-            have = con.execute("SELECT count(*) FROM settings").fetchone()
+            have = con.execute("SELECT count(*) FROM current_setting_rows").fetchone()
     if not (have and have[0] == expected):
         for suffix in ("", ".wal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)

@@ -186,6 +186,36 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_changes(args) -> int:
+    from tenantpilot import export, history
+
+    store = _store()
+    tenants = [_resolve(store, args.tenant).tenant_id] if args.tenant else None
+    try:
+        since = history.parse_since(args.since)
+        found = history.changes_since(store, since, tenants)
+    except history.SinceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "text":
+        data = history.report_text(found, since).encode("utf-8")
+    else:
+        import polars as pl
+
+        rows = history.report_rows(found)
+        frame = pl.DataFrame([{k: None if v is None else str(v) for k, v in r.items()} for r in rows],
+                             schema={c: pl.String for c in history.REPORT_COLUMNS})
+        data = (json.dumps({"since": args.since, "changes": rows}, indent=2, ensure_ascii=False, default=str) + "\n"
+                ).encode("utf-8") if args.format == "json" else export.to_csv_bytes(frame)
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {sum(t.count for t in found)} changes of {len(found)} tenants to {args.output}")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def cmd_health(args) -> int:
     from tenantpilot.health import health_report
 
@@ -260,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("csv", "json"), default="csv")
     c.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     c.set_defaults(func=cmd_compare)
+
+    ch = sub.add_parser("changes", allow_abbrev=False,
+                        help="what changed since a point in time: policy events, setting changes, types not synced")
+    ch.add_argument("--since", required=True, help="7d, 12h, 2026-11-01, 2026-11-01T08:00 or run:N")
+    ch.add_argument("--tenant", metavar="TENANT", help="one tenant (id, domain or display name); default: all")
+    ch.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    ch.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+    ch.set_defaults(func=cmd_changes)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)

@@ -341,10 +341,11 @@ ALIGNMENT_COLUMNS: tuple[str, ...] = ("run_id", "baseline_run_id", "baseline_set
                                       "missing", "extra")
 
 
-def alignment_pairs_sql(pairs: str = "_pairs") -> str:
+def alignment_pairs_sql(pairs: str, rows: str) -> str:
     """alignment_scores, in SQL, for every (run_id, baseline_run_id) row of the relation `pairs`:
-    the aggregate the all-tenants overview reads (one row per pair, ALIGNMENT_COLUMNS)."""
-    source = (f"settings s WHERE s.run_id IN (SELECT run_id FROM {pairs} "
+    the aggregate the all-tenants overview reads (one row per pair, ALIGNMENT_COLUMNS). `rows` is the
+    relation of setting rows seen in each run (column run_id), e.g. the store's per-run view."""
+    source = (f"{rows} s WHERE s.run_id IN (SELECT run_id FROM {pairs} "
               f"UNION SELECT baseline_run_id FROM {pairs})")
     return f"""
     WITH {cells_sql(source)},

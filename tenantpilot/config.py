@@ -45,7 +45,7 @@ class Settings:
     sim_port: int = DEFAULT_SIM_PORT
     stale_after_s: float = 30.0  # a running sync without heartbeat for this long is interrupted
     max_concurrency: int = 8
-    keep_runs: int = 10  # snapshots kept per tenant
+    history_days: int = 400  # row history kept (the current snapshot always stays)
     db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
 
@@ -175,7 +175,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         sim_port=sim_port,
         stale_after_s=_positive("TENANTPILOT_STALE_SECONDS", get("TENANTPILOT_STALE_SECONDS") or "30"),
         max_concurrency=int(_positive("TENANTPILOT_CONCURRENCY", get("TENANTPILOT_CONCURRENCY") or "8", int)),
-        keep_runs=int(_positive("TENANTPILOT_KEEP_RUNS", get("TENANTPILOT_KEEP_RUNS") or "10", int)),
+        history_days=int(_positive("TENANTPILOT_HISTORY_DAYS", get("TENANTPILOT_HISTORY_DAYS") or "400", int)),
         db_lock_timeout_s=_positive("TENANTPILOT_DB_LOCK_SECONDS", get("TENANTPILOT_DB_LOCK_SECONDS") or "60"),
         sync_deadline_s=_positive("TENANTPILOT_SYNC_DEADLINE", get("TENANTPILOT_SYNC_DEADLINE") or "1800"),
     )

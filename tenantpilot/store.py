@@ -39,13 +39,13 @@ import duckdb
 import polars as pl
 
 from tenantpilot.flatten import secrets
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
+from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
     from tenantpilot.snapshot import Parts
 
-SCHEMA_VERSION = 5  # the last step of MIGRATIONS (bottom of this module)
+SCHEMA_VERSION = 6  # the last step of MIGRATIONS (bottom of this module)
 ACTIVE = ("queued", "running")
 MEMORY_LIMIT = "1GB"  # per connection; DuckDB spills to disk beyond it
 ALIGNMENT_BATCH = 25  # (tenant run, baseline run) pairs per alignment query
@@ -77,8 +77,75 @@ class TypeOutcome:
 
 
 _sql_type = {pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}
-_SETTING_COLS_SQL = ",\n  ".join(f"{c} {_sql_type[t]}" for c, t in SETTING_SCHEMA.items())
 _ASSIGN_COLS_SQL = ",\n  ".join(f"{c} {_sql_type[t]}" for c, t in ASSIGNMENT_SCHEMA.items())
+
+# a setting row = its version columns (setting_versions) + its text (setting_texts, shared)
+TEXT_COLUMNS: tuple[str, ...] = ("setting_id", "setting_name", "category", "description", "value_type", "is_secret")
+VERSION_COLUMNS: tuple[str, ...] = tuple(c for c in SETTING_SCHEMA if c not in TEXT_COLUMNS)
+# what makes two rows the same row (everything but bookkeeping; type_key is where it was read, not content)
+_IDENTITY: dict[str, tuple[str, ...]] = {
+    "settings": (*VERSION_COLUMNS, "text_id"),
+    "policies": tuple(POLICY_SCHEMA),
+    "assignments": tuple(ASSIGNMENT_SCHEMA),
+}
+
+
+def _hash(columns: Sequence[str], alias: str = "n") -> str:
+    return f"hash({', '.join(f'{alias}.{c}' for c in columns)})"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _drop_unused_texts(con: duckdb.DuckDBPyConnection, text_ids: Sequence[int]) -> None:
+    """Delete the setting texts among `text_ids` that no row version uses any more."""
+    if not text_ids:
+        return
+    con.register("_gone", pl.DataFrame({"text_id": sorted(set(text_ids))}, schema={"text_id": pl.UInt64}).to_arrow())
+    con.execute("DELETE FROM setting_texts WHERE text_id IN (SELECT text_id FROM _gone) "
+                "AND text_id NOT IN (SELECT v.text_id FROM setting_versions v SEMI JOIN _gone g USING (text_id))")
+    con.unregister("_gone")
+
+
+_VERSION_COLS_SQL = ", ".join(f"{c} {_sql_type[SETTING_SCHEMA[c]]}" for c in VERSION_COLUMNS)
+_VERSIONS = {"settings": "setting_versions", "policies": "policy_versions", "assignments": "assignment_versions"}
+# the current rows of every tenant, and the rows of any kept run, as the rest of the app reads them
+_CURRENT_VIEW = {"settings": "current_setting_rows", "policies": "current_policy_rows",
+                 "assignments": "current_assignment_rows"}
+_RUN_VIEW = {"settings": "run_setting_rows", "policies": "run_policy_rows", "assignments": "run_assignment_rows"}
+
+
+def _row_columns(kind: str) -> str:
+    """The row's columns in the app's shape (SETTING_SCHEMA order for settings) over `v` (+ `x` texts)."""
+    if kind == "settings":
+        return ", ".join(f"x.{c}" if c in TEXT_COLUMNS else f"v.{c}" for c in SETTING_SCHEMA)
+    schema = POLICY_SCHEMA if kind == "policies" else ASSIGNMENT_SCHEMA
+    return ", ".join(f"v.{c}" for c in schema)
+
+
+def _view_sql(kind: str, *, current: bool) -> str:
+    """Rows as of a run: `run_id` is the run they are seen in; `carried_from_run` the run that really read
+    them when this run could not read their type; `synced_at` when they were last read from Graph."""
+    texts = "JOIN setting_texts x ON x.text_id = v.text_id" if kind == "settings" else ""
+    if current:
+        runs = ("JOIN current_runs c ON c.tenant_id = v.tenant_id JOIN sync_runs r ON r.run_id = c.run_id",
+                "v.valid_to_run IS NULL")
+    else:
+        runs = ("JOIN sync_runs r ON r.tenant_id = v.tenant_id AND r.status IN ('succeeded', 'partial') "
+                "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)", "TRUE")
+    return f"""CREATE OR REPLACE VIEW {(_CURRENT_VIEW if current else _RUN_VIEW)[kind]} AS
+  SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
+         coalesce(src.finished_at, r.finished_at) AS synced_at, k.carried_from_run,
+         v.type_key, v.valid_from_run, v.valid_to_run
+  FROM {_VERSIONS[kind]} v {texts} {runs[0]}
+  LEFT JOIN run_types k ON k.run_id = r.run_id AND k.type_key = v.type_key AND k.status = 'carried'
+  LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run
+  WHERE {runs[1]};
+"""
+
+
+_VIEWS = "".join(_view_sql(kind, current=cur) for kind in _VERSIONS for cur in (True, False))
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -103,26 +170,41 @@ CREATE TABLE IF NOT EXISTS sync_runs (
   error VARCHAR,
   source VARCHAR                             -- graph | import:<path>
 );
-CREATE TABLE IF NOT EXISTS policies (
-  run_id BIGINT NOT NULL,
-  tenant_id VARCHAR NOT NULL,
-  policy_id VARCHAR,
-  policy_name VARCHAR,
-  policy_type VARCHAR,
-  odata_type VARCHAR,
-  platform VARCHAR,
-  raw_json VARCHAR
+-- Temporal rows (v6): a row is stored once and is valid over a range of its tenant's runs,
+-- valid_from_run <= run < valid_to_run (NULL: still valid, i.e. part of the current snapshot).
+-- A sync writes only what changed: it closes the rows Graph no longer shows and adds new ones.
+-- A setting's text (name, category, description) lives once in setting_texts, shared by every
+-- tenant and every version, so a value that changes costs a small row, not its description again.
+CREATE TABLE IF NOT EXISTS setting_texts (
+  text_id UBIGINT NOT NULL,                 -- hash of the text columns (collisions are checked on insert)
+  setting_id VARCHAR, setting_name VARCHAR, category VARCHAR, description VARCHAR,
+  value_type VARCHAR, is_secret BOOLEAN
 );
-CREATE TABLE IF NOT EXISTS settings (
-  run_id BIGINT NOT NULL,
+CREATE TABLE IF NOT EXISTS setting_versions (
   tenant_id VARCHAR NOT NULL,
-  {_SETTING_COLS_SQL},
-  synced_at TIMESTAMPTZ
+  {_VERSION_COLS_SQL},                      -- configured: False = the portal's "Not configured"
+  text_id UBIGINT NOT NULL,
+  type_key VARCHAR,                         -- the policy type (graph.policy_types) the row was read as
+  row_hash UBIGINT NOT NULL,                -- identity of the row's content: unchanged rows are not rewritten
+  valid_from_run BIGINT NOT NULL,
+  valid_to_run BIGINT
 );
-CREATE TABLE IF NOT EXISTS assignments (
-  run_id BIGINT NOT NULL,
+CREATE TABLE IF NOT EXISTS policy_versions (
   tenant_id VARCHAR NOT NULL,
-  {_ASSIGN_COLS_SQL}
+  policy_id VARCHAR, policy_name VARCHAR, policy_type VARCHAR, odata_type VARCHAR, platform VARCHAR,
+  raw_json VARCHAR,                         -- the policy as Graph returned it, secrets masked
+  type_key VARCHAR,
+  row_hash UBIGINT NOT NULL,
+  valid_from_run BIGINT NOT NULL,
+  valid_to_run BIGINT
+);
+CREATE TABLE IF NOT EXISTS assignment_versions (
+  tenant_id VARCHAR NOT NULL,
+  {_ASSIGN_COLS_SQL},
+  type_key VARCHAR,
+  row_hash UBIGINT NOT NULL,
+  valid_from_run BIGINT NOT NULL,
+  valid_to_run BIGINT
 );
 CREATE TABLE IF NOT EXISTS setting_definitions (
   definition_id VARCHAR PRIMARY KEY,
@@ -158,13 +240,6 @@ CREATE TABLE IF NOT EXISTS alignments (
   baseline_settings BIGINT, matched BIGINT, differing BIGINT, missing BIGINT, extra BIGINT,
   PRIMARY KEY (run_id, baseline_run_id)
 );
-ALTER TABLE policies ADD COLUMN IF NOT EXISTS type_key VARCHAR;
-ALTER TABLE policies ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
-ALTER TABLE settings ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
-ALTER TABLE assignments ADD COLUMN IF NOT EXISTS carried_from_run BIGINT;
--- flatten/configured.py: False = the portal's "Not configured"; rows stored before: NULL = configured
-ALTER TABLE settings ADD COLUMN IF NOT EXISTS configured BOOLEAN;
-ALTER TABLE assignments ADD COLUMN IF NOT EXISTS filter_name VARCHAR;
 -- who asked for the run: manual (a person: app or CLI) | schedule (the periodic task); alerts follow schedule
 ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS trigger VARCHAR DEFAULT 'manual';
 -- names of the groups and assignment filters a tenant's assignments point to (graph/directory.py)
@@ -179,7 +254,7 @@ CREATE TABLE IF NOT EXISTS directory_names (
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
-"""
+{_VIEWS}"""
 
 _SCHEMAS = {"policies": POLICY_SCHEMA, "settings": SETTING_SCHEMA, "assignments": ASSIGNMENT_SCHEMA}
 _process_lock = threading.RLock()
@@ -304,9 +379,12 @@ class Store:
         with self.connect(write=True) as con:
             con.execute("BEGIN")
             found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [key]))
-            for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases",
+            texts = [r[0] for r in con.execute("DELETE FROM setting_versions WHERE tenant_id = ? RETURNING text_id",
+                                               [key]).fetchall()]
+            for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
                           "directory_names", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
+            _drop_unused_texts(con, texts)
             con.execute("COMMIT")
         return bool(found)
 
@@ -358,7 +436,7 @@ class Store:
                 con.execute("INSERT INTO tenants SELECT ?, display_name, kind, added_at FROM tenants "
                             "WHERE tenant_id = ?", [new, old])
             con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
-            for table in ("settings", "policies", "assignments", "run_types", "sync_runs", "tenant_aliases"):
+            for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
             con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
@@ -467,7 +545,7 @@ class Store:
         status: str,
         request_count: int | None,
         warnings: Sequence[str] = (),
-        keep_runs: int = 10,
+        history_days: int = 400,
         types: Sequence[TypeOutcome] = (),
         type_of: Mapping[str, str] | None = None,
     ) -> dict[str, int]:
@@ -475,15 +553,19 @@ class Store:
 
         The rows come as frames (small snapshots) or as Parquet `parts` (syncs: flattened to disk
         first, so memory stays bounded and the file lock is held only for the bulk insert).
+        Only what changed is written: rows the tenant's current snapshot has and this one does not are
+        closed (valid_to_run = this run), rows it does not have yet are added; unchanged rows stay.
         `types` says, per policy type, whether this run read it; `type_of` maps policy id to type.
-        Every type not read keeps the rows of the tenant's current run, marked carried forward.
-        Returns the counts written (carried rows included) and `carried_settings`."""
+        Every type not read keeps its current rows, which this run then shows as carried forward.
+        History older than `history_days` is dropped. Returns the counts of the snapshot (carried rows
+        included), `carried_settings`, and `changed_settings` (rows closed + rows added)."""
         if status not in DONE_OK:
             raise ValueError(status)
-        synced_at = _now()
+        finished = _now()
         given = {"policies": policies, "settings": settings, "assignments": assignments}
         frames = {k: (v if v is not None else pl.DataFrame(schema=_SCHEMAS[k])) for k, v in given.items()}
-        counts = parts.counts if parts is not None else {k: v.height for k, v in frames.items()}
+        types_frame = pl.DataFrame({"policy_id": list(type_of or {}), "type_key": list((type_of or {}).values())},
+                                   schema={"policy_id": pl.String, "type_key": pl.String})
         with self.connect(write=True) as con:
             # bounded memory for bulk inserts; DuckDB spills to disk beyond this
             con.execute("SET memory_limit = '512MB'")
@@ -494,96 +576,184 @@ class Store:
                 if not state or state[0] not in ACTIVE:
                     raise StoreError(f"Run {run_id} is no longer active ({state[0] if state else 'missing'}); "
                                      "its results were discarded")
-                for table, schema in _SCHEMAS.items():
-                    cols = ", ".join(schema)
-                    extra = ", ?::TIMESTAMPTZ" if table == "settings" else ""
-                    target = f"{table} (run_id, tenant_id, {cols}{', synced_at' if extra else ''})"
-                    args: list[Any] = [tenant_id] + ([synced_at] if extra else [])
+                previous = _one(con.execute("SELECT run_id FROM current_runs WHERE tenant_id = ?", [tenant_id]))
+                con.register("_types", types_frame.to_arrow())
+                kept = self._kept_types(con, tenant_id, types)
+                changed = 0
+                for kind in _VERSIONS:
                     if parts is not None:
-                        files = parts.files(table)
-                        if files:
-                            con.execute(f"INSERT INTO {target} SELECT {int(run_id)}, ?, {cols}{extra} "
-                                        f"FROM read_parquet(?)", [*args, files])
-                    elif frames[table].height:
-                        con.register("_frame", frames[table].to_arrow())
-                        con.execute(f"INSERT INTO {target} SELECT {int(run_id)}, ?, {cols}{extra} FROM _frame", args)
+                        files = parts.files(kind)
+                        source = "read_parquet(?)" if files else None
+                        source_args: list[Any] = [files] if files else []
+                    else:
+                        source = "_frame" if frames[kind].height else None
+                        source_args = []
+                        if source:
+                            con.register("_frame", frames[kind].to_arrow())
+                    n_changed = self._write_versions(con, kind, run_id, tenant_id, source, source_args, kept)
+                    changed += n_changed if kind == "settings" else 0
+                    if source == "_frame":
                         con.unregister("_frame")
-                if type_of:
-                    con.register("_types", pl.DataFrame({"policy_id": list(type_of), "type_key": list(type_of.values())},
-                                                        schema={"policy_id": pl.String, "type_key": pl.String}).to_arrow())
-                    con.execute("UPDATE policies SET type_key = t.type_key FROM _types t "
-                                "WHERE policies.run_id = ? AND policies.policy_id = t.policy_id", [run_id])
-                    con.unregister("_types")
-                carried = self._carry_forward(con, run_id, tenant_id, types)
-                total_policies = counts["policies"] + carried["policies"]
-                total_settings = counts["settings"] + carried["settings"]
+                con.unregister("_types")
+                carried = self._record_types(con, run_id, tenant_id, types, int(previous[0]) if previous else None)
+                totals = {kind: _scalar(con.execute(f"SELECT count(*) FROM {_VERSIONS[kind]} WHERE tenant_id = ? "
+                                                    "AND valid_to_run IS NULL", [tenant_id]))
+                          for kind in ("policies", "settings")}
                 con.execute(
                     "UPDATE sync_runs SET status = ?, finished_at = ?, policy_count = ?, setting_count = ?, "
                     "request_count = ?, warnings = ?, error = NULL WHERE run_id = ?",
-                    [status, synced_at, total_policies, total_settings, request_count,
+                    [status, finished, totals["policies"], totals["settings"], request_count,
                      json.dumps(list(warnings)), run_id],
                 )
-                self._prune(con, tenant_id, keep_runs)
+                self._retain(con, tenant_id, history_days)
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback(con, exc)
                 raise
-        return {"policies": total_policies, "settings": total_settings, "carried_settings": carried["settings"]}
+        return {"policies": int(totals["policies"]), "settings": int(totals["settings"]),
+                "carried_settings": carried, "changed_settings": changed}
 
-    def _carry_forward(self, con: duckdb.DuckDBPyConnection, run_id: int, tenant_id: str,
-                       types: Sequence[TypeOutcome]) -> dict[str, int]:
-        """Record what the run did per type; copy the last good rows of every type it could not read."""
-        carried = {"policies": 0, "settings": 0}
-        if not types:
-            return carried
-        previous = _one(con.execute("SELECT run_id FROM current_runs WHERE tenant_id = ?", [tenant_id]))
-        prev_run = int(previous[0]) if previous else None
-        family_types: dict[str, int] = {}
+    @staticmethod
+    def _kept_types(con: duckdb.DuckDBPyConnection, tenant_id: str, types: Sequence[TypeOutcome]) -> str:
+        """SQL over `v` (a version row): the rows of a type this run did not read, which stay as they are.
+        Rows stored before types were recorded have no type_key: they match by family when the family
+        has this one type only."""
+        unread = [t for t in types if not t.read]
+        if not unread:
+            return "FALSE"
+        per_family: dict[str, int] = {}
         for t in types:
-            family_types[t.family] = family_types.get(t.family, 0) + 1
+            per_family[t.family] = per_family.get(t.family, 0) + 1
+        keys = ", ".join(_quote(t.key) for t in unread)
+        legacy = ", ".join(_quote(t.family) for t in unread if per_family[t.family] == 1) or "NULL"
+        return f"(v.type_key IN ({keys}) OR (v.type_key IS NULL AND v.policy_type IN ({legacy})))"
+
+    @staticmethod
+    def _write_versions(con: duckdb.DuckDBPyConnection, kind: str, run_id: int, tenant_id: str,
+                        source: str | None, source_args: list[Any], kept: str) -> int:
+        """Close the tenant's current rows of `kind` that the new snapshot does not have (except kept
+        types), add the new snapshot's rows that are not current yet. Returns rows closed + added."""
+        table = _VERSIONS[kind]
+        schema = _SCHEMAS[kind]
+        cols = ", ".join(f"n.{c}" for c in schema)
+        if source is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM {table} WHERE FALSE")
+        elif kind == "settings":
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _staged AS
+                SELECT {cols}, {_hash(TEXT_COLUMNS)} AS text_id
+                FROM {source} n""", source_args)
+            texts = ", ".join(TEXT_COLUMNS)
+            con.execute(f"""INSERT INTO setting_texts
+                SELECT DISTINCT text_id, {texts} FROM _staged n
+                WHERE NOT EXISTS (SELECT 1 FROM setting_texts x WHERE x.text_id = n.text_id)""")
+            clash = _scalar(con.execute(
+                f"""SELECT count(*) FROM (SELECT DISTINCT text_id, {texts} FROM _staged) n
+                    JOIN setting_texts x ON x.text_id = n.text_id
+                    WHERE {' OR '.join(f'x.{c} IS DISTINCT FROM n.{c}' for c in TEXT_COLUMNS)}"""))
+            if clash:
+                raise StoreError(f"{clash} setting texts hash like others already stored; nothing was written")
+            vcols = ", ".join(f"n.{c}" for c in VERSION_COLUMNS)
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS
+                SELECT ? AS tenant_id, {vcols}, n.text_id, t.type_key, {_hash(_IDENTITY[kind])} AS row_hash, {int(run_id)} AS valid_from_run, NULL::BIGINT AS valid_to_run
+                FROM _staged n LEFT JOIN _types t ON t.policy_id = n.policy_id""", [tenant_id])
+            con.execute("DROP TABLE _staged")
+        else:
+            distinct = "DISTINCT" if kind == "assignments" else ""  # identical assignment rows are one fact
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS
+                SELECT {distinct} ? AS tenant_id, {cols}, t.type_key,
+                       {_hash(_IDENTITY[kind])} AS row_hash,
+                       {int(run_id)} AS valid_from_run, NULL::BIGINT AS valid_to_run
+                FROM {source} n LEFT JOIN _types t ON t.policy_id = n.policy_id""", [tenant_id, *source_args])
+        same = ("n.row_hash = v.row_hash AND n.policy_id IS NOT DISTINCT FROM v.policy_id"
+                + (" AND n.setting_key IS NOT DISTINCT FROM v.setting_key" if kind == "settings" else ""))
+        closing = f"""FROM {table} v WHERE v.tenant_id = ? AND v.valid_to_run IS NULL AND NOT {kept}
+                      AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})"""
+        closed = _scalar(con.execute(f"SELECT count(*) {closing}", [tenant_id]))
+        if closed:
+            con.execute(f"UPDATE {table} v SET valid_to_run = {int(run_id)} WHERE v.tenant_id = ? "
+                        f"AND v.valid_to_run IS NULL AND NOT {kept} AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})",
+                        [tenant_id])
+        added = _scalar(con.execute(
+            f"""SELECT count(*) FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v WHERE v.tenant_id = n.tenant_id
+                AND v.valid_to_run IS NULL AND {same})"""))
+        if added:
+            con.execute(f"""INSERT INTO {table} SELECT * FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v
+                WHERE v.tenant_id = n.tenant_id AND v.valid_to_run IS NULL AND {same})""")
+        con.execute("DROP TABLE _new")
+        return int(closed) + int(added)
+
+    @staticmethod
+    def _record_types(con: duckdb.DuckDBPyConnection, run_id: int, tenant_id: str,
+                      types: Sequence[TypeOutcome], prev_run: int | None) -> int:
+        """Record per type what the run did: read, carried (its current rows stay, from the run that
+        really read them) or skipped (not read and nothing to carry). Returns the carried settings."""
+        carried_settings = 0
         for t in types:
             status, source, n_pol, n_set = ("read", None, 0, 0)
             if not t.read:
                 status = "skipped"
-                if prev_run is not None:
-                    # rows of this type in the current run; rows stored before v2 have no type_key and
-                    # are matched by family when that family has this one type only
-                    match = "(p.type_key = ? OR (p.type_key IS NULL AND ? AND p.policy_type = ?))"
-                    margs = [t.key, family_types[t.family] == 1, t.family]
-                    ids_sql = f"SELECT p.policy_id FROM policies p WHERE p.run_id = {prev_run} AND {match}"
-                    pol_cols = "policy_id, policy_name, policy_type, odata_type, platform, raw_json"
-                    n_pol = _scalar(con.execute(
-                        f"SELECT count(*) FROM policies p WHERE p.run_id = {prev_run} AND {match}", margs))
-                    if n_pol:
-                        origin = f"coalesce(carried_from_run, {prev_run})"
-                        con.execute(
-                            f"INSERT INTO policies (run_id, tenant_id, {pol_cols}, type_key, carried_from_run) "
-                            f"SELECT {int(run_id)}, tenant_id, {pol_cols}, ?, {origin} FROM policies p "
-                            f"WHERE p.run_id = {prev_run} AND {match}", [t.key, *margs])
-                        set_cols = ", ".join(SETTING_SCHEMA) + ", synced_at"
-                        n_set = _scalar(con.execute(
-                            f"SELECT count(*) FROM settings WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})",
-                            margs))
-                        con.execute(
-                            f"INSERT INTO settings (run_id, tenant_id, {set_cols}, carried_from_run) "
-                            f"SELECT {int(run_id)}, tenant_id, {set_cols}, {origin} FROM settings "
-                            f"WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})", margs)
-                        asg_cols = ", ".join(ASSIGNMENT_SCHEMA)
-                        con.execute(
-                            f"INSERT INTO assignments (run_id, tenant_id, {asg_cols}, carried_from_run) "
-                            f"SELECT {int(run_id)}, tenant_id, {asg_cols}, {origin} FROM assignments "
-                            f"WHERE run_id = {prev_run} AND policy_id IN ({ids_sql})", margs)
-                        origin_run = _one(con.execute(
-                            f"SELECT min(coalesce(carried_from_run, {prev_run})) FROM policies p "
-                            f"WHERE p.run_id = {prev_run} AND {match}", margs))
-                        source = int(origin_run[0]) if origin_run and origin_run[0] is not None else prev_run
-                        status = "carried"
-                        carried["policies"] += int(n_pol)
-                        carried["settings"] += int(n_set)
+                kept = Store._kept_types(con, tenant_id, [t])
+                n_pol = _scalar(con.execute(f"SELECT count(*) FROM policy_versions v WHERE v.tenant_id = ? "
+                                            f"AND v.valid_to_run IS NULL AND {kept}", [tenant_id]))
+                if n_pol and prev_run is not None:
+                    n_set = _scalar(con.execute(f"SELECT count(*) FROM setting_versions v WHERE v.tenant_id = ? "
+                                                f"AND v.valid_to_run IS NULL AND {kept}", [tenant_id]))
+                    before = _one(con.execute("SELECT status, carried_from_run FROM run_types WHERE run_id = ? "
+                                              "AND type_key = ?", [prev_run, t.key]))
+                    source = int(before[1]) if before and before[0] == "carried" and before[1] else prev_run
+                    status = "carried"
+                    carried_settings += int(n_set)
+                else:
+                    n_pol = 0
             con.execute("INSERT INTO run_types VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [run_id, tenant_id, t.key, t.family, t.label, status, t.reason or None, t.message or None,
                          source, int(n_pol), int(n_set)])
-        return carried
+        if types:
+            # rows stored before types were recorded: give them the type they were read as now
+            con.execute("UPDATE setting_versions v SET type_key = p.type_key FROM policy_versions p "
+                        "WHERE v.tenant_id = ? AND v.valid_to_run IS NULL AND v.type_key IS NULL "
+                        "AND p.tenant_id = v.tenant_id AND p.valid_to_run IS NULL AND p.policy_id = v.policy_id "
+                        "AND p.type_key IS NOT NULL", [tenant_id])
+        return carried_settings
+
+    @staticmethod
+    def _retain(con: duckdb.DuckDBPyConnection, tenant_id: str, history_days: int) -> None:
+        """Drop the history no kept run needs: runs that finished more than `history_days` ago (never the
+        current one) become 'pruned', and row versions valid only in pruned runs are deleted."""
+        first_kept = _scalar(con.execute(
+            "SELECT min(run_id) FROM sync_runs WHERE tenant_id = ? AND status IN ('succeeded', 'partial') "
+            "AND (finished_at >= now() - to_days(?) OR run_id = (SELECT run_id FROM current_runs WHERE tenant_id = ?))",
+            [tenant_id, int(history_days), tenant_id]))
+        if first_kept is None:
+            return
+        old = _scalar(con.execute("SELECT count(*) FROM sync_runs WHERE tenant_id = ? AND run_id < ? "
+                                  "AND status IN ('succeeded', 'partial')", [tenant_id, first_kept]))
+        if not old:
+            return
+        con.execute("UPDATE sync_runs SET status = 'pruned' WHERE tenant_id = ? AND run_id < ? "
+                    "AND status IN ('succeeded', 'partial')", [tenant_id, first_kept])
+        texts = [r[0] for r in con.execute(
+            "DELETE FROM setting_versions WHERE tenant_id = ? AND valid_to_run <= ? RETURNING text_id",
+            [tenant_id, first_kept]).fetchall()]
+        for table in ("policy_versions", "assignment_versions"):
+            con.execute(f"DELETE FROM {table} WHERE tenant_id = ? AND valid_to_run <= ?", [tenant_id, first_kept])
+        _drop_unused_texts(con, texts)
+
+    def load_first_snapshots(self, con: duckdb.DuckDBPyConnection, kind: str, relation: str) -> None:
+        """Bulk load (benchmarks, tools): the rows of `relation` (columns run_id, tenant_id and the kind's
+        schema) become the first versions of runs already marked done, for tenants with no rows yet.
+        Same text ids and row hashes as write_snapshot, so later syncs diff against them."""
+        cols = ", ".join(f"n.{c}" for c in _SCHEMAS[kind])
+        if kind == "settings":
+            con.execute(f"""INSERT INTO setting_texts SELECT DISTINCT {_hash(TEXT_COLUMNS)}, {', '.join(
+                f'n.{c}' for c in TEXT_COLUMNS)} FROM {relation} n WHERE NOT EXISTS (SELECT 1 FROM setting_texts x
+                WHERE x.text_id = {_hash(TEXT_COLUMNS)})""")
+            con.execute(f"""INSERT INTO setting_versions SELECT n.tenant_id, {', '.join(f'n.{c}' for c in VERSION_COLUMNS)},
+                n.text_id, NULL, {_hash(_IDENTITY[kind])}, n.run_id, NULL
+                FROM (SELECT {cols}, n.run_id, n.tenant_id, {_hash(TEXT_COLUMNS)} AS text_id FROM {relation} n) n""")
+        else:
+            con.execute(f"INSERT INTO {_VERSIONS[kind]} SELECT n.tenant_id, {cols}, NULL, {_hash(_IDENTITY[kind])}, "
+                        f"n.run_id, NULL FROM {relation} n")
 
     def run_types(self, run_ids: Sequence[int]) -> pl.DataFrame:
         """Per run and policy type: read, carried (with the run the rows come from) or skipped."""
@@ -612,16 +782,6 @@ class Store:
                     WHERE rt.status <> 'read' {where} ORDER BY t.display_name, rt.label""",
                 params=args or None).pl()
 
-    def _prune(self, con: duckdb.DuckDBPyConnection, tenant_id: str, keep_runs: int) -> None:
-        old = [r[0] for r in con.execute(
-            "SELECT run_id FROM sync_runs WHERE tenant_id = ? AND status IN ('succeeded','partial') "
-            "ORDER BY run_id DESC OFFSET ?", [tenant_id, keep_runs]).fetchall()]
-        if old:
-            marks = ",".join("?" * len(old))
-            for table in ("settings", "policies", "assignments"):
-                con.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", old)
-            con.execute(f"UPDATE sync_runs SET status = 'pruned' WHERE run_id IN ({marks})", old)
-
     # -- reads for the app, compare and export ---------------------------------------------------
     def snapshot_token(self) -> tuple[tuple[str, int], ...]:
         """(tenant, current run) pairs: a cache key that changes when any snapshot changes."""
@@ -634,24 +794,28 @@ class Store:
 
     def run_settings(self, run_ids: Sequence[int] | None, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Setting rows of specific runs (None: each tenant's current run)."""
+        return self._rows("settings", run_ids, tenant_ids)
+
+    def _rows(self, kind: str, run_ids: Sequence[int] | None, tenant_ids: Sequence[str] | None,
+              columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Rows of `kind` as of specific runs (None: each tenant's current run), with display names."""
         args: list[Any] = []
-        if run_ids is None:
-            source = "SELECT run_id FROM current_runs"
-            if tenant_ids is not None:
-                source += f" WHERE tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
-                args.extend(tenant_ids)
-        else:
-            source = ",".join(str(int(r)) for r in run_ids) or "NULL"
-        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        where = "TRUE"
+        if run_ids is not None:
+            where = f"s.run_id IN ({','.join(str(int(r)) for r in run_ids) or 'NULL'})"
+        if tenant_ids is not None:
+            where += f" AND s.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
+            args.extend(tenant_ids)
+        view = (_CURRENT_VIEW if run_ids is None else _RUN_VIEW)[kind]
+        cols = ", ".join(f"s.{c}" for c in (columns or _SCHEMAS[kind]))
         sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
-                  FROM settings s JOIN tenants t USING (tenant_id)
-                  WHERE s.run_id IN ({source})"""
+                  FROM {view} s JOIN tenants t USING (tenant_id) WHERE {where}"""
         with self.connect() as con:
             return con.sql(sql, params=args or None).pl()
 
     # -- reads sized to the screen: the database filters, counts and pages; only the page comes back
     # The current rows of every tenant: the one place that says what "current" is, for these reads.
-    _CURRENT = "settings s WHERE s.run_id IN (SELECT run_id FROM current_runs)"
+    _CURRENT = f"{_CURRENT_VIEW['settings']} s WHERE TRUE"
     _ORDER = "t.display_name, s.tenant_id, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
 
     def settings_tenant_counts(self, where: str, params: Sequence[Any]) -> list[tuple[str, int]]:
@@ -716,7 +880,7 @@ class Store:
         `by_policy`: `where` names only policy-level columns (tenant, type, platform, policy), so the
         current policies answer instead of every setting row (every policy has at least one row)."""
         out: dict[str, list[str]] = {}
-        source = ("policies s WHERE s.run_id IN (SELECT run_id FROM current_runs)"
+        source = (f"{_CURRENT_VIEW['policies']} s WHERE TRUE"
                   if by_policy and self._POLICY_FACETS >= set(columns) else self._CURRENT)
         with self.connect() as con:
             for column in columns:
@@ -761,7 +925,7 @@ class Store:
             con.execute("SET memory_limit = '1GB'")
             for start in range(0, frame.height, ALIGNMENT_BATCH):
                 con.register("_pairs", frame.slice(start, ALIGNMENT_BATCH).to_arrow())
-                con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs')}")
+                con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs', _RUN_VIEW['settings'])}")
                 con.unregister("_pairs")
 
     def refresh_alignments_for(self, run_id: int) -> None:
@@ -781,33 +945,147 @@ class Store:
         self.refresh_alignments([(int(a), int(b)) for a, b in pairs])
 
     def current_assignments(self, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
-        args: list[Any] = []
-        where = ""
-        if tenant_ids is not None:
-            where = f"WHERE tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
-            args.extend(tenant_ids)
-        sql = f"""SELECT a.*, t.display_name AS tenant FROM assignments a JOIN tenants t USING (tenant_id)
-                  WHERE a.run_id IN (SELECT run_id FROM current_runs {where})"""
-        with self.connect() as con:
-            return con.sql(sql, params=args or None).pl()
+        return self._rows("assignments", None, tenant_ids)
 
     def policy_raw(self, run_id: int, policy_id: str) -> str | None:
         with self.connect() as con:
-            row = _one(con.execute("SELECT raw_json FROM policies WHERE run_id = ? AND policy_id = ?",
-                              [run_id, policy_id]))
+            row = _one(con.execute(f"SELECT raw_json FROM {_RUN_VIEW['policies']} WHERE run_id = ? AND policy_id = ?",
+                                   [run_id, policy_id]))
         return row[0] if row else None
 
     def current_policies(self, tenant_ids: Sequence[str] | None = None, *, with_raw: bool = False) -> pl.DataFrame:
+        columns = [c for c in POLICY_SCHEMA if with_raw or c != "raw_json"]
+        return self._rows("policies", None, tenant_ids, columns).drop("tenant", "synced_at", "carried_from_run")
+
+    # -- history: what changed since a point in time, read from the row ranges ----------------------
+    def history_bases(self, *, since: datetime | None = None, since_run: int | None = None,
+                      tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
+        """Per tenant with data: the run its changes are counted from (`base_run`: its last done run at or
+        before `since`, or `since_run`; a tenant first synced later starts from its first run, and
+        `first_sync` says so) and its current run (`cur_run`), with when each finished."""
         args: list[Any] = []
-        where = ""
+        where = "TRUE"
         if tenant_ids is not None:
-            where = f"WHERE tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
+            where = f"c.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
             args.extend(tenant_ids)
-        raw = ", p.raw_json" if with_raw else ""
-        sql = f"""SELECT p.run_id, p.tenant_id, p.policy_id, p.policy_name, p.policy_type, p.odata_type, p.platform{raw}
-                  FROM policies p WHERE p.run_id IN (SELECT run_id FROM current_runs {where})"""
+        if since_run is not None:
+            base = "(SELECT run_id FROM sync_runs WHERE run_id = ? AND tenant_id = c.tenant_id)"
+            args = [since_run, *args]
+        else:
+            base = ("(SELECT max(run_id) FROM sync_runs d WHERE d.tenant_id = c.tenant_id "
+                    "AND d.status IN ('succeeded', 'partial') AND d.finished_at <= ?)")
+            args = [since or _now(), *args]
+        sql = f"""WITH b AS (
+                    SELECT c.tenant_id, c.run_id AS cur_run, {base} AS at_since,
+                           (SELECT min(run_id) FROM sync_runs d WHERE d.tenant_id = c.tenant_id
+                            AND d.status IN ('succeeded', 'partial')) AS first_run
+                    FROM current_runs c WHERE {where})
+                  SELECT b.tenant_id, t.display_name AS tenant, coalesce(b.at_since, b.first_run) AS base_run,
+                         b.at_since IS NULL AS first_sync, rb.finished_at AS base_at, b.cur_run, rc.finished_at AS cur_at
+                  FROM b JOIN tenants t USING (tenant_id)
+                  JOIN sync_runs rb ON rb.run_id = coalesce(b.at_since, b.first_run)
+                  JOIN sync_runs rc ON rc.run_id = b.cur_run
+                  WHERE t.kind <> 'baseline' ORDER BY t.display_name, b.tenant_id"""
         with self.connect() as con:
-            return con.sql(sql, params=args or None).pl()
+            return con.sql(sql, params=args).pl()
+
+    def changed_rows(self, bases: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The setting rows a diff between each tenant's base run and current run needs, and no more: for
+        every setting key a version opened or closed after the base run, that key's rows as of the base
+        run and as of the current run (each with `seen_run`: the run where its version began or ended)."""
+        frame = bases.select("tenant_id", "base_run", "cur_run")
+        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        touched = """SELECT DISTINCT v.tenant_id, v.setting_key FROM setting_versions v JOIN _bases b USING (tenant_id)
+                     WHERE (v.valid_from_run > b.base_run AND v.valid_from_run <= b.cur_run)
+                        OR (v.valid_to_run > b.base_run AND v.valid_to_run <= b.cur_run)"""
+        # when a sync first saw the change: for the base run's row, the run it ended in; for the current
+        # row, the first run after the base that had its value (a rename re-versions a row, not its value)
+        seen = {"base_run": "s.valid_to_run",
+                "cur_run": """(SELECT min(w.valid_from_run) FROM setting_versions w WHERE w.tenant_id = s.tenant_id
+                               AND w.policy_id = s.policy_id AND w.setting_key = s.setting_key
+                               AND w.valid_from_run > b.base_run
+                               AND w.compare_value IS NOT DISTINCT FROM s.compare_value
+                               AND w.configured IS NOT DISTINCT FROM s.configured)"""}
+        out = []
+        with self.connect() as con:
+            con.register("_bases", frame.to_arrow())
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {touched}")
+            for side in ("base_run", "cur_run"):
+                out.append(con.sql(
+                    f"""SELECT s.run_id, s.tenant_id, {cols}, {seen[side]} AS seen_run FROM {_RUN_VIEW['settings']} s
+                        JOIN _bases b ON b.tenant_id = s.tenant_id AND s.run_id = b.{side}
+                        SEMI JOIN _touched k ON k.tenant_id = s.tenant_id AND k.setting_key = s.setting_key""").pl())
+            con.unregister("_bases")
+        return out[0], out[1]
+
+    def policies_at(self, bases: pl.DataFrame) -> pl.DataFrame:
+        """Each tenant's policies as of its base run and its current run (`side`: base | cur), with their
+        configured settings (`settings`), for policy events."""
+        frame = bases.select("tenant_id", "base_run", "cur_run")
+        with self.connect() as con:
+            con.register("_bases", frame.to_arrow())
+            result = con.sql(
+                f"""WITH runs AS (SELECT tenant_id, base_run AS run_id, 'base' AS side FROM _bases
+                                  UNION ALL SELECT tenant_id, cur_run, 'cur' FROM _bases),
+                    counts AS (SELECT s.run_id, s.policy_id, count(*) FILTER (WHERE coalesce(s.configured, true)
+                                      AND s.setting_key <> ?) AS settings
+                               FROM {_RUN_VIEW['settings']} s SEMI JOIN runs USING (run_id)
+                               GROUP BY s.run_id, s.policy_id)
+                    SELECT r.side, p.tenant_id, p.policy_id, p.policy_type, p.policy_name,
+                           coalesce(c.settings, 0)::UINTEGER AS settings
+                    FROM {_RUN_VIEW['policies']} p JOIN runs r ON r.run_id = p.run_id AND r.tenant_id = p.tenant_id
+                    LEFT JOIN counts c ON c.run_id = p.run_id AND c.policy_id = p.policy_id""",
+                params=[NO_SETTINGS]).pl()
+            con.unregister("_bases")
+        return result
+
+    def change_counts(self, since: datetime) -> pl.DataFrame:
+        """Per tenant and day (of the run's finish, UTC) since `since`: the changes its runs found, as the
+        Changes page counts them: policies added, deleted or renamed (`policy_events`), and settings whose
+        configured value changed, appeared or went inside policies that stayed (`setting_changes`). A rename
+        or a new raw JSON re-versions rows without changing a value: not counted. A tenant's first run is
+        its first load, not a change."""
+        value = "CASE WHEN coalesce({a}.configured, true) THEN coalesce({a}.compare_value, {a}.value, '') END"
+        sql = f"""WITH runs AS (
+                   SELECT r.run_id, r.tenant_id, CAST(r.finished_at AS DATE) AS day FROM sync_runs r
+                   WHERE r.status IN ('succeeded', 'partial') AND r.finished_at >= ?
+                     AND r.run_id > (SELECT min(run_id) FROM sync_runs f WHERE f.tenant_id = r.tenant_id
+                                     AND f.status IN ('succeeded', 'partial', 'pruned'))),
+                 pol AS (
+                   SELECT coalesce(o.tenant_id, n.tenant_id) AS tenant_id, coalesce(o.run_id, n.run_id) AS run_id,
+                          coalesce(o.policy_id, n.policy_id) AS policy_id,
+                          CASE WHEN o.policy_id IS NULL THEN 'added' WHEN n.policy_id IS NULL THEN 'deleted'
+                               WHEN o.policy_name IS DISTINCT FROM n.policy_name THEN 'renamed' END AS event
+                   FROM (SELECT v.tenant_id, v.valid_to_run AS run_id, v.policy_id, v.policy_name
+                         FROM policy_versions v SEMI JOIN runs r ON r.run_id = v.valid_to_run) o
+                   FULL JOIN (SELECT v.tenant_id, v.valid_from_run AS run_id, v.policy_id, v.policy_name
+                              FROM policy_versions v SEMI JOIN runs r ON r.run_id = v.valid_from_run) n
+                     ON n.tenant_id = o.tenant_id AND n.run_id = o.run_id AND n.policy_id = o.policy_id),
+                 sets AS (
+                   SELECT coalesce(o.tenant_id, n.tenant_id) AS tenant_id, coalesce(o.run_id, n.run_id) AS run_id,
+                          coalesce(o.policy_id, n.policy_id) AS policy_id, o.v AS old_v, n.v AS new_v
+                   FROM (SELECT v.tenant_id, v.valid_to_run AS run_id, v.policy_id, v.setting_key,
+                                {value.format(a='v')} AS v
+                         FROM setting_versions v SEMI JOIN runs r ON r.run_id = v.valid_to_run) o
+                   FULL JOIN (SELECT v.tenant_id, v.valid_from_run AS run_id, v.policy_id, v.setting_key,
+                                     {value.format(a='v')} AS v
+                              FROM setting_versions v SEMI JOIN runs r ON r.run_id = v.valid_from_run) n
+                     ON n.tenant_id = o.tenant_id AND n.run_id = o.run_id AND n.policy_id = o.policy_id
+                        AND n.setting_key = o.setting_key),
+                 per_run AS (
+                   SELECT r.run_id, r.tenant_id, r.day,
+                          (SELECT count(*) FROM pol p WHERE p.run_id = r.run_id AND p.event IS NOT NULL) AS policy_events,
+                          (SELECT count(*) FROM sets x WHERE x.run_id = r.run_id AND x.old_v IS DISTINCT FROM x.new_v
+                             AND NOT EXISTS (SELECT 1 FROM pol p WHERE p.run_id = x.run_id AND p.policy_id = x.policy_id
+                                             AND p.event IN ('added', 'deleted'))) AS setting_changes
+                   FROM runs r)
+                 SELECT p.tenant_id, t.display_name AS tenant, p.day, sum(p.policy_events)::BIGINT AS policy_events,
+                        sum(p.setting_changes)::BIGINT AS setting_changes,
+                        (sum(p.policy_events) + sum(p.setting_changes))::BIGINT AS changes, count(*) AS runs
+                 FROM per_run p JOIN tenants t USING (tenant_id)
+                 GROUP BY ALL ORDER BY t.display_name, p.day"""
+        with self.connect() as con:
+            return con.sql(sql, params=[since]).pl()
 
     # -- directory names cache (per tenant: group and filter ids differ in every tenant) ---------
     def directory_names(self, tenant_id: str) -> dict[str, dict[str, str]]:
@@ -889,6 +1167,8 @@ def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
     (wiFiPreSharedKey, proxyServerPassword, ...): mask it now. DuckDB picks the candidate rows with
     the rule's own text pattern; Python masks them."""
+    if not _has_table(con, "policies"):
+        return  # a file created with temporal rows (v6) never held unmasked raw JSON
     rows = con.execute("SELECT rowid, raw_json FROM policies WHERE regexp_matches(raw_json, ?)",
                        [secrets.SECRET_TEXT_PATTERN]).fetchall()
     changed = [(rowid, masked) for rowid, text in rows if (masked := secrets.mask_json_text(text)) != text]
@@ -906,11 +1186,67 @@ def _drop_imported_definitions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM setting_definitions")
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return _one(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ? "
+                            "AND table_schema = 'main'", [name])) is not None
+
+
+def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
+    """v6: files up to v5 kept a full copy of every row per run (`settings`, `policies`, `assignments`
+    with run_id). Each row becomes one version per unbroken stretch of the tenant's kept runs that held
+    it (gaps and islands over the runs in order); the copies are dropped. Rows a run carried forward
+    were copies of an older run's: they become part of that row's range, and `run_types` still says
+    the run carried them."""
+    if not _has_table(con, "settings"):
+        return
+    # columns later versions added to the old tables, so files from any version convert the same way
+    for table, column, kind in (("policies", "type_key", "VARCHAR"), ("settings", "configured", "BOOLEAN"),
+                                ("assignments", "filter_name", "VARCHAR")):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _runs AS
+        SELECT run_id, tenant_id, row_number() OVER (PARTITION BY tenant_id ORDER BY run_id) AS rn,
+               count(*) OVER (PARTITION BY tenant_id) AS last_rn
+        FROM sync_runs WHERE status IN ('succeeded', 'partial')""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _ptype AS
+        SELECT run_id, policy_id, any_value(type_key) AS type_key FROM policies GROUP BY run_id, policy_id""")
+    con.execute(f"""INSERT INTO setting_texts SELECT DISTINCT {_hash(TEXT_COLUMNS, 's')}, {', '.join(TEXT_COLUMNS)}
+                    FROM settings s""")
+    sources = {
+        "settings": f"""SELECT s.run_id, s.tenant_id, {', '.join(f's.{c}' for c in VERSION_COLUMNS)},
+                               {_hash(TEXT_COLUMNS, 's')} AS text_id, pt.type_key
+                        FROM settings s LEFT JOIN _ptype pt ON pt.run_id = s.run_id AND pt.policy_id = s.policy_id""",
+        "policies": f"SELECT run_id, tenant_id, {', '.join(POLICY_SCHEMA)}, type_key FROM policies",
+        "assignments": f"""SELECT a.run_id, a.tenant_id, {', '.join(f'a.{c}' for c in ASSIGNMENT_SCHEMA)}, pt.type_key
+                           FROM assignments a LEFT JOIN _ptype pt ON pt.run_id = a.run_id
+                           AND pt.policy_id = a.policy_id""",
+    }
+    for kind, source in sources.items():
+        content = [*(VERSION_COLUMNS if kind == "settings" else _SCHEMAS[kind]), *(("text_id",) if kind == "settings"
+                                                                                  else ())]
+        key = "o.row_hash, o.policy_id" + (", o.setting_key" if kind == "settings" else "")
+        con.execute(f"""INSERT INTO {_VERSIONS[kind]}
+            WITH o AS (SELECT DISTINCT q.*, {_hash(_IDENTITY[kind], 'q')} AS row_hash, r.rn
+                       FROM ({source}) q JOIN _runs r USING (run_id)),
+            islands AS (SELECT o.*, o.rn - row_number() OVER (PARTITION BY o.tenant_id, {key} ORDER BY o.rn) AS grp
+                        FROM (SELECT DISTINCT ON (tenant_id, row_hash, policy_id{', setting_key' if kind == 'settings'
+                              else ''}, rn) * FROM o) o),
+            ranges AS (SELECT i.tenant_id, {', '.join(f'any_value(i.{c}) AS {c}' for c in content)},
+                              any_value(i.type_key) AS type_key, i.row_hash, min(i.rn) AS first_rn, max(i.rn) AS last_rn
+                       FROM islands i GROUP BY i.tenant_id, {key.replace('o.', 'i.')}, i.grp)
+            SELECT g.tenant_id, {', '.join(f'g.{c}' for c in content)}, g.type_key, g.row_hash,
+                   f.run_id, t.run_id
+            FROM ranges g JOIN _runs f ON f.tenant_id = g.tenant_id AND f.rn = g.first_rn
+            LEFT JOIN _runs t ON t.tenant_id = g.tenant_id AND t.rn = g.last_rn + 1""")
+    for table in ("settings", "policies", "assignments", "_ptype", "_runs"):
+        con.execute(f"DROP TABLE {table}")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
     (4, _mask_stored_raw_json),
     (5, _drop_imported_definitions),
+    (6, _snapshots_to_ranges),
 )
 
 

@@ -441,7 +441,8 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for tenant, value in ((evil, MARKDOWN_NAME), (base, "XTS-AES 256")):
         write_snapshot(store, tenant, {MARKDOWN_NAME: {"fw_enable": "true", "bl_method": value}})
     with store.connect(write=True) as con:
-        con.execute("UPDATE settings SET setting_name = ?, description = ? WHERE setting_key = 'bl_method'",
+        con.execute("UPDATE setting_texts SET setting_name = ?, description = ? WHERE text_id IN "
+                    "(SELECT text_id FROM setting_versions WHERE setting_key = 'bl_method')",
                     [MARKDOWN_NAME, "Your session expired. " + MARKDOWN_NAME])
     for tenant in (evil, bidi):
         run_id, _ = store.create_run_unless_active(tenant)

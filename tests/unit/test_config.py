@@ -50,14 +50,14 @@ def test_bad_values_name_the_variable(env, variable):
 
 def test_dotenv_file_is_read(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_KEEP_RUNS"):
+    for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_HISTORY_DAYS"):
         monkeypatch.delenv(var, raising=False)
-    Path(".env").write_text(f"AZURE_AD_CLIENT_ID={GUID}\nAZURE_AD_CLIENT_SECRET=from-dotenv\nTENANTPILOT_KEEP_RUNS=3\n")
+    Path(".env").write_text(f"AZURE_AD_CLIENT_ID={GUID}\nAZURE_AD_CLIENT_SECRET=from-dotenv\nTENANTPILOT_HISTORY_DAYS=3\n")
     try:
         cfg = load_settings()
-        assert cfg.client_id == GUID and cfg.keep_runs == 3 and not cfg.demo
+        assert cfg.client_id == GUID and cfg.history_days == 3 and not cfg.demo
     finally:
-        for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_KEEP_RUNS"):
+        for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_HISTORY_DAYS"):
             monkeypatch.delenv(var, raising=False)
 
 

@@ -40,7 +40,8 @@ from tenantpilot.flatten.constants import MAX_DEPTH
 from tenantpilot.flatten.files import ExportReader
 from tenantpilot.flatten.schema import SECRET_MASK
 from tenantpilot.snapshot import build_frames
-from tenantpilot.store import DDL, SCHEMA_VERSION, Store
+from tenantpilot.store import SCHEMA_VERSION, Store
+from tests.legacy_schema import V5_DDL as DDL
 
 ROOT = Path(APP).parent
 SECRET = "hunter2-Secr3t-do-not-keep"
@@ -229,7 +230,7 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6  # 6: rows stored as ranges over runs (store.py _snapshots_to_ranges)
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
@@ -334,7 +335,8 @@ def test_a_markdown_name_never_renders_as_markdown_on_sync_explore_and_compare(d
     for tenant in (evil, other):
         write_snapshot(db, tenant, {MARKDOWN_NAME: {"fw_enable": "true", "bl_method": MARKDOWN_NAME}})
     with db.connect(write=True) as con:  # a setting name, description and failed run from the tenant
-        con.execute("UPDATE settings SET setting_name = ?, description = ? WHERE setting_key = 'bl_method'",
+        con.execute("UPDATE setting_texts SET setting_name = ?, description = ? WHERE text_id IN "
+                    "(SELECT text_id FROM setting_versions WHERE setting_key = 'bl_method')",
                     [MARKDOWN_NAME, MARKDOWN_NAME])
     run_id, _ = db.create_run_unless_active(evil)
     db.fail_run(run_id, f"Graph said: {MARKDOWN_NAME}")

@@ -82,17 +82,28 @@ def test_write_is_atomic_when_run_no_longer_active(store):
     assert store.run_settings([run_id]).height == 0
 
 
-def test_prune_keeps_last_runs(store):
+def test_history_older_than_the_retention_is_dropped(store):
     t = "contoso.onmicrosoft.com"
     ids = []
     for i in range(4):
         run_id, _ = store.create_run_unless_active(t)
         store.start_run(run_id)
         p, s, a = frames({"a": {"k": str(i)}})
-        store.write_snapshot(run_id, t, policies=p, settings=s, assignments=a, status="succeeded",
-                             request_count=1, keep_runs=2)
+        store.write_snapshot(run_id, t, policies=p, settings=s, assignments=a, status="succeeded", request_count=1)
         ids.append(run_id)
-    assert store.run_settings(ids)["run_id"].unique().sort().to_list() == ids[-2:]
+        with store.connect(write=True) as con:  # this run finished (4 - i) * 10 days ago
+            con.execute("UPDATE sync_runs SET finished_at = now() - to_days(?) WHERE run_id = ?", [(4 - i) * 10, run_id])
+    assert store.run_settings(ids).sort("run_id")["value"].to_list() == ["0", "1", "2", "3"]
+    run_id, _ = store.create_run_unless_active(t)
+    store.start_run(run_id)
+    p, s, a = frames({"a": {"k": "4"}})
+    store.write_snapshot(run_id, t, policies=p, settings=s, assignments=a, status="succeeded", request_count=1,
+                         history_days=25)
+    # runs older than 25 days (40 and 30 days) are pruned with the row versions only they held
+    assert store.runs(t).filter(pl.col("status") == "pruned")["run_id"].sort().to_list() == ids[:2]
+    assert store.run_settings([*ids, run_id]).sort("run_id")["value"].to_list() == ["2", "3", "4"]
+    with store.connect() as con:
+        assert con.execute("SELECT count(*) FROM setting_versions").fetchone()[0] == 3
 
 
 def test_remove_tenant_removes_its_data(store):

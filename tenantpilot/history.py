@@ -1,0 +1,195 @@
+"""What changed since a point in time, per tenant: policy events, setting changes and carried types.
+
+`changes_since` reads, from the row ranges the store keeps, only the rows a diff between each tenant's
+run at that point (its *base run*) and its current run needs, then applies drift's rules (the same as
+the Changes page between two runs): a policy added, deleted or renamed is one line; setting changes are
+compared on configured values inside the policies both runs have; "Not configured" is no value.
+`seen_at` is when a sync first saw the change (the run where the new value began, or the old ended).
+`parse_since` turns what a user types (7d, 2026-11-01, run:N) into a point; `report_rows` flattens the
+result for CSV/JSON, `report_text` for a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+from tenantpilot import drift
+from tenantpilot.families import label as family_label
+from tenantpilot.store import Store
+
+SINCE_HELP = "7d (days), 12h (hours), 2026-11-01 (local midnight), 2026-11-01T08:00, or run:N (since run N)"
+
+
+class SinceError(ValueError):
+    """What the user typed is no point in time; the message says what is accepted."""
+
+
+@dataclass(frozen=True)
+class Since:
+    at: datetime | None = None  # a point in time (aware), or
+    run: int | None = None  # a run: changes after it
+    text: str = ""
+
+
+def parse_since(text: str, now: datetime | None = None) -> Since:
+    value = (text or "").strip()
+    now = now or datetime.now(timezone.utc)
+    if m := re.fullmatch(r"(\d{1,5})\s*([dhw])", value, re.IGNORECASE):
+        n, unit = int(m.group(1)), m.group(2).lower()
+        delta = {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[unit]
+        return Since(at=now - delta, text=value)
+    if m := re.fullmatch(r"run:(\d{1,18})", value, re.IGNORECASE):
+        return Since(run=int(m.group(1)), text=value)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise SinceError(f"--since {value!r} is not a point in time; use {SINCE_HELP}") from None
+    if at.tzinfo is None:
+        at = at.astimezone()  # local time of this machine
+    return Since(at=at, text=value)
+
+
+@dataclass(frozen=True)
+class TenantChanges:
+    tenant_id: str
+    tenant: str
+    base_run: int
+    base_at: datetime
+    cur_run: int
+    cur_at: datetime
+    first_sync: bool  # the tenant was first synced after the point asked for: counted from its first run
+    events: pl.DataFrame  # drift.EVENT_COLUMNS + seen_at
+    settings: pl.DataFrame  # drift.DIFF_COLUMNS + seen_at
+    carried: pl.DataFrame  # Store.current_carried rows of this tenant
+
+    @property
+    def count(self) -> int:
+        return self.events.height + self.settings.height
+
+
+def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = None) -> list[TenantChanges]:
+    """Per tenant (display order), what changed between its base run and its current run."""
+    bases = store.history_bases(since=since.at, since_run=since.run, tenant_ids=tenant_ids)
+    if since.run is not None and not bases.height:
+        raise SinceError(f"run {since.run} is not a finished run of {'these tenants' if tenant_ids else 'any tenant'}"
+                         " (see `python -m tenantpilot runs`)")
+    if not bases.height:
+        return []
+    moved = bases.filter(pl.col("base_run") != pl.col("cur_run"))
+    old_rows, new_rows = store.changed_rows(moved) if moved.height else (None, None)
+    policies = store.policies_at(moved) if moved.height else None
+    run_times = dict(zip(*store.runs(run_ids=sorted(_seen_runs(old_rows, new_rows))).select("run_id", "finished_at")
+                         .get_columns())) if moved.height else {}
+    carried = store.current_carried(bases["tenant_id"].to_list())
+    out = []
+    for b in bases.iter_rows(named=True):
+        tid = b["tenant_id"]
+        events = pl.DataFrame(schema={**{c: pl.String for c in drift.EVENT_COLUMNS}, "settings": pl.UInt32})
+        settings = pl.DataFrame(schema={c: pl.String for c in drift.DIFF_COLUMNS})
+        if b["base_run"] != b["cur_run"] and policies is not None and old_rows is not None and new_rows is not None:
+            events, settings = _tenant_diff(tid, old_rows, new_rows, policies, run_times)
+        out.append(TenantChanges(tid, b["tenant"], b["base_run"], b["base_at"], b["cur_run"], b["cur_at"],
+                                 bool(b["first_sync"]), events, settings,
+                                 carried.filter(pl.col("tenant_id") == tid)))
+    return out
+
+
+def _seen_runs(*frames: pl.DataFrame | None) -> set[int]:
+    return {int(r) for f in frames if f is not None for r in f["seen_run"].drop_nulls().unique().to_list()}
+
+
+def _tenant_diff(tid: str, old_rows: pl.DataFrame, new_rows: pl.DataFrame, policies: pl.DataFrame,
+                 run_times: dict[int, datetime]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    mine = policies.filter(pl.col("tenant_id") == tid)
+    before, after = mine.filter(pl.col("side") == "base"), mine.filter(pl.col("side") == "cur")
+    events = _events(before, after)
+    both = set(before["policy_id"].to_list()) & set(after["policy_id"].to_list())
+    old = old_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
+    new = new_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
+    diff = drift.diff_runs(old.drop("seen_run"), new.drop("seen_run"))
+    seen = pl.concat([old.select("policy_type", "setting_key", "seen_run"),
+                      new.select("policy_type", "setting_key", "seen_run")]).group_by(
+        "policy_type", "setting_key").agg(pl.col("seen_run").max())
+    times = pl.DataFrame({"seen_run": list(run_times), "seen_at": list(run_times.values())},
+                         schema={"seen_run": pl.Int64, "seen_at": pl.Datetime("us", "UTC")})
+    diff = diff.join(seen, on=["policy_type", "setting_key"], how="left").join(times, on="seen_run", how="left")
+    return events, diff.drop("seen_run")
+
+
+def _events(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """drift's policy events from the two runs' policy lists (EVENT_COLUMNS)."""
+    cols = ["policy_id", "policy_type", "policy_name", "settings"]
+    joined = before.select(cols).join(after.select(cols), on="policy_id", how="full", coalesce=True, suffix="_new")
+    event = (pl.when(pl.col("policy_type").is_null()).then(pl.lit(drift.POLICY_ADDED))
+             .when(pl.col("policy_type_new").is_null()).then(pl.lit(drift.POLICY_DELETED))
+             .when(pl.col("policy_name") != pl.col("policy_name_new")).then(pl.lit(drift.POLICY_RENAMED))
+             .otherwise(pl.lit(None, pl.String)).alias("event"))
+    out = joined.with_columns(event).filter(pl.col("event").is_not_null()).select(
+        "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
+        pl.col("policy_name").alias("old_name"), pl.col("policy_name_new").alias("new_name"),
+        pl.coalesce("settings_new", "settings").alias("settings"))
+    rank = pl.col("event").replace_strict({e: i for i, e in enumerate(drift.EVENTS)}, return_dtype=pl.Int8)
+    return out.sort([rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"], nulls_last=True)
+
+
+REPORT_COLUMNS: tuple[str, ...] = ("tenant", "tenant_id", "kind", "change", "policy_type", "policy", "setting",
+                                   "category", "old_value", "new_value", "settings", "seen_at", "base_run",
+                                   "cur_run")
+
+
+def report_rows(found: list[TenantChanges]) -> list[dict[str, object]]:
+    """One row per policy event, setting change and carried type, in order (REPORT_COLUMNS)."""
+    rows: list[dict[str, object]] = []
+    for t in found:
+        common = {"tenant": t.tenant, "tenant_id": t.tenant_id, "base_run": t.base_run, "cur_run": t.cur_run}
+        for e in t.events.iter_rows(named=True):
+            policy = (f"{e['old_name']} → {e['new_name']}" if e["event"] == drift.POLICY_RENAMED
+                      else e["new_name"] or e["old_name"])
+            rows.append({**common, "kind": "policy", "change": e["event"], "policy_type": family_label(e["policy_type"]),
+                         "policy": policy, "settings": e["settings"]})
+        for s in t.settings.iter_rows(named=True):
+            rows.append({**common, "kind": "setting", "change": s["change"],
+                         "policy_type": family_label(s["policy_type"]), "policy": s["new_policies"] or s["old_policies"],
+                         "setting": s["setting_name"], "category": s["category"], "old_value": s["old_value"],
+                         "new_value": s["new_value"], "seen_at": s.get("seen_at")})
+        for c in t.carried.iter_rows(named=True):
+            rows.append({**common, "kind": "not synced", "change": c["status"], "policy_type": c["label"],
+                         "settings": c["carried_settings"],
+                         "policy": f"{c['reason'] or 'not read'}; carried from run {c['carried_from_run']}"
+                         if c["status"] == "carried" else f"{c['reason'] or 'not read'}; nothing to carry"})
+    return [{k: r.get(k) for k in REPORT_COLUMNS} for r in rows]
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "?"
+
+
+def report_text(found: list[TenantChanges], since: Since, limit: int = 200) -> str:
+    lines: list[str] = []
+    for t in found:
+        start = "first sync" if t.first_sync else "run"
+        lines.append(f"{t.tenant} ({t.tenant_id}): {t.count} change(s) from {start} {t.base_run} "
+                     f"({_when(t.base_at)}) to run {t.cur_run} ({_when(t.cur_at)})")
+        for e in t.events.iter_rows(named=True):
+            name = (f"{e['old_name']} → {e['new_name']}" if e["event"] == drift.POLICY_RENAMED
+                    else e["new_name"] or e["old_name"])
+            lines.append(f"  {e['event']:<15} {family_label(e['policy_type'])}: {name} ({e['settings']} settings)")
+        for s in t.settings.head(limit).iter_rows(named=True):
+            policy = s["new_policies"] or s["old_policies"]
+            lines.append(f"  {s['change']:<15} {family_label(s['policy_type'])} > {policy} > {s['setting_name']}: "
+                         f"{s['old_value'] if s['old_value'] is not None else 'Not configured'} → "
+                         f"{s['new_value'] if s['new_value'] is not None else 'Not configured'}"
+                         f"  (seen {_when(s.get('seen_at'))})")
+        if t.settings.height > limit:
+            lines.append(f"  … {t.settings.height - limit} more setting changes (use --format csv)")
+        for c in t.carried.iter_rows(named=True):
+            lines.append(f"  not synced      {c['label']}: {c['reason'] or 'not read'}"
+                         + (f"; its {c['carried_settings']} settings are carried forward from run "
+                            f"{c['carried_from_run']}" if c["status"] == "carried" else ""))
+    if not found:
+        lines.append(f"no tenant has synced data (since {since.text})")
+    return "\n".join(lines) + "\n"
