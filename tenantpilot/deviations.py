@@ -117,6 +117,13 @@ def expired_since(register: pl.DataFrame, since: date, today: date) -> pl.DataFr
     return expired(register, today).filter(pl.col("expires_on") >= pl.lit(since)).sort("expires_on", "deviation_id")
 
 
+def with_state(register: pl.DataFrame, today: date) -> pl.DataFrame:
+    """The register with `state`: valid | expired | removed (for lists and exports)."""
+    state = (pl.when(pl.col("removed_at").is_not_null()).then(pl.lit("removed"))
+             .when(pl.col("expires_on") < pl.lit(today)).then(pl.lit("expired")).otherwise(pl.lit("valid")))
+    return register.with_columns(state.alias("state"))
+
+
 def status_text(reason: str, expires_on: date) -> str:
     """What Compare shows instead of differs/missing: "accepted (reason, until 2027-03-31)"."""
     return f"{ACCEPTED} ({reason}, until {expires_on.isoformat()})"

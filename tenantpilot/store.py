@@ -923,7 +923,8 @@ class Store:
 
     def deviations(self, tenant_ids: Sequence[str] | None = None, *, include_removed: bool = False) -> pl.DataFrame:
         """The register (deviations.REGISTER_COLUMNS), with tenant and baseline display names."""
-        where, args = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
         if tenant_ids is not None:
             where.append(f"d.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})")
             args.extend(tenant_ids)
