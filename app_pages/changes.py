@@ -107,3 +107,4 @@ st.dataframe(
 st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
                    file_name=f"tenantpilot-changes-{tenant_id}-{old_run}-{new_run}.csv", mime="text/csv",
                    icon=":material/download:", key="chg_csv", on_click="ignore")
+ui.show_expired_deviations(tenant_id)  # accepted deviations open again (the deviation register)
