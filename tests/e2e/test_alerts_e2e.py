@@ -112,10 +112,11 @@ def log_events(env: dict[str, str]) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_scheduled_sync_alerts_webhook_and_mail(env: dict[str, str], sim, tmp_path: Path, receiver: Receiver,
-                                               mailbox: tuple[Mailbox, int]) -> None:
+def test_scheduled_sync_alerts_webhook_and_mail(queue_env: dict[str, str], sim, tmp_path: Path,
+                                               receiver: Receiver, mailbox: tuple[Mailbox, int]) -> None:
+    """On each queue backend (the retry is a scheduled Huey task)."""
     box, smtp_port = mailbox
-    env = {**env, "TENANTPILOT_ALERT_WEBHOOK": receiver.url,
+    env = {**queue_env, "TENANTPILOT_ALERT_WEBHOOK": receiver.url,
            "TENANTPILOT_ALERT_SMTP": f"smtp://alerts:p%40ss-w0rd@127.0.0.1:{smtp_port}",
            "TENANTPILOT_ALERT_TO": "ops@example.com", "TENANTPILOT_APP_URL": "https://tp.example.com"}
     consumer = Consumer(env, tmp_path / "consumer.log").start()
