@@ -169,3 +169,30 @@ def test_scheduled_sync_alerts_webhook_and_mail(queue_env: dict[str, str], sim, 
         if old is not None:
             requests.post(change, json={"setting_id": SETTING, "value": old}, verify=str(sim.ca_path), timeout=10)
         consumer.stop()
+
+
+def test_partial_and_failed_scheduled_syncs_are_alerted(env: dict[str, str], sim, tmp_path: Path) -> None:
+    receiver = Receiver(fail_first=0)
+    env = {**env, "TENANTPILOT_ALERT_WEBHOOK": receiver.url}
+    consumer = Consumer(env, tmp_path / "consumer.log").start()
+    try:
+        run_cli(env, "tenants", "add", CONTOSO, "--name", "Contoso")
+        assert scheduled_sync(env)["status"] == "succeeded"
+        sim.forbidden_paths = {"/deviceManagement/deviceCompliancePolicies"}
+        partial = scheduled_sync(env)
+        assert partial["status"] == "partial"
+        body = wait_for(lambda: receiver.bodies, what="the partial run's message")[0]
+        assert body["run_id"] == partial["run_id"] and body["status"] == "partial"
+        assert any("Compliance" in t and "forbidden" in t for t in body["not_read"]), body["not_read"]
+        assert "sync partial" in body["subject"]
+
+        sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement"}
+        failed = scheduled_sync(env)
+        assert failed["status"] == "failed"
+        body = wait_for(lambda: len(receiver.bodies) == 2 and receiver.bodies[1], what="the failed run's message")
+        assert body["run_id"] == failed["run_id"] and body["status"] == "failed" and body["error"]
+        assert "Sync failed" in body["text"]
+    finally:
+        sim.reset_knobs()
+        consumer.stop()
+        receiver.server.shutdown()
