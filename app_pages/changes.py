@@ -1,90 +1,133 @@
-"""Changes: what changed in one tenant between two of its snapshots (default: the two latest)."""
+"""Changes: what changed since a point in time: every tenant by day, then one tenant's changes."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import streamlit as st
 
-from tenantpilot import drift, explore, export, ui
+from tenantpilot import drift, explore, export, history, ui
 from tenantpilot.store import Store
 
 st.title("Changes")
-st.caption("What changed between two syncs of a tenant: policies added, deleted or renamed (one line each), then "
-           "the settings changed inside the policies both syncs have. Reordered lists and settings left at "
-           "“Not configured” are not changes.")
+st.caption("What changed since a point in time: policies added, deleted or renamed (one line each), then the "
+           "settings whose configured value changed inside the policies that stayed. Reordered lists, renames "
+           "and settings left at “Not configured” are not setting changes.")
 
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def run_rows(db_path: str, run_id: int) -> pl.DataFrame:
-    """Setting rows of one run: a finished snapshot never changes, so its id is a safe cache key."""
-    return Store(db_path).run_settings([run_id])
-
+SINCE = {"24 hours": "24h", "7 days": "7d", "30 days": "30d", "90 days": "90d", "A date": None, "A run": None}
 
 tenants = ui.tenants()
 if not tenants.height:
     st.info("Add and sync a tenant first.", icon=":material/info:")
     st.stop()
-labels = ui.tenant_labels(tenants)
+labels = ui.tenant_labels(tenants.filter(pl.col("kind") != "baseline")) or ui.tenant_labels(tenants)
 store = ui.store()
+
+c1, c2 = st.columns([3, 2])
+choice = c1.segmented_control("Since", list(SINCE), default="7 days", key="chg_since", **ui.SHARED) or "7 days"
+if choice == "A date":
+    day = c2.date_input("From", value=datetime.now().date() - timedelta(days=7), key="chg_date")
+    since_text = day.isoformat()
+elif choice == "A run":
+    since_text = ""
+else:
+    since_text = SINCE[choice] or "7d"
+
+
+@st.cache_data(max_entries=32, show_spinner=False, ttl=60)
+def day_counts(db_path: str, token: tuple[tuple[str, int], ...], since_minute: str) -> pl.DataFrame:
+    """Per tenant and day: policy events and setting changes (SQL over the row ranges)."""
+    return Store(db_path).change_counts(datetime.fromisoformat(since_minute))
+
+
+db = str(ui.config().db_path)
+token = ui.snapshot_key()[1]
+if since_text:
+    since = history.parse_since(since_text)
+    at = since.at or datetime.now(timezone.utc)
+    with ui.guard("count the changes per day"):
+        counts = day_counts(db, token, at.replace(second=0, microsecond=0).isoformat())
+    st.subheader("All tenants")
+    grid = history.overview(counts, at.date(), datetime.now(timezone.utc).date())
+    if grid.height:
+        quiet = len(labels) - grid.height
+        st.caption(f"{grid.height:,} tenant(s) changed since {at.astimezone():%Y-%m-%d %H:%M}"
+                   + (f"; {quiet:,} without changes" if quiet > 0 else "")
+                   + ". Policies added, deleted or renamed plus settings changed, per day the sync saw them.")
+        st.dataframe(ui.inert_frame(grid.drop("tenant_id")), hide_index=True, key="chg_overview", placeholder="",
+                     column_config={"tenant": st.column_config.TextColumn("Tenant", pinned=True),
+                                    "total": st.column_config.NumberColumn("Total", pinned=True)})
+    else:
+        st.success(f"No tenant changed since {at.astimezone():%Y-%m-%d %H:%M}.", icon=":material/check_circle:")
+        grid = pl.DataFrame(schema={"tenant_id": pl.String, "total": pl.Int64})
+else:
+    grid = pl.DataFrame(schema={"tenant_id": pl.String, "total": pl.Int64})
+
+st.subheader("One tenant")
+ids = list(labels)
+busiest = [t for t in grid.sort("total", descending=True)["tenant_id"].to_list() if t in labels]
 with ui.guard("read the sync runs"):
     done = store.runs(statuses=["succeeded", "partial"], limit=5000)
-# default: the tenant synced most recently among those with two snapshots
 two = done.group_by("tenant_id").agg(pl.len().alias("n"), pl.col("run_id").max().alias("last")).filter(pl.col("n") >= 2)
-ids = list(labels)
-default = two.sort("last", descending=True)["tenant_id"][0] if two.height else None
+recent = [t for t in two.sort("last", descending=True)["tenant_id"].to_list() if t in labels]
+default = (busiest or recent or ids)[0]
 tenant_id = st.selectbox("Tenant", ids, format_func=ui.format_with(labels), key="chg_tenant",
-                         index=ids.index(default) if default in ids else 0, **ui.SHARED)
+                         index=ids.index(default), **ui.SHARED)
+ui.show_expired_deviations(tenant_id)
 with ui.guard("read the tenant's runs"):
-    runs = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=50)
+    runs = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=400)
 if runs.height < 2:
     kind = tenants.filter(pl.col("tenant_id") == tenant_id)["kind"][0]
     again = "Import it again" if kind == "baseline" else "Sync it again on the Sync page"
-    st.info(f"{ui.inert(labels[tenant_id])} has {runs.height} snapshot(s); changes need two. {again}.", icon=":material/info:")
+    st.info(f"{ui.inert(labels[tenant_id])} has {runs.height} snapshot(s); changes need two. {again}.",
+            icon=":material/info:")
     st.stop()
+if not since_text:
+    when = {r["run_id"]: f"run {r['run_id']} · {r['finished_at'].astimezone():%Y-%m-%d %H:%M} · "
+                         f"{r['setting_count'] or 0:,} settings" for r in runs.iter_rows(named=True)}
+    older = list(when)[1:]
+    base = c2.selectbox("From run", older, index=0, format_func=when.get, key=f"chg_run_{tenant_id}")
+    since = history.Since(run=int(base), text=f"run:{base}")
 
-when = {r["run_id"]: f"run {r['run_id']} · {r['finished_at']:%Y-%m-%d %H:%M} · {r['setting_count'] or 0:,} settings"
-        for r in runs.iter_rows(named=True)}
-run_ids = list(when)  # newest first
-c1, c2 = st.columns(2)
-new_run = c1.selectbox("Newer snapshot", run_ids, index=0, format_func=when.get, key=f"chg_new_{tenant_id}")
-older = [r for r in run_ids if r < new_run] or run_ids[1:]
-old_run = c2.selectbox("Older snapshot", older, index=0, format_func=when.get, key=f"chg_old_{tenant_id}_{new_run}")
-
-db = str(ui.config().db_path)
-with ui.guard("read the two snapshots"):
-    found = drift.changes(run_rows(db, old_run), run_rows(db, new_run))
-    not_read = store.run_types([new_run]).filter(pl.col("status") != "read")
-diff, events = found.settings, found.events
-totals = drift.summary(diff)
-policy_totals = drift.event_summary(events)
+with ui.guard("read the changes"):
+    found = history.changes_since(store, since, [tenant_id])
+if not found:
+    st.info("No synced data for this tenant yet.", icon=":material/info:")
+    st.stop()
+t = found[0]
+start = "its first sync" if t.first_sync else f"run {t.base_run}"
+st.caption(f"From {start} ({t.base_at.astimezone():%Y-%m-%d %H:%M}) to run {t.cur_run} "
+           f"({t.cur_at.astimezone():%Y-%m-%d %H:%M}), the data on screen now.")
+totals, policy_totals = drift.summary(t.settings), drift.event_summary(t.events)
 m = st.columns(6)
 for col, kind in zip(m, drift.EVENTS):
     col.metric(kind.capitalize().replace("Policy", "Policies"), f"{policy_totals[kind]:,}")
 for col, kind in zip(m[3:], drift.CHANGES):
     col.metric(f"Settings {kind}", f"{totals[kind]:,}")
-for r in not_read.iter_rows(named=True):
+for r in t.carried.iter_rows(named=True):
     source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
               "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
-    st.info(f"{r['label']}: not synced in this run ({r['reason'] or 'not read'}); {source}.",
+    st.info(f"{r['label']}: not synced in the latest run ({r['reason'] or 'not read'}); {source}.",
             icon=":material/history:")
 
-if events.height:
-    st.subheader("Policies")
-    lines = events.with_columns(
+if t.events.height:
+    st.markdown("**Policies**")
+    lines = t.events.with_columns(
         pl.when(pl.col("event") == drift.POLICY_RENAMED)
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
-    st.dataframe(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings")),
+    st.dataframe(ui.inert_frame(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings"))),
                  hide_index=True, placeholder="—", key="chg_events",
                  column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
                                 "settings": st.column_config.NumberColumn("Settings", help="configured settings of "
                                                                           "the policy")})
+diff = t.settings
 if diff.height == 0:
-    st.success("No setting changed inside the policies both snapshots have." if events.height else
-               "Nothing changed between these snapshots.", icon=":material/check_circle:")
+    st.success("No setting changed inside the policies that stayed." if t.events.height else
+               "Nothing changed in this time.", icon=":material/check_circle:")
     st.stop()
-st.subheader("Settings")
-
+st.markdown("**Settings**")
 f1, f2 = st.columns([1, 2])
 kinds = f1.multiselect("Change", list(drift.CHANGES), placeholder="All changes", key="chg_kinds")
 search = f2.text_input("Search", placeholder="setting name, key or value", key="chg_search", icon=":material/search:")
@@ -95,15 +138,18 @@ if hit is not None:
     view = view.filter(hit)
 st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the first {1000:,})" if view.height > 1000
                                                             else ""))
+shown = view.head(1000).with_columns(pl.col("seen_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
 st.dataframe(
-    ui.inert_frame(ui.with_family_labels(view.head(1000))), hide_index=True, placeholder="Not configured",
+    ui.inert_frame(ui.with_family_labels(shown)), hide_index=True, placeholder="Not configured",
     key="chg_table",
     column_config={"change": "Change", "policy_type": "Policy type", "scope": "Profile type",
                    "setting_key": None, "setting_name": "Setting", "category": "Category",
                    "old_value": st.column_config.TextColumn("Before", width="medium"),
                    "new_value": st.column_config.TextColumn("After", width="medium"),
-                   "old_policies": "Policies before", "new_policies": "Policies after"},
+                   "old_policies": "Policies before", "new_policies": "Policies after",
+                   "seen_at": st.column_config.DatetimeColumn("Seen (UTC)", format="YYYY-MM-DD HH:mm",
+                                                              help="when a sync first saw the change")},
 )
 st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
-                   file_name=f"tenantpilot-changes-{tenant_id}-{old_run}-{new_run}.csv", mime="text/csv",
+                   file_name=f"tenantpilot-changes-{tenant_id}-{t.base_run}-{t.cur_run}.csv", mime="text/csv",
                    icon=":material/download:", key="chg_csv", on_click="ignore")

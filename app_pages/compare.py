@@ -33,11 +33,15 @@ def alignment_chart(scores: pl.DataFrame) -> alt.Chart:
 @st.cache_data(max_entries=8, show_spinner="Comparing…")
 def comparison(key: ui.SnapshotKey, compared: tuple[str, ...], baseline: str | None,
                filters: tuple[tuple[str, object], ...], names: tuple[tuple[str, str], ...],
-               unconfigured: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
-    """Matrix, alignment scores and conflicts; cached so paging and "only differences" are instant."""
+               unconfigured: bool = False, accepted_rows: tuple[tuple[str, ...], ...] = ()
+               ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+    """Matrix, alignment scores and conflicts; cached so paging and "only differences" are instant.
+    `accepted_rows`: the valid accepted deviations against the baseline (ui.accepted_rows)."""
     filtered = explore.filter_settings(ui.current_settings_of(key, compared), **dict(filters))
-    matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured)
-    scores = compare.alignment_scores(filtered, list(compared), baseline) if baseline else None
+    accepted = ui.accepted_frame(accepted_rows)
+    matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured,
+                                    accepted=accepted)
+    scores = compare.alignment_scores(filtered, list(compared), baseline, accepted=accepted) if baseline else None
     found = compare.conflicts(filtered, only=matrix.filter(pl.col("status") == compare.CONFLICT))
     return matrix, scores, found
 
@@ -112,12 +116,15 @@ names = {t: labels[t] for t in compared}
 filters = (("policy_types", tuple(types)), ("platforms", tuple(platforms)), ("policies", tuple(policies)),
            ("search", search or ""))
 with ui.guard("compare the tenants"):
-    matrix, scores, found = comparison(key, tuple(compared), baseline, filters, tuple(names.items()), apart)
+    matrix, scores, found = comparison(key, tuple(compared), baseline, filters, tuple(names.items()), apart,
+                                       ui.accepted_rows(baseline))
 counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
-m = st.columns(5)
+m = st.columns(6)
 m[0].metric("Settings", f"{matrix.height:,}")
 for col, status in zip(m[1:], ("same", "differs", "missing", "conflict")):
     col.metric(STATUS_LABEL[status].capitalize(), f"{counts.get(status, 0):,}")
+m[5].metric("Accepted", f"{matrix.filter(compare.is_accepted()).height:,}",
+            help="Differences in the deviation register, valid until their date: left out of the alignment score.")
 
 left, right = st.columns(2, gap="large")
 if baseline:
@@ -132,10 +139,11 @@ if baseline:
         st.altair_chart(alignment_chart(scores), width="stretch")
         st.dataframe(
             ui.inert_frame(scores.drop("tenant_id")), hide_index=True, placeholder="—", key="cmp_scores",
-            column_order=("tenant", "aligned", "matched", "differing", "missing", "extra"),
+            column_order=("tenant", "aligned", "matched", "differing", "missing", "extra", "accepted"),
             column_config={
                 "tenant": "Tenant", "matched": "Same value",
                 "differing": "Other value", "missing": "Missing", "extra": "Extra",
+                "accepted": st.column_config.NumberColumn("Accepted", help="accepted deviations: not scored"),
                 "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100),
             },
         )
@@ -189,3 +197,7 @@ if found.height:
                      "in different policies"):
         st.dataframe(ui.inert_frame(ui.with_family_labels(found.drop("tenant_id", "setting_key", "distinct_values"))),
                      hide_index=True, placeholder="—", key="cmp_conflicts")
+
+if baseline:
+    ui.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline])
+ui.deviation_register(compared)

@@ -161,8 +161,9 @@ def cmd_compare(args) -> int:
         known = {k.tenant_id: k.label for k in _known(store)}
         print(f"error: no synced snapshot for {', '.join(known.get(t, t) for t in empty)}", file=sys.stderr)
         return 1
+    accepted = _accepted(store, baseline) if baseline else None
     matrix, scores = compare.report(frame, compared, baseline, only_differences=args.only_differences,
-                                    unconfigured=args.show_not_configured)
+                                    unconfigured=args.show_not_configured, accepted=accepted)
     shown = with_family_labels(matrix)
     if args.format == "json":
         report = {"baseline": baseline, "tenants": compared,
@@ -213,6 +214,58 @@ def cmd_changes(args) -> int:
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+    return 0
+
+
+def _accepted(store, baseline: str):
+    from datetime import date
+
+    from tenantpilot import deviations
+
+    return deviations.accepted_keys(store.deviations(), date.today(), baseline)
+
+
+def cmd_deviations(args) -> int:
+    from datetime import date
+
+    from tenantpilot import compare, deviations, export
+
+    store = _store()
+    if args.action == "add":
+        tenant = _resolve(store, args.tenant)
+        baseline = _resolve(store, args.baseline)
+        found = compare.cells(store.current_settings([tenant.tenant_id, baseline.tenant_id]))
+        try:
+            key, name = deviations.resolve_setting(found, args.setting, policy_type=args.policy_type,
+                                                   scope=args.scope)
+            known = store.tenants()["tenant_id"].to_list()
+            new = deviations.validate(tenant_id=tenant.tenant_id, baseline_id=baseline.tenant_id, key=key,
+                                      setting_name=name, reason=args.reason, owner=args.owner,
+                                      expires_on=args.expires, today=date.today(), tenants=known, baselines=known)
+        except deviations.DeviationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        dev_id = store.add_deviation(new)
+        print(f"deviation {dev_id}: {tenant.label} may differ from {baseline.label} on {name} "
+              f"({'/'.join(key)}) until {new.expires_on.isoformat()}")
+        return 0
+    if args.action == "remove":
+        if not store.remove_deviation(args.deviation_id):
+            print(f"error: no open deviation {args.deviation_id} (see `deviations list`)", file=sys.stderr)
+            return 2
+        print(f"removed deviation {args.deviation_id}; the difference counts again")
+        return 0
+    tenant_ids = [_resolve(store, args.tenant).tenant_id] if args.tenant else None
+    register = deviations.with_state(store.deviations(tenant_ids), date.today())
+    if args.format == "json":
+        print(register.write_json())
+    elif args.format == "csv":
+        sys.stdout.buffer.write(export.to_csv_bytes(register))
+        sys.stdout.flush()
+    else:
+        for r in register.iter_rows(named=True):
+            print(f"{r['deviation_id']:>5} {str(r['tenant'])[:24]:24} {str(r['baseline'])[:20]:20} "
+                  f"{str(r['setting_name'])[:40]:40} {r['state']:8} until {r['expires_on']}  {r['owner']}: {r['reason']}")
     return 0
 
 
@@ -298,6 +351,26 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--format", choices=("text", "csv", "json"), default="text")
     ch.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     ch.set_defaults(func=cmd_changes)
+
+    d = sub.add_parser("deviations", allow_abbrev=False,
+                       help="the register of accepted deviations from a baseline (add, list, remove)")
+    d_sub = d.add_subparsers(dest="action", required=True)
+    da = d_sub.add_parser("add", allow_abbrev=False, help="accept a tenant's difference from a baseline until a date")
+    da.add_argument("tenant", metavar="TENANT", help="tenant id, domain or display name")
+    da.add_argument("--baseline", required=True, metavar="NAME", help="the baseline (or tenant) it differs from")
+    da.add_argument("--setting", required=True, metavar="KEY",
+                    help="the setting_key (or setting_name) as `compare --format csv` shows it")
+    da.add_argument("--policy-type", metavar="TYPE", help="when the key exists in several policy types")
+    da.add_argument("--scope", metavar="SCOPE", help="when the key exists for several profiles / platforms")
+    da.add_argument("--reason", required=True)
+    da.add_argument("--owner", required=True)
+    da.add_argument("--expires", required=True, metavar="YYYY-MM-DD", help="last day it is accepted")
+    dl = d_sub.add_parser("list", allow_abbrev=False)
+    dl.add_argument("--tenant", metavar="TENANT")
+    dl.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    dr = d_sub.add_parser("remove", allow_abbrev=False)
+    dr.add_argument("deviation_id", type=int, metavar="ID")
+    d.set_defaults(func=cmd_deviations)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)

@@ -37,6 +37,7 @@ CELL_SEPARATOR = " | "
 _CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
 
 SAME, DIFFERS, MISSING, CONFLICT = "same", "differs", "missing", "conflict"
+ACCEPTED = "accepted"  # a status "accepted (reason, until date)": a difference in the deviation register
 STATUSES: tuple[str, ...] = (CONFLICT, DIFFERS, MISSING, SAME)
 """Status precedence, strongest first: a conflict inside any tenant; else the tenants that set
 the key disagree (differs); else some tenants do not set it (missing); else same."""
@@ -154,10 +155,14 @@ def compare_matrix(
     *,
     labels: Mapping[str, str] | None = None,
     unconfigured: bool = False,
+    accepted: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per MATCH_KEY (policy_type, scope, setting_key) set by any of `tenants` (and the baseline).
 
     `unconfigured`: show "Not configured" apart from "not present" (module docstring).
+    `accepted` (with a baseline; deviations.accepted_keys: tenant_id, MATCH_KEY, label): a differs or
+    missing row whose every tenant that differs from the baseline there has an accepted deviation
+    shows that deviation's label ("accepted (reason, until date)") as its status.
 
     Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
     the compared tenants set it), then one column per tenant holding its display value (null:
@@ -191,6 +196,8 @@ def compare_matrix(
         .alias("status")
     )
     summary = summary.with_columns(status).drop("_distinct", "_conflict")
+    if baseline is not None and accepted is not None and accepted.height and len(order) > 1:
+        summary = _accepted_status(summary, cell, baseline, order[1:], accepted)
     if order:
         wide = (
             cell.select(*key_cols, "tenant_id", "value")
@@ -205,12 +212,38 @@ def compare_matrix(
                                         nulls_last=True)
 
 
+def _accepted_status(summary: pl.DataFrame, cell: pl.DataFrame, baseline: str, others: Sequence[str],
+                     accepted: pl.DataFrame) -> pl.DataFrame:
+    """compare_matrix's statuses with accepted deviations (see its docstring)."""
+    key_cols = list(MATCH_KEY)
+    base = cell.filter(pl.col("tenant_id") == baseline).select(*key_cols, pl.col("cmp").alias("_base"))
+    grid = summary.filter(pl.col("status").is_in([DIFFERS, MISSING])).select(key_cols).join(
+        pl.DataFrame({"tenant_id": list(others)}, schema={"tenant_id": pl.String}), how="cross")
+    grid = (grid.join(cell.select("tenant_id", *key_cols, "cmp"), on=["tenant_id", *key_cols], how="left")
+            .join(base, on=key_cols, how="left"))
+    deviating = grid.filter(~pl.col("cmp").eq_missing(pl.col("_base")))
+    labelled = deviating.join(accepted.select("tenant_id", *key_cols, "label"), on=["tenant_id", *key_cols],
+                              how="left")
+    per_key = labelled.group_by(key_cols).agg(
+        pl.col("label").is_not_null().all().alias("_all"),
+        pl.col("label").drop_nulls().unique().sort().str.join("; ").alias("_label"),
+    ).filter(pl.col("_all")).drop("_all")
+    return summary.join(per_key, on=key_cols, how="left").with_columns(
+        pl.coalesce("_label", "status").alias("status")).drop("_label")
+
+
+def is_accepted(status: pl.Expr | None = None) -> pl.Expr:
+    """True for matrix rows whose status is an accepted deviation."""
+    return (status if status is not None else pl.col("status")).str.starts_with(ACCEPTED)
+
+
 def report(frame: pl.DataFrame, tenants: Sequence[str], baseline: str | None = None, *,
-           only_differences: bool = False, unconfigured: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+           only_differences: bool = False, unconfigured: bool = False,
+           accepted: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(matrix, alignment scores or None): what the Compare page shows for these tenants (the baseline
-    among them or not), for `python -m tenantpilot compare`."""
-    matrix = compare_matrix(frame, tenants, baseline, unconfigured=unconfigured)
-    scores = alignment_scores(frame, tenants, baseline) if baseline else None
+    among them or not), for `python -m tenantpilot compare`. `accepted`: see compare_matrix."""
+    matrix = compare_matrix(frame, tenants, baseline, unconfigured=unconfigured, accepted=accepted)
+    scores = alignment_scores(frame, tenants, baseline, accepted=accepted) if baseline else None
     return (matrix.filter(pl.col("status") != SAME) if only_differences else matrix), scores
 
 
@@ -229,8 +262,13 @@ def differences_by_policy_type(matrix: pl.DataFrame) -> pl.DataFrame:
     return wide.select("policy_type", *(pl.col(s).fill_null(0) for s in STATUSES)).sort("policy_type")
 
 
-def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str) -> pl.DataFrame:
+def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str, *,
+                     accepted: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per tenant, how well it matches the baseline's settings.
+
+    `accepted` (deviations.accepted_keys: tenant_id + MATCH_KEY): keys each tenant may differ on. They
+    leave that tenant's score: not counted in any column, and `accepted` counts those the baseline has
+    (so baseline_settings is per tenant: the baseline's settings less the tenant's accepted ones).
 
     Only configured settings count, on both sides (an unconfigured baseline value is no requirement).
     matched: baseline keys the tenant sets to the same (normalised) value; differing: set to
@@ -245,6 +283,12 @@ def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str)
     base = cell.filter(pl.col("tenant_id") == baseline).drop("tenant_id").rename({"cmp": "_base"})
     total = base.height
     others = cell.filter(pl.col("tenant_id") != baseline)
+    acc = pl.DataFrame(schema={"tenant_id": pl.String, "accepted": pl.Int64})
+    if accepted is not None and accepted.height:
+        keys = accepted.filter(pl.col("tenant_id").is_in(order)).select("tenant_id", *MATCH_KEY).unique()
+        others = others.join(keys, on=["tenant_id", *MATCH_KEY], how="anti")
+        acc = (keys.join(base.select(MATCH_KEY), on=list(MATCH_KEY), how="semi").group_by("tenant_id")
+               .agg(pl.len().cast(pl.Int64).alias("accepted")))
     joined = others.join(base, on=list(MATCH_KEY), how="left")
     per = joined.group_by("tenant_id").agg(
         (pl.col("_base").is_not_null() & (pl.col("cmp") == pl.col("_base"))).sum().alias("matched"),
@@ -252,16 +296,21 @@ def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str)
         pl.col("_base").is_null().sum().alias("extra"),
     )
     result = pl.DataFrame({"tenant_id": order}, schema={"tenant_id": pl.String}).join(per, on="tenant_id", how="left")
-    result = result.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in ("matched", "differing", "extra"))
+    result = result.join(acc, on="tenant_id", how="left")
+    result = result.with_columns(pl.col(c).fill_null(0).cast(pl.Int64)
+                                 for c in ("matched", "differing", "extra", "accepted"))
+    result = result.with_columns((pl.lit(total, pl.Int64) - pl.col("accepted")).alias("baseline_settings"))
     return result.select(
         "tenant_id",
         pl.col("tenant_id").replace_strict(names, default=pl.col("tenant_id"), return_dtype=pl.String).alias("tenant"),
-        pl.lit(total, pl.Int64).alias("baseline_settings"),
+        "baseline_settings",
         "matched",
         "differing",
-        (pl.lit(total, pl.Int64) - pl.col("matched") - pl.col("differing")).alias("missing"),
+        (pl.col("baseline_settings") - pl.col("matched") - pl.col("differing")).alias("missing"),
         "extra",
-        (pl.col("matched") / total if total else pl.lit(None, pl.Float64)).alias("score"),
+        "accepted",
+        pl.when(pl.col("baseline_settings") > 0).then(pl.col("matched") / pl.col("baseline_settings"))
+        .otherwise(pl.lit(None, pl.Float64)).alias("score"),
     )
 
 

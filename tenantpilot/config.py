@@ -48,6 +48,15 @@ class Settings:
     history_days: int = 400  # row history kept (the current snapshot always stays)
     db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
+    # alerts after scheduled syncs (tenantpilot/alerts.py); webhook and mail URLs are secrets: never shown
+    alert_webhook: str | None = field(default=None, repr=False)
+    alert_teams: str | None = field(default=None, repr=False)
+    alert_slack: str | None = field(default=None, repr=False)
+    alert_smtp: str | None = field(default=None, repr=False)
+    alert_to: tuple[str, ...] = ()
+    alert_from: str = "tenantpilot@localhost"
+    alert_always: bool = False
+    app_url: str = "http://127.0.0.1:8501"
 
     @property
     def queue_backend(self) -> str:
@@ -88,6 +97,48 @@ def _redis_url(value: str) -> str:
                           "redis://[:password@]host[:port][/db], rediss://… or unix:///path (a password with "
                           "characters such as / # @ & must be percent-encoded)")
     return value
+
+
+def _webhook(name: str, value: str | None) -> str | None:
+    """An incoming-webhook URL: its path is the credential, so an error never shows it."""
+    if not value:
+        return None
+    try:
+        parsed = urlparse(value)
+        ok = parsed.scheme in ("https", "http") and bool(parsed.hostname) and (parsed.port or 1) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name} is not an http(s) URL ({len(value)} characters; not shown: it is a secret)")
+    return value
+
+
+def _smtp_url(value: str | None, to: tuple[str, ...]) -> str | None:
+    if not value:
+        return None
+    try:
+        parsed = urlparse(value)
+        ok = parsed.scheme in ("smtp", "smtps") and bool(parsed.hostname) and (parsed.port or 1) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"TENANTPILOT_ALERT_SMTP={redacted_url(value)!r} is not a mail URL: expected "
+                          "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://… (TLS); "
+                          "percent-encode / # @ in the password")
+    if not to:
+        raise ConfigError("TENANTPILOT_ALERT_TO is missing: name the recipients (comma-separated) of "
+                          "TENANTPILOT_ALERT_SMTP's mail")
+    return value
+
+
+def _flag(name: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} is not a flag: expected 1 or 0")
 
 
 def private_files() -> None:
@@ -159,6 +210,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
     if ca_bundle and not demo and not Path(ca_bundle).is_file():
         raise ConfigError(f"REQUESTS_CA_BUNDLE={ca_bundle!r} does not exist (expected a PEM bundle)")
 
+    alert_to = tuple(a.strip() for a in (get("TENANTPILOT_ALERT_TO") or "").split(",") if a.strip())
     return Settings(
         data_dir=data_dir,
         db_path=db_path,
@@ -178,6 +230,14 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         history_days=int(_positive("TENANTPILOT_HISTORY_DAYS", get("TENANTPILOT_HISTORY_DAYS") or "400", int)),
         db_lock_timeout_s=_positive("TENANTPILOT_DB_LOCK_SECONDS", get("TENANTPILOT_DB_LOCK_SECONDS") or "60"),
         sync_deadline_s=_positive("TENANTPILOT_SYNC_DEADLINE", get("TENANTPILOT_SYNC_DEADLINE") or "1800"),
+        alert_webhook=_webhook("TENANTPILOT_ALERT_WEBHOOK", get("TENANTPILOT_ALERT_WEBHOOK")),
+        alert_teams=_webhook("TENANTPILOT_ALERT_TEAMS", get("TENANTPILOT_ALERT_TEAMS")),
+        alert_slack=_webhook("TENANTPILOT_ALERT_SLACK", get("TENANTPILOT_ALERT_SLACK")),
+        alert_smtp=_smtp_url(get("TENANTPILOT_ALERT_SMTP"), alert_to),
+        alert_to=alert_to,
+        alert_from=get("TENANTPILOT_ALERT_FROM") or "tenantpilot@localhost",
+        alert_always=_flag("TENANTPILOT_ALERT_ALWAYS", get("TENANTPILOT_ALERT_ALWAYS")),
+        app_url=_url("TENANTPILOT_APP_URL", get("TENANTPILOT_APP_URL") or "http://127.0.0.1:8501"),
     )
 
 

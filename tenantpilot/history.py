@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
@@ -193,3 +193,20 @@ def report_text(found: list[TenantChanges], since: Since, limit: int = 200) -> s
     if not found:
         lines.append(f"no tenant has synced data (since {since.text})")
     return "\n".join(lines) + "\n"
+
+
+def overview(counts: pl.DataFrame, first: date, last: date, *, max_days: int = 31) -> pl.DataFrame:
+    """Tenants (rows, most changes first) x days (columns, oldest first) of Store.change_counts; weeks
+    (by their Monday) when the span is longer than `max_days`. Tenants without changes are left out."""
+    frame = counts.filter(pl.col("changes") > 0)
+    if not frame.height:
+        return pl.DataFrame(schema={"tenant_id": pl.String, "tenant": pl.String, "total": pl.Int64})
+    weekly = (last - first).days > max_days
+    bucket = (pl.col("day") - pl.duration(days=pl.col("day").dt.weekday() - 1)) if weekly else pl.col("day")
+    frame = frame.with_columns(bucket.dt.strftime("week of %Y-%m-%d" if weekly else "%a %Y-%m-%d").alias("when"),
+                               bucket.alias("_order"))
+    columns = frame.sort("_order")["when"].unique(maintain_order=True).to_list()
+    grid = frame.pivot("when", index=["tenant_id", "tenant"], values="changes", aggregate_function="sum")
+    totals = frame.group_by("tenant_id").agg(pl.col("changes").sum().alias("total"))
+    return grid.join(totals, on="tenant_id").select("tenant_id", "tenant", "total", *columns).sort(
+        ["total", "tenant"], descending=[True, False])

@@ -94,9 +94,26 @@ def _register(instance: Huey) -> Any:
     """Register the sync task and the consumer hooks on a new instance; returns the task."""
     started = threading.Event()
 
+    @instance.task(retries=0, context=False, name="alert_task")
+    def alert_task(run_id: int, message: dict[str, Any] | None = None, channels: list[str] | None = None,
+                   attempt: int = 0) -> None:
+        """The alert of a scheduled run (tasks.alert_job); channels that failed are tried again later,
+        with the same message, after the retry rule's backoff (off the sync's path)."""
+        again = tasks.alert_job(run_id, message, channels, attempt)
+        if again is not None:
+            _call("schedule an alert retry", lambda: alert_task.schedule(
+                args=(run_id, again.message, again.channels, attempt + 1), delay=again.delay))
+
+    def after_sync(run_id: int) -> None:
+        """Queue the run's alert; a queue that is down costs the alert (logged), never the sync."""
+        try:
+            _call("queue an alert", lambda: alert_task(run_id))
+        except QueueUnavailable as exc:
+            logs.log(log, logging.ERROR, "could not queue the alert", run_id=run_id, error=str(exc))
+
     @instance.task(retries=0, context=False, name="sync_task")
     def sync_task(run_id: int) -> None:
-        tasks.sync_job(run_id, instance)
+        tasks.sync_job(run_id, instance, after=after_sync)
 
     @instance.on_startup()
     def _on_startup() -> None:

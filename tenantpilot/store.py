@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SC
 from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
+    from tenantpilot.deviations import NewDeviation
     from tenantpilot.snapshot import Parts
 
 SCHEMA_VERSION = 6  # the last step of MIGRATIONS (bottom of this module)
@@ -251,6 +252,23 @@ CREATE TABLE IF NOT EXISTS directory_names (
   fetched_at TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (tenant_id, kind, object_id)
 );
+-- the deviation register (tenantpilot/deviations.py): a tenant may differ from a baseline on one compare
+-- key (policy_type, scope, setting_key) for a reason, until expires_on; removed ones are kept, marked
+CREATE SEQUENCE IF NOT EXISTS deviation_seq START 1;
+CREATE TABLE IF NOT EXISTS deviations (
+  deviation_id BIGINT PRIMARY KEY,
+  tenant_id VARCHAR NOT NULL,
+  baseline_id VARCHAR NOT NULL,
+  policy_type VARCHAR NOT NULL,
+  scope VARCHAR NOT NULL,
+  setting_key VARCHAR NOT NULL,
+  setting_name VARCHAR,
+  reason VARCHAR NOT NULL,
+  owner VARCHAR NOT NULL,
+  expires_on DATE NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  removed_at TIMESTAMPTZ
+);
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
@@ -382,8 +400,9 @@ class Store:
             texts = [r[0] for r in con.execute("DELETE FROM setting_versions WHERE tenant_id = ? RETURNING text_id",
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
-                          "directory_names", "tenants"):
+                          "directory_names", "deviations", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
+            con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
             _drop_unused_texts(con, texts)
             con.execute("COMMIT")
         return bool(found)
@@ -436,7 +455,7 @@ class Store:
                 con.execute("INSERT INTO tenants SELECT ?, display_name, kind, added_at FROM tenants "
                             "WHERE tenant_id = ?", [new, old])
             con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
-            for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases"):
+            for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases", "deviations"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
             con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
@@ -891,9 +910,10 @@ class Store:
                 out[column] = sorted((str(r[0]) for r in rows), key=lambda v: (v.casefold(), v))
         return out
 
-    def alignment_overview(self, baseline: str) -> pl.DataFrame:
+    def alignment_overview(self, baseline: str, *, today: date | None = None) -> pl.DataFrame:
         """Every tenant's alignment with `baseline` (compare.alignment_scores' columns), read from the
-        per-run aggregates kept in `alignments`; pairs not computed yet are computed first, in SQL."""
+        per-run aggregates kept in `alignments`; pairs not computed yet are computed first, in SQL.
+        Deviations accepted and valid on `today` (default: today) leave the score at read time."""
         with self.connect() as con:
             pairs = con.execute(
                 "SELECT c.run_id, b.run_id FROM current_runs c, current_runs b WHERE b.tenant_id = ? "
@@ -909,7 +929,8 @@ class Store:
                  JOIN alignments a ON a.run_id = c.run_id AND a.baseline_run_id = b.run_id
                  WHERE c.tenant_id <> ? ORDER BY score DESC NULLS LAST, t.display_name"""
         with self.connect() as con:
-            return con.sql(sql, params=[baseline, baseline]).pl()
+            overview = con.sql(sql, params=[baseline, baseline]).pl()
+        return self._without_accepted(overview, baseline, today or date.today())
 
     def refresh_alignments(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Compute and keep the alignment of each (run, baseline run) pair (compare's rules, in SQL)."""
@@ -1157,6 +1178,96 @@ class Store:
                         "ON CONFLICT (definition_id) DO UPDATE SET definition_json = excluded.definition_json, "
                         "fetched_at = excluded.fetched_at")
 
+
+    # -- the deviation register (rules in tenantpilot/deviations.py) ------------------------------
+    def add_deviation(self, deviation: NewDeviation) -> int:
+        """Record an accepted deviation (checked by deviations.validate); returns its id."""
+        d = deviation
+        with self.connect(write=True) as con:
+            row = _one(con.execute(
+                "INSERT INTO deviations VALUES (nextval('deviation_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                "RETURNING deviation_id",
+                [d.tenant_id, d.baseline_id, d.policy_type, d.scope, d.setting_key, d.setting_name, d.reason,
+                 d.owner, d.expires_on, _now()]))
+        if row is None:
+            raise StoreError("the deviation was not recorded; try again")
+        return int(row[0])
+
+    def remove_deviation(self, deviation_id: int) -> bool:
+        """Mark a deviation removed (kept for the record); False when no such open deviation exists."""
+        with self.connect(write=True) as con:
+            row = _one(con.execute("UPDATE deviations SET removed_at = ? WHERE deviation_id = ? AND removed_at "
+                                   "IS NULL RETURNING deviation_id", [_now(), int(deviation_id)]))
+        return row is not None
+
+    def deviations(self, tenant_ids: Sequence[str] | None = None, *, include_removed: bool = False) -> pl.DataFrame:
+        """The register (deviations.REGISTER_COLUMNS), with tenant and baseline display names."""
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
+        if tenant_ids is not None:
+            where.append(f"d.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})")
+            args.extend(tenant_ids)
+        if not include_removed:
+            where.append("d.removed_at IS NULL")
+        sql = f"""SELECT d.deviation_id, d.tenant_id, coalesce(t.display_name, d.tenant_id) AS tenant, d.baseline_id,
+                         coalesce(b.display_name, d.baseline_id) AS baseline, d.policy_type, d.scope, d.setting_key,
+                         d.setting_name, d.reason, d.owner, d.expires_on, d.created_at, d.removed_at
+                  FROM deviations d LEFT JOIN tenants t ON t.tenant_id = d.tenant_id
+                  LEFT JOIN tenants b ON b.tenant_id = d.baseline_id
+                  WHERE {' AND '.join(where)} ORDER BY d.expires_on, d.deviation_id"""
+        with self.connect() as con:
+            frame = con.sql(sql, params=args or None).pl()
+        return frame.cast({"created_at": pl.Datetime(time_zone="UTC"), "removed_at": pl.Datetime(time_zone="UTC"),
+                           "expires_on": pl.Date})
+
+    def key_settings(self, tenant_ids: Sequence[str], setting_keys: Sequence[str]) -> pl.DataFrame:
+        """Current setting rows of these tenants with these setting keys (the cells of a few keys)."""
+        if not tenant_ids or not setting_keys:
+            return self.run_settings([], tenant_ids=None)
+        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
+                  FROM {_CURRENT_VIEW['settings']} s JOIN tenants t USING (tenant_id)
+                  WHERE s.tenant_id IN ({','.join('?' * len(tenant_ids))})
+                    AND s.setting_key IN ({','.join('?' * len(setting_keys))})"""
+        with self.connect() as con:
+            return con.sql(sql, params=[*tenant_ids, *setting_keys]).pl()
+
+    def _without_accepted(self, overview: pl.DataFrame, baseline: str, today: date) -> pl.DataFrame:
+        """alignment_overview's aggregates less each tenant's valid accepted deviations (the rule of
+        compare.alignment_scores' `accepted`), from the cells of just those keys."""
+        from tenantpilot import deviations as dev
+        from tenantpilot.compare import MATCH_KEY, cells
+
+        tenants = overview["tenant_id"].to_list()
+        keys = dev.accepted_keys(self.deviations(tenants), today, baseline)
+        keys = keys.filter(pl.col("tenant_id").is_in(tenants)).select("tenant_id", *MATCH_KEY)
+        cols = ["tenant_id", "tenant", "baseline_settings", "matched", "differing", "missing", "extra", "accepted",
+                "score"]
+        if keys.height == 0:
+            return overview.with_columns(pl.lit(0, pl.Int64).alias("accepted")).select(cols)
+        found = cells(self.key_settings([*tenants, baseline], keys["setting_key"].unique().to_list()))
+        base = found.filter(pl.col("tenant_id") == baseline).select(*MATCH_KEY, pl.col("cmp").alias("_base"))
+        own = found.filter(pl.col("tenant_id") != baseline).select("tenant_id", *MATCH_KEY, "cmp")
+        per = (keys.join(own, on=["tenant_id", *MATCH_KEY], how="left").join(base, on=list(MATCH_KEY), how="left")
+               .group_by("tenant_id").agg(
+                   (pl.col("_base").is_not_null() & (pl.col("cmp") == pl.col("_base"))).sum().alias("_m"),
+                   (pl.col("_base").is_not_null() & (pl.col("cmp") != pl.col("_base"))).sum().alias("_d"),
+                   (pl.col("_base").is_not_null() & pl.col("cmp").is_null()).sum().alias("_mi"),
+                   (pl.col("_base").is_null() & pl.col("cmp").is_not_null()).sum().alias("_x"),
+                   pl.col("_base").is_not_null().sum().alias("_a")))
+        out = overview.join(per, on="tenant_id", how="left").with_columns(
+            pl.col(c).fill_null(0).cast(pl.Int64) for c in ("_m", "_d", "_mi", "_x", "_a"))
+        out = out.with_columns(
+            (pl.col("baseline_settings") - pl.col("_a")).alias("baseline_settings"),
+            (pl.col("matched") - pl.col("_m")).alias("matched"),
+            (pl.col("differing") - pl.col("_d")).alias("differing"),
+            (pl.col("missing") - pl.col("_mi")).alias("missing"),
+            (pl.col("extra") - pl.col("_x")).alias("extra"),
+            pl.col("_a").alias("accepted"))
+        out = out.with_columns(pl.when(pl.col("baseline_settings") > 0)
+                               .then(pl.col("matched") / pl.col("baseline_settings"))
+                               .otherwise(pl.lit(None, pl.Float64)).alias("score"))
+        return out.select(cols).sort(["score", "tenant"], descending=[True, False], nulls_last=True)
 
 # --- migrations: versioned steps that bring an existing file up to SCHEMA_VERSION ---------------
 # Each step runs once per file, in its own transaction together with the new schema_version, when

@@ -6,18 +6,23 @@ queue backend and no Huey instance beyond the one it is handed for progress.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
-from tenantpilot import logs, progress
+from tenantpilot import alerts, logs, progress
 from tenantpilot.config import settings
 from tenantpilot.store import Store
 from tenantpilot.sync import execute_run
 
+log = logging.getLogger("tenantpilot.tasks")
 INTERRUPTED = "Interrupted: the worker stopped during this sync (killed or restarted). Sync again."
 
 
-def sync_job(run_id: int, huey: Any) -> None:
-    """Run one queued sync to its end, publishing progress into `huey`'s storage."""
+def sync_job(run_id: int, huey: Any, after: Callable[[int], None] | None = None) -> None:
+    """Run one queued sync to its end, publishing progress into `huey`'s storage; then `after(run_id)`
+    (the queue's alert hook: it only enqueues, and never raises), whatever the run's outcome."""
     cfg = settings()
     logs.configure(cfg.log_dir)
     reporter = progress.Reporter(huey, run_id).start()
@@ -25,3 +30,29 @@ def sync_job(run_id: int, huey: Any) -> None:
         execute_run(run_id, cfg, Store(cfg.db_path, cfg.db_lock_timeout_s), reporter)
     finally:
         reporter.stop()
+        if after is not None:
+            after(run_id)
+
+
+def alert_job(run_id: int, message: dict[str, Any] | None, channels: list[str] | None,
+              attempt: int) -> alerts.Retry | None:
+    """The alert of one scheduled run: built on the first attempt (None: not a scheduled run, no
+    channel, or nothing to say), then delivered; returns what to try again, and when."""
+    cfg = settings()
+    logs.configure(cfg.log_dir)
+    targets = channels if channels is not None else alerts.configured_channels(cfg)
+    if not targets:
+        return None
+    if message is None:
+        store = Store(cfg.db_path, cfg.db_lock_timeout_s)
+        run = store.get_run(run_id)
+        if run is None or run.get("trigger") != "schedule":
+            return None
+        facts = alerts.collect(store, run_id, date.today())
+        alert = alerts.build(facts, app_url=cfg.app_url, always=cfg.alert_always) if facts else None
+        if alert is None:
+            logs.log(log, logging.INFO, "no alert: nothing changed", run_id=run_id)
+            return None
+    else:
+        alert = alerts.Alert.from_dict(message)
+    return alerts.deliver(alert, targets, cfg, attempt)

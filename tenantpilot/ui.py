@@ -510,3 +510,115 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+# --- the deviation register (tenantpilot/deviations.py) -------------------------------------------
+def accepted_rows(baseline: str | None) -> tuple[tuple[str, ...], ...]:
+    """The valid accepted deviations against `baseline` as a hashable cache key (tenant_id, MATCH_KEY,
+    label), for Compare."""
+    from datetime import date
+
+    from tenantpilot import deviations
+
+    if not baseline:
+        return ()
+    with guard("read the deviation register"):
+        keys = deviations.accepted_keys(store().deviations(), date.today(), baseline)
+    return tuple(keys.rows())
+
+
+def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
+    from tenantpilot.compare import MATCH_KEY
+
+    return pl.DataFrame(list(rows), schema={"tenant_id": pl.String, **{k: pl.String for k in MATCH_KEY},
+                                            "label": pl.String}, orient="row")
+
+
+def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str) -> None:
+    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline."""
+    from datetime import date, timedelta
+
+    from tenantpilot import deviations
+    from tenantpilot.compare import DIFFERS, MATCH_KEY, MISSING
+
+    open_rows = matrix.filter(pl.col("status").is_in([DIFFERS, MISSING]))
+    with st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:"):
+        if not open_rows.height or not tenants:
+            st.caption("No open difference to accept.")
+            return
+        keys = [tuple(r) for r in open_rows.select(MATCH_KEY).rows()]
+        names = dict(zip(keys, open_rows["setting_name"].fill_null(open_rows["setting_key"]).to_list()))
+        with st.form("dev_accept", clear_on_submit=True):
+            c1, c2 = st.columns(2)
+            tenant = c1.selectbox("Tenant", list(tenants), format_func=format_with(tenants))
+            key = c2.selectbox("Setting", keys, format_func=lambda k: reveal(
+                f"{names[k]} · {families.label(k[0])}{' · ' + k[1] if k[1] else ''}"))
+            reason = st.text_input("Reason", max_chars=deviations.MAX_TEXT)
+            c3, c4 = st.columns(2)
+            owner = c3.text_input("Owner", max_chars=deviations.MAX_TEXT)
+            expires = c4.date_input("Accepted until (last day)", value=date.today() + timedelta(days=90),
+                                    min_value=date.today())
+            if not st.form_submit_button("Accept", icon=":material/check:"):
+                return
+        with guard("record the deviation"):
+            known = store().tenants()["tenant_id"].to_list()
+            try:
+                new = deviations.validate(tenant_id=str(tenant), baseline_id=baseline, key=key,
+                                          setting_name=names[key], reason=reason, owner=owner,
+                                          expires_on=expires, today=date.today(), tenants=known,
+                                          baselines=known)
+            except deviations.DeviationError as exc:
+                st.error(inert(exc), icon=":material/error:")
+                return
+            store().add_deviation(new)
+        st.rerun()
+
+
+def deviation_register(tenant_ids: Sequence[str] | None = None) -> None:
+    """The register (valid, expired and removed), its CSV export and removing one."""
+    from datetime import date
+
+    from tenantpilot import deviations, export
+
+    with guard("read the deviation register"):
+        register = deviations.with_state(store().deviations(tenant_ids, include_removed=True), date.today())
+    with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
+        if not register.height:
+            st.caption("No accepted deviation yet.")
+            return
+        shown = with_family_labels(register.drop("tenant_id", "baseline_id"))
+        st.dataframe(inert_frame(shown), hide_index=True, placeholder="—", key="dev_register",
+                     column_config={"deviation_id": st.column_config.NumberColumn("Id", format="%d"),
+                                    "setting_key": None, "expires_on": "Until (last day)"})
+        c1, c2 = st.columns([1, 2])
+        c1.download_button("Register CSV", data=export.to_csv_bytes(with_family_labels(register)),
+                           file_name="tenantpilot-deviations.csv", mime="text/csv", icon=":material/download:",
+                           key="dev_csv", on_click="ignore")
+        open_ids = register.filter(pl.col("state") != "removed")["deviation_id"].to_list()
+        if open_ids:
+            chosen = c2.selectbox("Remove a deviation", open_ids, index=None, placeholder="Choose its id",
+                                  key="dev_remove_id")
+            if chosen is not None and c2.button("Remove", key="dev_remove", icon=":material/delete:"):
+                with guard("remove the deviation"):
+                    store().remove_deviation(int(chosen))
+                st.rerun()
+
+
+def show_expired_deviations(tenant_id: str | None = None, days: int = 30) -> None:
+    """Changes: accepted deviations that expired in the last `days` days: their differences are open again."""
+    from datetime import date, timedelta
+
+    from tenantpilot import deviations
+
+    with guard("read the deviation register"):
+        register = store().deviations([tenant_id] if tenant_id else None)
+    today = date.today()
+    found = deviations.expired_since(register, today - timedelta(days=days), today)
+    if not found.height:
+        return
+    st.subheader("Accepted deviations that expired")
+    st.caption(f"In the last {days} days: these differences from the baseline count again (Compare, alignment).")
+    st.dataframe(inert_frame(with_family_labels(found.select(
+        "tenant", "baseline", "policy_type", "setting_name", "reason", "owner", "expires_on"))),
+        hide_index=True, placeholder="—", key="chg_expired_devs",
+        column_config={"expires_on": "Last valid day"})

@@ -193,7 +193,8 @@ def test_alignment_empty_baseline_and_empty_tenant():
     f = frame(row("a", "k1", "1"))
     scores = compare.alignment_scores(f, ["a"], "base")
     assert scores.row(0, named=True) == {"tenant_id": "a", "tenant": "Contoso", "baseline_settings": 0,
-                                              "matched": 0, "differing": 0, "missing": 0, "extra": 1, "score": None}
+                                              "matched": 0, "differing": 0, "missing": 0, "extra": 1, "accepted": 0,
+                                              "score": None}
     scores = compare.alignment_scores(frame(row("base", "k1", "1")), ["nobody"], "base")
     assert scores.row(0, named=True)["missing"] == 1 and scores.row(0, named=True)["score"] == 0.0
 

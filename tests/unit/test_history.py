@@ -124,3 +124,26 @@ def test_the_cli_prints_text_csv_and_json(store, runs, capsys, tmp_path):
     assert target.read_text(encoding="utf-8-sig").splitlines()[0].startswith("tenant,tenant_id,kind,change")
     assert cli.main(["changes", "--since", "yesterday"]) == 2
     assert "not a point in time" in capsys.readouterr().err
+
+
+def test_the_changes_page_shows_tenants_by_day_then_one_tenants_changes(store, runs):
+    from tests.apptest import app, find_table, texts
+
+    at = app("changes")
+    at.segmented_control(key="chg_since").set_value("30 days").run()
+    assert not at.exception
+    grid = find_table(at, "tenant", "total")
+    assert list(grid["tenant"]) == ["Contoso"] and list(grid["total"]) == [4]  # Fabrikam only has its first load
+    assert "1 tenant(s) changed since" in texts(at) and "1 without changes" in texts(at)
+    # the drill-down opens on the busiest tenant: policy events, then the setting change with when it was seen
+    events = find_table(at, "event", "policy", "settings")
+    assert sorted(events["event"]) == ["policy added", "policy deleted", "policy renamed"]
+    table = find_table(at, "change", "old_value", "new_value", "seen_at")
+    assert table[["setting_name", "old_value", "new_value"]].values.tolist() == [["Name of k2", "2", "20"]]
+    assert "Compliance policies: not synced in the latest run (forbidden)" in texts(at)
+    # since a run: the runs of the tenant to start from
+    at.segmented_control(key="chg_since").set_value("A run").run()
+    at.selectbox(key=f"chg_run_{T1}").set_value(runs["d3"]).run()
+    assert not at.exception
+    events = find_table(at, "event", "policy", "settings")
+    assert sorted(events["event"]) == ["policy added", "policy renamed"]
