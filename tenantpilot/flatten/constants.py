@@ -87,6 +87,7 @@ ONBOARDING_NAMES: frozenset[str] = frozenset({
 # Natural-key fields of arrays of objects in non-catalog policies, in priority order.
 NATURAL_KEY_FIELDS: tuple[str, ...] = (
     "omaUri", "appConfigKey", "ruleName", "actionType", "name", "key", "locale", "ssid", "bundleId", "packageId",
+    "permission",  # androidPermissionAction of managed-store app configuration
     "appId", "displayName",
 )
 
