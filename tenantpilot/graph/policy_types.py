@@ -317,9 +317,10 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         list_params=_EXPAND_ASSIGNMENTS,
         notes="expedited quality updates (expeditedUpdateSettings).",
     ),
-    # Both collections are in Graph's beta metadata (deviceManagement.windowsQualityUpdatePolicies of
-    # windowsQualityUpdatePolicy, .windowsQualityUpdateProfiles of windowsQualityUpdateProfile; the
-    # generated msgraph beta SDKs carry both request builders); CIPP and IntuneManagement list both.
+    # Both collections exist: Graph's docs (intune-softwareupdate-windowsqualityupdatepolicy, "List
+    # windowsQualityUpdatePolicies", DeviceManagementConfiguration.Read.All; beside
+    # intune-softwareupdate-windowsqualityupdateprofile) and the generated msgraph beta SDKs carry both
+    # request builders; CIPP and IntuneManagement list both.
     PolicyType(
         key="windowsQualityUpdatePolicies",
         family=F.WINDOWS_UPDATE,
