@@ -591,11 +591,11 @@ class GraphApi:
         return GraphResponse(200, body)
 
     def get_link(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
-        """A navigation link through a type cast (see NAVIGATION_LINKS). A cast to a type the policy is
-        not is 404 (OData 4.01 URL conventions §4.11, addressing derived types: "If the instance is not
-        of the specified type, the service returns 404 Not Found"); an unset single-valued link is 204
-        (OData 4.01 protocol §11.2.7: "If the navigation property does not reference an entity, the
-        service returns 204 No Content"); an unset collection is an empty page."""
+        """A navigation link through a type cast (see NAVIGATION_LINKS). An unset single-valued link is
+        204 (OData Part 1 Protocol, "Requesting Related Entities": a navigation property that references
+        no entity answers 204 No Content); an unset collection is an empty page. A cast to a type the
+        policy is not answers 404 like a missing entity (OData Part 2 URL Conventions, "Addressing
+        Derived Types"; [guess]: the exact answer Intune gives was not found written down)."""
         policy = self._policy(req, spec, m["id"])
         cast = m["type"].lower()
         navs = NAVIGATION_LINKS.get(cast)

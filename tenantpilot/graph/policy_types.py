@@ -19,8 +19,9 @@ Follow-up semantics:
 * ``routes``: the path depends on the item's ``@odata.type``; items whose type has no route
   get no call (and keep what the list returned).
 * ``optional=True``: a navigation link (tenantpilot/links.py). An unset link answers 204 (OData
-  4.01 part 2 §11.2.7: "If the navigation property does not reference an entity, the service
-  returns 204 No Content") or 404; either means "no link", never "policy deleted".
+  Part 1 Protocol, "Requesting Related Entities": no related entity is 204 No Content) or 404; either
+  means "no link", never "policy deleted". A 400 (Graph refusing the route) keeps the policy and
+  marks the link unread (links.LINKS_NOT_READ), with a warning.
 
 ``skip_odata_types`` on a :class:`PolicyType`: list items of those ``@odata.type`` values belong to
 another type of the table and are left out of this one (``managedAppPolicies`` also lists the
