@@ -358,6 +358,7 @@ NAVIGATION_LINKS: dict[str, dict[str, tuple[str, bool]]] = {
         "identitycertificateforclientauthentication": ("identityCertificateForClientAuthentication", False)},
     "androiddeviceownerenterprisewificonfiguration": {
         "rootcertificateforservervalidation": ("rootCertificateForServerValidation", False),
+        "rootcertificatesforservervalidation": ("rootCertificatesForServerValidation", True),
         "identitycertificateforclientauthentication": ("identityCertificateForClientAuthentication", False)},
     "activedirectorywindowsautopilotdeploymentprofile": {
         "domainjoinconfiguration": ("domainJoinConfiguration", False)},

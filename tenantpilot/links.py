@@ -8,27 +8,15 @@ have which links; :mod:`tenantpilot.graph.policy_types` turns it into one follow
 flattener (:mod:`tenantpilot.flatten.properties`) shows each fetched link as one row whose value
 is the linked profile's display name (its raw value keeps the id).
 
-Sources (Microsoft Graph beta resource pages, "Relationships" tables, and their "Get … from the
-… navigation property" API pages; the type-cast route form is the one those pages give, e.g.
+Sources: the entity types of Graph's beta metadata as Microsoft's generated beta SDK carries them
+(msgraph-beta-sdk 1.66.0, ``msgraph_beta/generated/models/*.py``: every navigation property typed as a
+certificate profile, a trusted root certificate or a windowsDomainJoinConfiguration, and the
+classes inheriting them), matching the Graph beta resource pages' "Relationships" tables
+(``intune-deviceconfig-*``, ``intune-enrollment-activedirectorywindowsautopilotdeploymentprofile``).
+The type-cast route is the form those pages' API pages give, e.g.
 ``/deviceManagement/deviceConfigurations/{id}/microsoft.graph.macOSWiredNetworkConfiguration/
-rootCertificateForServerValidation``):
-* Wi-Fi and wired: intune-deviceconfig-androidenterprisewificonfiguration,
-  -androidforworkenterprisewificonfiguration, -androidworkprofileenterprisewificonfiguration,
-  -androiddeviceownerenterprisewificonfiguration, -aospdeviceownerenterprisewificonfiguration,
-  -iosenterprisewificonfiguration, -macosenterprisewificonfiguration,
-  -macoswirednetworkconfiguration, -windowswifienterpriseeapconfiguration,
-  -windowswirednetworkconfiguration;
-* VPN: -androidvpnconfiguration, -androidforworkvpnconfiguration,
-  -androidworkprofilevpnconfiguration, -androiddeviceownervpnconfiguration,
-  -iosvpnconfiguration, -iosikev2vpnconfiguration (inherited from iosVpnConfiguration),
-  -macosvpnconfiguration, -windows10vpnconfiguration, -windowsphone81vpnconfiguration;
-* SCEP and PKCS: ``rootCertificate`` of android/androidForWork/androidWorkProfile/aospDeviceOwner
-  …CertificateProfileBase (inherited by their SCEP and PKCS profiles), androidDeviceOwner-,
-  ios-, macOS-, windows81- and windowsPhone81SCEPCertificateProfile;
-* e-mail: -ioseasemailprofileconfiguration (identityCertificate, smimeSigningCertificate);
-* Autopilot: intune-enrollment-activedirectorywindowsautopilotdeploymentprofile
-  (``domainJoinConfiguration`` → windowsDomainJoinConfiguration, a device configuration).
-Not followed: ``derivedCredentialSettings`` (a tenant setting, not a profile the portal names).
+rootCertificateForServerValidation``. Not followed: ``derivedCredentialSettings`` (a tenant-wide
+setting, not a profile) and Cloud PC provisioning policies' domain-join configurations (not synced).
 """
 
 from __future__ import annotations
@@ -62,28 +50,44 @@ def _links(collection: str, types: tuple[str, ...], *navs: tuple[str, bool]) -> 
 LINKS: tuple[Link, ...] = (
     # Wi-Fi / wired with one server-validation root and a client identity certificate
     *_links(_DC, ("androidEnterpriseWiFiConfiguration", "androidForWorkEnterpriseWiFiConfiguration",
-                  "androidWorkProfileEnterpriseWiFiConfiguration", "androidDeviceOwnerEnterpriseWiFiConfiguration",
-                  "aospDeviceOwnerEnterpriseWiFiConfiguration", "macOSWiredNetworkConfiguration"),
+                  "androidWorkProfileEnterpriseWiFiConfiguration", "aospDeviceOwnerEnterpriseWiFiConfiguration",
+                  "iosWiredNetworkConfiguration", "macOSWiredNetworkConfiguration"),
             (_SERVER, False), (_CLIENT, False)),
-    # ... with a list of server-validation roots
+    # ... with a list of server-validation roots (and, on some, the older single one)
     *_links(_DC, ("iosEnterpriseWiFiConfiguration",), (_SERVERS, True), (_CLIENT, False)),
-    *_links(_DC, ("macOSEnterpriseWiFiConfiguration",), (_SERVER, False), (_SERVERS, True), (_CLIENT, False)),
-    *_links(_DC, ("windowsWifiEnterpriseEAPConfiguration", "windowsWiredNetworkConfiguration"),
-            (_SERVERS, True), (_CLIENT, False), (_CLIENT_ROOT, False)),
+    *_links(_DC, ("macOSEnterpriseWiFiConfiguration", "androidDeviceOwnerEnterpriseWiFiConfiguration"),
+            (_SERVER, False), (_SERVERS, True), (_CLIENT, False)),
+    *_links(_DC, ("windowsWifiEnterpriseEAPConfiguration",), (_SERVERS, True), (_CLIENT, False), (_CLIENT_ROOT, False)),
+    *_links(_DC, ("windowsWiredNetworkConfiguration",), (_SERVERS, True), (_CLIENT, False), (_CLIENT_ROOT, False),
+            ("secondaryIdentityCertificateForClientAuthentication", False),
+            ("secondaryRootCertificateForClientValidation", False)),
+    *_links(_DC, ("windowsZtdnsConfiguration",), (_SERVERS, True), ("rootCertificatesForClientValidation", True)),
     # VPN: the identity certificate used when the authentication method is a certificate
     *_links(_DC, ("androidVpnConfiguration", "androidForWorkVpnConfiguration", "androidWorkProfileVpnConfiguration",
                   "androidDeviceOwnerVpnConfiguration", "iosVpnConfiguration", "iosikEv2VpnConfiguration",
                   "macOSVpnConfiguration", "windows10VpnConfiguration", "windowsPhone81VpnConfiguration"),
             (_IDENTITY, False)),
-    # SCEP / PKCS: the trusted root certificate profile the issued certificate chains to
+    # SCEP / PKCS / imported PFX: the trusted root certificate profile the issued certificate chains to
+    # (declared on the android…/aosp… CertificateProfileBase types, inherited by these)
     *_links(_DC, ("androidScepCertificateProfile", "androidPkcsCertificateProfile",
+                  "androidImportedPFXCertificateProfile", "androidForWorkImportedPFXCertificateProfile",
                   "androidForWorkScepCertificateProfile", "androidForWorkPkcsCertificateProfile",
                   "androidWorkProfileScepCertificateProfile", "androidWorkProfilePkcsCertificateProfile",
-                  "androidDeviceOwnerScepCertificateProfile", "aospDeviceOwnerScepCertificateProfile",
-                  "aospDeviceOwnerPkcsCertificateProfile", "iosScepCertificateProfile", "macOSScepCertificateProfile",
+                  "androidDeviceOwnerScepCertificateProfile", "androidDeviceOwnerPkcsCertificateProfile",
+                  "androidDeviceOwnerImportedPFXCertificateProfile",
+                  "aospDeviceOwnerScepCertificateProfile", "aospDeviceOwnerPkcsCertificateProfile",
+                  "iosScepCertificateProfile", "macOSScepCertificateProfile",
                   "windows81SCEPCertificateProfile", "windowsPhone81SCEPCertificateProfile"),
             (_ROOT, False)),
-    *_links(_DC, ("iosEasEmailProfileConfiguration",), (_IDENTITY, False), ("smimeSigningCertificate", False)),
+    # e-mail profiles and single sign-on extensions
+    *_links(_DC, ("iosEasEmailProfileConfiguration",), (_IDENTITY, False), ("smimeSigningCertificate", False),
+            ("smimeEncryptionCertificate", False)),
+    *_links(_DC, ("androidEasEmailProfileConfiguration",), (_IDENTITY, False), ("smimeSigningCertificate", False)),
+    *_links(_DC, ("androidForWorkGmailEasConfiguration", "androidForWorkNineWorkEasConfiguration",
+                  "androidWorkProfileGmailEasConfiguration", "androidWorkProfileNineWorkEasConfiguration"),
+            (_IDENTITY, False)),
+    *_links(_DC, ("iosDeviceFeaturesConfiguration",), (_CLIENT, False), ("singleSignOnExtensionPkinitCertificate", False)),
+    *_links(_DC, ("macOSDeviceFeaturesConfiguration",), ("singleSignOnExtensionPkinitCertificate", False)),
     # hybrid (Active Directory) Autopilot: the domain-join device configuration it uses
     Link("windowsAutopilotDeploymentProfiles", "activeDirectoryWindowsAutopilotDeploymentProfile",
          "domainJoinConfiguration"),
