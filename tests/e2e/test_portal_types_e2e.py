@@ -80,3 +80,28 @@ def test_links_app_configuration_and_quality_updates_are_synced_and_named(env, c
     expected = sum(per_type[p.resource["@odata.type"].rsplit(".", 1)[1]] for p in linking) + 1  # + hybrid Autopilot
     assert len(links) == expected, links
     print(f"\nsync of {tenant.policy_count} policies: {len(links)} link GETs of {len(sim.request_log)} Graph calls")
+
+
+def test_a_link_answering_404_is_no_link_not_a_deleted_profile():
+    """Graph may answer an unset link 404 rather than 204: the profile stays, with no link row and no
+    warning (a deleted profile would have been dropped); over real HTTPS with MSAL unpatched."""
+    from graphsim.server import GraphSimulator
+    from tenantpilot.flatten import flatten_policy
+    from tenantpilot.graph import GraphClient, TokenProvider, fetch_tenant
+
+    tenant = build_tenant(TID, "Portal", n_policies=40, seed=3)
+    wifi = tenant.policy_by_name("POC_IOS_D_CO_SBL_MSZT_WiFi")
+    assert wifi is not None
+    link = (f"/beta/deviceManagement/deviceConfigurations/{wifi.id}/microsoft.graph.iosEnterpriseWiFiConfiguration/"
+            "rootCertificatesForServerValidation")
+    with GraphSimulator({TID: tenant}) as sim:
+        sim.failing_paths = {link: 404}
+        tokens = TokenProvider(TID, sim.client_id, client_secret=sim.client_secret, authority_host=sim.url,
+                               verify=str(sim.ca_path))
+        with GraphClient(tokens, base_url=sim.url, verify=str(sim.ca_path)) as client:
+            result = fetch_tenant(client)
+        assert any(path.startswith(link) and status == 404 for _, path, status in sim.request_log)
+    assert result.warnings == [] and not result.dropped and not result.partial
+    [got] = [p for p in result.policies if p.id == wifi.id]
+    assert "rootCertificatesForServerValidation" not in got.raw
+    assert not [r for r in flatten_policy(got.raw, got.family) if r["value_type"] in ("link", "unread")]
