@@ -442,7 +442,7 @@ def _sc_template(data: JSON, collection: str, source: str) -> PolicyTemplate:
                           platform=resource["platforms"], source=source)
 
 
-def _legacy_resource(data: JSON, *, device_config: bool) -> JSON:
+def legacy_resource(data: JSON, *, device_config: bool) -> JSON:
     """Key order as Graph writes deviceConfigurations / compliance policies."""
     out: JSON = {"@odata.type": data["@odata.type"], "id": None}
     if device_config:
@@ -469,7 +469,7 @@ def _legacy_resource(data: JSON, *, device_config: bool) -> JSON:
     return out
 
 
-def _plain_resource(data: JSON) -> JSON:
+def plain_resource(data: JSON) -> JSON:
     """Enrollment configurations, scripts, Autopilot and update profiles: id and timestamps first."""
     out: JSON = {}
     if "@odata.type" in data:
@@ -485,6 +485,15 @@ def _plain_resource(data: JSON) -> JSON:
         if key in out or key in _VOLATILE_EXPORT_KEYS:
             continue
         out[key] = value
+    return out
+
+
+def _typed_resource(collection: str, data: JSON) -> JSON:
+    """plain_resource, but a managed-device app configuration's ``settings`` (appConfigurationSettingItem
+    key/value pairs) and ``version`` are structural properties of the entity, not navigation."""
+    out = plain_resource(data)
+    if collection == "mobileAppConfigurations":
+        out.update({k: data[k] for k in ("version", "settings") if k in data})
     return out
 
 
@@ -507,7 +516,7 @@ def _scheduled_actions(data: JSON) -> tuple[JSON, ...]:
     return tuple(out)
 
 
-def _platform_of(odata_type: str) -> str:
+def platform_of(odata_type: str) -> str:
     t = odata_type.lower()
     for needle, platform in (("macos", "macOS"), ("ios", "iOS"), ("android", "android"),
                              ("windows", "windows10")):
@@ -665,22 +674,22 @@ def load_catalog() -> Catalog:
     builder.merge_into(cat, overwrite=True)
 
     dc = [PolicyTemplate("deviceConfigurations", d["displayName"],
-                         _legacy_resource(d, device_config=True), platform=_platform_of(d["@odata.type"]))
+                         legacy_resource(d, device_config=True), platform=platform_of(d["@odata.type"]))
           for d in synthetic.DEVICE_CONFIGURATIONS]
     for path, src in _files("device_configurations"):
         data = _read(path)
         dc.append(PolicyTemplate("deviceConfigurations", data["displayName"],
-                                 _legacy_resource(data, device_config=True),
-                                 platform=_platform_of(data["@odata.type"]), source=src))
+                                 legacy_resource(data, device_config=True),
+                                 platform=platform_of(data["@odata.type"]), source=src))
     cat.templates["deviceConfigurations"] = dc
 
     dcp = []
     for path, src in _files("compliance"):
         data = _read(path)
         dcp.append(PolicyTemplate("deviceCompliancePolicies", data["displayName"],
-                                  _legacy_resource(data, device_config=False),
+                                  legacy_resource(data, device_config=False),
                                   scheduled_actions=_scheduled_actions(data),
-                                  platform=_platform_of(data["@odata.type"]), source=src))
+                                  platform=platform_of(data["@odata.type"]), source=src))
     # windows first, then the ones with named rules (PasswordRequired)
     dcp.sort(key=lambda t: (t.platform != "windows10", t.scheduled_actions[0]["ruleName"] is None))
     cat.templates["deviceCompliancePolicies"] = dcp
@@ -736,12 +745,12 @@ def load_catalog() -> Catalog:
     for path, src in _files("enrollment"):
         data = _read(path)
         enrollment.append(PolicyTemplate("deviceEnrollmentConfigurations", data["displayName"],
-                                         _plain_resource(data), platform=_platform_of(data["@odata.type"]),
+                                         plain_resource(data), platform=platform_of(data["@odata.type"]),
                                          source=src))
     enrollment.sort(key=lambda t: (t.resource.get("priority", 0), t.name))
     cat.templates["deviceEnrollmentConfigurations"] = enrollment
     cat.templates["deviceShellScripts"] = [
-        PolicyTemplate("deviceShellScripts", data["displayName"], _plain_resource(data), platform="macOS",
+        PolicyTemplate("deviceShellScripts", data["displayName"], plain_resource(data), platform="macOS",
                        source=src)
         for path, src in _files("shell_scripts") for data in [_read(path)]]
     for collection, items, platform in (
@@ -749,7 +758,9 @@ def load_catalog() -> Catalog:
             ("windowsAutopilotDeploymentProfiles", synthetic.AUTOPILOT_PROFILES, "windows10"),
             ("windowsFeatureUpdateProfiles", synthetic.FEATURE_UPDATE_PROFILES, "windows10"),
             ("windowsQualityUpdateProfiles", synthetic.QUALITY_UPDATE_PROFILES, "windows10"),
-            ("windowsDriverUpdateProfiles", synthetic.DRIVER_UPDATE_PROFILES, "windows10")):
-        cat.templates[collection] = [PolicyTemplate(collection, d["displayName"], _plain_resource(d),
+            ("windowsDriverUpdateProfiles", synthetic.DRIVER_UPDATE_PROFILES, "windows10"),
+            ("windowsQualityUpdatePolicies", synthetic.QUALITY_UPDATE_POLICIES, "windows10"),
+            ("mobileAppConfigurations", synthetic.MOBILE_APP_CONFIGURATIONS, "iOS")):
+        cat.templates[collection] = [PolicyTemplate(collection, d["displayName"], _typed_resource(collection, d),
                                                     platform=platform) for d in items]
     return cat

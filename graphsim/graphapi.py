@@ -322,7 +322,47 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
                    "windowsQualityUpdateProfile", {"assignments": None}, BETA, sub=("assignments",)),
     CollectionSpec("/deviceManagement/windowsDriverUpdateProfiles", ("windowsDriverUpdateProfiles",),
                    "windowsDriverUpdateProfile", {"assignments": None}, BETA, sub=("assignments",)),
+    # beta deviceManagement.windowsQualityUpdatePolicies (windowsQualityUpdatePolicy, with assignments),
+    # beside windowsQualityUpdateProfiles in Graph's beta metadata (msgraph-metadata beta_metadata.xml;
+    # the generated msgraph-sdk beta request builders DeviceManagement/WindowsQualityUpdatePolicies);
+    # CIPP and IntuneManagement list both collections.
+    CollectionSpec("/deviceManagement/windowsQualityUpdatePolicies", ("windowsQualityUpdatePolicies",),
+                   "windowsQualityUpdatePolicy", {"assignments": None}, BETA, sub=("assignments",)),
+    # managed-device app configuration (managedDeviceMobileAppConfiguration: iosMobileAppConfiguration,
+    # androidManagedStoreAppConfiguration …), listed with $expand=assignments by IntuneManagement, CIPP
+    # and IntuneCD (Graph docs intune-apps-manageddevicemobileappconfiguration-list; v1.0 and beta)
+    CollectionSpec("/deviceAppManagement/mobileAppConfigurations", ("mobileAppConfigurations",),
+                   "managedDeviceMobileAppConfiguration",
+                   {"assignments": None, "devicestatuses": None, "userstatuses": None,
+                    "devicestatussummary": None, "userstatussummary": None}, sub=("assignments",)),
 )
+
+#: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:
+#: @odata.type (short, lower case) -> {navigation (lower case): (Graph's spelling, collection-valued)}.
+#: This is the simulator's own copy (an independent check of tenantpilot/links.py), for the types the
+#: simulated tenants hold. Sources: Graph beta resource pages, "Relationships" tables:
+#: intune-deviceconfig-iosenterprisewificonfiguration (rootCertificatesForServerValidation: collection
+#: of iosTrustedRootCertificate; identityCertificateForClientAuthentication), -macosenterprisewificonfiguration
+#: (rootCertificateForServerValidation, rootCertificatesForServerValidation, identityCertificate-
+#: ForClientAuthentication), -androiddeviceownerenterprisewificonfiguration, and
+#: intune-enrollment-activedirectorywindowsautopilotdeploymentprofile (domainJoinConfiguration:
+#: windowsDomainJoinConfiguration). The type-cast route is the form those pages' API pages give
+#: ("GET /deviceManagement/deviceConfigurations/{id}/microsoft.graph.…/rootCertificateForServerValidation").
+NAVIGATION_LINKS: dict[str, dict[str, tuple[str, bool]]] = {
+    "iosenterprisewificonfiguration": {
+        "rootcertificatesforservervalidation": ("rootCertificatesForServerValidation", True),
+        "identitycertificateforclientauthentication": ("identityCertificateForClientAuthentication", False)},
+    "macosenterprisewificonfiguration": {
+        "rootcertificateforservervalidation": ("rootCertificateForServerValidation", False),
+        "rootcertificatesforservervalidation": ("rootCertificatesForServerValidation", True),
+        "identitycertificateforclientauthentication": ("identityCertificateForClientAuthentication", False)},
+    "androiddeviceownerenterprisewificonfiguration": {
+        "rootcertificateforservervalidation": ("rootCertificateForServerValidation", False),
+        "rootcertificatesforservervalidation": ("rootCertificatesForServerValidation", True),
+        "identitycertificateforclientauthentication": ("identityCertificateForClientAuthentication", False)},
+    "activedirectorywindowsautopilotdeploymentprofile": {
+        "domainjoinconfiguration": ("domainJoinConfiguration", False)},
+}
 SPECS: dict[str, CollectionSpec] = {s.segment.rsplit("/", 1)[-1]: s for s in COLLECTIONS}
 
 Handler = Callable[[GraphRequest, "re.Match[str]"], GraphResponse]
@@ -352,6 +392,9 @@ class GraphApi:
                            "apps": self.list_apps, "scheduledActionsForRule": self.list_rules,
                            "definitionValues": self.list_definition_values}[sub]
                 self._add(base + r"/(?P<id>[^/]+)/" + sub, self._bind(handler, spec), spec.versions)
+        for coll in ("deviceConfigurations", "windowsAutopilotDeploymentProfiles"):
+            self._add(re.escape(f"/deviceManagement/{coll}/") + r"(?P<id>[^/]+)/microsoft\.graph\.(?P<type>[A-Za-z0-9]+)"
+                      r"/(?P<nav>[A-Za-z]+)", self._bind(self.get_link, SPECS[coll]), BETA)
         gp = re.escape("/deviceManagement/groupPolicyConfigurations/") + r"(?P<id>[^/]+)/definitionValues/(?P<dv>[^/]+)"
         self._add(gp, self.get_definition_value, BETA)
         self._add(gp + "/presentationValues", self.list_presentation_values, BETA)
@@ -546,6 +589,36 @@ class GraphApi:
         policy = self._policy(req, spec, m["id"])
         body = {"@odata.context": self._context(req, f"{spec.segment.lstrip('/')}/$entity")}
         body.update(self._render_policy(req, policy, expand, select, single=True))
+        return GraphResponse(200, body)
+
+    def get_link(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        """A navigation link through a type cast (see NAVIGATION_LINKS). An unset single-valued link is
+        204 (OData Part 1 Protocol, "Requesting Related Entities": a navigation property that references
+        no entity answers 204 No Content); an unset collection is an empty page. A cast to a type the
+        policy is not answers 404 like a missing entity (OData Part 2 URL Conventions, "Addressing
+        Derived Types"; [guess]: the exact answer Intune gives was not found written down)."""
+        policy = self._policy(req, spec, m["id"])
+        cast = m["type"].lower()
+        navs = NAVIGATION_LINKS.get(cast)
+        if navs is None or m["nav"].lower() not in navs:
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment '{m['nav']}'.")
+        if str(policy.resource.get("@odata.type", "")).lstrip("#").lower() != f"microsoft.graph.{cast}":
+            raise GraphError(404, "ResourceNotFound", intune_message(
+                f"Resource not found: {spec.segment.rsplit('/', 1)[-1]}('{policy.id}') is not a {m['type']}", req.path))
+        name, many = navs[m["nav"].lower()]
+        select = [s for s in req.query.get("select", "").split(",") if s] or None
+        linked = policy.links.get(name)
+        ids = (linked if isinstance(linked, list) else [linked]) if linked else []
+        targets = [t for t in (req.tenant.find_policy(i) for i in ids) if t is not None]
+        if many:
+            return self.page(req, targets, lambda t: _select(self._resource(req, t), select),
+                             f"{spec.segment.lstrip('/')}('{policy.id}')/microsoft.graph.{m['type']}/{name}",
+                             max_top=1000)
+        if not targets:
+            return GraphResponse(204, None)
+        body = {"@odata.context": self._context(req, f"{spec.segment.lstrip('/')}('{policy.id}')/"
+                                                     f"microsoft.graph.{m['type']}/{name}/$entity")}
+        body.update(_select(self._resource(req, targets[0]), select))
         return GraphResponse(200, body)
 
     def list_settings(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:

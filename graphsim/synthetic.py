@@ -952,3 +952,71 @@ MIXED_APP_POLICIES: dict[str, JSON] = {
         ],
     },
 }
+
+
+# --- portal extras: what the portal shows beside the policies above (issue 10) ------------------
+# Property names and types from the Graph beta resource pages (microsoft-graph-docs-contrib
+# api-reference/beta/resources/): intune-deviceconfig-iostrustedrootcertificate,
+# -macostrustedrootcertificate (certFileName, trustedRootCertificate Binary, deploymentChannel),
+# intune-shared-windowsdomainjoinconfiguration (activeDirectoryDomainName, computerNameStaticPrefix,
+# computerNameSuffixRandomCharCount, organizationalUnit), intune-enrollment-
+# activedirectorywindowsautopilotdeploymentprofile (hybridAzureADJoinSkipConnectivityCheck),
+# intune-apps-iosmobileappconfiguration (targetedMobileApps, encodedSettingXml, settings of
+# appConfigurationSettingItem {appConfigKey, appConfigKeyType, appConfigKeyValue}) and
+# intune-softwareupdate-windowsqualityupdatepolicy (hotpatchEnabled). Values are invented for the
+# demo; the certificate bytes are a placeholder, not a certificate.
+_PLACEHOLDER_CERT = "U2ltdWxhdGVkIHJvb3QgY2VydGlmaWNhdGUgKG5vdCBhIGNlcnRpZmljYXRlKQ=="
+
+#: certificate profiles the Wi-Fi templates link to, by the Wi-Fi profile's @odata.type:
+#: (navigation property, many, trusted-root profile resource)
+LINKED_CERTIFICATES: dict[str, tuple[str, bool, JSON]] = {
+    "#microsoft.graph.iosEnterpriseWiFiConfiguration": ("rootCertificatesForServerValidation", True, {
+        "@odata.type": "#microsoft.graph.iosTrustedRootCertificate",
+        "displayName": "POC_IOS_D_CO_TrustedRoot_RadiusCA", "description": None,
+        "certFileName": "radius-ca.cer", "trustedRootCertificate": _PLACEHOLDER_CERT}),
+    "#microsoft.graph.macOSEnterpriseWiFiConfiguration": ("rootCertificatesForServerValidation", True, {
+        "@odata.type": "#microsoft.graph.macOSTrustedRootCertificate",
+        "displayName": "POC_MAC_D_CO_TrustedRoot_RadiusCA", "description": None,
+        "certFileName": "radius-ca.cer", "trustedRootCertificate": _PLACEHOLDER_CERT,
+        "deploymentChannel": "deviceChannel"}),
+}
+
+DOMAIN_JOIN_CONFIGURATION: JSON = {
+    "@odata.type": "#microsoft.graph.windowsDomainJoinConfiguration",
+    "displayName": "POC_WIN_D_CO_DomainJoin_Hybrid", "description": "Offline domain join for hybrid Autopilot",
+    "activeDirectoryDomainName": "ad.example.org", "computerNameStaticPrefix": "CTS-",
+    "computerNameSuffixRandomCharCount": 8, "organizationalUnit": "OU=Autopilot,DC=ad,DC=example,DC=org",
+}
+
+HYBRID_AUTOPILOT_PROFILE: JSON = {
+    "@odata.type": "#microsoft.graph.activeDirectoryWindowsAutopilotDeploymentProfile",
+    "displayName": "POC_WIN_D_CO_Autopilot_Hybrid", "description": "User-driven hybrid joined.",
+    "language": "os-default", "locale": "os-default", "extractHardwareHash": False,
+    "hardwareHashExtractionEnabled": False, "deviceNameTemplate": "", "deviceType": "windowsPc",
+    "enableWhiteGlove": False, "preprovisioningAllowed": False, "managementServiceAppId": None,
+    "hybridAzureADJoinSkipConnectivityCheck": True,
+    "outOfBoxExperienceSettings": {"hidePrivacySettings": True, "hideEULA": True, "userType": "standard",
+                                   "deviceUsageType": "singleUser", "skipKeyboardSelectionPage": True,
+                                   "hideEscapeLink": True},
+    "enrollmentStatusScreenSettings": None,
+}
+
+MOBILE_APP_CONFIGURATIONS: list[JSON] = [
+    {"@odata.type": "#microsoft.graph.iosMobileAppConfiguration",
+     "displayName": "POC_IOS_D_CO_AppConfig_Outlook", "description": "Outlook for iOS on enrolled devices",
+     "roleScopeTagIds": ["0"], "version": 1,
+     "targetedMobileApps": ["6c7b3ef6-4a4c-4a4a-9e4e-6a8f6f7d1c01"], "encodedSettingXml": None,
+     "settings": [
+         {"appConfigKey": "com.microsoft.outlook.EmailProfile.EmailAddress", "appConfigKeyType": "stringType",
+          "appConfigKeyValue": "{{mail}}"},
+         {"appConfigKey": "com.microsoft.outlook.Mail.FocusedInbox", "appConfigKeyType": "booleanType",
+          "appConfigKeyValue": "false"},
+         {"appConfigKey": "IntuneMAMAllowedAccountsOnly", "appConfigKeyType": "stringType",
+          "appConfigKeyValue": "Enabled"},
+     ]},
+]
+
+QUALITY_UPDATE_POLICIES: list[JSON] = [
+    {"displayName": "POC_WIN_D_CO_QualityUpdates_Hotpatch", "description": "Monthly quality updates with hotpatch.",
+     "hotpatchEnabled": True},
+]

@@ -35,7 +35,10 @@ from graphsim.catalog import (
     PolicyTemplate,
     derived_id,
     instance_kind,
+    legacy_resource,
     load_catalog,
+    plain_resource,
+    platform_of,
     walk_instances,
 )
 
@@ -58,6 +61,8 @@ FAMILIES: dict[str, str] = {
     "windowsFeatureUpdateProfiles": "windowsUpdate",
     "windowsQualityUpdateProfiles": "windowsUpdate",
     "windowsDriverUpdateProfiles": "windowsUpdate",
+    "windowsQualityUpdatePolicies": "windowsUpdate",
+    "mobileAppConfigurations": "appConfiguration",
     # empty unless a knob fills them (GraphSimulator.mixed_app_policies)
     "windowsManagedAppProtections": "appProtection",
     "windowsInformationProtectionPolicies": "appProtection",
@@ -89,12 +94,18 @@ _SHARES: tuple[tuple[str, float, int], ...] = (
     ("deviceShellScripts", 0.015, 10**9),
     ("windowsQualityUpdateProfiles", 0.005, 10**9),
     ("windowsDriverUpdateProfiles", 0.005, 10**9),
+    ("windowsQualityUpdatePolicies", 0.005, 20),
+    ("mobileAppConfigurations", 0.005, 20),
 )
+#: tenants of at least this many policies also get the profiles other profiles link to (a trusted
+#: root per linked Wi-Fi type, a domain-join profile) and a hybrid Autopilot profile linking to it
+_LINKS_FROM = 20
 # how each collection's assignment objects look besides id and target
 _ASSIGNMENT_STYLE: dict[str, str] = {
     "deviceConfigurations": "intent", "groupPolicyConfigurations": "modified", "intents": "plain",
     "deviceManagementScripts": "plain", "deviceShellScripts": "plain", "windowsFeatureUpdateProfiles": "plain",
     "windowsQualityUpdateProfiles": "plain", "windowsDriverUpdateProfiles": "plain",
+    "windowsQualityUpdatePolicies": "plain", "mobileAppConfigurations": "plain",
 }
 _EPOCH = dt.datetime(2023, 3, 1, 8, 0, 0, tzinfo=dt.timezone.utc)
 _SIMPLE_INTENT_TYPES = ("Boolean", "Integer", "String")
@@ -130,6 +141,9 @@ class SimPolicy:
     scheduled_actions: list[JSON] = field(default_factory=list)  # deviceCompliancePolicies
     definition_values: list[JSON] = field(default_factory=list)  # GP: with definition, presentationValues
     apps: list[JSON] = field(default_factory=list)  # app protection
+    #: navigation links to other policies of the tenant: property -> policy id (or ids, for a
+    #: collection-valued one); served at /{id}/microsoft.graph.{type}/{property}
+    links: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -480,7 +494,7 @@ def _plan(n: int, cat: Catalog) -> list[tuple[str, PolicyTemplate, int]]:
     counts: dict[str, int] = {}
     for family, share, minimum_from in _SHARES:
         counts[family] = max(1 if n >= minimum_from else 0, int(n * share)) if n >= 8 else 0
-    rest = max(0, n - sum(counts.values()))
+    rest = max(0, n - sum(counts.values()) - len(_link_targets(n, cat, counts.get("deviceConfigurations", 0))))
     plan: list[tuple[str, PolicyTemplate, int]] = []
 
     def take(collection: str, k: int) -> None:
@@ -499,9 +513,48 @@ def _plan(n: int, cat: Catalog) -> list[tuple[str, PolicyTemplate, int]]:
     take("androidManagedAppProtections", apps // 2)
     for collection in ("deviceEnrollmentConfigurations", "deviceManagementScripts", "deviceShellScripts",
                        "windowsAutopilotDeploymentProfiles", "windowsFeatureUpdateProfiles",
-                       "windowsQualityUpdateProfiles", "windowsDriverUpdateProfiles"):
+                       "windowsQualityUpdateProfiles", "windowsDriverUpdateProfiles", "windowsQualityUpdatePolicies",
+                       "mobileAppConfigurations"):
         take(collection, counts.get(collection, 0))
     return plan
+
+
+def _link_targets(n: int, cat: Catalog, device_configurations: int) -> list[tuple[str, str | None, JSON]]:
+    """The policies :func:`_add_links` adds, as (collection, @odata.type of the policies linking to
+    it or None, Graph resource): counted in ``n`` like every other policy."""
+    if n < _LINKS_FROM:
+        return []
+    templates = cat.templates["deviceConfigurations"]
+    planned = {str(templates[i % len(templates)].resource.get("@odata.type")) for i in range(device_configurations)}
+    out: list[tuple[str, str | None, JSON]] = [
+        ("deviceConfigurations", t, spec[2]) for t, spec in synthetic.LINKED_CERTIFICATES.items() if t in planned]
+    out.append(("deviceConfigurations", None, synthetic.DOMAIN_JOIN_CONFIGURATION))
+    out.append(("windowsAutopilotDeploymentProfiles", None, synthetic.HYBRID_AUTOPILOT_PROFILE))
+    return out
+
+
+def _add_links(tenant: SimTenant, n: int, cat: Catalog) -> None:
+    """Trusted-root certificate profiles the tenant's enterprise Wi-Fi profiles validate their server
+    with, and a hybrid Autopilot profile with its domain-join profile (links.py in TenantPilot names
+    the Graph pages these navigation properties come from)."""
+    targets = _link_targets(n, cat, len(tenant.policies["deviceConfigurations"]))
+    domain_join: SimPolicy | None = None
+    for index, (collection, linked_type, data) in enumerate(targets):
+        ctx = _Ctx(tenant, f"links|{collection}", index)
+        device = collection == "deviceConfigurations"
+        resource = (legacy_resource(data, device_config=True) if device else plain_resource(data))
+        tpl = PolicyTemplate(collection, data["displayName"], resource, platform=platform_of(data["@odata.type"]))
+        policy = (_build_device_configuration if device else _build_plain)(tenant, tpl, 0, ctx, cat)
+        tenant.policies[collection][policy.id] = policy
+        if linked_type is not None:
+            nav, many, _ = synthetic.LINKED_CERTIFICATES[linked_type]
+            for wifi in tenant.policies["deviceConfigurations"].values():
+                if wifi.resource.get("@odata.type") == linked_type:
+                    wifi.links[nav] = [policy.id] if many else policy.id
+        elif device:
+            domain_join = policy
+        elif domain_join is not None:
+            policy.links["domainJoinConfiguration"] = domain_join.id
 
 
 class _Ctx:
@@ -837,6 +890,8 @@ _BUILDERS = {
     "windowsFeatureUpdateProfiles": _build_plain,
     "windowsQualityUpdateProfiles": _build_plain,
     "windowsDriverUpdateProfiles": _build_plain,
+    "windowsQualityUpdatePolicies": _build_plain,
+    "mobileAppConfigurations": _build_plain,
 }
 
 
@@ -958,6 +1013,7 @@ def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: 
         ctx = _Ctx(tenant, collection, index)
         policy = _BUILDERS[collection](tenant, tpl, copy, ctx, cat)
         tenant.policies[collection][policy.id] = policy
+    _add_links(tenant, n_policies, cat)
     if variant:
         _apply_variant(tenant, cat)
     return tenant

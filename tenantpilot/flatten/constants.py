@@ -86,7 +86,8 @@ ONBOARDING_NAMES: frozenset[str] = frozenset({
 
 # Natural-key fields of arrays of objects in non-catalog policies, in priority order.
 NATURAL_KEY_FIELDS: tuple[str, ...] = (
-    "omaUri", "ruleName", "actionType", "name", "key", "locale", "ssid", "bundleId", "packageId",
+    "omaUri", "appConfigKey", "ruleName", "actionType", "name", "key", "locale", "ssid", "bundleId", "packageId",
+    "permission",  # androidPermissionAction of managed-store app configuration
     "appId", "displayName",
 )
 

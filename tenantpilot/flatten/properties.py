@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tenantpilot.families import APP_CONFIGURATION
 from tenantpilot.families import label as family_label
 from tenantpilot.flatten.configured import is_configured
 from tenantpilot.flatten.constants import (
@@ -36,6 +37,7 @@ from tenantpilot.flatten.text import (
     set_order,
 )
 from tenantpilot.flatten.words import portal_words
+from tenantpilot.links import LINKS_NOT_READ, links_of
 
 # keys dropped inside nested objects (volatile); top level uses METADATA_KEYS
 _NESTED_VOLATILE = frozenset({"id", "createdDateTime", "lastModifiedDateTime"})
@@ -212,14 +214,58 @@ def natural_selectors(items: list[dict]) -> tuple[str | None, list[str] | None]:
     return None, None
 
 
-def property_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
-    """Every non-null, non-metadata property of a policy, plus OMA settings and apps."""
-    walker = _Walker(ident, type_label(ident.odata_type) or family_label(ident.policy_type))
+def _link_target(value: Any) -> tuple[str, str] | None:
+    """(id, display name) of a fetched link target, None when ``value`` is not one."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("id"), str):
+        return None
+    name = value.get("displayName")
+    return value["id"], name if isinstance(name, str) and name.strip() else ""
+
+
+def link_rows(policy: Mapping[str, Any], ident: Ident, category: str) -> tuple[list[Row], set[str]]:
+    """One row per navigation link of the policy (tenantpilot/links.py): the value is the linked
+    profile's display name (its id when Graph gave no name), the raw value keeps the id. A link Graph
+    refused to give is a row saying so. Returns the rows and the properties they cover."""
     rows: list[Row] = []
+    covered: set[str] = set()
+    unread = policy.get(LINKS_NOT_READ)
+    for link in links_of(ident.odata_type):
+        nav = link.navigation
+        value = policy.get(nav)
+        name = humanize(nav)
+        if isinstance(unread, Mapping) and nav in unread:
+            why = str(unread[nav])
+            rows.append(make_row(ident, nav, nav, name, category, f"not read from Graph ({why})",
+                                 raw_json(None), "unread", "", ""))
+            covered.add(nav)
+            continue
+        items = value if isinstance(value, list) else [value] if value is not None else []
+        targets = [_link_target(v) for v in items]
+        if not items or any(t is None for t in targets):
+            continue  # not fetched, or not a link's shape: the generic walk shows whatever it is
+        pairs = sorted((t for t in targets if t is not None), key=lambda t: (t[1].casefold(), t[0]))
+        shown = "; ".join(n or i for i, n in pairs)
+        raw: Any = [{"id": i, "displayName": n} for i, n in pairs]
+        if not link.many and len(raw) == 1:
+            raw = raw[0]
+        compare = "; ".join(normalise(n, nav) if n else i for i, n in pairs)
+        rows.append(make_row(ident, nav, nav, name, category, shown, raw_json(raw), "link", "", compare))
+        covered.add(nav)
+    return rows, covered
+
+
+def property_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
+    """Every non-null, non-metadata property of a policy, plus OMA settings, apps and links."""
+    walker = _Walker(ident, type_label(ident.odata_type) or family_label(ident.policy_type))
+    rows, linked = link_rows(policy, ident, walker.base_category)
     for prop, value in policy.items():
-        if value is None or prop in METADATA_KEYS or prop in SPECIAL_KEYS or _is_meta(prop):
+        if value is None or prop in METADATA_KEYS or prop in SPECIAL_KEYS or _is_meta(prop) or prop in linked:
             continue
         walker.value(value, prop, prop, [humanize(prop)], prop, rows)
+    if ident.policy_type == APP_CONFIGURATION and isinstance(policy.get("settings"), list):
+        # managed-device app configuration keeps its key/value pairs in `settings` (appConfigKey,
+        # appConfigKeyType, appConfigKeyValue; Graph beta appConfigurationSettingItem)
+        walker.value(policy["settings"], "settings", "settings", [humanize("settings")], "settings", rows)
     oma = policy.get("omaSettings")
     if isinstance(oma, list):
         rows.extend(oma_rows(oma, ident))

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
+from tenantpilot.links import LINKS_NOT_READ
+
 from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
 from .errors import AuthError, BadResponse, GraphError, NotFound, PermissionDenied, preferred_permission
 from .policy_types import POLICY_TYPES, FollowUp, PolicyType
@@ -59,6 +61,7 @@ __all__ = [
     "ProgressCallback",
     "SkipReason",
     "DELETED",
+    "LINKS_NOT_READ",
 ]
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
@@ -215,6 +218,7 @@ class _Fetcher:
         self.listed: set[str] = set()  # types whose every list page arrived
         self.vanished: dict[str, list[_Policy]] = {}  # deleted mid-sync
         self.refused: dict[str, list[tuple[_Policy, str]]] = {}  # other 400 on a follow-up
+        self.unread_links: dict[str, list[tuple[_Policy, str]]] = {}  # 400 on a link follow-up
         self.policies: list[_Policy] = []
         self.done_policies = 0
         self.lock = threading.RLock()  # fast mode: pipeline threads share the state above
@@ -256,6 +260,10 @@ class _Fetcher:
                                 f"{'was' if len(refused) == 1 else 'were'} skipped: "
                                 f"{_names([f'{p.label()}: {why}' for p, why in refused], 3)}")
                 dropped.extend((ptype.key, str(p.raw.get("id", "")), why) for p, why in refused)
+            unread = self.unread_links.get(ptype.key, [])
+            if unread:
+                warnings.append(f"{ptype.label}: {len(unread)} link{'s' if len(unread) != 1 else ''} to other "
+                                f"profiles could not be read: {_names([f'{p.label()}: {nav}' for p, nav in unread], 3)}")
         policies = [
             FetchedPolicy(p.ptype.family, p.raw, p.ptype.key)
             for p in self.policies
@@ -522,6 +530,8 @@ class _Fetcher:
             if isinstance(err, AuthError):
                 raise err
             return _Outcome(resp.status, None, err)
+        if job.follow.optional and (resp.status == 204 or not resp.body):
+            return _Outcome(resp.status, [] if job.follow.pages else {})  # a link that is not set
         body = resp.body if isinstance(resp.body, dict) else None
         if body is None:
             return _Outcome(resp.status, None, BadResponse(
@@ -542,6 +552,14 @@ class _Fetcher:
             return
         err = outcome.error
         if err is not None:
+            if job.follow.optional and is_deleted(err):
+                return  # a link that is not set (links.py): the policy itself is there
+            if job.follow.optional and err.status == 400 and not isinstance(err, BadResponse):
+                # Graph refused the link's route: keep the policy, say on its row that the link is unread
+                why = f"400 {err.code + ': ' if err.code else ''}{err.detail or err.message}"
+                job.target.setdefault(LINKS_NOT_READ, {})[str(job.follow.key)] = why
+                self.unread_links.setdefault(ptype.key, []).append((policy, str(job.follow.key)))
+                return
             if is_deleted(err):
                 policy.dropped = True
                 self.vanished.setdefault(ptype.key, []).append(policy)
@@ -563,6 +581,8 @@ class _Fetcher:
                 return
             if f.key is None:
                 raise ValueError(f"follow-up {f.path_template} pages but has no key")  # table error
+            if f.optional and not items:
+                return  # an empty link collection: nothing to merge
             job.target[f.key] = items
             if f.nested:
                 parent_id = str(policy.raw.get("id", ""))
@@ -571,6 +591,8 @@ class _Fetcher:
                         next_jobs.extend(self.jobs_for(policy, el, f.nested, parent_id))
         else:
             body = outcome.body
+            if f.optional and not body:
+                return  # the link is not set: nothing to merge
             if f.key is None:
                 for k, v in body.items():
                     if "@odata.context" in k:

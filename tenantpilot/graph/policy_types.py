@@ -18,6 +18,10 @@ Follow-up semantics:
 * ``nested`` follow-ups run for every element of this follow-up's list result.
 * ``routes``: the path depends on the item's ``@odata.type``; items whose type has no route
   get no call (and keep what the list returned).
+* ``optional=True``: a navigation link (tenantpilot/links.py). An unset link answers 204 (OData
+  Part 1 Protocol, "Requesting Related Entities": no related entity is 204 No Content) or 404; either
+  means "no link", never "policy deleted". A 400 (Graph refusing the route) keeps the policy and
+  marks the link unread (links.LINKS_NOT_READ), with a warning.
 
 ``skip_odata_types`` on a :class:`PolicyType`: list items of those ``@odata.type`` values belong to
 another type of the table and are left out of this one (``managedAppPolicies`` also lists the
@@ -34,6 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tenantpilot import families as F
+from tenantpilot.links import LINK_FIELDS, LINKS
 
 from .client import add_query
 
@@ -78,6 +83,7 @@ class FollowUp:
     pages: bool = True
     nested: tuple[FollowUp, ...] = ()
     routes: tuple[Route, ...] = ()
+    optional: bool = False  # a link: 204/404 mean "not set" (see the module docstring)
 
     def route_for(self, item: Mapping[str, Any]) -> tuple[str, Params] | None:
         """``(path_template, params)`` for ``item``, or None when the item gets no call."""
@@ -173,6 +179,23 @@ APP_PROTECTION_ROUTES: tuple[Route, ...] = (
 
 _DM = "/deviceManagement"
 
+
+def link_follow_ups(collection: str) -> tuple[FollowUp, ...]:
+    """One follow-up per navigation link of ``collection``'s types (tenantpilot/links.py), each routed
+    by @odata.type to Graph's type-cast navigation path, selecting only what names the target."""
+    navs: dict[str, list[Route]] = {}
+    many: dict[str, bool] = {}
+    select: Params = (("$select", ",".join(LINK_FIELDS)),)
+    for link in LINKS:
+        if link.collection != collection:
+            continue
+        path = f"{_DM}/{collection}/{{id}}/microsoft.graph.{link.odata_type}/{link.navigation}"
+        navs.setdefault(link.navigation, []).append(Route(f"#microsoft.graph.{link.odata_type}", path, select))
+        many[link.navigation] = link.many
+    return tuple(FollowUp("", nav, pages=many[nav], routes=tuple(routes), optional=True)
+                 for nav, routes in navs.items())
+
+
 POLICY_TYPES: tuple[PolicyType, ...] = (
     PolicyType(
         key="configurationPolicies",
@@ -197,7 +220,9 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         label=F.label(F.DEVICE_CONFIGURATION),
         list_path=f"{_DM}/deviceConfigurations",
         list_params=_EXPAND_ASSIGNMENTS,
-        notes="every property is inline in the list; encrypted OMA values are not fetched.",
+        follow_ups=link_follow_ups("deviceConfigurations"),
+        notes="every property is inline in the list but the certificate links (one GET per link of the "
+              "Wi-Fi, VPN, SCEP/PKCS profiles that have one); encrypted OMA values are not fetched.",
     ),
     PolicyType(
         key="deviceCompliancePolicies",
@@ -260,6 +285,17 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         permission=READ_APPS,
         notes="also listed by managedAppPolicies, where they are app configuration, not protection.",
     ),
+    # beta, list with $expand=assignments: IntuneManagement, CIPP (New-GraphBulkRequest of
+    # '/deviceAppManagement/mobileAppConfigurations?$expand=assignments') and IntuneCD read it so
+    PolicyType(
+        key="mobileAppConfigurations",
+        family=F.APP_CONFIGURATION,
+        label="App configuration policies (managed devices)",
+        list_path="/deviceAppManagement/mobileAppConfigurations",
+        list_params=_EXPAND_ASSIGNMENTS,
+        permission=READ_APPS,
+        notes="iosMobileAppConfiguration, androidManagedStoreAppConfiguration …: every property inline.",
+    ),
     PolicyType(
         key="windowsFeatureUpdateProfiles",
         family=F.WINDOWS_UPDATE,
@@ -280,6 +316,19 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         label="Windows quality updates",
         list_path=f"{_DM}/windowsQualityUpdateProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
+        notes="expedited quality updates (expeditedUpdateSettings).",
+    ),
+    # Both collections exist: Graph's docs (intune-softwareupdate-windowsqualityupdatepolicy, "List
+    # windowsQualityUpdatePolicies", DeviceManagementConfiguration.Read.All; beside
+    # intune-softwareupdate-windowsqualityupdateprofile) and the generated msgraph beta SDKs carry both
+    # request builders; CIPP and IntuneManagement list both.
+    PolicyType(
+        key="windowsQualityUpdatePolicies",
+        family=F.WINDOWS_UPDATE,
+        label="Windows quality update policies",
+        list_path=f"{_DM}/windowsQualityUpdatePolicies",
+        list_params=_EXPAND_ASSIGNMENTS,
+        notes="monthly quality update policies (hotpatchEnabled).",
     ),
     PolicyType(
         key="windowsAutopilotDeploymentProfiles",
@@ -287,7 +336,9 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         label=F.label(F.AUTOPILOT),
         list_path=f"{_DM}/windowsAutopilotDeploymentProfiles",
         list_params=_EXPAND_ASSIGNMENTS,
+        follow_ups=link_follow_ups("windowsAutopilotDeploymentProfiles"),
         permission=READ_SERVICE_CONFIG,
+        notes="hybrid (activeDirectory…) profiles: one GET for their domainJoinConfiguration link.",
     ),
     PolicyType(
         key="deviceEnrollmentConfigurations",

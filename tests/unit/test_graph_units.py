@@ -487,7 +487,10 @@ def test_families_are_exactly_the_contract():
         "windowsFeatureUpdateProfiles",
         "windowsDriverUpdateProfiles",
         "windowsQualityUpdateProfiles",
+        "windowsQualityUpdatePolicies",  # beside the profiles in Graph's beta metadata
     }
+    assert {t.key for t in types_by_family("appConfiguration")} == {
+        "targetedManagedAppConfigurations", "mobileAppConfigurations"}
 
 
 @pytest.mark.parametrize(
@@ -530,12 +533,53 @@ def test_families_are_exactly_the_contract():
             "/deviceManagement/deviceShellScripts",
             ["/deviceManagement/deviceShellScripts/P1?$expand=assignments"],
         ),
+        ("mobileAppConfigurations", "/deviceAppManagement/mobileAppConfigurations?$expand=assignments", []),
+        ("windowsQualityUpdatePolicies", "/deviceManagement/windowsQualityUpdatePolicies?$expand=assignments", []),
     ],
 )
 def test_request_plan(key, list_url, follow_urls):
     t = get_policy_type(key)
     assert t.list_url == list_url
-    assert [f.url_for({"id": "P1"}) for f in t.follow_ups] == follow_urls
+    # an item without an @odata.type gets no link calls (links are routed by type)
+    assert [u for f in t.follow_ups if (u := f.url_for({"id": "P1"})) is not None] == follow_urls
+
+
+_SELECT = "?$select=id,displayName"
+_DCS = "/deviceManagement/deviceConfigurations/P1/microsoft.graph."
+
+
+@pytest.mark.parametrize(
+    "key, odata_type, urls",
+    [
+        ("deviceConfigurations", "iosEnterpriseWiFiConfiguration",
+         {"rootCertificatesForServerValidation": _DCS + "iosEnterpriseWiFiConfiguration/rootCertificatesForServerValidation" + _SELECT,
+          "identityCertificateForClientAuthentication":
+              _DCS + "iosEnterpriseWiFiConfiguration/identityCertificateForClientAuthentication" + _SELECT}),
+        ("deviceConfigurations", "windows10VpnConfiguration",
+         {"identityCertificate": _DCS + "windows10VpnConfiguration/identityCertificate" + _SELECT}),
+        ("deviceConfigurations", "androidWorkProfilePkcsCertificateProfile",
+         {"rootCertificate": _DCS + "androidWorkProfilePkcsCertificateProfile/rootCertificate" + _SELECT}),
+        ("deviceConfigurations", "windowsWifiEnterpriseEAPConfiguration",
+         {"rootCertificatesForServerValidation":
+              _DCS + "windowsWifiEnterpriseEAPConfiguration/rootCertificatesForServerValidation" + _SELECT,
+          "identityCertificateForClientAuthentication":
+              _DCS + "windowsWifiEnterpriseEAPConfiguration/identityCertificateForClientAuthentication" + _SELECT,
+          "rootCertificateForClientValidation":
+              _DCS + "windowsWifiEnterpriseEAPConfiguration/rootCertificateForClientValidation" + _SELECT}),
+        ("deviceConfigurations", "windows10GeneralConfiguration", {}),  # no links: no extra request
+        ("deviceConfigurations", "iosTrustedRootCertificate", {}),
+        ("windowsAutopilotDeploymentProfiles", "activeDirectoryWindowsAutopilotDeploymentProfile",
+         {"domainJoinConfiguration": "/deviceManagement/windowsAutopilotDeploymentProfiles/P1/microsoft.graph."
+                                     "activeDirectoryWindowsAutopilotDeploymentProfile/domainJoinConfiguration" + _SELECT}),
+        ("windowsAutopilotDeploymentProfiles", "azureADWindowsAutopilotDeploymentProfile", {}),
+    ],
+)
+def test_links_are_one_get_per_navigation_of_the_types_that_have_it(key, odata_type, urls):
+    t = get_policy_type(key)
+    item = {"id": "P1", "@odata.type": f"#microsoft.graph.{odata_type}"}
+    got = {f.key: u for f in t.follow_ups if (u := f.url_for(item)) is not None}
+    assert got == urls
+    assert all(f.optional for f in t.follow_ups)  # an unset link (204/404) is not a deleted policy
 
 
 def test_admin_template_presentation_values_are_nested_per_definition_value():
