@@ -82,6 +82,7 @@ def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = Non
     moved = bases.filter(pl.col("base_run") != pl.col("cur_run"))
     old_rows, new_rows = store.changed_rows(moved) if moved.height else (None, None)
     policies = store.policies_at(moved) if moved.height else None
+    counts = store.policy_setting_counts(_changed_policies(policies)) if policies is not None else None
     run_times = dict(zip(*store.runs(run_ids=sorted(_seen_runs(old_rows, new_rows))).select("run_id", "finished_at")
                          .get_columns())) if moved.height else {}
     carried = store.current_carried(bases["tenant_id"].to_list())
@@ -90,8 +91,9 @@ def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = Non
         tid = b["tenant_id"]
         events = pl.DataFrame(schema={**{c: pl.String for c in drift.EVENT_COLUMNS}, "settings": pl.UInt32})
         settings = pl.DataFrame(schema={c: pl.String for c in drift.DIFF_COLUMNS})
-        if b["base_run"] != b["cur_run"] and policies is not None and old_rows is not None and new_rows is not None:
-            events, settings = _tenant_diff(tid, old_rows, new_rows, policies, run_times)
+        if (b["base_run"] != b["cur_run"] and policies is not None and counts is not None and old_rows is not None
+                and new_rows is not None):
+            events, settings = _tenant_diff(tid, old_rows, new_rows, policies, counts, run_times)
         out.append(TenantChanges(tid, b["tenant"], b["base_run"], b["base_at"], b["cur_run"], b["cur_at"],
                                  bool(b["first_sync"]), events, settings,
                                  carried.filter(pl.col("tenant_id") == tid)))
@@ -103,10 +105,10 @@ def _seen_runs(*frames: pl.DataFrame | None) -> set[int]:
 
 
 def _tenant_diff(tid: str, old_rows: pl.DataFrame, new_rows: pl.DataFrame, policies: pl.DataFrame,
-                 run_times: dict[int, datetime]) -> tuple[pl.DataFrame, pl.DataFrame]:
+                 counts: pl.DataFrame, run_times: dict[int, datetime]) -> tuple[pl.DataFrame, pl.DataFrame]:
     mine = policies.filter(pl.col("tenant_id") == tid)
     before, after = mine.filter(pl.col("side") == "base"), mine.filter(pl.col("side") == "cur")
-    events = _events(before, after)
+    events = _events(before, after, counts)
     both = set(before["policy_id"].to_list()) & set(after["policy_id"].to_list())
     old = old_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
     new = new_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
@@ -120,9 +122,22 @@ def _tenant_diff(tid: str, old_rows: pl.DataFrame, new_rows: pl.DataFrame, polic
     return events, diff.drop("seen_run")
 
 
-def _events(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+def _changed_policies(policies: pl.DataFrame) -> pl.DataFrame:
+    """(run_id, policy_id) of the policies that a policy event will name: in one side only, or renamed."""
+    base, cur = policies.filter(pl.col("side") == "base"), policies.filter(pl.col("side") == "cur")
+    keys = ["tenant_id", "policy_id"]
+    gone = base.join(cur, on=keys, how="anti")
+    new = cur.join(base, on=keys, how="anti")
+    renamed = cur.join(base.select(*keys, pl.col("policy_name").alias("was")), on=keys).filter(
+        pl.col("policy_name") != pl.col("was"))
+    return pl.concat([f.select("run_id", "policy_id") for f in (gone, new, renamed)])
+
+
+def _events(before: pl.DataFrame, after: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
     """drift's policy events from the two runs' policy lists (EVENT_COLUMNS)."""
     cols = ["policy_id", "policy_type", "policy_name", "settings"]
+    before = before.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
+    after = after.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
     joined = before.select(cols).join(after.select(cols), on="policy_id", how="full", coalesce=True, suffix="_new")
     event = (pl.when(pl.col("policy_type").is_null()).then(pl.lit(drift.POLICY_ADDED))
              .when(pl.col("policy_type_new").is_null()).then(pl.lit(drift.POLICY_DELETED))

@@ -99,11 +99,34 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _add_texts(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+    """Give every distinct text of the relation `staged` (text columns + text_hash) a row in setting_texts:
+    new texts get the next small ids. A hash that names another text stops the write."""
+    texts = ", ".join(TEXT_COLUMNS)
+    con.execute(f"""INSERT INTO setting_texts
+        SELECT (SELECT coalesce(max(text_id), 0) FROM setting_texts) + row_number() OVER (), n.*
+        FROM (SELECT DISTINCT text_hash, {texts} FROM {staged} s
+              WHERE NOT EXISTS (SELECT 1 FROM setting_texts x WHERE x.text_hash = s.text_hash)) n""".replace(
+        "n.*", f"n.text_hash, {', '.join('n.' + c for c in TEXT_COLUMNS)}"))
+    clash = _scalar(con.execute(
+        f"""SELECT count(*) FROM (SELECT DISTINCT text_hash, {texts} FROM {staged}) n
+            JOIN setting_texts x ON x.text_hash = n.text_hash
+            WHERE {' OR '.join(f'x.{c} IS DISTINCT FROM n.{c}' for c in TEXT_COLUMNS)}"""))
+    if clash:
+        raise StoreError(f"{clash} setting texts hash like others already stored; nothing was written")
+
+
+def _runs_relation(run_ids: Sequence[int]) -> str:
+    """SQL of a relation with the given run ids (column run_id)."""
+    ids = ",".join(str(int(r)) for r in run_ids)
+    return f"SELECT unnest([{ids}]::BIGINT[]) AS run_id" if ids else "SELECT NULL::BIGINT AS run_id WHERE FALSE"
+
+
 def _drop_unused_texts(con: duckdb.DuckDBPyConnection, text_ids: Sequence[int]) -> None:
     """Delete the setting texts among `text_ids` that no row version uses any more."""
     if not text_ids:
         return
-    con.register("_gone", pl.DataFrame({"text_id": sorted(set(text_ids))}, schema={"text_id": pl.UInt64}).to_arrow())
+    con.register("_gone", pl.DataFrame({"text_id": sorted(set(text_ids))}, schema={"text_id": pl.Int32}).to_arrow())
     con.execute("DELETE FROM setting_texts WHERE text_id IN (SELECT text_id FROM _gone) "
                 "AND text_id NOT IN (SELECT v.text_id FROM setting_versions v SEMI JOIN _gone g USING (text_id))")
     con.unregister("_gone")
@@ -114,7 +137,6 @@ _VERSIONS = {"settings": "setting_versions", "policies": "policy_versions", "ass
 # the current rows of every tenant, and the rows of any kept run, as the rest of the app reads them
 _CURRENT_VIEW = {"settings": "current_setting_rows", "policies": "current_policy_rows",
                  "assignments": "current_assignment_rows"}
-_RUN_VIEW = {"settings": "run_setting_rows", "policies": "run_policy_rows", "assignments": "run_assignment_rows"}
 
 
 def _row_columns(kind: str) -> str:
@@ -125,28 +147,33 @@ def _row_columns(kind: str) -> str:
     return ", ".join(f"v.{c}" for c in schema)
 
 
-def _view_sql(kind: str, *, current: bool) -> str:
-    """Rows as of a run: `run_id` is the run they are seen in; `carried_from_run` the run that really read
-    them when this run could not read their type; `synced_at` when they were last read from Graph."""
+def _rows_sql(kind: str, runs: str | None) -> str:
+    """Rows as of runs: `run_id` is the run they are seen in; `carried_from_run` the run that really read
+    them when this run could not read their type; `synced_at` when they were last read from Graph.
+    `runs`: a relation with a `run_id` column (each tenant's current run when None). The runs are the
+    small side of the join, so a tenant's history is read once per run asked for, never every run."""
     texts = "JOIN setting_texts x ON x.text_id = v.text_id" if kind == "settings" else ""
-    if current:
-        runs = ("JOIN current_runs c ON c.tenant_id = v.tenant_id JOIN sync_runs r ON r.run_id = c.run_id",
-                "v.valid_to_run IS NULL")
+    if runs is None:
+        join, where = ("JOIN current_runs c ON c.tenant_id = v.tenant_id JOIN sync_runs r ON r.run_id = c.run_id",
+                       "v.valid_to_run IS NULL")
     else:
-        runs = ("JOIN sync_runs r ON r.tenant_id = v.tenant_id AND r.status IN ('succeeded', 'partial') "
-                "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)", "TRUE")
-    return f"""CREATE OR REPLACE VIEW {(_CURRENT_VIEW if current else _RUN_VIEW)[kind]} AS
-  SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
+        join = (f"JOIN (SELECT r.* FROM sync_runs r SEMI JOIN ({runs}) q ON q.run_id = r.run_id "
+                "WHERE r.status IN ('succeeded', 'partial')) r ON r.tenant_id = v.tenant_id "
+                "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)")
+        where = "TRUE"
+    return f"""SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
          coalesce(src.finished_at, r.finished_at) AS synced_at, k.carried_from_run,
          v.type_key, v.valid_from_run, v.valid_to_run
-  FROM {_VERSIONS[kind]} v {texts} {runs[0]}
+  FROM {_VERSIONS[kind]} v {texts} {join}
   LEFT JOIN run_types k ON k.run_id = r.run_id AND k.type_key = v.type_key AND k.status = 'carried'
   LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run
-  WHERE {runs[1]};
-"""
+  WHERE {where}"""
 
 
-_VIEWS = "".join(_view_sql(kind, current=cur) for kind in _VERSIONS for cur in (True, False))
+_VIEWS = "".join(f"CREATE OR REPLACE VIEW {_CURRENT_VIEW[kind]} AS\n  {_rows_sql(kind, None)};\n" for kind in _VERSIONS)
+# views of every kept run's rows, from files before the runs relation was passed in (dropped: they
+# joined every run with every version before filtering)
+_VIEWS += "".join(f"DROP VIEW IF EXISTS run_{k}_rows;\n" for k in ("setting", "policy", "assignment"))
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -177,16 +204,16 @@ CREATE TABLE IF NOT EXISTS sync_runs (
 -- A setting's text (name, category, description) lives once in setting_texts, shared by every
 -- tenant and every version, so a value that changes costs a small row, not its description again.
 CREATE TABLE IF NOT EXISTS setting_texts (
-  text_id UBIGINT NOT NULL,                 -- hash of the text columns (collisions are checked on insert)
+  text_id INTEGER NOT NULL,                 -- small: versions store it, and small ids pack into few bits
+  text_hash UBIGINT NOT NULL,               -- hash of the text columns, to find a text (collisions are checked)
   setting_id VARCHAR, setting_name VARCHAR, category VARCHAR, description VARCHAR,
   value_type VARCHAR, is_secret BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS setting_versions (
   tenant_id VARCHAR NOT NULL,
   {_VERSION_COLS_SQL},                      -- configured: False = the portal's "Not configured"
-  text_id UBIGINT NOT NULL,
+  text_id INTEGER NOT NULL,
   type_key VARCHAR,                         -- the policy type (graph.policy_types) the row was read as
-  row_hash UBIGINT NOT NULL,                -- identity of the row's content: unchanged rows are not rewritten
   valid_from_run BIGINT NOT NULL,
   valid_to_run BIGINT
 );
@@ -195,7 +222,6 @@ CREATE TABLE IF NOT EXISTS policy_versions (
   policy_id VARCHAR, policy_name VARCHAR, policy_type VARCHAR, odata_type VARCHAR, platform VARCHAR,
   raw_json VARCHAR,                         -- the policy as Graph returned it, secrets masked
   type_key VARCHAR,
-  row_hash UBIGINT NOT NULL,
   valid_from_run BIGINT NOT NULL,
   valid_to_run BIGINT
 );
@@ -203,7 +229,6 @@ CREATE TABLE IF NOT EXISTS assignment_versions (
   tenant_id VARCHAR NOT NULL,
   {_ASSIGN_COLS_SQL},
   type_key VARCHAR,
-  row_hash UBIGINT NOT NULL,
   valid_from_run BIGINT NOT NULL,
   valid_to_run BIGINT
 );
@@ -659,32 +684,26 @@ class Store:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM {table} WHERE FALSE")
         elif kind == "settings":
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _staged AS
-                SELECT {cols}, {_hash(TEXT_COLUMNS)} AS text_id
+                SELECT {cols}, {_hash(TEXT_COLUMNS)} AS text_hash
                 FROM {source} n""", source_args)
-            texts = ", ".join(TEXT_COLUMNS)
-            con.execute(f"""INSERT INTO setting_texts
-                SELECT DISTINCT text_id, {texts} FROM _staged n
-                WHERE NOT EXISTS (SELECT 1 FROM setting_texts x WHERE x.text_id = n.text_id)""")
-            clash = _scalar(con.execute(
-                f"""SELECT count(*) FROM (SELECT DISTINCT text_id, {texts} FROM _staged) n
-                    JOIN setting_texts x ON x.text_id = n.text_id
-                    WHERE {' OR '.join(f'x.{c} IS DISTINCT FROM n.{c}' for c in TEXT_COLUMNS)}"""))
-            if clash:
-                raise StoreError(f"{clash} setting texts hash like others already stored; nothing was written")
+            _add_texts(con, "_staged")
             vcols = ", ".join(f"n.{c}" for c in VERSION_COLUMNS)
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS
-                SELECT ? AS tenant_id, {vcols}, n.text_id, t.type_key, {_hash(_IDENTITY[kind])} AS row_hash, {int(run_id)} AS valid_from_run, NULL::BIGINT AS valid_to_run
-                FROM _staged n LEFT JOIN _types t ON t.policy_id = n.policy_id""", [tenant_id])
+                SELECT ? AS tenant_id, {vcols}, x.text_id, t.type_key, {int(run_id)} AS valid_from_run,
+                       NULL::BIGINT AS valid_to_run
+                FROM _staged n JOIN setting_texts x ON x.text_hash = n.text_hash
+                LEFT JOIN _types t ON t.policy_id = n.policy_id""", [tenant_id])
             con.execute("DROP TABLE _staged")
         else:
             distinct = "DISTINCT" if kind == "assignments" else ""  # identical assignment rows are one fact
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS
                 SELECT {distinct} ? AS tenant_id, {cols}, t.type_key,
-                       {_hash(_IDENTITY[kind])} AS row_hash,
                        {int(run_id)} AS valid_from_run, NULL::BIGINT AS valid_to_run
                 FROM {source} n LEFT JOIN _types t ON t.policy_id = n.policy_id""", [tenant_id, *source_args])
-        same = ("n.row_hash = v.row_hash AND n.policy_id IS NOT DISTINCT FROM v.policy_id"
-                + (" AND n.setting_key IS NOT DISTINCT FROM v.setting_key" if kind == "settings" else ""))
+        # the same row: same policy (and key), same content (compared by hash: the rows are not rewritten)
+        same = ("n.policy_id IS NOT DISTINCT FROM v.policy_id"
+                + (" AND n.setting_key IS NOT DISTINCT FROM v.setting_key" if kind == "settings" else "")
+                + f" AND {_hash(_IDENTITY[kind], 'n')} = {_hash(_IDENTITY[kind], 'v')}")
         closing = f"""FROM {table} v WHERE v.tenant_id = ? AND v.valid_to_run IS NULL AND NOT {kept}
                       AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})"""
         closed = _scalar(con.execute(f"SELECT count(*) {closing}", [tenant_id]))
@@ -764,15 +783,15 @@ class Store:
         Same text ids and row hashes as write_snapshot, so later syncs diff against them."""
         cols = ", ".join(f"n.{c}" for c in _SCHEMAS[kind])
         if kind == "settings":
-            con.execute(f"""INSERT INTO setting_texts SELECT DISTINCT {_hash(TEXT_COLUMNS)}, {', '.join(
-                f'n.{c}' for c in TEXT_COLUMNS)} FROM {relation} n WHERE NOT EXISTS (SELECT 1 FROM setting_texts x
-                WHERE x.text_id = {_hash(TEXT_COLUMNS)})""")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT n.*, {_hash(TEXT_COLUMNS)} AS text_hash "
+                        f"FROM {relation} n")
+            _add_texts(con, "_staged")
             con.execute(f"""INSERT INTO setting_versions SELECT n.tenant_id, {', '.join(f'n.{c}' for c in VERSION_COLUMNS)},
-                n.text_id, NULL, {_hash(_IDENTITY[kind])}, n.run_id, NULL
-                FROM (SELECT {cols}, n.run_id, n.tenant_id, {_hash(TEXT_COLUMNS)} AS text_id FROM {relation} n) n""")
+                x.text_id, NULL, n.run_id, NULL FROM _staged n JOIN setting_texts x ON x.text_hash = n.text_hash""")
+            con.execute("DROP TABLE _staged")
         else:
-            con.execute(f"INSERT INTO {_VERSIONS[kind]} SELECT n.tenant_id, {cols}, NULL, {_hash(_IDENTITY[kind])}, "
-                        f"n.run_id, NULL FROM {relation} n")
+            con.execute(f"INSERT INTO {_VERSIONS[kind]} SELECT n.tenant_id, {cols}, NULL, n.run_id, NULL "
+                        f"FROM {relation} n")
 
     def run_types(self, run_ids: Sequence[int]) -> pl.DataFrame:
         """Per run and policy type: read, carried (with the run the rows come from) or skipped."""
@@ -820,12 +839,10 @@ class Store:
         """Rows of `kind` as of specific runs (None: each tenant's current run), with display names."""
         args: list[Any] = []
         where = "TRUE"
-        if run_ids is not None:
-            where = f"s.run_id IN ({','.join(str(int(r)) for r in run_ids) or 'NULL'})"
         if tenant_ids is not None:
             where += f" AND s.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
             args.extend(tenant_ids)
-        view = (_CURRENT_VIEW if run_ids is None else _RUN_VIEW)[kind]
+        view = _CURRENT_VIEW[kind] if run_ids is None else f"({_rows_sql(kind, _runs_relation(run_ids))})"
         cols = ", ".join(f"s.{c}" for c in (columns or _SCHEMAS[kind]))
         sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
                   FROM {view} s JOIN tenants t USING (tenant_id) WHERE {where}"""
@@ -946,7 +963,8 @@ class Store:
             con.execute("SET memory_limit = '1GB'")
             for start in range(0, frame.height, ALIGNMENT_BATCH):
                 con.register("_pairs", frame.slice(start, ALIGNMENT_BATCH).to_arrow())
-                con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs', _RUN_VIEW['settings'])}")
+                rows = "(" + _rows_sql("settings", "SELECT run_id FROM _pairs UNION SELECT baseline_run_id FROM _pairs") + ")"
+                con.execute(f"INSERT OR REPLACE INTO alignments {alignment_pairs_sql('_pairs', rows)}")
                 con.unregister("_pairs")
 
     def refresh_alignments_for(self, run_id: int) -> None:
@@ -970,7 +988,8 @@ class Store:
 
     def policy_raw(self, run_id: int, policy_id: str) -> str | None:
         with self.connect() as con:
-            row = _one(con.execute(f"SELECT raw_json FROM {_RUN_VIEW['policies']} WHERE run_id = ? AND policy_id = ?",
+            row = _one(con.execute(f"SELECT raw_json FROM ({_rows_sql('policies', _runs_relation([run_id]))}) s "
+                                   "WHERE run_id = ? AND policy_id = ?",
                                    [run_id, policy_id]))
         return row[0] if row else None
 
@@ -1033,31 +1052,40 @@ class Store:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {touched}")
             for side in ("base_run", "cur_run"):
                 out.append(con.sql(
-                    f"""SELECT s.run_id, s.tenant_id, {cols}, {seen[side]} AS seen_run FROM {_RUN_VIEW['settings']} s
+                    f"""SELECT s.run_id, s.tenant_id, {cols}, {seen[side]} AS seen_run
+                        FROM ({_rows_sql('settings', f'SELECT {side} AS run_id FROM _bases')}) s
                         JOIN _bases b ON b.tenant_id = s.tenant_id AND s.run_id = b.{side}
                         SEMI JOIN _touched k ON k.tenant_id = s.tenant_id AND k.setting_key = s.setting_key""").pl())
             con.unregister("_bases")
         return out[0], out[1]
 
     def policies_at(self, bases: pl.DataFrame) -> pl.DataFrame:
-        """Each tenant's policies as of its base run and its current run (`side`: base | cur), with their
-        configured settings (`settings`), for policy events."""
+        """Each tenant's policies as of its base run and its current run (`side`: base | cur; `run_id`)."""
         frame = bases.select("tenant_id", "base_run", "cur_run")
         with self.connect() as con:
             con.register("_bases", frame.to_arrow())
             result = con.sql(
-                f"""WITH runs AS (SELECT tenant_id, base_run AS run_id, 'base' AS side FROM _bases
-                                  UNION ALL SELECT tenant_id, cur_run, 'cur' FROM _bases),
-                    counts AS (SELECT s.run_id, s.policy_id, count(*) FILTER (WHERE coalesce(s.configured, true)
-                                      AND s.setting_key <> ?) AS settings
-                               FROM {_RUN_VIEW['settings']} s SEMI JOIN runs USING (run_id)
-                               GROUP BY s.run_id, s.policy_id)
-                    SELECT r.side, p.tenant_id, p.policy_id, p.policy_type, p.policy_name,
-                           coalesce(c.settings, 0)::UINTEGER AS settings
-                    FROM {_RUN_VIEW['policies']} p JOIN runs r ON r.run_id = p.run_id AND r.tenant_id = p.tenant_id
-                    LEFT JOIN counts c ON c.run_id = p.run_id AND c.policy_id = p.policy_id""",
-                params=[NO_SETTINGS]).pl()
+                f"""SELECT CASE WHEN p.run_id = b.base_run THEN 'base' ELSE 'cur' END AS side, p.run_id, p.tenant_id,
+                           p.policy_id, p.policy_type, p.policy_name
+                    FROM ({_rows_sql('policies', 'SELECT base_run AS run_id FROM _bases UNION '
+                                                 'SELECT cur_run FROM _bases')}) p
+                    JOIN _bases b ON b.tenant_id = p.tenant_id""").pl()
             con.unregister("_bases")
+        return result
+
+    def policy_setting_counts(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Configured settings of each (run_id, policy_id) in `pairs` as of that run (`settings`)."""
+        if not pairs.height:
+            return pairs.with_columns(pl.lit(0, pl.UInt32).alias("settings"))
+        with self.connect() as con:
+            con.register("_pp", pairs.select("run_id", "policy_id").unique().to_arrow())
+            result = con.sql(
+                f"""SELECT p.run_id, p.policy_id, count(s.setting_key) FILTER (WHERE coalesce(s.configured, true)
+                           AND s.setting_key <> ?)::UINTEGER AS settings
+                    FROM _pp p LEFT JOIN ({_rows_sql('settings', 'SELECT DISTINCT run_id FROM _pp')}) s
+                      ON s.run_id = p.run_id AND s.policy_id = p.policy_id
+                    GROUP BY p.run_id, p.policy_id""", params=[NO_SETTINGS]).pl()
+            con.unregister("_pp")
         return result
 
     def change_counts(self, since: datetime) -> pl.DataFrame:
@@ -1320,12 +1348,14 @@ def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
         FROM sync_runs WHERE status IN ('succeeded', 'partial')""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _ptype AS
         SELECT run_id, policy_id, any_value(type_key) AS type_key FROM policies GROUP BY run_id, policy_id""")
-    con.execute(f"""INSERT INTO setting_texts SELECT DISTINCT {_hash(TEXT_COLUMNS, 's')}, {', '.join(TEXT_COLUMNS)}
-                    FROM settings s""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _old_texts AS SELECT DISTINCT {_hash(TEXT_COLUMNS, 's')} AS text_hash, "
+                f"{', '.join(TEXT_COLUMNS)} FROM settings s")
+    _add_texts(con, "_old_texts")
     sources = {
         "settings": f"""SELECT s.run_id, s.tenant_id, {', '.join(f's.{c}' for c in VERSION_COLUMNS)},
-                               {_hash(TEXT_COLUMNS, 's')} AS text_id, pt.type_key
-                        FROM settings s LEFT JOIN _ptype pt ON pt.run_id = s.run_id AND pt.policy_id = s.policy_id""",
+                               x.text_id, pt.type_key
+                        FROM settings s JOIN setting_texts x ON x.text_hash = {_hash(TEXT_COLUMNS, 's')}
+                        LEFT JOIN _ptype pt ON pt.run_id = s.run_id AND pt.policy_id = s.policy_id""",
         "policies": f"SELECT run_id, tenant_id, {', '.join(POLICY_SCHEMA)}, type_key FROM policies",
         "assignments": f"""SELECT a.run_id, a.tenant_id, {', '.join(f'a.{c}' for c in ASSIGNMENT_SCHEMA)}, pt.type_key
                            FROM assignments a LEFT JOIN _ptype pt ON pt.run_id = a.run_id
@@ -1344,11 +1374,10 @@ def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
             ranges AS (SELECT i.tenant_id, {', '.join(f'any_value(i.{c}) AS {c}' for c in content)},
                               any_value(i.type_key) AS type_key, i.row_hash, min(i.rn) AS first_rn, max(i.rn) AS last_rn
                        FROM islands i GROUP BY i.tenant_id, {key.replace('o.', 'i.')}, i.grp)
-            SELECT g.tenant_id, {', '.join(f'g.{c}' for c in content)}, g.type_key, g.row_hash,
-                   f.run_id, t.run_id
+            SELECT g.tenant_id, {', '.join(f'g.{c}' for c in content)}, g.type_key, f.run_id, t.run_id
             FROM ranges g JOIN _runs f ON f.tenant_id = g.tenant_id AND f.rn = g.first_rn
             LEFT JOIN _runs t ON t.tenant_id = g.tenant_id AND t.rn = g.last_rn + 1""")
-    for table in ("settings", "policies", "assignments", "_ptype", "_runs"):
+    for table in ("settings", "policies", "assignments", "_ptype", "_runs", "_old_texts"):
         con.execute(f"DROP TABLE {table}")
 
 
