@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tenantpilot.flatten.secrets import redacted_url
+from tenantpilot.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -48,6 +49,8 @@ class Settings:
     keep_runs: int = 10  # snapshots kept per tenant
     db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
+    sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
+    schedule_jitter_s: int = 300  # tenants due in the same minute start spread over this many seconds
 
     @property
     def queue_backend(self) -> str:
@@ -105,6 +108,23 @@ def _positive(name: str, value: str, cast=float):
     if number <= 0:
         raise ConfigError(f"{name}={value!r} must be greater than 0")
     return number
+
+
+def _non_negative_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be 0 or more")
+    return number
+
+
+def _schedule(value: str) -> str:
+    try:
+        return validate(value)
+    except ScheduleError as exc:
+        raise ConfigError(f"TENANTPILOT_SYNC_SCHEDULE: {exc}") from None
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -178,6 +198,9 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         keep_runs=int(_positive("TENANTPILOT_KEEP_RUNS", get("TENANTPILOT_KEEP_RUNS") or "10", int)),
         db_lock_timeout_s=_positive("TENANTPILOT_DB_LOCK_SECONDS", get("TENANTPILOT_DB_LOCK_SECONDS") or "60"),
         sync_deadline_s=_positive("TENANTPILOT_SYNC_DEADLINE", get("TENANTPILOT_SYNC_DEADLINE") or "1800"),
+        sync_schedule=_schedule(get("TENANTPILOT_SYNC_SCHEDULE") or DEFAULT_SCHEDULE),
+        schedule_jitter_s=_non_negative_int("TENANTPILOT_SCHEDULE_JITTER_SECONDS",
+                                            get("TENANTPILOT_SCHEDULE_JITTER_SECONDS") or "300"),
     )
 
 
