@@ -240,24 +240,16 @@ def cmd_schedule(args) -> int:
         store.set_tenant_schedule(tenant.tenant_id, text)
         print(f"{tenant.label}: schedule {text}")
         return 0
-    rows = list(store.tenant_schedules().iter_rows(named=True))
-    plans = schedule.plan(rows, cfg.sync_schedule, cfg.schedule_jitter_s, datetime.now().astimezone())
-    last = {r["tenant_id"]: r for r in rows}
+    rows = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+                             cfg.schedule_jitter_s, datetime.now().astimezone())
     if args.json:
-        print(json.dumps([{"tenant_id": p.tenant_id, "display_name": p.display_name, "schedule": p.schedule,
-                           "source": p.source, "jitter_s": p.offset_s,
-                           "next_run": p.next_run.isoformat() if p.next_run else None,
-                           "last_scheduled_run_id": last[p.tenant_id]["last_scheduled_run_id"],
-                           "last_scheduled_status": last[p.tenant_id]["last_scheduled_status"],
-                           "last_scheduled_at": (last[p.tenant_id]["last_scheduled_at"].isoformat()
-                                                 if last[p.tenant_id]["last_scheduled_at"] else None)}
-                          for p in plans], indent=2))
+        print(json.dumps(rows, indent=2, default=lambda v: v.isoformat()))
         return 0
-    for p in plans:
-        row = last[p.tenant_id]
+    for row in rows:
         ran = (f"run {row['last_scheduled_run_id']} {row['last_scheduled_status']} {_when(row['last_scheduled_at'])}"
                if row["last_scheduled_run_id"] is not None else "none yet")
-        print(f"{p.display_name[:30]:30} {p.described:50} next: {_when(p.next_run):25} last scheduled: {ran}")
+        print(f"{row['display_name'][:30]:30} {row['described']:45} next: {_when(row['next_run']):25} "
+              f"last scheduled: {ran}")
     return 0
 
 

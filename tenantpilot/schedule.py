@@ -243,3 +243,19 @@ def plan(rows: list[dict] | tuple[dict, ...], global_schedule: str, jitter_s: in
         out.append(TenantPlan(str(row["tenant_id"]), str(row.get("display_name") or row["tenant_id"]), text,
                               source, offset, due, nxt))
     return out
+
+
+def overview(rows: list[dict], global_schedule: str, jitter_s: int, now: datetime,
+             tz: tzinfo | None = None) -> list[dict]:
+    """What `schedule show` and the Tenants page list per tenant: its schedule (and where it comes
+    from), the next scheduled start and its last scheduled run (Store.tenant_schedules() rows)."""
+    by_id = {str(r["tenant_id"]): r for r in rows}
+    out = []
+    for p in plan(rows, global_schedule, jitter_s, now, horizon_s=0.0, tz=tz):
+        row = by_id[p.tenant_id]
+        out.append({"tenant_id": p.tenant_id, "display_name": p.display_name, "schedule": p.schedule,
+                    "source": p.source, "described": p.described, "jitter_s": p.offset_s, "next_run": p.next_run,
+                    "last_scheduled_run_id": row.get("last_scheduled_run_id"),
+                    "last_scheduled_status": row.get("last_scheduled_status"),
+                    "last_scheduled_at": row.get("last_scheduled_at")})
+    return out

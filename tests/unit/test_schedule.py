@@ -143,7 +143,8 @@ def test_no_jitter_window_means_at_the_slot():
     ("2026-11-01 10:00", "2026-11-15 09:00", None, "2026-11-15 09:00"),
 ])
 def test_fired_after(added, set_at, last, expected):
-    conv = (lambda v: at(v) if v else None)
+    def conv(v):
+        return at(v) if v else None
     assert schedule.fired_after(conv(added), conv(set_at), conv(last)) == at(expected)
 
 
