@@ -42,7 +42,8 @@ def attach_actors(changes: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     `actor_type`, `activity`, `resource_ids` (list of the ids of the resources the event touched).
 
     Added columns, from the LATEST event of the same tenant whose resources include the policy and
-    with window_start < activity_time <= window_end:
+    with window_start < activity_time <= window_end (reads, `operation_type` "Get", are not changes
+    and never match, as IntuneCD filters them out):
     * `changed_by`: the actor's userPrincipalName, else its application display name, else its type;
     * `activity`: Intune's name of what was done (e.g. "Patch DeviceConfiguration");
     * `changed_at`: the event's activityDateTime (UTC).
@@ -60,6 +61,9 @@ def attach_actors(changes: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     keys = base.select(_ROW, pl.col("tenant_id").cast(pl.String), pl.col("policy_id").cast(pl.String),
                        _utc(base, "window_start"), _utc(base, "window_end"))
     if events.height:
+        if "operation_type" in events.columns:
+            events = events.filter(pl.col("operation_type").is_null()
+                                   | (pl.col("operation_type").str.to_lowercase() != "get"))
         hits = (events.select(pl.col("tenant_id").cast(pl.String), _utc(events, "activity_time"),
                               actor_of(events).alias("changed_by"), pl.col("activity").cast(pl.String),
                               pl.col("resource_ids"))

@@ -7,8 +7,10 @@ permission `DeviceManagementApps.Read.All` (or `DeviceManagementApps.ReadWrite.A
 resource (learn.microsoft.com/graph/api/resources/intune-auditing-auditevent) has `activityDateTime`
 (UTC), `actor` (auditActor: `userPrincipalName`, `applicationDisplayName`, `type`, ...), `activity`,
 `activityType`, `activityOperationType`, `componentName` and `resources` (auditResource: `resourceId`,
-`displayName`, `type`, `modifiedProperties`). Tools that run against Graph filter it the same way
-(`$filter=activityDateTime gt <date>`, then match `resources.resourceId` to a policy client-side).
+`displayName`, `type`, `modifiedProperties`). IntuneCD reads it the same way (almenscorner/IntuneCD
+`src/IntuneCD/intunecdlib/graph_request.py`, makeAuditRequest: v1.0, `$filter=activityDateTime gt …
+and activityOperationType ne 'Get'`, the actor is `userPrincipalName` for `auditActorType` "ItPro",
+else `applicationDisplayName`) and matches `resources[].resourceId` to the policy client-side.
 
 Kept: only the fields above. `modifiedProperties` (old and new values, which may be secrets) and
 the actor's IP address are dropped here, before anything is stored or logged.
@@ -85,7 +87,7 @@ def event_row(item: dict[str, Any]) -> dict[str, Any] | None:
         "activity_time": parse_time(item.get("activityDateTime")),
         "actor_upn": _text(actor.get("userPrincipalName")),
         "actor_app": _text(actor.get("applicationDisplayName")),
-        "actor_type": _text(actor.get("type")),
+        "actor_type": _text(actor.get("auditActorType")) or _text(actor.get("type")),
         "activity": _text(item.get("activity")) or _text(item.get("displayName")),
         "activity_type": _text(item.get("activityType")),
         "operation_type": _text(item.get("activityOperationType")),

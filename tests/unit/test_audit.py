@@ -24,13 +24,13 @@ def at(hhmm: str) -> datetime:
 
 
 def graph_event(eid: str, when: str, policy_ids: list[str], upn: str | None = "alice@contoso.com",
-                app: str | None = None, activity: str = "Patch DeviceConfiguration") -> dict:
+                app: str | None = None, activity: str = "Patch DeviceConfiguration", operation: str = "Patch") -> dict:
     """An auditEvent in Graph's documented shape (intune-auditing-auditevent)."""
     return {"@odata.type": "#microsoft.graph.auditEvent", "id": eid, "displayName": activity,
             "componentName": "DeviceConfiguration", "activity": activity,
             "activityDateTime": f"2026-12-01T{when}:00Z", "activityType": activity,
-            "activityOperationType": "Patch", "activityResult": "Success",
-            "actor": {"@odata.type": "microsoft.graph.auditActor", "type": "ItPro", "userPrincipalName": upn,
+            "activityOperationType": operation, "activityResult": "Success",
+            "actor": {"@odata.type": "microsoft.graph.auditActor", "auditActorType": "ItPro", "userPrincipalName": upn,
                       "applicationDisplayName": app, "ipAddress": "203.0.113.9", "userPermissions": ["*"]},
             "resources": [{"@odata.type": "microsoft.graph.auditResource", "displayName": f"Policy {p}",
                            "type": "DeviceConfiguration", "resourceId": p,
@@ -75,6 +75,8 @@ EVENTS = events_frame(
     graph_event("e2", "10:30", ["p1"], upn="alice@contoso.com"),
     graph_event("e3", "10:45", ["p2", "p1"], upn=None, app="IntuneCD"),
     graph_event("e4", "11:30", ["p3"], upn=None, app=None, activity="Delete DeviceConfiguration"),
+    graph_event("e5", "10:50", ["p1"], upn="reader@contoso.com", activity="Get DeviceConfiguration",
+                operation="Get"),  # a read, not a change
 ).vstack(events_frame(graph_event("x1", "10:40", ["p9"], upn="mallory@fabrikam.com"), tenant=OTHER))
 
 
