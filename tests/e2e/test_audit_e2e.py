@@ -6,6 +6,7 @@ With the permission refused, the run warns naming it and still succeeds."""
 from __future__ import annotations
 
 import json
+import time
 
 import polars as pl
 import requests
@@ -86,3 +87,49 @@ def test_audit_event_names_who_changed_the_policy(env, consumer, sim):
     assert third["status"] == "succeeded"
     warnings = json.loads(third["warnings"] or "[]")
     assert any("Audit events not read" in w and AUDIT_PERMISSION in w and "403" in w for w in warnings), warnings
+
+
+NORTHWIND = "33333333-3333-4333-8333-333333333333"
+
+
+def test_simulator_serves_audit_events_filtered_and_paged(sim):
+    """`GET /deviceManagement/auditEvents` over HTTPS: the `$filter` on activityDateTime (and on
+    activityOperationType, as IntuneCD sends it), absolute nextLinks, Graph's 400 and 403."""
+    tenant = sim.tenant(NORTHWIND)
+    policy = tenant.list_policies("deviceConfigurations")[0]
+    before = len(tenant.audit_events)
+    recorded = []
+    for i in range(5):
+        recorded.append(tenant.record_audit(policy, "Patch" if i % 2 else "Get", f"admin{i}@northwind.example"))
+        time.sleep(0.002)  # distinct activityDateTimes (microseconds)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {sim.issue_token(NORTHWIND)}"
+    since = recorded[1]["activityDateTime"]
+
+    def all_pages(url: str) -> list[dict]:
+        items: list[dict] = []
+        while url:
+            page = session.get(url, verify=str(sim.ca_path), timeout=10)
+            assert page.status_code == 200, page.text
+            items.extend(page.json()["value"])
+            url = page.json().get("@odata.nextLink")
+        return items
+
+    got = all_pages(f"{sim.url}/v1.0{AUDIT_PATH}?$filter=activityDateTime gt {since}&$top=2")
+    assert [e["id"] for e in got] == [e["id"] for e in recorded[2:]]
+    assert got[0]["actor"]["userPrincipalName"] == "admin2@northwind.example"
+    assert got[0]["resources"][0]["resourceId"] == policy.id
+    changes = all_pages(f"{sim.url}/beta{AUDIT_PATH}?$filter=activityDateTime gt {since} and "
+                        "activityOperationType ne 'Get'")
+    assert [e["id"] for e in changes] == [recorded[3]["id"]]
+    assert len(all_pages(f"{sim.url}/v1.0{AUDIT_PATH}")) == before + 5
+
+    bad = session.get(f"{sim.url}/v1.0{AUDIT_PATH}?$filter=displayName eq 'x'", verify=str(sim.ca_path), timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadRequest"
+    saved = set(sim.forbidden_paths)
+    sim.forbidden_paths = saved | {AUDIT_PATH}
+    try:
+        denied = session.get(f"{sim.url}/v1.0{AUDIT_PATH}", verify=str(sim.ca_path), timeout=10)
+    finally:
+        sim.forbidden_paths = saved
+    assert denied.status_code == 403 and AUDIT_PERMISSION in denied.json()["error"]["message"]
