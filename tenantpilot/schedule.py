@@ -229,8 +229,12 @@ def plan(rows: list[dict] | tuple[dict, ...], global_schedule: str, jitter_s: in
         if row.get("kind") == "baseline":
             text, source, cron = OFF, "baseline", None
         elif own:
-            cron = parse(own)
-            text, source = (OFF if cron is None else cron.text), "tenant"
+            try:
+                cron = parse(own)
+                text = OFF if cron is None else cron.text
+            except ScheduleError:  # not written through validate(): never run it, show it as it is
+                cron, text = None, f"{own} (not a valid schedule: set it again)"
+            source = "tenant"
         else:
             cron, source = default, "global"
             text = OFF if cron is None else cron.text

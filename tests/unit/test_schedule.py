@@ -182,3 +182,8 @@ def test_plan_global_off_leaves_only_own_schedules():
 ])
 def test_next_run(now, after, offset, expected):
     assert schedule.next_run(schedule.parse("0 2 * * *"), at(now), at(after), offset, tz=UTC) == at(expected)
+
+
+def test_plan_never_runs_a_stored_schedule_that_does_not_parse():
+    plans = schedule.plan([_row("contoso", own="0 99 * * *")], "* * * * *", 0, at("2026-12-02 10:00"), tz=UTC)
+    assert plans[0].due is None and plans[0].next_run is None and "not a valid schedule" in plans[0].schedule
