@@ -15,6 +15,10 @@ st.caption("What changed since a point in time: policies added, deleted or renam
            "settings whose configured value changed inside the policies that stayed. Reordered lists, renames "
            "and settings left at “Not configured” are not setting changes.")
 
+# who changed it, where Intune's audit log recorded it (tenantpilot/audit.py)
+WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names"),
+       "activity": st.column_config.TextColumn("Activity", help="what Intune's audit log says was done"),
+       "changed_at": st.column_config.DatetimeColumn("Changed at (UTC)", format="YYYY-MM-DD HH:mm")}
 SINCE = {"24 hours": "24h", "7 days": "7d", "30 days": "30d", "90 days": "90d", "A date": None, "A run": None}
 
 tenants = ui.tenants()
@@ -117,11 +121,14 @@ if t.events.height:
         pl.when(pl.col("event") == drift.POLICY_RENAMED)
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
-    st.dataframe(ui.inert_frame(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings"))),
+    who = [c for c in ("changed_by", "changed_at") if c in lines.columns]
+    st.dataframe(ui.inert_frame(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings",
+                                                                   *who))),
                  hide_index=True, placeholder="—", key="chg_events",
                  column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
                                 "settings": st.column_config.NumberColumn("Settings", help="configured settings of "
-                                                                          "the policy")})
+                                                                          "the policy"),
+                                **WHO})
 diff = t.settings
 if diff.height == 0:
     st.success("No setting changed inside the policies that stayed." if t.events.height else
@@ -138,7 +145,8 @@ if hit is not None:
     view = view.filter(hit)
 st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the first {1000:,})" if view.height > 1000
                                                             else ""))
-shown = view.head(1000).with_columns(pl.col("seen_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+shown = view.head(1000).with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+                                     for c in ("seen_at", "changed_at") if c in view.columns)
 st.dataframe(
     ui.inert_frame(ui.with_family_labels(shown)), hide_index=True, placeholder="Not configured",
     key="chg_table",
@@ -148,7 +156,8 @@ st.dataframe(
                    "new_value": st.column_config.TextColumn("After", width="medium"),
                    "old_policies": "Policies before", "new_policies": "Policies after",
                    "seen_at": st.column_config.DatetimeColumn("Seen (UTC)", format="YYYY-MM-DD HH:mm",
-                                                              help="when a sync first saw the change")},
+                                                              help="when a sync first saw the change"),
+                   "policy_id": None, **WHO},
 )
 st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
                    file_name=f"tenantpilot-changes-{tenant_id}-{t.base_run}-{t.cur_run}.csv", mime="text/csv",

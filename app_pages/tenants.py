@@ -3,9 +3,11 @@ import a baseline from uploaded export files (tenantpilot.uploads: JSON files an
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
-from tenantpilot import ui, uploads
+from tenantpilot import schedule, ui, uploads
 from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
 st.title("Tenants")
@@ -109,6 +111,42 @@ with right:
             for key in ("remove_tenant", "remove_confirm"):
                 st.session_state.pop(key, None)
             st.rerun()
+
+st.divider()
+st.subheader("Schedules", anchor="schedules")
+st.caption(f"Tenants sync on their own at `{cfg.sync_schedule}` (TENANTPILOT_SYNC_SCHEDULE: cron, the worker's local "
+           f"time) unless they have a schedule of their own; starts are spread over {cfg.schedule_jitter_s} s. "
+           "A slot missed while the worker was stopped runs once when it is back. Baselines are never scheduled. "
+           "The same as `python -m tenantpilot schedule set TENANT \"CRON\"|off|default`.")
+if tenants.height:
+    with ui.guard("read the schedules"):
+        plans = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+                                  cfg.schedule_jitter_s, datetime.now().astimezone())
+    st.dataframe(ui.inert_frame(ui.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
+                 column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
+                                "last_scheduled_at": st.column_config.DatetimeColumn(
+                                    "Last scheduled run at", format="YYYY-MM-DD HH:mm")})
+    labels = {p["tenant_id"]: p["display_name"] for p in plans if p["source"] != "baseline"}
+    if labels:
+        with st.form("tenant_schedule", border=True):
+            who = st.selectbox("Tenant", list(labels), format_func=ui.format_with(labels), key="schedule_tenant")
+            cron = st.text_input("Schedule", placeholder="0 2 * * *   ·   off   ·   default", key="schedule_cron",
+                                 help="5 fields: minute hour day-of-month month day-of-week (0 or 7 = Sunday; "
+                                      "day-of-month and day-of-week must both match). `off`: never on its own. "
+                                      "`default`: follow TENANTPILOT_SYNC_SCHEDULE.")
+            set_clicked = st.form_submit_button("Set schedule", icon=":material/schedule:")
+        if set_clicked and who:
+            wanted = (cron or "").strip()
+            try:
+                text = None if wanted.lower() == "default" else schedule.validate(wanted)
+            except schedule.ScheduleError as exc:
+                st.error(ui.inert(str(exc)), icon=":material/error:")
+            else:
+                with ui.guard("save the schedule"):
+                    store.set_tenant_schedule(who, text)
+                st.session_state["tenants_flash"] = (f"{labels[who]} follows the global schedule again." if text is None
+                                                     else f"{labels[who]}: schedule {text}.")
+                st.rerun()
 
 st.divider()
 st.subheader("Import a baseline", anchor="import-a-baseline")

@@ -125,7 +125,9 @@ def intune_message(message: str, path: str) -> str:
 
 def forbidden_message(path: str, *, readwrite: bool = False) -> str:
     """The Intune 403 for an app without the right application permission."""
-    apps = path.lower().startswith("/deviceappmanagement")
+    # auditEvents: "DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" (Graph's docs,
+    # intune-auditing-auditevent-list, application permissions)
+    apps = path.lower().startswith(("/deviceappmanagement", "/devicemanagement/auditevents"))
     scopes = ("DeviceManagementApps.ReadWrite.All" if apps else "DeviceManagementConfiguration.ReadWrite.All") \
         if readwrite else ("DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" if apps else
                            "DeviceManagementConfiguration.Read.All, DeviceManagementConfiguration.ReadWrite.All")
@@ -233,6 +235,43 @@ def _int_option(req: GraphRequest, name: str) -> int | None:
     if value < 0:
         raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for query option ${name}: must be >= 0.")
     return value
+
+
+_AUDIT_TIME = re.compile(r"activityDateTime\s+(gt|ge|lt|le)\s+(\S+)", re.IGNORECASE)
+_AUDIT_OP = re.compile(r"activityOperationType\s+(eq|ne)\s+'([^']*)'", re.IGNORECASE)
+
+
+def _graph_instant(text: str) -> dt.datetime:
+    """A DateTimeOffset (`2026-12-01T08:00:00.1234567Z`, `2026-12-01T08:00:00Z`, `…+01:00`) as aware UTC."""
+    raw = text.strip().strip("'")
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?", raw)
+    if m is None:
+        raise GraphError(400, "BadRequest", f"Invalid filter clause: '{raw}' is not a valid DateTimeOffset.")
+    moment = dt.datetime.fromisoformat(m[1]).replace(microsecond=int((m[2] or "0")[:6].ljust(6, "0")))
+    zone = m[3] or "Z"
+    offset = dt.timezone.utc if zone == "Z" else dt.timezone(
+        (1 if zone[0] == "+" else -1) * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    return moment.replace(tzinfo=offset).astimezone(dt.timezone.utc)
+
+
+def _audit_filter(text: str | None) -> list[Callable[[JSON], bool]]:
+    """The auditEvents $filter as predicates; a clause the simulator does not know answers 400."""
+    if not text:
+        return []
+    ops = {"gt": lambda a, b: a > b, "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b,
+           "le": lambda a, b: a <= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+    tests: list[Callable[[JSON], bool]] = []
+    for clause in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
+        if (m := _AUDIT_TIME.fullmatch(clause.strip())) is not None:
+            op, bound = ops[m[1].lower()], _graph_instant(m[2])
+            tests.append(lambda e, op=op, bound=bound: op(_graph_instant(e["activityDateTime"]), bound))
+        elif (m := _AUDIT_OP.fullmatch(clause.strip())) is not None:
+            op, value = ops[m[1].lower()], m[2]
+            tests.append(lambda e, op=op, value=value: op(e.get("activityOperationType"), value))
+        else:
+            raise GraphError(400, "BadRequest", f"Invalid filter clause: '{clause}' is not supported by the "
+                                                "simulator on auditEvents.")
+    return tests
 
 
 # --- collections as data ---------------------------------------------------------------------------
@@ -374,6 +413,7 @@ class Route:
     handler: Handler
     versions: frozenset[str] = BOTH
     methods: frozenset[str] = frozenset({"GET"})
+    filterable: bool = False  # the handler reads $filter itself (elsewhere the simulator refuses it)
 
 
 class GraphApi:
@@ -412,6 +452,7 @@ class GraphApi:
         self._add(r"/deviceManagement/configurationCategories/(?P<id>[^/]+)", self.get_category, BETA)
         self._add(r"/deviceManagement/assignmentFilters", self.list_filters, BETA)
         self._add(r"/deviceManagement/assignmentFilters/(?P<id>[^/]+)", self.get_filter, BETA)
+        self._add(r"/deviceManagement/auditEvents", self.list_audit_events, filterable=True)
         self._add(r"/groups", self.list_groups)
         self._add(r"/groups/(?P<id>[^/]+)", self.get_group)
         self._add(r"/directoryObjects/getByIds", self.get_by_ids, methods=frozenset({"POST"}))
@@ -420,8 +461,8 @@ class GraphApi:
                                if re.fullmatch(r"[A-Za-z$.]+", s)}
 
     def _add(self, pattern: str, handler: Handler, versions: frozenset[str] = BOTH,
-             methods: frozenset[str] = frozenset({"GET"})) -> None:
-        self.routes.append(Route(re.compile(pattern, re.IGNORECASE), handler, versions, methods))
+             methods: frozenset[str] = frozenset({"GET"}), *, filterable: bool = False) -> None:
+        self.routes.append(Route(re.compile(pattern, re.IGNORECASE), handler, versions, methods, filterable))
 
     @staticmethod
     def _bind(fn: Callable[..., GraphResponse], spec: CollectionSpec) -> Handler:
@@ -443,7 +484,7 @@ class GraphApi:
                     raise GraphError(405, "BadRequest", "No OData route exists that match template "
                                                         f"~/singleton/navigation with http verb {req.method} "
                                                         f"for request {req.path}.")
-                if "filter" in req.query:
+                if "filter" in req.query and not route.filterable:
                     raise GraphError(400, "BadRequest", "Invalid filter clause: $filter is not supported "
                                                         f"by the simulator on '{req.path}'.")
                 if "search" in req.query:
@@ -777,6 +818,16 @@ class GraphApi:
             raise GraphError(404, "ResourceNotFound", intune_message("Resource not found", req.path))
         return GraphResponse(200, {"@odata.context": self._context(
             req, "deviceManagement/assignmentFilters/$entity"), **item})
+
+    def list_audit_events(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        """`GET /deviceManagement/auditEvents` (v1.0 and beta; Graph's docs: intune-auditing-auditevent-list),
+        with the `$filter` clauses tools send: `activityDateTime gt|ge|lt|le <time>` and
+        `activityOperationType eq|ne '<op>'`, joined by `and` (IntuneCD's makeAuditRequest sends
+        `activityDateTime gt … and activityDateTime le … and activityOperationType ne 'Get'`). Paged
+        with an absolute `@odata.nextLink` like every list."""
+        tests = _audit_filter(req.query.get("filter"))
+        events = [e for e in list(req.tenant.audit_events) if all(t(e) for t in tests)]
+        return self.page(req, events, lambda e: e, "deviceManagement/auditEvents", max_top=999)
 
     def list_groups(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         return self.page(req, list(req.tenant.groups.values()), lambda g: g, "groups", max_top=999)

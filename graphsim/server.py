@@ -911,7 +911,8 @@ class GraphSimulator:
         if m["coll"] not in COLLECTIONS or tenant.get_policy(m["coll"], m["pid"]) is None:
             raise KeyError(m["pid"])
         policy = tenant.delete_policy(m["pid"])
-        return 200, {"deleted": policy.id, "name": policy.name}
+        event = tenant.record_audit(policy, "Delete", (body or {}).get("actor"))
+        return 200, {"deleted": policy.id, "name": policy.name, "audit_event": event["id"]}
 
     def _ctl_vanish(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
         tenant = self.tenant(m["tid"])
@@ -924,7 +925,9 @@ class GraphSimulator:
         tenant = self.tenant(m["tid"])
         body = body or {}
         old = tenant.change_setting(m["pid"], body["setting_id"], body.get("value"))
-        return 200, {"old": old, "new": body.get("value")}
+        policy = tenant.find_policy(m["pid"])
+        event = tenant.record_audit(policy, "Patch", body.get("actor")) if policy is not None else None
+        return 200, {"old": old, "new": body.get("value"), "audit_event": event["id"] if event else None}
 
     def _serve_control(self, h: _Handler, method: str, path: str, raw_body: bytes) -> None:
         try:

@@ -174,6 +174,8 @@ class SimTenant:
     #: secretReferenceValueId -> plain text of encrypted OMA-URI values
     oma_secrets: dict[str, str] = field(default_factory=dict)
     seeded_differences: list[JSON] = field(default_factory=list)
+    #: Intune audit events (auditEvent shape, oldest first) the control API records when it changes a policy
+    audit_events: list[JSON] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # --- reading
@@ -354,6 +356,43 @@ class SimTenant:
                  "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group_id,
                             "deviceAndAppManagementAssignmentFilterId": None,
                             "deviceAndAppManagementAssignmentFilterType": "none"}}]
+
+    def record_audit(self, policy: SimPolicy, operation: str, actor: str | None = None) -> JSON:
+        """Record the auditEvent Intune writes when an admin changes (`Patch`) or deletes (`Delete`) a policy.
+
+        The shape is Graph's documented auditEvent (learn.microsoft.com/graph/api/resources/
+        intune-auditing-auditevent: id, displayName, componentName, actor (auditActor), activity,
+        activityDateTime, activityType, activityOperationType, activityResult, correlationId, resources
+        (auditResource: displayName, modifiedProperties, type, auditResourceType, resourceId), category);
+        `auditActorType` "ItPro" with a userPrincipalName is what IntuneCD reads as a person
+        (almenscorner/IntuneCD intunecdlib/graph_request.py, makeAuditRequest). The activity and type
+        strings are illustrative: the docs give the properties, not every value Intune writes."""
+        entity = policy.collection[0].upper() + policy.collection[1:].rstrip("s")
+        component = "MobileAppManagement" if policy.family == "appProtection" else "DeviceConfiguration"
+        event = {
+            "@odata.type": "#microsoft.graph.auditEvent",
+            "id": str(uuid.uuid4()),
+            "displayName": f"{operation} {entity}",
+            "componentName": component,
+            "actor": {"@odata.type": "microsoft.graph.auditActor", "type": "ItPro", "auditActorType": "ItPro",
+                      "userPermissions": ["*"], "applicationId": None,
+                      "applicationDisplayName": "Microsoft Intune portal extension",
+                      "userPrincipalName": actor or f"sim-admin@{self.domain}", "servicePrincipalName": None,
+                      "ipAddress": "203.0.113.10", "userId": str(uuid.uuid5(uuid.NAMESPACE_URL, actor or self.domain))},
+            "activity": f"{operation} {entity}",
+            "activityDateTime": now_graph_time(),
+            "activityType": f"{operation} {entity}",
+            "activityOperationType": operation,
+            "activityResult": "Success",
+            "correlationId": str(uuid.uuid4()),
+            "resources": [{"@odata.type": "microsoft.graph.auditResource", "displayName": policy.name,
+                           "modifiedProperties": [], "type": entity, "auditResourceType": entity,
+                           "resourceId": policy.id}],
+            "category": component,
+        }
+        with self.lock:
+            self.audit_events = [*self.audit_events, event]
+        return event
 
     def summary(self) -> JSON:
         return {"tenant_id": self.tenant_id, "display_name": self.display_name, "domain": self.domain,

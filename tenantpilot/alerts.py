@@ -105,8 +105,15 @@ def collect(store: Store, run_id: int, today: date) -> Facts | None:
     if earlier.height:
         facts.previous_run = int(earlier["run_id"].max())  # type: ignore[arg-type]
         old_rows = store.run_settings([facts.previous_run])
-        found = drift.changes(old_rows, new_rows)
-        facts.events, facts.settings = found.events, found.settings
+        now_runs = tenants.filter(pl.col("tenant_id") == tenant_id)["current_run_id"].to_list()
+        if now_runs == [run_id]:  # the usual case: what changed since the previous run, with who did it
+            from tenantpilot import history
+
+            found_now = history.changes_since(store, history.Since(run=facts.previous_run), [tenant_id])
+            facts.events, facts.settings = found_now[0].events, found_now[0].settings
+        else:  # a newer run finished first: this run against the one before it
+            found = drift.changes(old_rows, new_rows)
+            facts.events, facts.settings = found.events, found.settings
     facts.not_read = store.run_types([run_id]).filter(pl.col("status") != "read").to_dicts()
     register = store.deviations([tenant_id])
     named = list(dict.fromkeys(register["baseline_id"].to_list()))

@@ -297,6 +297,45 @@ def cmd_import(args) -> int:
     return 0 if result.policies else 1
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "—"
+
+
+def cmd_schedule(args) -> int:
+    from tenantpilot import schedule
+
+    store = _store()
+    cfg = settings()
+    if args.action == "set":
+        tenant = _resolve(store, args.tenant_id)
+        if (store.get_tenant(tenant.tenant_id) or {}).get("kind") == "baseline":
+            print(f"error: {tenant.label} is a baseline (an import): baselines are never scheduled", file=sys.stderr)
+            return 2
+        if args.schedule.strip().lower() == "default":
+            store.set_tenant_schedule(tenant.tenant_id, None)
+            print(f"{tenant.label}: follows TENANTPILOT_SYNC_SCHEDULE ({cfg.sync_schedule})")
+            return 0
+        try:
+            text = schedule.validate(args.schedule)
+        except schedule.ScheduleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        store.set_tenant_schedule(tenant.tenant_id, text)
+        print(f"{tenant.label}: schedule {text}")
+        return 0
+    rows = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+                             cfg.schedule_jitter_s, datetime.now().astimezone())
+    if args.json:
+        print(json.dumps(rows, indent=2, default=lambda v: v.isoformat()))
+        return 0
+    for row in rows:
+        ran = (f"run {row['last_scheduled_run_id']} {row['last_scheduled_status']} {_when(row['last_scheduled_at'])}"
+               if row["last_scheduled_run_id"] is not None else "none yet")
+        print(f"{row['display_name'][:30]:30} {row['described']:45} next: {_when(row['next_run']):25} "
+              f"last scheduled: {ran}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False everywhere: `--al` must not silently mean `--all` (it queued every tenant)
     p = argparse.ArgumentParser(prog="python -m tenantpilot", description=__doc__, allow_abbrev=False)
@@ -371,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     dr = d_sub.add_parser("remove", allow_abbrev=False)
     dr.add_argument("deviation_id", type=int, metavar="ID")
     d.set_defaults(func=cmd_deviations)
+    sc = sub.add_parser("schedule", allow_abbrev=False, help="show or set when tenants sync on their own")
+    sc_sub = sc.add_subparsers(dest="action", required=True)
+    sc_set = sc_sub.add_parser("set", allow_abbrev=False,
+                               help='a tenant\'s own schedule: "CRON" (5 fields, local time), off, or default')
+    sc_set.add_argument("tenant_id", help="tenant id, domain or display name")
+    sc_set.add_argument("schedule", help='e.g. "0 2 * * *"; off; default (follow TENANTPILOT_SYNC_SCHEDULE)')
+    sc_show = sc_sub.add_parser("show", allow_abbrev=False, help="each tenant's schedule, next and last run")
+    sc_show.add_argument("--json", action="store_true")
+    sc.set_defaults(func=cmd_schedule)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tenantpilot.flatten.secrets import redacted_url
+from tenantpilot.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -57,6 +58,8 @@ class Settings:
     alert_from: str = "tenantpilot@localhost"
     alert_always: bool = False
     app_url: str = "http://127.0.0.1:8501"
+    sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
+    schedule_jitter_s: int = 300  # tenants due in the same minute start spread over this many seconds
 
     @property
     def queue_backend(self) -> str:
@@ -158,6 +161,23 @@ def _positive(name: str, value: str, cast=float):
     return number
 
 
+def _non_negative_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be 0 or more")
+    return number
+
+
+def _schedule(value: str) -> str:
+    try:
+        return validate(value)
+    except ScheduleError as exc:
+        raise ConfigError(f"TENANTPILOT_SYNC_SCHEDULE: {exc}") from None
+
+
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -238,6 +258,9 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         alert_from=get("TENANTPILOT_ALERT_FROM") or "tenantpilot@localhost",
         alert_always=_flag("TENANTPILOT_ALERT_ALWAYS", get("TENANTPILOT_ALERT_ALWAYS")),
         app_url=_url("TENANTPILOT_APP_URL", get("TENANTPILOT_APP_URL") or "http://127.0.0.1:8501"),
+        sync_schedule=_schedule(get("TENANTPILOT_SYNC_SCHEDULE") or DEFAULT_SCHEDULE),
+        schedule_jitter_s=_non_negative_int("TENANTPILOT_SCHEDULE_JITTER_SECONDS",
+                                            get("TENANTPILOT_SCHEDULE_JITTER_SECONDS") or "300"),
     )
 
 

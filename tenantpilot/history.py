@@ -4,7 +4,9 @@
 run at that point (its *base run*) and its current run needs, then applies drift's rules (the same as
 the Changes page between two runs): a policy added, deleted or renamed is one line; setting changes are
 compared on configured values inside the policies both runs have; "Not configured" is no value.
-`seen_at` is when a sync first saw the change (the run where the new value began, or the old ended).
+`seen_at` is when a sync first saw the change (the run where the new value began, or the old ended);
+`changed_by`, `activity`, `changed_at` say who changed the policy, where Intune's audit log recorded it
+(tenantpilot/audit.py: the latest event on the policy after the base run and up to the sync that saw it).
 `parse_since` turns what a user types (7d, 2026-11-01, run:N) into a point; `report_rows` flattens the
 result for CSV/JSON, `report_text` for a terminal.
 """
@@ -17,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
-from tenantpilot import drift
+from tenantpilot import audit, drift
 from tenantpilot.families import label as family_label
 from tenantpilot.store import Store
 
@@ -62,8 +64,8 @@ class TenantChanges:
     cur_run: int
     cur_at: datetime
     first_sync: bool  # the tenant was first synced after the point asked for: counted from its first run
-    events: pl.DataFrame  # drift.EVENT_COLUMNS + seen_at
-    settings: pl.DataFrame  # drift.DIFF_COLUMNS + seen_at
+    events: pl.DataFrame  # drift.EVENT_COLUMNS + audit.ADDED
+    settings: pl.DataFrame  # drift.DIFF_COLUMNS + seen_at + policy_id + audit.ADDED
     carried: pl.DataFrame  # Store.current_carried rows of this tenant
 
     @property
@@ -86,6 +88,8 @@ def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = Non
     run_times = dict(zip(*store.runs(run_ids=sorted(_seen_runs(old_rows, new_rows))).select("run_id", "finished_at")
                          .get_columns())) if moved.height else {}
     carried = store.current_carried(bases["tenant_id"].to_list())
+    first_base = moved["base_at"].min() if moved.height else None
+    events_log = store.audit_events(since=first_base) if isinstance(first_base, datetime) else None
     out = []
     for b in bases.iter_rows(named=True):
         tid = b["tenant_id"]
@@ -94,6 +98,8 @@ def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = Non
         if (b["base_run"] != b["cur_run"] and policies is not None and counts is not None and old_rows is not None
                 and new_rows is not None):
             events, settings = _tenant_diff(tid, old_rows, new_rows, policies, counts, run_times)
+            if events_log is not None:
+                events, settings = _who(events, settings, events_log, tid, b["base_at"], b["cur_at"])
         out.append(TenantChanges(tid, b["tenant"], b["base_run"], b["base_at"], b["cur_run"], b["cur_at"],
                                  bool(b["first_sync"]), events, settings,
                                  carried.filter(pl.col("tenant_id") == tid)))
@@ -113,13 +119,29 @@ def _tenant_diff(tid: str, old_rows: pl.DataFrame, new_rows: pl.DataFrame, polic
     old = old_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
     new = new_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
     diff = drift.diff_runs(old.drop("seen_run"), new.drop("seen_run"))
-    seen = pl.concat([old.select("policy_type", "setting_key", "seen_run"),
-                      new.select("policy_type", "setting_key", "seen_run")]).group_by(
-        "policy_type", "setting_key").agg(pl.col("seen_run").max())
+    seen = pl.concat([old.select("policy_type", "setting_key", "policy_id", "seen_run"),
+                      new.select("policy_type", "setting_key", "policy_id", "seen_run")]).sort(
+        "seen_run", nulls_last=False).group_by("policy_type", "setting_key").agg(
+        pl.col("seen_run").max(), pl.col("policy_id").last())
     times = pl.DataFrame({"seen_run": list(run_times), "seen_at": list(run_times.values())},
                          schema={"seen_run": pl.Int64, "seen_at": pl.Datetime("us", "UTC")})
     diff = diff.join(seen, on=["policy_type", "setting_key"], how="left").join(times, on="seen_run", how="left")
     return events, diff.drop("seen_run")
+
+
+def _who(events: pl.DataFrame, settings: pl.DataFrame, log: pl.DataFrame, tid: str,
+         base_at: datetime, cur_at: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attach Intune's audit events: a policy event in (base, current]; a setting change in (base, seen]."""
+    mine = log.filter(pl.col("tenant_id") == tid)
+    window = [pl.lit(tid).alias("tenant_id"), pl.lit(base_at).dt.convert_time_zone("UTC").alias("window_start")]
+    events = audit.attach_actors(events.with_columns(
+        *window, pl.lit(cur_at).dt.convert_time_zone("UTC").alias("window_end")), mine).drop(
+        "tenant_id", "window_start", "window_end")
+    ends = pl.coalesce(pl.col("seen_at").dt.convert_time_zone("UTC"),
+                       pl.lit(cur_at).dt.convert_time_zone("UTC")).alias("window_end")
+    settings = audit.attach_actors(settings.with_columns(*window, ends), mine).drop(
+        "tenant_id", "window_start", "window_end")
+    return events, settings
 
 
 def _changed_policies(policies: pl.DataFrame) -> pl.DataFrame:
@@ -152,8 +174,8 @@ def _events(before: pl.DataFrame, after: pl.DataFrame, counts: pl.DataFrame) -> 
 
 
 REPORT_COLUMNS: tuple[str, ...] = ("tenant", "tenant_id", "kind", "change", "policy_type", "policy", "setting",
-                                   "category", "old_value", "new_value", "settings", "seen_at", "base_run",
-                                   "cur_run")
+                                   "category", "old_value", "new_value", "settings", "seen_at", "changed_by",
+                                   "activity", "changed_at", "base_run", "cur_run")
 
 
 def report_rows(found: list[TenantChanges]) -> list[dict[str, object]]:
@@ -165,18 +187,31 @@ def report_rows(found: list[TenantChanges]) -> list[dict[str, object]]:
             policy = (f"{e['old_name']} → {e['new_name']}" if e["event"] == drift.POLICY_RENAMED
                       else e["new_name"] or e["old_name"])
             rows.append({**common, "kind": "policy", "change": e["event"], "policy_type": family_label(e["policy_type"]),
-                         "policy": policy, "settings": e["settings"]})
+                         "policy": policy, "settings": e["settings"], **_actor(e)})
         for s in t.settings.iter_rows(named=True):
             rows.append({**common, "kind": "setting", "change": s["change"],
                          "policy_type": family_label(s["policy_type"]), "policy": s["new_policies"] or s["old_policies"],
                          "setting": s["setting_name"], "category": s["category"], "old_value": s["old_value"],
-                         "new_value": s["new_value"], "seen_at": s.get("seen_at")})
+                         "new_value": s["new_value"], "seen_at": s.get("seen_at"), **_actor(s)})
         for c in t.carried.iter_rows(named=True):
             rows.append({**common, "kind": "not synced", "change": c["status"], "policy_type": c["label"],
                          "settings": c["carried_settings"],
                          "policy": f"{c['reason'] or 'not read'}; carried from run {c['carried_from_run']}"
                          if c["status"] == "carried" else f"{c['reason'] or 'not read'}; nothing to carry"})
     return [{k: r.get(k) for k in REPORT_COLUMNS} for r in rows]
+
+
+def _actor(row: dict[str, object]) -> dict[str, object]:
+    return {k: row.get(k) for k in audit.ADDED}
+
+
+def _by(row: dict[str, object]) -> str:
+    """' by alice@contoso.com (Patch DeviceConfiguration, 2026-11-30 14:02)' where Intune recorded it."""
+    if not row.get("changed_by"):
+        return ""
+    at = row.get("changed_at")
+    when = _when(at) if isinstance(at, datetime) else "?"
+    return f"  by {row['changed_by']} ({row.get('activity') or 'change'}, {when})"
 
 
 def _when(at: datetime | None) -> str:
@@ -192,13 +227,14 @@ def report_text(found: list[TenantChanges], since: Since, limit: int = 200) -> s
         for e in t.events.iter_rows(named=True):
             name = (f"{e['old_name']} → {e['new_name']}" if e["event"] == drift.POLICY_RENAMED
                     else e["new_name"] or e["old_name"])
-            lines.append(f"  {e['event']:<15} {family_label(e['policy_type'])}: {name} ({e['settings']} settings)")
+            lines.append(f"  {e['event']:<15} {family_label(e['policy_type'])}: {name} ({e['settings']} settings)"
+                         f"{_by(e)}")
         for s in t.settings.head(limit).iter_rows(named=True):
             policy = s["new_policies"] or s["old_policies"]
             lines.append(f"  {s['change']:<15} {family_label(s['policy_type'])} > {policy} > {s['setting_name']}: "
                          f"{s['old_value'] if s['old_value'] is not None else 'Not configured'} → "
                          f"{s['new_value'] if s['new_value'] is not None else 'Not configured'}"
-                         f"  (seen {_when(s.get('seen_at'))})")
+                         f"  (seen {_when(s.get('seen_at'))}){_by(s)}")
         if t.settings.height > limit:
             lines.append(f"  … {t.settings.height - limit} more setting changes (use --format csv)")
         for c in t.carried.iter_rows(named=True):

@@ -16,6 +16,11 @@ tenant:
   flips ``queued → running`` atomically, so only one of them runs.
 
 Both are checked at consumer start, periodically by the consumer, and on every enqueue.
+
+Schedules: a Huey periodic task (every minute, in every consumer: ``huey_consumer`` runs periodic
+tasks unless started with ``-n``) runs :func:`schedule_tick`, which queues the syncs of the tenants
+whose slot is due (tenantpilot/schedule.py) through :func:`enqueue_sync` with ``trigger="schedule"``,
+delayed by each tenant's jitter offset, so a tenant already syncing keeps its one run (dedupe).
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from huey import Huey, RedisHuey, SqliteHuey, signals
+from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 
-from tenantpilot import logs, progress, tasks
+from tenantpilot import logs, progress, schedule, tasks
 from tenantpilot.config import QUEUE_NAME, Settings, settings
-from tenantpilot.store import Store
+from tenantpilot.store import NotFound, Store, StoreError
 
 log = logging.getLogger("tenantpilot.queue")
 T = TypeVar("T")
@@ -115,6 +121,12 @@ def _register(instance: Huey) -> Any:
     def sync_task(run_id: int) -> None:
         tasks.sync_job(run_id, instance, after=after_sync)
 
+    @instance.periodic_task(crontab(), retries=0, context=False, name="schedule_tick")
+    def schedule_task() -> None:
+        cfg = settings()
+        logs.configure(cfg.log_dir)
+        schedule_tick(cfg)
+
     @instance.on_startup()
     def _on_startup() -> None:
         cfg = settings()
@@ -157,34 +169,67 @@ def _consumer_beat(instance: Huey, cfg: Settings) -> None:
 
 
 # --- producer side -------------------------------------------------------------------------------
-def _send(run_id: int, cfg: Settings) -> None:
+def _send(run_id: int, cfg: Settings, delay_s: float = 0.0) -> None:
     sync_task = _instance(cfg)[1]
-    _call("queue a sync", lambda: sync_task(run_id), cfg)
+    if delay_s > 0:  # Huey's schedule: the consumer's scheduler moves it to the queue at its eta
+        _call("queue a sync", lambda: sync_task.schedule(args=(run_id,), delay=delay_s), cfg)
+    else:
+        _call("queue a sync", lambda: sync_task(run_id), cfg)
 
 
 def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | None = None,
-                 *, trigger: str = "manual") -> Enqueued:
+                 *, trigger: str = "manual", delay_s: float = 0.0) -> Enqueued:
     """Queue a sync for a tenant, or return the run already queued or running for it.
-    `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs)."""
+    `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs).
+    `delay_s`: the run starts this many seconds from now (a scheduled tenant's jitter)."""
     cfg = cfg or settings()
     store = store or Store(cfg.db_path)
     repair(cfg, store)
     run_id, created = store.create_run_unless_active(tenant_id, trigger=trigger)
     if created:
         try:
-            _send(run_id, cfg)
+            _send(run_id, cfg, delay_s)
         except QueueUnavailable as exc:  # the run must not stay queued forever
             store.fail_run(run_id, f"Could not queue the sync: {exc}")
             raise
     return Enqueued(run_id, created)
 
 
+def schedule_tick(cfg: Settings | None = None, store: Store | None = None,
+                  now: datetime | None = None) -> list[dict[str, Any]]:
+    """One minute of schedules: queue the sync of every tenant whose slot is due (at most one slot per
+    tenant, however many were missed), delayed by its jitter offset, and record the slot as fired.
+    A tenant that cannot be queued now keeps its slot for the next tick. Returns what was fired."""
+    cfg = cfg or settings()
+    store = store or Store(cfg.db_path, cfg.db_lock_timeout_s)
+    now = now or datetime.now().astimezone()
+    plans = schedule.plan(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+                          cfg.schedule_jitter_s, now)
+    fired: list[dict[str, Any]] = []
+    for item in plans:
+        if item.due is None:
+            continue
+        try:
+            queued = enqueue_sync(item.tenant_id, store, cfg, trigger="schedule", delay_s=item.due.delay_s)
+            store.record_schedule_fired(item.tenant_id, item.due.slot, queued.run_id)
+        except (QueueUnavailable, NotFound, StoreError) as exc:
+            logs.log(log, logging.WARNING, "scheduled sync not queued; the next tick tries again",
+                     tenant=item.tenant_id, slot=item.due.slot.isoformat(), error=logs.redact(str(exc)))
+            continue
+        fired.append({"tenant": item.tenant_id, "slot": item.due.slot.isoformat(), "run_id": queued.run_id,
+                      "created": queued.created, "delay_s": round(item.due.delay_s, 1)})
+    logs.log(log, logging.INFO, "schedule tick", fired=fired, tenants=len(plans))
+    return fired
+
+
 def pending_run_ids(cfg: Settings | None = None) -> set[int]:
-    """Run ids with a sync message waiting in the queue."""
+    """Run ids with a sync message waiting in the queue, or in Huey's schedule (delayed syncs)."""
     cfg = cfg or settings()
     instance = get_huey(cfg)
     ids: set[int] = set()
-    for message in _call("list queued syncs", instance.storage.enqueued_items, cfg):
+    messages = [*_call("list queued syncs", instance.storage.enqueued_items, cfg),
+                *_call("list scheduled syncs", instance.storage.scheduled_items, cfg)]
+    for message in messages:
         try:
             task = instance.deserialize_task(message)
         except Exception:  # noqa: BLE001 - a message of another version or app: not one of our runs

@@ -294,6 +294,33 @@ CREATE TABLE IF NOT EXISTS deviations (
   created_at TIMESTAMPTZ NOT NULL,
   removed_at TIMESTAMPTZ
 );
+-- schedules (tenantpilot/schedule.py): a tenant's own cron or 'off' (schedule NULL or no row: the
+-- global TENANTPILOT_SYNC_SCHEDULE), and the last slot the consumer's periodic task fired for it
+CREATE TABLE IF NOT EXISTS tenant_schedules (
+  tenant_id VARCHAR PRIMARY KEY,
+  schedule VARCHAR,                          -- cron | off | NULL (the global schedule)
+  schedule_set_at TIMESTAMPTZ,               -- when `schedule` was set: slots before it never fire
+  last_slot TIMESTAMPTZ,                     -- the last slot fired (a missed slot fires once, then this)
+  last_fired_at TIMESTAMPTZ,
+  last_run_id BIGINT
+);
+-- Intune audit events (graph/audit.py), only the fields who-changed-it needs: no modifiedProperties
+CREATE TABLE IF NOT EXISTS audit_events (
+  tenant_id VARCHAR NOT NULL,
+  event_id VARCHAR NOT NULL,
+  activity_time TIMESTAMPTZ,
+  actor_upn VARCHAR,
+  actor_app VARCHAR,
+  actor_type VARCHAR,
+  activity VARCHAR,
+  activity_type VARCHAR,
+  operation_type VARCHAR,
+  component VARCHAR,
+  resource_ids VARCHAR[],
+  resources VARCHAR,                         -- JSON list of objects: resourceId, displayName, type
+  run_id BIGINT,                             -- the sync that read it
+  PRIMARY KEY (tenant_id, event_id)
+);
 CREATE OR REPLACE VIEW current_runs AS
   SELECT tenant_id, max(run_id) AS run_id FROM sync_runs
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
@@ -425,7 +452,8 @@ class Store:
             texts = [r[0] for r in con.execute("DELETE FROM setting_versions WHERE tenant_id = ? RETURNING text_id",
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
-                          "directory_names", "deviations", "tenants"):
+                          "directory_names", "deviations", "tenant_schedules",
+                          "audit_events", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
             _drop_unused_texts(con, texts)
@@ -482,6 +510,7 @@ class Store:
             con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
             for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases", "deviations"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+            self._rekey_schedule_and_audit(con, old, new)
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
             con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
                         "SET tenant_id = excluded.tenant_id", [old, new])
@@ -1205,6 +1234,90 @@ class Store:
             con.execute("INSERT INTO setting_definitions SELECT definition_id, definition_json, now() FROM _defs "
                         "ON CONFLICT (definition_id) DO UPDATE SET definition_json = excluded.definition_json, "
                         "fetched_at = excluded.fetched_at")
+
+    # -- schedules (tenantpilot/schedule.py; the periodic task is queue.schedule_tick) -------------
+    def _rekey_schedule_and_audit(self, con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
+        """A tenant re-keyed from a domain to its GUID keeps its schedule and audit events (the GUID's
+        own rows win when both exist)."""
+        con.execute("DELETE FROM tenant_schedules WHERE tenant_id = ? AND EXISTS "
+                    "(SELECT 1 FROM tenant_schedules WHERE tenant_id = ?)", [old, new])
+        con.execute("UPDATE tenant_schedules SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+        con.execute("DELETE FROM audit_events WHERE tenant_id = ? AND event_id IN "
+                    "(SELECT event_id FROM audit_events WHERE tenant_id = ?)", [old, new])
+        con.execute("UPDATE audit_events SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+
+    def set_tenant_schedule(self, tenant_id: str, schedule: str | None) -> None:
+        """A tenant's own schedule: a cron or 'off' (validated by the caller with schedule.validate), or
+        None to follow the global schedule again. Slots before this moment never fire for it."""
+        key = tenant_key(tenant_id) if not tenant_id.startswith("baseline:") else tenant_id
+        with self.connect(write=True) as con:
+            con.execute(
+                "INSERT INTO tenant_schedules (tenant_id, schedule, schedule_set_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET schedule = excluded.schedule, "
+                "schedule_set_at = excluded.schedule_set_at", [key, schedule, _now()])
+
+    def record_schedule_fired(self, tenant_id: str, slot: datetime, run_id: int | None) -> None:
+        """The periodic task queued (or found active) `run_id` for `slot`: that slot never fires again."""
+        key = tenant_key(tenant_id) if not tenant_id.startswith("baseline:") else tenant_id
+        with self.connect(write=True) as con:
+            con.execute(
+                "INSERT INTO tenant_schedules (tenant_id, last_slot, last_fired_at, last_run_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET last_slot = excluded.last_slot, "
+                "last_fired_at = excluded.last_fired_at, last_run_id = excluded.last_run_id",
+                [key, slot, _now(), run_id])
+
+    def tenant_schedules(self) -> pl.DataFrame:
+        """Every tenant with its own schedule (NULL: the global one), when it was set, the last slot
+        fired, and its latest scheduled run (`last_scheduled_*`)."""
+        with self.connect() as con:
+            return con.sql(
+                """WITH sched AS (
+                     SELECT tenant_id, max(run_id) AS run_id FROM sync_runs WHERE trigger = 'schedule'
+                     GROUP BY tenant_id)
+                   SELECT t.tenant_id, t.display_name, t.kind, t.added_at, ts.schedule, ts.schedule_set_at,
+                          ts.last_slot, ts.last_fired_at, r.run_id AS last_scheduled_run_id,
+                          r.status AS last_scheduled_status,
+                          coalesce(r.finished_at, r.started_at, r.queued_at) AS last_scheduled_at
+                   FROM tenants t LEFT JOIN tenant_schedules ts USING (tenant_id)
+                   LEFT JOIN sched s USING (tenant_id) LEFT JOIN sync_runs r ON r.run_id = s.run_id
+                   ORDER BY t.kind, lower(t.display_name)""").pl()
+
+    # -- Intune audit events (graph/audit.py reads them; audit.attach_actors joins them) -----------
+    def save_audit_events(self, tenant_id: str, run_id: int, events: pl.DataFrame) -> int:
+        """Keep a sync's audit events (columns of audit.EVENT_SCHEMA); an event already kept stays as it
+        is. Returns how many were new."""
+        if not events.height:
+            return 0
+        key = tenant_key(tenant_id)
+        with self.connect(write=True) as con:
+            con.register("_events", events.to_arrow())
+            before = _scalar(con.execute("SELECT count(*) FROM audit_events WHERE tenant_id = ?", [key]))
+            con.execute(
+                "INSERT INTO audit_events SELECT ?, event_id, activity_time, actor_upn, actor_app, actor_type, "
+                "activity, activity_type, operation_type, component, resource_ids, resources, ? FROM _events "
+                "ON CONFLICT (tenant_id, event_id) DO NOTHING", [key, run_id])
+            after = _scalar(con.execute("SELECT count(*) FROM audit_events WHERE tenant_id = ?", [key]))
+            con.unregister("_events")
+        return int(after) - int(before)
+
+    def audit_events(self, tenant_id: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None) -> pl.DataFrame:
+        """Audit events of a tenant (all tenants: None) with since < activity_time <= until (either
+        bound may be None), oldest first."""
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
+        if tenant_id is not None:
+            where.append("tenant_id = ?")
+            args.append(tenant_key(tenant_id))
+        if since is not None:
+            where.append("activity_time > ?")
+            args.append(since)
+        if until is not None:
+            where.append("activity_time <= ?")
+            args.append(until)
+        with self.connect() as con:
+            return con.sql(f"SELECT * EXCLUDE (run_id), run_id FROM audit_events WHERE {' AND '.join(where)} "
+                           "ORDER BY activity_time, event_id", params=args or None).pl()
 
 
     # -- the deviation register (rules in tenantpilot/deviations.py) ------------------------------

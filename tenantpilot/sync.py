@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,7 @@ from tenantpilot import logs
 from tenantpilot.config import Settings
 from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
+from tenantpilot.graph.audit import fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
 from tenantpilot.graph.directory import FILTER, GROUP, fetch_names
@@ -119,6 +121,12 @@ def assignment_names(client: GraphClient, store: Store, tenant_id: str,
     return names, found.warnings
 
 
+def previous_sync_start(store: Store, tenant_id: str) -> datetime | None:
+    """When the tenant's latest succeeded or partial sync started (audit events are read from there)."""
+    done = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=1)
+    return done["started_at"][0] if done.height and done["started_at"][0] is not None else None
+
+
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     """Run one queued sync to its end; returns the final status. Never raises for sync failures.
 
@@ -182,6 +190,10 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         needed |= intent_ids
         reporter.update("names", 0, None)
         names, name_warnings = assignment_names(client, store, tenant_id, policies)
+        # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
+        reporter.update("audit events", 0, None)
+        audit = fetch_audit_events(client, previous_sync_start(store, tenant_id))
+        name_warnings = [*name_warnings, *audit.warnings]
         requests_made = client.stats.requests
         if fresh:
             store.save_definitions(fresh)
@@ -195,6 +207,10 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
                 run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
                 warnings=[*result.warnings, *name_warnings], history_days=cfg.history_days, types=outcomes,
                 type_of={p.id: p.type_key for p in result.policies if p.type_key})
+        try:  # the audit events; the snapshot is written, so this never fails the run
+            store.save_audit_events(tenant_id, run_id, audit.events)
+        except (StoreError, duckdb.Error) as exc:
+            logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
         try:  # the overview's aggregates; the snapshot is written, so this never fails the run
             store.refresh_alignments_for(run_id)
         except (StoreError, duckdb.Error) as exc:

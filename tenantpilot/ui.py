@@ -441,6 +441,18 @@ def tenant_status_table(tenants: pl.DataFrame) -> pl.DataFrame:
         "last_error", "tenant_id", "kind")
 
 
+def schedule_table(plans: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """The Tenants page's schedule rows (schedule.overview): tenant, schedule, next run, last scheduled run."""
+    return pl.DataFrame(
+        {"tenant": [p["display_name"] for p in plans], "schedule": [p["described"] for p in plans],
+         "next_run": [p["next_run"] for p in plans],
+         "last_scheduled": [f"run {p['last_scheduled_run_id']}: {p['last_scheduled_status']}"
+                            if p["last_scheduled_run_id"] is not None else None for p in plans],
+         "last_scheduled_at": [p["last_scheduled_at"] for p in plans]},
+        schema={"tenant": pl.String, "schedule": pl.String, "next_run": pl.Datetime("us", "UTC"),
+                "last_scheduled": pl.String, "last_scheduled_at": pl.Datetime("us", "UTC")})
+
+
 def tenant_label(row: dict[str, Any]) -> str:
     kind = row.get("kind") or "tenant"
     return f"{KIND_MARK.get(kind, '')}{reveal(row['display_name'])}{KIND_SUFFIX.get(kind, '')}"

@@ -40,6 +40,9 @@ def test_real_credentials_use_public_cloud_and_redis():
         ({"TENANTPILOT_GRAPH_URL": "graph.microsoft.com"}, "TENANTPILOT_GRAPH_URL"),
         ({"TENANTPILOT_STALE_SECONDS": "soon"}, "TENANTPILOT_STALE_SECONDS"),
         ({"TENANTPILOT_CONCURRENCY": "0"}, "TENANTPILOT_CONCURRENCY"),
+        ({"TENANTPILOT_SYNC_SCHEDULE": "0 25 * * *"}, "TENANTPILOT_SYNC_SCHEDULE"),
+        ({"TENANTPILOT_SYNC_SCHEDULE": "daily"}, "TENANTPILOT_SYNC_SCHEDULE"),
+        ({"TENANTPILOT_SCHEDULE_JITTER_SECONDS": "-1"}, "TENANTPILOT_SCHEDULE_JITTER_SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
