@@ -90,57 +90,68 @@ def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = Non
     carried = store.current_carried(bases["tenant_id"].to_list())
     first_base = moved["base_at"].min() if moved.height else None
     events_log = store.audit_events(since=first_base) if isinstance(first_base, datetime) else None
-    out = []
-    for b in bases.iter_rows(named=True):
-        tid = b["tenant_id"]
-        events = pl.DataFrame(schema={**{c: pl.String for c in drift.EVENT_COLUMNS}, "settings": pl.UInt32})
-        settings = pl.DataFrame(schema={c: pl.String for c in drift.DIFF_COLUMNS})
-        if (b["base_run"] != b["cur_run"] and policies is not None and counts is not None and old_rows is not None
-                and new_rows is not None):
-            events, settings = _tenant_diff(tid, old_rows, new_rows, policies, counts, run_times)
-            if events_log is not None:
-                events, settings = _who(events, settings, events_log, tid, b["base_at"], b["cur_at"])
-        out.append(TenantChanges(tid, b["tenant"], b["base_run"], b["base_at"], b["cur_run"], b["cur_at"],
-                                 bool(b["first_sync"]), events, settings,
-                                 carried.filter(pl.col("tenant_id") == tid)))
-    return out
+    per_events: dict[str, pl.DataFrame] = {}
+    per_settings: dict[str, pl.DataFrame] = {}
+    if policies is not None and counts is not None and old_rows is not None and new_rows is not None:
+        events, settings = _diff_all(old_rows, new_rows, policies, counts, run_times)
+        if events_log is not None:
+            events, settings = _who(events, settings, events_log, moved)
+        per_events = {str(k[0]): f.drop("tenant_id") for k, f in events.partition_by(
+            "tenant_id", as_dict=True, maintain_order=True).items()} if events.height else {}
+        per_settings = {str(k[0]): f.drop("tenant_id") for k, f in settings.partition_by(
+            "tenant_id", as_dict=True, maintain_order=True).items()} if settings.height else {}
+        empty_events, empty_settings = events.drop("tenant_id").clear(), settings.drop("tenant_id").clear()
+    else:
+        empty_events = pl.DataFrame(schema={**{c: pl.String for c in drift.EVENT_COLUMNS}, "settings": pl.UInt32})
+        empty_settings = pl.DataFrame(schema={c: pl.String for c in drift.DIFF_COLUMNS})
+    return [TenantChanges(b["tenant_id"], b["tenant"], b["base_run"], b["base_at"], b["cur_run"], b["cur_at"],
+                          bool(b["first_sync"]), per_events.get(b["tenant_id"], empty_events),
+                          per_settings.get(b["tenant_id"], empty_settings),
+                          carried.filter(pl.col("tenant_id") == b["tenant_id"]))
+            for b in bases.iter_rows(named=True)]
 
 
 def _seen_runs(*frames: pl.DataFrame | None) -> set[int]:
     return {int(r) for f in frames if f is not None for r in f["seen_run"].drop_nulls().unique().to_list()}
 
 
-def _tenant_diff(tid: str, old_rows: pl.DataFrame, new_rows: pl.DataFrame, policies: pl.DataFrame,
-                 counts: pl.DataFrame, run_times: dict[int, datetime]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    mine = policies.filter(pl.col("tenant_id") == tid)
-    before, after = mine.filter(pl.col("side") == "base"), mine.filter(pl.col("side") == "cur")
+_SEP = "\x1f"  # joins a tenant id to a setting key so one diff serves every tenant (ids hold no \x1f)
+
+
+def _diff_all(old_rows: pl.DataFrame, new_rows: pl.DataFrame, policies: pl.DataFrame, counts: pl.DataFrame,
+              run_times: dict[int, datetime]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Policy events and setting changes of every tenant at once (column tenant_id added): drift's
+    diff runs once, over setting keys made unique per tenant, so its rules stay the one place."""
+    before, after = policies.filter(pl.col("side") == "base"), policies.filter(pl.col("side") == "cur")
     events = _events(before, after, counts)
-    both = set(before["policy_id"].to_list()) & set(after["policy_id"].to_list())
-    old = old_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
-    new = new_rows.filter((pl.col("tenant_id") == tid) & pl.col("policy_id").is_in(list(both)))
-    diff = drift.diff_runs(old.drop("seen_run"), new.drop("seen_run"))
-    seen = pl.concat([old.select("policy_type", "setting_key", "policy_id", "seen_run"),
-                      new.select("policy_type", "setting_key", "policy_id", "seen_run")]).sort(
+    keys = ["tenant_id", "policy_id"]
+    both = before.select(keys).join(after.select(keys), on=keys)
+    tagged = [f.join(both, on=keys, how="semi").with_columns(
+        (pl.col("tenant_id") + _SEP + pl.col("setting_key")).alias("setting_key")) for f in (old_rows, new_rows)]
+    diff = drift.diff_runs(tagged[0].drop("seen_run"), tagged[1].drop("seen_run"))
+    seen = pl.concat([f.select("policy_type", "setting_key", "policy_id", "seen_run") for f in tagged]).sort(
         "seen_run", nulls_last=False).group_by("policy_type", "setting_key").agg(
         pl.col("seen_run").max(), pl.col("policy_id").last())
     times = pl.DataFrame({"seen_run": list(run_times), "seen_at": list(run_times.values())},
                          schema={"seen_run": pl.Int64, "seen_at": pl.Datetime("us", "UTC")})
     diff = diff.join(seen, on=["policy_type", "setting_key"], how="left").join(times, on="seen_run", how="left")
-    return events, diff.drop("seen_run")
+    parts = pl.col("setting_key").str.split_exact(_SEP, 1)
+    diff = diff.with_columns(parts.struct.field("field_0").alias("tenant_id"),
+                             parts.struct.field("field_1").alias("setting_key"))
+    return events, diff.drop("seen_run").select("tenant_id", *[c for c in diff.columns if c not in
+                                                                ("tenant_id", "seen_run")])
 
 
-def _who(events: pl.DataFrame, settings: pl.DataFrame, log: pl.DataFrame, tid: str,
-         base_at: datetime, cur_at: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _who(events: pl.DataFrame, settings: pl.DataFrame, log: pl.DataFrame,
+         bases: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Attach Intune's audit events: a policy event in (base, current]; a setting change in (base, seen]."""
-    mine = log.filter(pl.col("tenant_id") == tid)
-    window = [pl.lit(tid).alias("tenant_id"), pl.lit(base_at).dt.convert_time_zone("UTC").alias("window_start")]
-    events = audit.attach_actors(events.with_columns(
-        *window, pl.lit(cur_at).dt.convert_time_zone("UTC").alias("window_end")), mine).drop(
-        "tenant_id", "window_start", "window_end")
-    ends = pl.coalesce(pl.col("seen_at").dt.convert_time_zone("UTC"),
-                       pl.lit(cur_at).dt.convert_time_zone("UTC")).alias("window_end")
-    settings = audit.attach_actors(settings.with_columns(*window, ends), mine).drop(
-        "tenant_id", "window_start", "window_end")
+    spans = bases.select("tenant_id", pl.col("base_at").dt.convert_time_zone("UTC").alias("window_start"),
+                         pl.col("cur_at").dt.convert_time_zone("UTC").alias("cur_end"))
+    events = audit.attach_actors(events.join(spans, on="tenant_id", how="left").with_columns(
+        pl.col("cur_end").alias("window_end")), log).drop("window_start", "window_end", "cur_end")
+    settings = audit.attach_actors(settings.join(spans, on="tenant_id", how="left").with_columns(
+        pl.coalesce(pl.col("seen_at").dt.convert_time_zone("UTC"), pl.col("cur_end")).alias("window_end")),
+        log).drop("window_start", "window_end", "cur_end")
     return events, settings
 
 
@@ -157,20 +168,22 @@ def _changed_policies(policies: pl.DataFrame) -> pl.DataFrame:
 
 def _events(before: pl.DataFrame, after: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
     """drift's policy events from the two runs' policy lists (EVENT_COLUMNS)."""
-    cols = ["policy_id", "policy_type", "policy_name", "settings"]
+    cols = ["tenant_id", "policy_id", "policy_type", "policy_name", "settings"]
     before = before.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
     after = after.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
-    joined = before.select(cols).join(after.select(cols), on="policy_id", how="full", coalesce=True, suffix="_new")
+    joined = before.select(cols).join(after.select(cols), on=["tenant_id", "policy_id"], how="full", coalesce=True,
+                                      suffix="_new")
     event = (pl.when(pl.col("policy_type").is_null()).then(pl.lit(drift.POLICY_ADDED))
              .when(pl.col("policy_type_new").is_null()).then(pl.lit(drift.POLICY_DELETED))
              .when(pl.col("policy_name") != pl.col("policy_name_new")).then(pl.lit(drift.POLICY_RENAMED))
              .otherwise(pl.lit(None, pl.String)).alias("event"))
     out = joined.with_columns(event).filter(pl.col("event").is_not_null()).select(
-        "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
+        "tenant_id", "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
         pl.col("policy_name").alias("old_name"), pl.col("policy_name_new").alias("new_name"),
         pl.coalesce("settings_new", "settings").alias("settings"))
     rank = pl.col("event").replace_strict({e: i for i, e in enumerate(drift.EVENTS)}, return_dtype=pl.Int8)
-    return out.sort([rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"], nulls_last=True)
+    return out.sort(["tenant_id", rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"],
+                    nulls_last=True)
 
 
 REPORT_COLUMNS: tuple[str, ...] = ("tenant", "tenant_id", "kind", "change", "policy_type", "policy", "setting",

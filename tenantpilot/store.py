@@ -1064,27 +1064,40 @@ class Store:
         run and as of the current run (each with `seen_run`: the run where its version began or ended)."""
         frame = bases.select("tenant_id", "base_run", "cur_run")
         cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
+        # (the constant bounds first let the scan skip old row groups by their min/max)
         touched = """SELECT DISTINCT v.tenant_id, v.setting_key FROM setting_versions v JOIN _bases b USING (tenant_id)
-                     WHERE (v.valid_from_run > b.base_run AND v.valid_from_run <= b.cur_run)
-                        OR (v.valid_to_run > b.base_run AND v.valid_to_run <= b.cur_run)"""
-        # when a sync first saw the change: for the base run's row, the run it ended in; for the current
-        # row, the first run after the base that had its value (a rename re-versions a row, not its value)
-        seen = {"base_run": "s.valid_to_run",
-                "cur_run": """(SELECT min(w.valid_from_run) FROM setting_versions w WHERE w.tenant_id = s.tenant_id
-                               AND w.policy_id = s.policy_id AND w.setting_key = s.setting_key
-                               AND w.valid_from_run > b.base_run
-                               AND w.compare_value IS NOT DISTINCT FROM s.compare_value
-                               AND w.configured IS NOT DISTINCT FROM s.configured)"""}
+                     WHERE (v.valid_from_run > (SELECT min(base_run) FROM _bases)
+                            OR v.valid_to_run > (SELECT min(base_run) FROM _bases))
+                       AND ((v.valid_from_run > b.base_run AND v.valid_from_run <= b.cur_run)
+                            OR (v.valid_to_run > b.base_run AND v.valid_to_run <= b.cur_run))"""
+        texts = {c: f"x.{c}" for c in TEXT_COLUMNS}
+        cols = ", ".join(texts.get(c, f"v.{c}") for c in SETTING_SCHEMA)
         out = []
         with self.connect() as con:
             con.register("_bases", frame.to_arrow())
             con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {touched}")
-            for side in ("base_run", "cur_run"):
+            # every version of the touched keys: the few rows a diff needs, read once
+            con.execute("""CREATE OR REPLACE TEMP TABLE _tv AS SELECT v.* FROM setting_versions v
+                           SEMI JOIN _touched k ON k.tenant_id = v.tenant_id AND k.setting_key = v.setting_key
+                           WHERE v.valid_to_run IS NULL OR v.valid_to_run > (SELECT min(base_run) FROM _bases)""")
+            # when a sync first saw the change: for the base run's row, the run it ended in; for the current
+            # row, the first run after the base that had its value (a rename re-versions a row, not its value)
+            con.execute("""CREATE OR REPLACE TEMP TABLE _first AS
+                SELECT v.tenant_id, v.policy_id, v.setting_key, v.compare_value, v.configured,
+                       min(v.valid_from_run) AS first_run
+                FROM _tv v JOIN _bases b USING (tenant_id) WHERE v.valid_from_run > b.base_run GROUP BY ALL""")
+            for side, seen in (("base_run", "v.valid_to_run"), ("cur_run", "f.first_run")):
+                first = ("LEFT JOIN _first f ON f.tenant_id = v.tenant_id AND f.policy_id = v.policy_id "
+                         "AND f.setting_key = v.setting_key AND f.compare_value IS NOT DISTINCT FROM v.compare_value "
+                         "AND f.configured IS NOT DISTINCT FROM v.configured") if side == "cur_run" else ""
                 out.append(con.sql(
-                    f"""SELECT s.run_id, s.tenant_id, {cols}, {seen[side]} AS seen_run
-                        FROM ({_rows_sql('settings', f'SELECT {side} AS run_id FROM _bases')}) s
-                        JOIN _bases b ON b.tenant_id = s.tenant_id AND s.run_id = b.{side}
-                        SEMI JOIN _touched k ON k.tenant_id = s.tenant_id AND k.setting_key = s.setting_key""").pl())
+                    f"""SELECT b.{side} AS run_id, v.tenant_id, {cols}, {seen} AS seen_run
+                        FROM _tv v JOIN _bases b ON b.tenant_id = v.tenant_id
+                        JOIN setting_texts x ON x.text_id = v.text_id {first}
+                        WHERE v.valid_from_run <= b.{side} AND (v.valid_to_run IS NULL OR v.valid_to_run > b.{side})
+                    """).pl())
+            for temp in ("_touched", "_tv", "_first"):
+                con.execute(f"DROP TABLE {temp}")
             con.unregister("_bases")
         return out[0], out[1]
 
