@@ -56,9 +56,14 @@ search = c5.text_input("Search", placeholder="setting name, id, value, policy or
 settings_tab, assignments_tab = st.tabs(["Settings", "Assignments"], key="ex_view", on_change="rerun",
                                         bind="query-params")
 
-if assignments_tab.open:
+n_tenants = len(snap[1])
+if assignments_tab.open and not chosen_tenants and n_tenants > ui.ASSIGNMENTS_ALL_TENANTS:
     with assignments_tab:
-        assignments = ui.load_assignments(snap)
+        st.info(f"Choose up to {ui.ASSIGNMENTS_ALL_TENANTS} tenants above to list their assignments "
+                f"({n_tenants:,} tenants have synced data).", icon=":material/filter_alt:")
+elif assignments_tab.open:
+    with assignments_tab:
+        assignments = ui.load_assignments(snap, chosen_tenants or None)
         scoped = explore.filter_settings(assignments, tenants=chosen_tenants, policy_types=chosen_types,
                                          platforms=chosen_platforms, policies=chosen_policies)
         a1, a2 = st.columns([2, 2])
@@ -177,7 +182,8 @@ if settings_tab.open:
                                                                                      format="YYYY-MM-DD HH:mm")},
                          key="ex_detail")
             setters = where.select("run_id", "policy_id").unique()
-            assigned = ui.load_assignments(snap).join(setters, on=["run_id", "policy_id"], how="semi")
+            assigned = ui.load_assignments(snap, where["tenant_id"].unique().to_list()).join(
+                setters, on=["run_id", "policy_id"], how="semi")
             unassigned = where.join(assigned.select("run_id", "policy_id").unique(), on=["run_id", "policy_id"],
                                     how="anti").unique(["run_id", "policy_id"], maintain_order=True)
             st.markdown(f"**Assignments of these policies** ({assigned.height:,})")

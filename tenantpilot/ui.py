@@ -394,18 +394,23 @@ def assignment_view(frame: pl.DataFrame) -> pl.DataFrame:
                     pl.col("group"), nulls_last=True)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the assignments…")
-def _assignments(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
-    """Every tenant's current assignments with the policy's platform (keyed like _snapshot)."""
+ASSIGNMENTS_ALL_TENANTS = 50  # above this many tenants, the Assignments tab asks which tenants to list
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the assignments…")
+def _assignments(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...] | None) -> pl.DataFrame:
+    """The current assignments of these tenants (all: None) with the policy's platform (keyed like _snapshot)."""
     store = Store(Path(db_path))
-    assignments = store.current_assignments()
-    platforms = store.current_policies().select("run_id", "policy_id", "platform").unique(["run_id", "policy_id"])
+    ids = list(tenant_ids) if tenant_ids is not None else None
+    assignments = store.current_assignments(ids)
+    platforms = store.current_policies(ids).select("run_id", "policy_id", "platform").unique(["run_id", "policy_id"])
     return assignment_view(assignments.join(platforms, on=["run_id", "policy_id"], how="left"))
 
 
-def load_assignments(key: SnapshotKey) -> pl.DataFrame:
+def load_assignments(key: SnapshotKey, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
+    """Current assignments of the given tenants (all when None): cost grows with what is shown."""
     with guard("read the assignments"):
-        return _assignments(*key)
+        return _assignments(*key, tuple(sorted(set(tenant_ids))) if tenant_ids is not None else None)
 
 
 MAX_POLICY_OPTIONS = 2_000

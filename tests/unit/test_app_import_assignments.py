@@ -371,3 +371,22 @@ def test_imported_baseline_assignments_are_listed(db):
     assert set(table["tenant"]) == {"CES"}
     groups = set(table.loc[table["target"] == "Group", "group"])
     assert groups and all(groups)  # a name (or the id) for every group assignment
+
+
+def test_with_many_tenants_the_assignments_tab_reads_only_the_chosen_ones(db, monkeypatch):
+    """Above ui.ASSIGNMENTS_ALL_TENANTS tenants the tab asks which tenants to list instead of loading
+    every tenant's assignments; once one is chosen, only its assignments are read."""
+    from tenantpilot import ui
+
+    uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES")
+    uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES copy")
+    monkeypatch.setattr(ui, "ASSIGNMENTS_ALL_TENANTS", 1)
+    at = app("explore")
+    at.session_state["ex_view"] = "Assignments"
+    healthy(at.run())
+    assert "Choose up to 1 tenants above to list their assignments (2 tenants have synced data)" in texts(at)
+    one = next(t for t in db.tenants()["tenant_id"] if t.endswith("copy"))
+    at.multiselect(key="ex_tenants").set_value([one]).run()
+    healthy(at)
+    table = assignments_table(at)
+    assert set(table["tenant"]) == {"CES copy"} and len(table) == db.current_assignments([one]).height
