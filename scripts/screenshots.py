@@ -114,6 +114,22 @@ def main() -> None:
             cli(env, "tenants", "add", t["tenant_id"], "--name", t["display_name"])
         for t in tenants:
             print(cli(env, "sync", t["tenant_id"], "--wait").splitlines()[-1])
+        # something for Changes to show: an admin changes a number and deletes a profile in the first tenant
+        from tenantpilot.store import Store
+
+        first = tenants[0]["tenant_id"]
+        rows = Store(data / "tenantpilot.duckdb").current_settings([first])
+        number = rows.filter((rows["policy_type"] == "deviceConfiguration") & (rows["value_type"] == "integer")
+                             & rows["configured"].fill_null(True)).row(0, named=True)
+        gone = rows.filter((rows["policy_type"] == "compliance")
+                           & (rows["policy_id"] != number["policy_id"]))["policy_id"][0]
+        for path, body in ((f"deviceConfigurations/{number['policy_id']}/change",
+                            {"setting_id": number["setting_id"], "value": int(number["raw_value"]) + 1,
+                             "actor": "alex.admin@contoso.example"}),
+                           (f"deviceCompliancePolicies/{gone}/delete", {"actor": "sam.ops@contoso.example"})):
+            requests.post(f"{sim['url']}/_sim/tenants/{first}/policies/{path}", json=body, verify=sim["ca_path"],
+                          timeout=10).raise_for_status()
+        print(cli(env, "sync", first, "--wait").splitlines()[-1])
         knobs(sim, {"forbidden_paths": ["/deviceManagement/configurationPolicies"]})
         print(cli(env, "sync", tenants[1]["tenant_id"], "--wait").splitlines()[-1])
         knobs(sim, {"forbidden_paths": []})

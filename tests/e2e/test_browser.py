@@ -297,7 +297,7 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
     # Tenants again: every demo tenant synced, with its settings count
     sidebar.get_by_role("link", name="Tenants").click()
     page.get_by_text(f"Added {len(names)} demo tenants.").first.wait_for(state="detached")
-    grid = page.locator("[data-testid='stDataFrame']")
+    grid = page.locator("[data-testid='stDataFrame']").first  # the tenants table (the schedules table follows)
     grid.wait_for()
     page.wait_for_function("""(names) => {
         const t = document.querySelector('[data-testid=stDataFrame]')?.textContent || '';
