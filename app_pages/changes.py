@@ -112,7 +112,7 @@ for col, kind in zip(m[3:], drift.CHANGES):
 for r in t.carried.iter_rows(named=True):
     source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
               "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
-    st.info(f"{r['label']}: not synced in the latest run ({r['reason'] or 'not read'}); {source}.",
+    st.info(f"{r['label']}: not synced in this run (the latest; {r['reason'] or 'not read'}); {source}.",
             icon=":material/history:")
 
 if t.events.height:

@@ -115,6 +115,8 @@ def main() -> None:
         for t in tenants:
             print(cli(env, "sync", t["tenant_id"], "--wait").splitlines()[-1])
         # something for Changes to show: an admin changes a number and deletes a profile in the first tenant
+        import requests
+
         from tenantpilot.store import Store
 
         first = tenants[0]["tenant_id"]

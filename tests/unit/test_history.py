@@ -140,7 +140,7 @@ def test_the_changes_page_shows_tenants_by_day_then_one_tenants_changes(store, r
     assert sorted(events["event"]) == ["policy added", "policy deleted", "policy renamed"]
     table = find_table(at, "change", "old_value", "new_value", "seen_at")
     assert table[["setting_name", "old_value", "new_value"]].values.tolist() == [["Name of k2", "2", "20"]]
-    assert "Compliance policies: not synced in the latest run (forbidden)" in texts(at)
+    assert "Compliance policies: not synced in this run (the latest; forbidden)" in texts(at)
     # since a run: the runs of the tenant to start from
     at.segmented_control(key="chg_since").set_value("A run").run()
     at.selectbox(key=f"chg_run_{T1}").set_value(runs["d3"]).run()
