@@ -29,7 +29,7 @@ from bench_app import base_settings, batch_frames, peak_rss_mb, rss_mb, timed
 
 from tenantpilot import history
 from tenantpilot.explore import Filters, filters_sql
-from tenantpilot.store import VERSION_COLUMNS, Store
+from tenantpilot.store import SEARCH_TEXTS, VERSION_COLUMNS, Store
 
 START = datetime(2025, 12, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -106,7 +106,7 @@ def reads(store: Store) -> dict[str, float]:
     out: dict[str, float] = {}
     tenants = [t for t, _ in store.snapshot_token()]
     everything = filters_sql(Filters())
-    search = filters_sql(Filters(search="Setting 1234 of"))
+    search = filters_sql(Filters(search="Setting 1234 of"), texts=SEARCH_TEXTS)
     counts = clock("current: counts per tenant (no filter)", lambda: store.settings_tenant_counts(*everything), out)
     clock("current: first page (100 rows)", lambda: store.settings_page(*everything, offset=0, limit=100,
                                                                        counts=counts), out)

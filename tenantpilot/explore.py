@@ -89,9 +89,14 @@ def _like_pattern(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def filters_sql(filters: Filters, alias: str = "s") -> tuple[str, list[object]]:
+def filters_sql(filters: Filters, alias: str = "s", texts: tuple[str, Sequence[str]] | None = None
+                ) -> tuple[str, list[object]]:
     """The SQL condition (over the settings table as `alias`) and parameters of `filters`: the same
-    rows filter_settings keeps, so the database sends back only what a page shows."""
+    rows filter_settings keeps, so the database sends back only what a page shows.
+
+    `texts`: (relation, columns) where the rows' text columns live once each, keyed by `text_id`
+    (the store's setting texts): the search looks those columns up there, among thousands of texts,
+    instead of in every row (one OR over both sides cannot be pushed to either)."""
     where: list[str] = []
     params: list[object] = []
     for name, column in FACET_COLUMNS.items():
@@ -102,7 +107,12 @@ def filters_sql(filters: Filters, alias: str = "s") -> tuple[str, list[object]]:
     needle = filters.search.strip()
     if needle:
         pattern = _like_pattern(needle)
-        where.append("(" + " OR ".join(f"{alias}.{c} ILIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS) + ")")
+        looked_up = [c for c in SEARCH_COLUMNS if texts and c in texts[1]]
+        parts = [f"{alias}.{c} ILIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS if c not in looked_up]
+        if texts and looked_up:
+            parts.insert(0, f"{alias}.text_id IN (SELECT text_id FROM {texts[0]} WHERE "
+                         + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in looked_up) + ")")
+        where.append("(" + " OR ".join(parts) + ")")
         params.extend([pattern] * len(SEARCH_COLUMNS))
     return (" AND ".join(where) or "TRUE"), params
 

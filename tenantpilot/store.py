@@ -132,6 +132,8 @@ def _drop_unused_texts(con: duckdb.DuckDBPyConnection, text_ids: Sequence[int]) 
     con.unregister("_gone")
 
 
+# where the text columns of the current rows can be searched once per text (explore.filters_sql `texts`)
+SEARCH_TEXTS: tuple[str, tuple[str, ...]] = ("setting_texts", TEXT_COLUMNS)
 _VERSION_COLS_SQL = ", ".join(f"{c} {_sql_type[SETTING_SCHEMA[c]]}" for c in VERSION_COLUMNS)
 _VERSIONS = {"settings": "setting_versions", "policies": "policy_versions", "assignments": "assignment_versions"}
 # the current rows of every tenant, and the rows of any kept run, as the rest of the app reads them
@@ -161,9 +163,10 @@ def _rows_sql(kind: str, runs: str | None) -> str:
                 "WHERE r.status IN ('succeeded', 'partial')) r ON r.tenant_id = v.tenant_id "
                 "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)")
         where = "TRUE"
+    text_id = ", v.text_id" if kind == "settings" else ""
     return f"""SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
          coalesce(src.finished_at, r.finished_at) AS synced_at, k.carried_from_run,
-         v.type_key, v.valid_from_run, v.valid_to_run
+         v.type_key, v.valid_from_run, v.valid_to_run{text_id}
   FROM {_VERSIONS[kind]} v {texts} {join}
   LEFT JOIN run_types k ON k.run_id = r.run_id AND k.type_key = v.type_key AND k.status = 'carried'
   LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run

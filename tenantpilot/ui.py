@@ -27,7 +27,7 @@ from tenantpilot import families, progress, queue
 from tenantpilot.config import ConfigError, Settings, settings
 from tenantpilot.health import age
 from tenantpilot.queue import QueueUnavailable
-from tenantpilot.store import Store, StoreBusy, StoreError
+from tenantpilot.store import SEARCH_TEXTS, Store, StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
 NO_LOGIN = ("TenantPilot has no login: anyone who can open this address can read every tenant's settings and "
@@ -170,7 +170,7 @@ def _settings_counts(db_path: str, token: tuple[tuple[str, int], ...], filters: 
     """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
     from tenantpilot.explore import filters_sql
 
-    return Store(Path(db_path)).settings_tenant_counts(*filters_sql(filters))
+    return Store(Path(db_path)).settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
 
 
 def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
@@ -182,7 +182,7 @@ def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: 
                      columns: tuple[str, ...]) -> dict[str, list[str]]:
     from tenantpilot.explore import filters_sql
 
-    return Store(Path(db_path)).settings_facets(*filters_sql(filters), columns, limit=MAX_POLICY_OPTIONS,
+    return Store(Path(db_path)).settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
                                                 by_policy=not filters.search.strip())
 
 
@@ -191,7 +191,7 @@ def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: An
                    page_size: int) -> pl.DataFrame:
     from tenantpilot.explore import filters_sql
 
-    return Store(Path(db_path)).settings_page(*filters_sql(filters), offset=(number - 1) * page_size,
+    return Store(Path(db_path)).settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
                                               limit=page_size, counts=_settings_counts(db_path, token, filters))
 
 
@@ -214,7 +214,7 @@ def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params
     """Every current row matching the filters (and an extra condition): exports, detail views."""
     from tenantpilot.explore import filters_sql
 
-    condition, args = filters_sql(filters)
+    condition, args = filters_sql(filters, texts=SEARCH_TEXTS)
     if where:
         condition, args = f"{condition} AND {where}", [*args, *params]
     with guard("read the matching settings"):

@@ -11,7 +11,7 @@ import pytest
 
 from tenantpilot import compare, explore
 from tenantpilot.flatten.schema import POLICY_SCHEMA, SETTING_SCHEMA
-from tenantpilot.store import Store
+from tenantpilot.store import SEARCH_TEXTS, Store
 
 BASE = "baseline:cis"
 SC, COMPLIANCE = "settingsCatalog", "compliance"
@@ -76,11 +76,12 @@ def test_alignment_overview_in_sql_equals_alignment_scores(filled: Store) -> Non
     explore.Filters(search="100%"),
     explore.Filters(tenants=("t-conflict",), search="off"),
 ])
-def test_explore_filters_in_sql_equal_filter_settings(filled: Store, filters: explore.Filters) -> None:
+@pytest.mark.parametrize("texts", [None, SEARCH_TEXTS], ids=["search-in-rows", "search-in-texts"])
+def test_explore_filters_in_sql_equal_filter_settings(filled: Store, filters: explore.Filters, texts) -> None:
     frame = filled.current_settings()
     expected = explore.filter_settings(frame, tenants=filters.tenants, policy_types=filters.policy_types,
                                        platforms=filters.platforms, policies=filters.policies, search=filters.search)
-    where, params = explore.filters_sql(filters)
+    where, params = explore.filters_sql(filters, texts=texts)
     assert filled.settings_count(where, params) == expected.height
     key = ["tenant_id", "policy_id", "setting_key", "value"]
     assert filled.settings_matching(where, params).select(key).sort(key).equals(expected.select(key).sort(key))
