@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -149,11 +150,13 @@ def _row_columns(kind: str) -> str:
     return ", ".join(f"v.{c}" for c in schema)
 
 
-def _rows_sql(kind: str, runs: str | None) -> str:
+def _rows_sql(kind: str, runs: str | None, prefilter: str = "") -> str:
     """Rows as of runs: `run_id` is the run they are seen in; `carried_from_run` the run that really read
     them when this run could not read their type; `synced_at` when they were last read from Graph.
     `runs`: a relation with a `run_id` column (each tenant's current run when None). The runs are the
-    small side of the join, so a tenant's history is read once per run asked for, never every run."""
+    small side of the join, so a tenant's history is read once per run asked for, never every run.
+    `prefilter`: SQL over the version columns as `s`, applied to the versions before any join (an OR
+    with a subquery is never pushed through joins by itself)."""
     texts = "JOIN setting_texts x ON x.text_id = v.text_id" if kind == "settings" else ""
     if runs is None:
         join, where = ("JOIN current_runs c ON c.tenant_id = v.tenant_id JOIN sync_runs r ON r.run_id = c.run_id",
@@ -164,10 +167,12 @@ def _rows_sql(kind: str, runs: str | None) -> str:
                 "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)")
         where = "TRUE"
     text_id = ", v.text_id" if kind == "settings" else ""
+    versions = (f"(SELECT * FROM {_VERSIONS[kind]} s WHERE s.valid_to_run IS NULL AND ({prefilter}))"
+                if prefilter and runs is None else _VERSIONS[kind])
     return f"""SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
          coalesce(src.finished_at, r.finished_at) AS synced_at, k.carried_from_run,
          v.type_key, v.valid_from_run, v.valid_to_run{text_id}
-  FROM {_VERSIONS[kind]} v {texts} {join}
+  FROM {versions} v {texts} {join}
   LEFT JOIN run_types k ON k.run_id = r.run_id AND k.type_key = v.type_key AND k.status = 'carried'
   LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run
   WHERE {where}"""
@@ -884,6 +889,16 @@ class Store:
     # -- reads sized to the screen: the database filters, counts and pages; only the page comes back
     # The current rows of every tenant: the one place that says what "current" is, for these reads.
     _CURRENT = f"{_CURRENT_VIEW['settings']} s WHERE TRUE"
+    _TEXT_REFERENCE = re.compile(r"\bs\.(?:" + "|".join(TEXT_COLUMNS) + r")\b")
+
+    @classmethod
+    def _current(cls, where: str) -> str:
+        """The current setting rows matching `where` (SQL over `s`), as `<relation> s WHERE TRUE`. A
+        condition on version columns only (explore.filters_sql with SEARCH_TEXTS) filters the versions
+        before the joins that add texts and runs: 20 M rows are not joined to be thrown away."""
+        if cls._TEXT_REFERENCE.search(where):
+            return f"(SELECT * FROM {cls._CURRENT} AND {where}) s WHERE TRUE"
+        return f"({_rows_sql('settings', None, prefilter=where)}) s WHERE TRUE"
     _ORDER = "t.display_name, s.tenant_id, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
 
     def settings_tenant_counts(self, where: str, params: Sequence[Any]) -> list[tuple[str, int]]:
@@ -897,8 +912,8 @@ class Store:
                     "ORDER BY t.display_name, c.tenant_id").fetchall()
             else:
                 rows = con.execute(
-                    f"SELECT m.tenant_id, m.n FROM (SELECT s.tenant_id, count(*) AS n FROM {self._CURRENT} "
-                    f"AND {where} GROUP BY s.tenant_id) m JOIN tenants t USING (tenant_id) "
+                    f"SELECT m.tenant_id, m.n FROM (SELECT s.tenant_id, count(*) AS n FROM {self._current(where)} "
+                    "GROUP BY s.tenant_id) m JOIN tenants t USING (tenant_id) "
                     "ORDER BY t.display_name, m.tenant_id", list(params)).fetchall()
         return [(str(t), int(n)) for t, n in rows if n]
 
@@ -920,7 +935,7 @@ class Store:
         cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
         marks = ",".join("?" * len(span)) or "NULL"
         sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
-                  FROM (SELECT * FROM {self._CURRENT} AND s.tenant_id IN ({marks}) AND {where}) s
+                  FROM (SELECT * FROM {self._current(f"s.tenant_id IN ({marks}) AND {where}")}) s
                   JOIN tenants t USING (tenant_id)
                   ORDER BY {self._ORDER} LIMIT {int(limit)} OFFSET {int(offset - before)}"""
         with self.connect() as con:
@@ -930,7 +945,7 @@ class Store:
         """Every current row matching `where` (exports of what is filtered; detail views)."""
         cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
         sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
-                  FROM (SELECT * FROM {self._CURRENT} AND {where}) s JOIN tenants t USING (tenant_id)
+                  FROM (SELECT * FROM {self._current(where)}) s JOIN tenants t USING (tenant_id)
                   ORDER BY {self._ORDER}"""
         with self.connect() as con:
             return con.sql(sql, params=list(params) or None).pl()
@@ -948,13 +963,13 @@ class Store:
         `by_policy`: `where` names only policy-level columns (tenant, type, platform, policy), so the
         current policies answer instead of every setting row (every policy has at least one row)."""
         out: dict[str, list[str]] = {}
-        source = (f"{_CURRENT_VIEW['policies']} s WHERE TRUE"
-                  if by_policy and self._POLICY_FACETS >= set(columns) else self._CURRENT)
+        source = (f"{_CURRENT_VIEW['policies']} s WHERE {where}"
+                  if by_policy and self._POLICY_FACETS >= set(columns) else self._current(where))
         with self.connect() as con:
             for column in columns:
                 if column not in SETTING_SCHEMA and column != "tenant_id":
                     raise ValueError(column)
-                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {source} AND {where} "
+                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {source} "
                                    f"AND s.{column} IS NOT NULL LIMIT {int(limit) + 1}", list(params)).fetchall()
                 out[column] = sorted((str(r[0]) for r in rows), key=lambda v: (v.casefold(), v))
         return out
