@@ -863,9 +863,12 @@ class Store:
         with self.connect() as con:
             return tuple(con.execute("SELECT tenant_id, run_id FROM current_runs ORDER BY tenant_id").fetchall())
 
-    def current_settings(self, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
-        """Rows of the current snapshot of the given tenants (all when None), with display names."""
-        return self.run_settings(None, tenant_ids=tenant_ids)
+    def current_settings(self, tenant_ids: Sequence[str] | None = None, *,
+                         leave_out: Sequence[str] = ()) -> pl.DataFrame:
+        """Rows of the current snapshot of the given tenants (all when None), with display names;
+        `leave_out`: setting columns a caller does not need (Compare never shows descriptions)."""
+        columns = [c for c in SETTING_SCHEMA if c not in set(leave_out)]
+        return self._rows("settings", None, tenant_ids, columns)
 
     def run_settings(self, run_ids: Sequence[int] | None, tenant_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Setting rows of specific runs (None: each tenant's current run)."""

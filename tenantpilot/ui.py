@@ -229,7 +229,8 @@ def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataF
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the chosen tenants…")
 def _tenant_settings(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...]) -> pl.DataFrame:
-    frame = Store(Path(db_path)).current_settings(list(tenant_ids))
+    # Compare matches, shows and searches names, values and policies: the long texts stay in the database
+    frame = Store(Path(db_path)).current_settings(list(tenant_ids), leave_out=("description", "raw_value"))
     return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
 
 
