@@ -24,6 +24,16 @@ def _known(store) -> list[Known]:
     return known_from_rows(store.tenants().iter_rows(named=True))
 
 
+def _emit(data: bytes, output: str | None, what: str) -> None:
+    """A report to `output` (saying what was written there), or to standard output as bytes."""
+    if output:
+        Path(output).write_bytes(data)
+        print(f"wrote {what} to {output}")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
 def _resolve(store, name: str) -> Known:
     """The tenant a name (id, domain or display name) means; TenantNameError (exit 2) otherwise."""
     return resolve(name, _known(store))
@@ -172,12 +182,7 @@ def cmd_compare(args) -> int:
         data = (json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     else:
         data = export.to_csv_bytes(shown)
-    if args.output:
-        Path(args.output).write_bytes(data)
-        print(f"wrote {shown.height} settings to {args.output}")
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+    _emit(data, args.output, f"{shown.height} settings")
     if scores is not None and (args.output or args.format == "csv"):
         for r in scores.iter_rows(named=True):
             score = "—" if r["score"] is None else f"{r['score']:.1%}"
@@ -208,12 +213,7 @@ def cmd_changes(args) -> int:
                              schema={c: pl.String for c in history.REPORT_COLUMNS})
         data = (json.dumps({"since": args.since, "changes": rows}, indent=2, ensure_ascii=False, default=str) + "\n"
                 ).encode("utf-8") if args.format == "json" else export.to_csv_bytes(frame)
-    if args.output:
-        Path(args.output).write_bytes(data)
-        print(f"wrote {sum(t.count for t in found)} changes of {len(found)} tenants to {args.output}")
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+    _emit(data, args.output, f"{sum(t.count for t in found)} changes of {len(found)} tenants")
     return 0
 
 
