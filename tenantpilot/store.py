@@ -895,12 +895,16 @@ class Store:
     _TEXT_REFERENCE = re.compile(r"\bs\.(?:" + "|".join(TEXT_COLUMNS) + r")\b")
 
     @classmethod
-    def _current(cls, where: str) -> str:
+    def _current(cls, where: str, *, versions_only: bool = False) -> str:
         """The current setting rows matching `where` (SQL over `s`), as `<relation> s WHERE TRUE`. A
         condition on version columns only (explore.filters_sql with SEARCH_TEXTS) filters the versions
-        before the joins that add texts and runs: 20 M rows are not joined to be thrown away."""
+        before the joins that add texts and runs: 20 M rows are not joined to be thrown away.
+        `versions_only`: the caller reads version columns only (counts, facets): no join at all (an
+        open version is always a row of its tenant's current run)."""
         if cls._TEXT_REFERENCE.search(where):
             return f"(SELECT * FROM {cls._CURRENT} AND {where}) s WHERE TRUE"
+        if versions_only:
+            return f"setting_versions s WHERE s.valid_to_run IS NULL AND ({where})"
         return f"({_rows_sql('settings', None, prefilter=where)}) s WHERE TRUE"
     _ORDER = "t.display_name, s.tenant_id, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
 
@@ -915,7 +919,8 @@ class Store:
                     "ORDER BY t.display_name, c.tenant_id").fetchall()
             else:
                 rows = con.execute(
-                    f"SELECT m.tenant_id, m.n FROM (SELECT s.tenant_id, count(*) AS n FROM {self._current(where)} "
+                    f"SELECT m.tenant_id, m.n FROM (SELECT s.tenant_id, count(*) AS n "
+                    f"FROM {self._current(where, versions_only=True)} "
                     "GROUP BY s.tenant_id) m JOIN tenants t USING (tenant_id) "
                     "ORDER BY t.display_name, m.tenant_id", list(params)).fetchall()
         return [(str(t), int(n)) for t, n in rows if n]
@@ -965,17 +970,24 @@ class Store:
 
         `by_policy`: `where` names only policy-level columns (tenant, type, platform, policy), so the
         current policies answer instead of every setting row (every policy has at least one row)."""
-        out: dict[str, list[str]] = {}
+        for column in columns:
+            if column not in SETTING_SCHEMA and column != "tenant_id":
+                raise ValueError(column)
         source = (f"{_CURRENT_VIEW['policies']} s WHERE {where}"
-                  if by_policy and self._POLICY_FACETS >= set(columns) else self._current(where))
+                  if by_policy and self._POLICY_FACETS >= set(columns)
+                  else self._current(where, versions_only=set(columns) <= set(VERSION_COLUMNS) | {"tenant_id"}))
+        # one scan for every column: the matching rows' distinct combinations, then each column's values
+        picked = ", ".join(f"s.{c}" for c in columns)
+        per_column = " UNION ALL ".join(
+            f"(SELECT {i} AS k, CAST({c} AS VARCHAR) AS v FROM (SELECT DISTINCT {c} FROM m WHERE {c} IS NOT NULL "
+            f"LIMIT {int(limit) + 1}))" for i, c in enumerate(columns))
         with self.connect() as con:
-            for column in columns:
-                if column not in SETTING_SCHEMA and column != "tenant_id":
-                    raise ValueError(column)
-                rows = con.execute(f"SELECT DISTINCT s.{column} FROM {source} "
-                                   f"AND s.{column} IS NOT NULL LIMIT {int(limit) + 1}", list(params)).fetchall()
-                out[column] = sorted((str(r[0]) for r in rows), key=lambda v: (v.casefold(), v))
-        return out
+            rows = con.execute(f"WITH m AS MATERIALIZED (SELECT DISTINCT {picked} FROM {source}) {per_column}",
+                               list(params)).fetchall() if columns else []
+        out: dict[str, list[str]] = {c: [] for c in columns}
+        for k, v in rows:
+            out[columns[k]].append(str(v))
+        return {c: sorted(vs, key=lambda v: (v.casefold(), v)) for c, vs in out.items()}
 
     def alignment_overview(self, baseline: str, *, today: date | None = None) -> pl.DataFrame:
         """Every tenant's alignment with `baseline` (compare.alignment_scores' columns), read from the
