@@ -880,9 +880,14 @@ class Store:
         args: list[Any] = []
         where = "TRUE"
         if tenant_ids is not None:
-            where += f" AND s.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
+            where = f"s.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
             args.extend(tenant_ids)
-        view = _CURRENT_VIEW[kind] if run_ids is None else f"({_rows_sql(kind, _runs_relation(run_ids))})"
+        if run_ids is not None:
+            view = f"({_rows_sql(kind, _runs_relation(run_ids))})"
+        elif tenant_ids is not None:  # the chosen tenants' open versions first, then their joins
+            view, where = f"({_rows_sql(kind, None, prefilter=where)})", "TRUE"
+        else:
+            view = _CURRENT_VIEW[kind]
         cols = ", ".join(f"s.{c}" for c in (columns or _SCHEMAS[kind]))
         sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
                   FROM {view} s JOIN tenants t USING (tenant_id) WHERE {where}"""
