@@ -559,8 +559,12 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
     from tenantpilot import deviations
     from tenantpilot.compare import DIFFERS, MATCH_KEY, MISSING
 
+    box = st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:",
+                      key="cmp_accept_open", on_change="rerun")
+    if not box.open:  # the form lists every open difference: built only when someone opens it
+        return
     open_rows = matrix.filter(pl.col("status").is_in([DIFFERS, MISSING]))
-    with st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:"):
+    with box:
         if not open_rows.height or not tenants:
             st.caption("No open difference to accept.")
             return

@@ -21,6 +21,8 @@ def test_compare_accepts_a_difference_and_exports_the_register(filled, downloads
     m = find_table(at, "status", "setting_name", "policy_type").set_index("setting_name")
     assert m.loc["Default inbound action", "status"] == "differs"
 
+    at.session_state["cmp_accept_open"] = True  # open the "Accept a difference" expander
+    at.run()
     form_tenant = next(s for s in at.selectbox if s.label == "Tenant")
     form_tenant.set_value(FABRIKAM)
     setting = next(s for s in at.selectbox if s.label == "Setting")
