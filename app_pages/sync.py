@@ -60,7 +60,7 @@ def render_run(run: dict, prog: dict | None) -> None:
     if status == "queued":
         st.markdown(f"{head} · :gray-badge[queued] — waiting for the worker")
     elif status == "running":
-        phase = progress.waiting_text(prog) or (prog or {}).get("phase") or "starting"
+        phase = ui.inert(progress.waiting_text(prog) or (prog or {}).get("phase") or "starting")
         done, total = (prog or {}).get("done") or 0, (prog or {}).get("total")
         st.markdown(f"{head} · :blue-badge[running] — {phase}" + (f" {done:,}/{total:,}" if total else ""))
         st.progress(min(done / total, 1.0) if total else 0.0)

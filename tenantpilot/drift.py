@@ -88,8 +88,16 @@ def _policies(frame: pl.DataFrame) -> pl.DataFrame:
 def policy_events(old_frame: pl.DataFrame, new_frame: pl.DataFrame) -> pl.DataFrame:
     """Policies added, deleted or renamed between two snapshots (EVENT_COLUMNS; `settings` counts the
     configured settings of the policy in the snapshot that has it, the newer one for a rename)."""
-    old, new = _policies(old_frame), _policies(new_frame)
-    joined = old.join(new, on="policy_id", how="full", coalesce=True, suffix="_new")
+    return events_between(_policies(old_frame), _policies(new_frame))
+
+
+def events_between(old: pl.DataFrame, new: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The policy events between two policy lists (columns policy_id, policy_type, policy_name,
+    settings, and `by`: e.g. tenant_id, to compare many tenants' lists at once). EVENT_COLUMNS after `by`,
+    sorted by `by`, then event, type, name."""
+    keys = [*by, "policy_id"]
+    cols = [*keys, "policy_type", "policy_name", "settings"]
+    joined = old.select(cols).join(new.select(cols), on=keys, how="full", coalesce=True, suffix="_new")
     event = (
         pl.when(pl.col("policy_name").is_null() & pl.col("policy_type").is_null()).then(pl.lit(POLICY_ADDED))
         .when(pl.col("policy_type_new").is_null()).then(pl.lit(POLICY_DELETED))
@@ -97,12 +105,12 @@ def policy_events(old_frame: pl.DataFrame, new_frame: pl.DataFrame) -> pl.DataFr
         .otherwise(pl.lit(None, pl.String)).alias("event")
     )
     out = joined.with_columns(event).filter(pl.col("event").is_not_null()).select(
-        "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
+        *by, "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
         pl.col("policy_name").alias("old_name"), pl.col("policy_name_new").alias("new_name"),
         pl.coalesce("settings_new", "settings").alias("settings"),
     )
     rank = pl.col("event").replace_strict({e: i for i, e in enumerate(EVENTS)}, return_dtype=pl.Int8)
-    return out.sort([rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"], nulls_last=True)
+    return out.sort([*by, rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"], nulls_last=True)
 
 
 @dataclass(frozen=True)

@@ -167,23 +167,10 @@ def _changed_policies(policies: pl.DataFrame) -> pl.DataFrame:
 
 
 def _events(before: pl.DataFrame, after: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFrame:
-    """drift's policy events from the two runs' policy lists (EVENT_COLUMNS)."""
-    cols = ["tenant_id", "policy_id", "policy_type", "policy_name", "settings"]
-    before = before.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
-    after = after.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
-    joined = before.select(cols).join(after.select(cols), on=["tenant_id", "policy_id"], how="full", coalesce=True,
-                                      suffix="_new")
-    event = (pl.when(pl.col("policy_type").is_null()).then(pl.lit(drift.POLICY_ADDED))
-             .when(pl.col("policy_type_new").is_null()).then(pl.lit(drift.POLICY_DELETED))
-             .when(pl.col("policy_name") != pl.col("policy_name_new")).then(pl.lit(drift.POLICY_RENAMED))
-             .otherwise(pl.lit(None, pl.String)).alias("event"))
-    out = joined.with_columns(event).filter(pl.col("event").is_not_null()).select(
-        "tenant_id", "event", pl.coalesce("policy_type_new", "policy_type").alias("policy_type"), "policy_id",
-        pl.col("policy_name").alias("old_name"), pl.col("policy_name_new").alias("new_name"),
-        pl.coalesce("settings_new", "settings").alias("settings"))
-    rank = pl.col("event").replace_strict({e: i for i, e in enumerate(drift.EVENTS)}, return_dtype=pl.Int8)
-    return out.sort(["tenant_id", rank, "policy_type", pl.coalesce("new_name", "old_name"), "policy_id"],
-                    nulls_last=True)
+    """drift's policy events of every tenant from the two runs' policy lists (tenant_id + EVENT_COLUMNS)."""
+    with_counts = [f.join(counts, on=["run_id", "policy_id"], how="left").with_columns(pl.col("settings").fill_null(0))
+                   for f in (before, after)]
+    return drift.events_between(with_counts[0], with_counts[1], by=("tenant_id",))
 
 
 REPORT_COLUMNS: tuple[str, ...] = ("tenant", "tenant_id", "kind", "change", "policy_type", "policy", "setting",

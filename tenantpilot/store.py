@@ -105,10 +105,9 @@ def _add_texts(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     new texts get the next small ids. A hash that names another text stops the write."""
     texts = ", ".join(TEXT_COLUMNS)
     con.execute(f"""INSERT INTO setting_texts
-        SELECT (SELECT coalesce(max(text_id), 0) FROM setting_texts) + row_number() OVER (), n.*
+        SELECT (SELECT coalesce(max(text_id), 0) FROM setting_texts) + row_number() OVER (), text_hash, {texts}
         FROM (SELECT DISTINCT text_hash, {texts} FROM {staged} s
-              WHERE NOT EXISTS (SELECT 1 FROM setting_texts x WHERE x.text_hash = s.text_hash)) n""".replace(
-        "n.*", f"n.text_hash, {', '.join('n.' + c for c in TEXT_COLUMNS)}"))
+              WHERE NOT EXISTS (SELECT 1 FROM setting_texts x WHERE x.text_hash = s.text_hash))""")
     clash = _scalar(con.execute(
         f"""SELECT count(*) FROM (SELECT DISTINCT text_hash, {texts} FROM {staged}) n
             JOIN setting_texts x ON x.text_hash = n.text_hash
@@ -659,7 +658,7 @@ class Store:
                                      "its results were discarded")
                 previous = _one(con.execute("SELECT run_id FROM current_runs WHERE tenant_id = ?", [tenant_id]))
                 con.register("_types", types_frame.to_arrow())
-                kept = self._kept_types(con, tenant_id, types)
+                kept = self._kept_types(types)
                 changed = 0
                 for kind in _VERSIONS:
                     if parts is not None:
@@ -695,18 +694,18 @@ class Store:
                 "carried_settings": carried, "changed_settings": changed}
 
     @staticmethod
-    def _kept_types(con: duckdb.DuckDBPyConnection, tenant_id: str, types: Sequence[TypeOutcome]) -> str:
-        """SQL over `v` (a version row): the rows of a type this run did not read, which stay as they are.
-        Rows stored before types were recorded have no type_key: they match by family when the family
-        has this one type only."""
-        unread = [t for t in types if not t.read]
+    def _kept_types(types: Sequence[TypeOutcome], only: TypeOutcome | None = None) -> str:
+        """SQL over `v` (a version row): the rows of the types this run did not read (or of `only`),
+        which stay as they are. Rows stored before types were recorded have no type_key: they match by
+        family when the family has this one type only among all the run's `types`."""
+        unread = [only] if only is not None else [t for t in types if not t.read]
         if not unread:
             return "FALSE"
         per_family: dict[str, int] = {}
         for t in types:
             per_family[t.family] = per_family.get(t.family, 0) + 1
         keys = ", ".join(_quote(t.key) for t in unread)
-        legacy = ", ".join(_quote(t.family) for t in unread if per_family[t.family] == 1) or "NULL"
+        legacy = ", ".join(_quote(t.family) for t in unread if per_family.get(t.family, 1) == 1) or "NULL"
         return f"(v.type_key IN ({keys}) OR (v.type_key IS NULL AND v.policy_type IN ({legacy})))"
 
     @staticmethod
@@ -741,19 +740,13 @@ class Store:
         same = ("n.policy_id IS NOT DISTINCT FROM v.policy_id"
                 + (" AND n.setting_key IS NOT DISTINCT FROM v.setting_key" if kind == "settings" else "")
                 + f" AND {_hash(_IDENTITY[kind], 'n')} = {_hash(_IDENTITY[kind], 'v')}")
-        closing = f"""FROM {table} v WHERE v.tenant_id = ? AND v.valid_to_run IS NULL AND NOT {kept}
-                      AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})"""
-        closed = _scalar(con.execute(f"SELECT count(*) {closing}", [tenant_id]))
-        if closed:
-            con.execute(f"UPDATE {table} v SET valid_to_run = {int(run_id)} WHERE v.tenant_id = ? "
-                        f"AND v.valid_to_run IS NULL AND NOT {kept} AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})",
-                        [tenant_id])
+        # DuckDB answers an UPDATE or INSERT with the number of rows it touched
+        closed = _scalar(con.execute(
+            f"UPDATE {table} v SET valid_to_run = {int(run_id)} WHERE v.tenant_id = ? AND v.valid_to_run IS NULL "
+            f"AND NOT {kept} AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})", [tenant_id]))
         added = _scalar(con.execute(
-            f"""SELECT count(*) FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v WHERE v.tenant_id = n.tenant_id
-                AND v.valid_to_run IS NULL AND {same})"""))
-        if added:
-            con.execute(f"""INSERT INTO {table} SELECT * FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v
-                WHERE v.tenant_id = n.tenant_id AND v.valid_to_run IS NULL AND {same})""")
+            f"""INSERT INTO {table} SELECT * FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v
+                WHERE v.tenant_id = n.tenant_id AND v.valid_to_run IS NULL AND {same})"""))
         con.execute("DROP TABLE _new")
         return int(closed) + int(added)
 
@@ -767,7 +760,7 @@ class Store:
             status, source, n_pol, n_set = ("read", None, 0, 0)
             if not t.read:
                 status = "skipped"
-                kept = Store._kept_types(con, tenant_id, [t])
+                kept = Store._kept_types(types, only=t)
                 n_pol = _scalar(con.execute(f"SELECT count(*) FROM policy_versions v WHERE v.tenant_id = ? "
                                             f"AND v.valid_to_run IS NULL AND {kept}", [tenant_id]))
                 if n_pol and prev_run is not None:

@@ -90,3 +90,14 @@ def store_of(env: dict[str, str]):
 
 def latest_run(env: dict[str, str], tenant: str = CONTOSO) -> dict:
     return store_of(env).runs(tenant).row(0, named=True)
+
+
+def bool_property(sim, synced, tenant: str = CONTOSO) -> tuple[str, str, bool]:
+    """A deviceConfiguration of the tenant and one of its boolean properties that the sync shows as a
+    setting row (`synced`: that run's setting rows): (policy id, property, value)."""
+    shown = set(zip(synced["policy_id"], synced["setting_id"]))
+    for policy in sim.tenant(tenant).list_policies("deviceConfigurations"):
+        for key, value in policy.resource.items():
+            if isinstance(value, bool) and (policy.id, key) in shown:
+                return policy.id, key, value
+    raise AssertionError(f"no deviceConfiguration with a boolean property in the simulator's {tenant}")

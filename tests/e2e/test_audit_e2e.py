@@ -10,23 +10,12 @@ import time
 
 import polars as pl
 import requests
-from realparts import CONTOSO, add_and_sync, latest_run, run_cli, store_of
+from realparts import CONTOSO, add_and_sync, bool_property, latest_run, run_cli, store_of
 
 from tenantpilot.audit import attach_actors
 from tenantpilot.graph.audit import AUDIT_PATH, AUDIT_PERMISSION
 
 ALICE = "alice@contoso.onmicrosoft.com"
-
-
-def _bool_property(sim, synced: pl.DataFrame) -> tuple[str, str, bool]:
-    """A deviceConfiguration of Contoso and one of its boolean properties that the sync shows as a
-    setting row: (policy id, property, value)."""
-    shown = set(zip(synced["policy_id"], synced["setting_id"]))
-    for policy in sim.tenant(CONTOSO).list_policies("deviceConfigurations"):
-        for key, value in policy.resource.items():
-            if isinstance(value, bool) and (policy.id, key) in shown:
-                return policy.id, key, value
-    raise AssertionError("no deviceConfiguration with a boolean property in the simulator's Contoso")
 
 
 def _changed_policies(store, before: int, after: int) -> set[str]:
@@ -43,7 +32,7 @@ def test_audit_event_names_who_changed_the_policy(env, consumer, sim):
     assert first["status"] == "succeeded"
     assert not any("Audit events" in w for w in json.loads(first["warnings"] or "[]"))
 
-    policy_id, prop, old = _bool_property(sim, store_of(env).run_settings([first["run_id"]]))
+    policy_id, prop, old = bool_property(sim, store_of(env).run_settings([first["run_id"]]))
     try:
         r = requests.post(f"{sim.url}/_sim/tenants/{CONTOSO}/policies/deviceConfigurations/{policy_id}/change",
                           json={"setting_id": prop, "value": not old, "actor": ALICE}, verify=str(sim.ca_path),

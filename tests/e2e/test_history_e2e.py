@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import requests
-from realparts import CONTOSO, add_and_sync, latest_run, run_cli, store_of
+from realparts import CONTOSO, add_and_sync, bool_property, latest_run, run_cli, store_of
 
 BOB = "bob@contoso.onmicrosoft.com"
 
@@ -17,9 +17,7 @@ def test_a_change_between_two_syncs_reaches_changes_since_and_the_changes_page(e
     first = latest_run(env)
     assert first["status"] == "succeeded"
     synced = store_of(env).run_settings([first["run_id"]])
-    shown = set(zip(synced["policy_id"], synced["setting_id"]))
-    policy_id, prop, old = next((p.id, k, v) for p in sim.tenant(CONTOSO).list_policies("deviceConfigurations")
-                                for k, v in p.resource.items() if isinstance(v, bool) and (p.id, k) in shown)
+    policy_id, prop, old = bool_property(sim, synced)
     name = synced.filter((synced["policy_id"] == policy_id) & (synced["setting_id"] == prop))["setting_name"][0]
     try:
         r = requests.post(f"{sim.url}/_sim/tenants/{CONTOSO}/policies/deviceConfigurations/{policy_id}/change",
