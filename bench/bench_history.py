@@ -29,7 +29,7 @@ from bench_app import base_settings, batch_frames, peak_rss_mb, rss_mb, timed
 
 from tenantpilot import history
 from tenantpilot.explore import Filters, filters_sql
-from tenantpilot.store import SEARCH_TEXTS, VERSION_COLUMNS, Store
+from tenantpilot.store import SEARCH_TEXTS, VERSION_COLUMNS, Store, load_closed_settings
 
 START = datetime(2025, 12, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -66,7 +66,7 @@ def build(db: Path, n_tenants: int, n_settings: int, days: int, change: float) -
             con.execute(f"""CREATE TEMP TABLE _chg AS
                 SELECT DISTINCT v.tenant_id, v.policy_id, v.setting_key,
                        1 + hash(v.tenant_id, v.setting_key, k) % {days} AS day
-                FROM setting_versions v, range(0, {max(1, int(per_year * 3))}) r(k)
+                FROM setting_current v, range(0, {max(1, int(per_year * 3))}) r(k)
                 WHERE hash(v.setting_key, v.tenant_id, k, 'p') % 1000000 < {int(1_000_000 * per_year
                                                                                 / max(1, int(per_year * 3)))}""")
             con.execute("""CREATE TEMP TABLE _seq AS
@@ -74,13 +74,15 @@ def build(db: Path, n_tenants: int, n_settings: int, days: int, change: float) -
                        row_number() OVER (PARTITION BY tenant_id, policy_id, setting_key ORDER BY day) AS n
                 FROM _chg c""")
             con.execute("CREATE TEMP TABLE _tn AS SELECT tenant_id, t FROM _t")
-            # the first version ends on the first change day; each change is a version until the next
-            con.execute(f"""UPDATE setting_versions v SET valid_to_run = s.day * {n_tenants} + tn.t + 1
-                            FROM _seq s JOIN _tn tn USING (tenant_id)
-                            WHERE s.n = 1 AND v.tenant_id = s.tenant_id AND v.policy_id = s.policy_id
-                              AND v.setting_key = s.setting_key""")
+            # every version in the version shape: the first one ends on the first change day; each change
+            # is a version until the next. Open ones stay current, closed ones go to the history as a
+            # year of syncs would have closed them (store.load_closed_settings)
             cols = ", ".join(VERSION_COLUMNS)
-            con.execute(f"""INSERT INTO setting_versions
+            con.execute(f"""CREATE TEMP TABLE _all AS
+                SELECT v.* REPLACE (s.day * {n_tenants} + tn.t + 1 AS valid_to_run)
+                FROM setting_current v JOIN _seq s ON s.n = 1 AND v.tenant_id = s.tenant_id
+                  AND v.policy_id = s.policy_id AND v.setting_key = s.setting_key JOIN _tn tn ON tn.tenant_id = v.tenant_id
+                UNION ALL
                 SELECT n.tenant_id, {cols}, n.text_id, n.type_key, n.f, n.t
                 FROM (SELECT v.tenant_id, v.policy_id, v.policy_name, v.policy_type, v.odata_type, v.platform,
                              v.setting_key, 'value_d' || s.day AS value, '"value_d' || s.day || '"' AS raw_value,
@@ -88,8 +90,14 @@ def build(db: Path, n_tenants: int, n_settings: int, days: int, change: float) -
                              s.day * {n_tenants} + tn.t + 1 AS f,
                              CASE WHEN s.next_day IS NOT NULL THEN s.next_day * {n_tenants} + tn.t + 1 END AS t
                       FROM _seq s JOIN _tn tn USING (tenant_id)
-                      JOIN setting_versions v ON v.tenant_id = s.tenant_id AND v.policy_id = s.policy_id
-                       AND v.setting_key = s.setting_key AND v.valid_from_run = tn.t + 1) n""")
+                      JOIN setting_current v ON v.tenant_id = s.tenant_id AND v.policy_id = s.policy_id
+                       AND v.setting_key = s.setting_key) n""")
+            # a setting's last version takes its first one's place (as write_snapshot does)
+            con.execute("""UPDATE setting_current v SET value = a.value, raw_value = a.raw_value,
+                                  compare_value = a.compare_value, valid_from_run = a.valid_from_run
+                           FROM _all a WHERE a.valid_to_run IS NULL AND a.tenant_id = v.tenant_id
+                             AND a.policy_id = v.policy_id AND a.setting_key = v.setting_key""")
+            load_closed_settings(con, "(SELECT * FROM _all WHERE valid_to_run IS NOT NULL)")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     return store

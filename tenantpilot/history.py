@@ -75,6 +75,11 @@ class TenantChanges:
 
 def changes_since(store: Store, since: Since, tenant_ids: list[str] | None = None) -> list[TenantChanges]:
     """Per tenant (display order), what changed between its base run and its current run."""
+    with store.reading():
+        return _changes_since(store, since, tenant_ids)
+
+
+def _changes_since(store: Store, since: Since, tenant_ids: list[str] | None) -> list[TenantChanges]:
     bases = store.history_bases(since=since.at, since_run=since.run, tenant_ids=tenant_ids)
     if since.run is not None and not bases.height:
         raise SinceError(f"run {since.run} is not a finished run of {'these tenants' if tenant_ids else 'any tenant'}"

@@ -1,15 +1,18 @@
 """DuckDB storage: the only code that opens the database file.
 
-Model: every sync run writes a complete snapshot (policies, settings, assignments tagged with
-its run_id) and flips the run to succeeded/partial in ONE transaction. A tenant's *current*
-snapshot is its latest succeeded or partial run, so a failed run leaves the previous snapshot
-current, and a policy deleted in Intune disappears from current because the new snapshot simply
-does not contain it. Older snapshots are pruned to `keep_runs` per tenant (they feed drift).
+Model: every sync run writes what changed since the tenant's current snapshot and flips the run to
+succeeded/partial in ONE transaction. A row is stored once and is valid over a range of the tenant's
+runs (valid_from_run <= run < valid_to_run). A tenant's *current* snapshot is its latest succeeded or
+partial run, so a failed run leaves the previous snapshot current, and a policy deleted in Intune
+disappears from current because the new snapshot simply does not have it. The open setting rows
+(the current snapshots) live apart from the closed ones (`setting_current`, `setting_history`), so
+the pages read exactly one snapshot's rows however long the history; history older than
+TENANTPILOT_HISTORY_DAYS is dropped.
 
 Honest partial runs: a run records, per policy type, whether Graph let us read it (`run_types`).
 A type it could not read (403, 5xx after retries, not served in this cloud) keeps its last good
-rows: they are copied into the new snapshot with `carried_from_run` set to the run that really
-read them, so every view shows them as carried forward, never as deleted. A deletion is only
+rows: they stay open, and the views show them in the new run with `carried_from_run` set to the
+run that really read them, so they read as carried forward, never as deleted. A deletion is only
 what Graph showed as gone (the type's list answered without the policy).
 
 Tenant keys are normalised here (tenantpilot.tenants.tenant_key), whatever the caller passed.
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from tenantpilot.deviations import NewDeviation
     from tenantpilot.snapshot import Parts
 
-SCHEMA_VERSION = 6  # the last step of MIGRATIONS (bottom of this module)
+SCHEMA_VERSION = 7  # the last step of MIGRATIONS (bottom of this module)
 ACTIVE = ("queued", "running")
 MEMORY_LIMIT = "1GB"  # per connection; DuckDB spills to disk beyond it
 ALIGNMENT_BATCH = 25  # (tenant run, baseline run) pairs per alignment query
@@ -123,19 +126,82 @@ def _runs_relation(run_ids: Sequence[int]) -> str:
 
 
 def _drop_unused_texts(con: duckdb.DuckDBPyConnection, text_ids: Sequence[int]) -> None:
-    """Delete the setting texts among `text_ids` that no row version uses any more."""
+    """Delete the setting texts among `text_ids` that no row (open row or closed version's key) uses."""
     if not text_ids:
         return
     con.register("_gone", pl.DataFrame({"text_id": sorted(set(text_ids))}, schema={"text_id": pl.Int32}).to_arrow())
     con.execute("DELETE FROM setting_texts WHERE text_id IN (SELECT text_id FROM _gone) "
-                "AND text_id NOT IN (SELECT v.text_id FROM setting_versions v SEMI JOIN _gone g USING (text_id))")
+                "AND text_id NOT IN (SELECT v.text_id FROM setting_current v SEMI JOIN _gone g USING (text_id)) "
+                "AND text_id NOT IN (SELECT k.text_id FROM setting_keys k SEMI JOIN _gone g USING (text_id))")
     con.unregister("_gone")
+
+
+def _drop_unused_history(con: duckdb.DuckDBPyConnection, tenant_id: str) -> None:
+    """After closed versions were deleted: the tenant's keys no closed version uses, the texts only they
+    used, and the values no closed version uses."""
+    texts = [r[0] for r in con.execute(
+        "DELETE FROM setting_keys k WHERE k.tenant_id = ? AND k.key_id NOT IN (SELECT h.key_id FROM setting_history h "
+        "SEMI JOIN setting_keys t ON t.key_id = h.key_id AND t.tenant_id = ?) RETURNING text_id",
+        [tenant_id, tenant_id]).fetchall()]
+    _drop_unused_texts(con, texts)
+    con.execute("DELETE FROM setting_values WHERE value_id NOT IN (SELECT value_id FROM setting_history)")
+
+
+# A closed setting version (v7) is four small numbers: its key (every column of the row but its value,
+# interned in setting_keys when a version of it first closes), its value (interned in setting_values,
+# shared by every tenant) and its range. A year of daily changes then costs a fraction of a snapshot.
+_VALUE_COLUMNS: tuple[str, ...] = ("value", "raw_value", "compare_value")
+_KEY_COLUMNS: tuple[str, ...] = ("tenant_id", *(c for c in VERSION_COLUMNS if c not in (*_VALUE_COLUMNS, "configured")),
+                                 "text_id", "type_key")
+_VERSION_SHAPE: tuple[str, ...] = ("tenant_id", *VERSION_COLUMNS, "text_id", "type_key", "valid_from_run",
+                                   "valid_to_run")
+
+
+def _intern(con: duckdb.DuckDBPyConnection, table: str, id_column: str, columns: Sequence[str], staged: str) -> None:
+    """Give every distinct combination of `columns` in the relation `staged` a row in `table` (which
+    has `id_column` and `columns`): new ones get the next ids. Equal means equal, NULL included."""
+    cols = ", ".join(columns)
+    same = " AND ".join(f"x.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
+    con.execute(f"""INSERT INTO {table} ({id_column}, {cols})
+        SELECT (SELECT coalesce(max({id_column}), 0) FROM {table}) + row_number() OVER (), {cols}
+        FROM (SELECT DISTINCT {cols} FROM {staged} s WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE {same}))""")
+
+
+def _close_settings(con: duckdb.DuckDBPyConnection, closed: str) -> None:
+    """Keep the closed setting versions of the relation `closed` (the version shape, valid_to_run set)
+    in setting_history, their keys and values interned."""
+    _intern(con, "setting_keys", "key_id", _KEY_COLUMNS, closed)
+    _intern(con, "setting_values", "value_id", _VALUE_COLUMNS, closed)
+    on_key = " AND ".join(f"k.{c} IS NOT DISTINCT FROM c.{c}" for c in _KEY_COLUMNS)
+    on_value = " AND ".join(f"w.{c} IS NOT DISTINCT FROM c.{c}" for c in _VALUE_COLUMNS)
+    con.execute(f"""INSERT INTO setting_history
+        SELECT k.key_id, w.value_id, c.configured, c.valid_from_run, c.valid_to_run
+        FROM {closed} c JOIN setting_keys k ON {on_key} JOIN setting_values w ON {on_value}""")
+
+
+def _setting_versions_sql(closed_after: str | None = None) -> str:
+    """Every setting version in one shape (_VERSION_SHAPE): the open rows, and the closed ones rebuilt
+    from their key and value. `closed_after`: SQL of a run id; closed versions that ended at or before
+    it are left out (history is appended in run order, so that filter skips whole row groups)."""
+    rebuilt = ", ".join("h.configured" if c == "configured" else f"w.{c}" if c in _VALUE_COLUMNS
+                        else f"h.{c}" if c.startswith("valid_") else f"k.{c}" for c in _VERSION_SHAPE)
+    after = f"WHERE h.valid_to_run > {closed_after}" if closed_after else ""
+    return f"""SELECT {', '.join(_VERSION_SHAPE)} FROM setting_current
+      UNION ALL
+      SELECT {rebuilt} FROM (SELECT * FROM setting_history h {after}) h
+      JOIN setting_keys k ON k.key_id = h.key_id JOIN setting_values w ON w.value_id = h.value_id"""
 
 
 # where the text columns of the current rows can be searched once per text (explore.filters_sql `texts`)
 SEARCH_TEXTS: tuple[str, tuple[str, ...]] = ("setting_texts", TEXT_COLUMNS)
 _VERSION_COLS_SQL = ", ".join(f"{c} {_sql_type[SETTING_SCHEMA[c]]}" for c in VERSION_COLUMNS)
-_VERSIONS = {"settings": "setting_versions", "policies": "policy_versions", "assignments": "assignment_versions"}
+# the open rows of each kind (valid_to_run IS NULL: always so in setting_current)
+_VERSIONS = {"settings": "setting_current", "policies": "policy_versions", "assignments": "assignment_versions"}
+
+
+def _all_versions(kind: str, closed_after: str | None = None) -> str:
+    """A relation of every version of `kind`, open and closed (see _setting_versions_sql)."""
+    return f"({_setting_versions_sql(closed_after)})" if kind == "settings" else _VERSIONS[kind]
 # the current rows of every tenant, and the rows of any kept run, as the rest of the app reads them
 _CURRENT_VIEW = {"settings": "current_setting_rows", "policies": "current_policy_rows",
                  "assignments": "current_assignment_rows"}
@@ -166,14 +232,18 @@ def _rows_sql(kind: str, runs: str | None, prefilter: str = "") -> str:
                 "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)")
         where = "TRUE"
     text_id = ", v.text_id" if kind == "settings" else ""
-    versions = (f"(SELECT * FROM {_VERSIONS[kind]} s WHERE s.valid_to_run IS NULL AND ({prefilter}))"
-                if prefilter and runs is None else _VERSIONS[kind])
+    if runs is None:
+        versions = (f"(SELECT * FROM {_VERSIONS[kind]} s WHERE s.valid_to_run IS NULL AND ({prefilter}))"
+                    if prefilter else _VERSIONS[kind])
+    else:
+        versions = _all_versions(kind, closed_after=f"(SELECT min(run_id) FROM ({runs}) q0)")
     return f"""SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
-         coalesce(src.finished_at, r.finished_at) AS synced_at, k.carried_from_run,
+         coalesce(k.carried_at, r.finished_at) AS synced_at, k.carried_from_run,
          v.type_key, v.valid_from_run, v.valid_to_run{text_id}
   FROM {versions} v {texts} {join}
-  LEFT JOIN run_types k ON k.run_id = r.run_id AND k.type_key = v.type_key AND k.status = 'carried'
-  LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run
+  LEFT JOIN (SELECT k.run_id, k.type_key, k.carried_from_run, src.finished_at AS carried_at FROM run_types k
+             LEFT JOIN sync_runs src ON src.run_id = k.carried_from_run WHERE k.status = 'carried') k
+    ON k.run_id = r.run_id AND k.type_key = v.type_key
   WHERE {where}"""
 
 
@@ -216,13 +286,33 @@ CREATE TABLE IF NOT EXISTS setting_texts (
   setting_id VARCHAR, setting_name VARCHAR, category VARCHAR, description VARCHAR,
   value_type VARCHAR, is_secret BOOLEAN
 );
-CREATE TABLE IF NOT EXISTS setting_versions (
+-- v7: the open setting rows (every tenant's current snapshot) apart from the closed ones, so reading
+-- current rows costs one snapshot however long the history. valid_to_run is always NULL here: the
+-- table has the shape of every version table.
+CREATE TABLE IF NOT EXISTS setting_current (
   tenant_id VARCHAR NOT NULL,
   {_VERSION_COLS_SQL},                      -- configured: False = the portal's "Not configured"
   text_id INTEGER NOT NULL,
   type_key VARCHAR,                         -- the policy type (graph.policy_types) the row was read as
   valid_from_run BIGINT NOT NULL,
   valid_to_run BIGINT
+);
+-- a closed version: its key, its value, its range (setting_versions, created after the migrations,
+-- rebuilds every version in setting_current's shape)
+CREATE TABLE IF NOT EXISTS setting_keys (
+  key_id INTEGER NOT NULL,
+  {", ".join(f"{c} {'INTEGER' if c == 'text_id' else 'VARCHAR'}" for c in _KEY_COLUMNS)}
+);
+CREATE TABLE IF NOT EXISTS setting_values (
+  value_id INTEGER NOT NULL,
+  {", ".join(f"{c} VARCHAR" for c in _VALUE_COLUMNS)}
+);
+CREATE TABLE IF NOT EXISTS setting_history (
+  key_id INTEGER NOT NULL,
+  value_id INTEGER NOT NULL,
+  configured BOOLEAN,
+  valid_from_run BIGINT NOT NULL,
+  valid_to_run BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS policy_versions (
   tenant_id VARCHAR NOT NULL,
@@ -333,9 +423,14 @@ CREATE OR REPLACE VIEW current_runs AS
   WHERE status IN ('succeeded', 'partial') GROUP BY tenant_id;
 {_VIEWS}"""
 
+# every setting version in one shape, for history reads (a view: v6 files hold a table of that name
+# until migration 7 splits it)
+_AFTER_MIGRATIONS = f"CREATE OR REPLACE VIEW setting_versions AS {_setting_versions_sql()};"
+
 _SCHEMAS = {"policies": POLICY_SCHEMA, "settings": SETTING_SCHEMA, "assignments": ASSIGNMENT_SCHEMA}
 _process_lock = threading.RLock()
 _initialised: set[str] = set()
+_sessions = threading.local()  # path -> the connection a Store.reading() block shares (this thread)
 
 
 def _one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:
@@ -388,10 +483,33 @@ class Store:
 
     # -- connections -------------------------------------------------------------------------
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The reads inside share one connection (opening the file costs ~20 ms: a report or a page
+        that makes a dozen reads opens it once). Nothing inside may write."""
+        key = str(self.path)
+        shared = getattr(_sessions, "open", {})
+        if key in shared:
+            yield
+            return
+        with self.connect() as con:
+            _sessions.open = {**shared, key: con}
+            try:
+                yield
+            finally:
+                _sessions.open = shared
+
+    @contextmanager
     def connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file for one short unit of work, retrying the cross-process lock."""
+        """Open the file for one short unit of work, retrying the cross-process lock (inside
+        Store.reading(): its connection)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         key = str(self.path)
+        shared = getattr(_sessions, "open", {}).get(key)
+        if shared is not None:
+            if write:
+                raise StoreError("a write inside Store.reading(): the shared connection is for reads")
+            yield shared
+            return
         with _process_lock:
             if key not in _initialised or not self.path.exists():
                 write = True  # first open in this process creates / migrates the schema
@@ -425,6 +543,7 @@ class Store:
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(DDL)
         run_migrations(con)
+        con.execute(_AFTER_MIGRATIONS)
         con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [str(SCHEMA_VERSION)],
@@ -456,13 +575,16 @@ class Store:
         with self.connect(write=True) as con:
             con.execute("BEGIN")
             found = _scalar(con.execute("SELECT count(*) FROM tenants WHERE tenant_id = ?", [key]))
-            texts = [r[0] for r in con.execute("DELETE FROM setting_versions WHERE tenant_id = ? RETURNING text_id",
+            con.execute("DELETE FROM setting_history WHERE key_id IN (SELECT key_id FROM setting_keys "
+                        "WHERE tenant_id = ?)", [key])
+            texts = [r[0] for r in con.execute("DELETE FROM setting_current WHERE tenant_id = ? RETURNING text_id",
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
                           "directory_names", "deviations", "tenant_schedules",
                           "audit_events", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
+            _drop_unused_history(con, key)
             _drop_unused_texts(con, texts)
             con.execute("COMMIT")
         return bool(found)
@@ -740,15 +862,48 @@ class Store:
         same = ("n.policy_id IS NOT DISTINCT FROM v.policy_id"
                 + (" AND n.setting_key IS NOT DISTINCT FROM v.setting_key" if kind == "settings" else "")
                 + f" AND {_hash(_IDENTITY[kind], 'n')} = {_hash(_IDENTITY[kind], 'v')}")
-        # DuckDB answers an UPDATE or INSERT with the number of rows it touched
-        closed = _scalar(con.execute(
-            f"UPDATE {table} v SET valid_to_run = {int(run_id)} WHERE v.tenant_id = ? AND v.valid_to_run IS NULL "
-            f"AND NOT {kept} AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})", [tenant_id]))
-        added = _scalar(con.execute(
-            f"""INSERT INTO {table} SELECT * FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v
-                WHERE v.tenant_id = n.tenant_id AND v.valid_to_run IS NULL AND {same})"""))
+        gone = f"v.tenant_id = ? AND v.valid_to_run IS NULL AND NOT {kept} AND NOT EXISTS (SELECT 1 FROM _new n WHERE {same})"
+        added_sql = (f"SELECT n.* FROM _new n WHERE NOT EXISTS (SELECT 1 FROM {table} v WHERE v.tenant_id = n.tenant_id "
+                     f"AND v.valid_to_run IS NULL AND {same})")
+        # DuckDB answers an UPDATE, DELETE or INSERT with the number of rows it touched
+        if kind == "settings":
+            closed, added = Store._replace_settings(con, run_id, tenant_id, gone, added_sql)
+        else:
+            closed = _scalar(con.execute(f"UPDATE {table} v SET valid_to_run = {int(run_id)} WHERE {gone}",
+                                         [tenant_id]))
+            added = _scalar(con.execute(f"INSERT INTO {table} {added_sql}"))
         con.execute("DROP TABLE _new")
         return int(closed) + int(added)
+
+    @staticmethod
+    def _replace_settings(con: duckdb.DuckDBPyConnection, run_id: int, tenant_id: str, gone: str,
+                          added_sql: str) -> tuple[int, int]:
+        """The setting rows of `gone` (SQL over `v`) leave setting_current for the history (key, value,
+        range); the rows of `added_sql` come in. A new version of the same setting (policy, key) takes
+        its old row's place, so a tenant's rows stay together in the file however many days change
+        them, and a read of a few tenants keeps skipping the other tenants' row groups. Returns (closed,
+        added)."""
+        table = _VERSIONS["settings"]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _closed AS SELECT v.rowid AS rid, v.* REPLACE "
+                    f"({int(run_id)}::BIGINT AS valid_to_run) FROM {table} v WHERE {gone}", [tenant_id])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _added AS SELECT row_number() OVER () AS aid, a.* FROM ({added_sql}) a")
+        _close_settings(con, "_closed")
+        rank = "row_number() OVER (PARTITION BY policy_id, setting_key ORDER BY {0}) AS k"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _in_place AS
+            SELECT c.rid, a.* FROM (SELECT rid, policy_id, setting_key, {rank.format('rid')} FROM _closed) c
+            JOIN (SELECT *, {rank.format('aid')} FROM _added) a ON a.policy_id IS NOT DISTINCT FROM c.policy_id
+              AND a.setting_key IS NOT DISTINCT FROM c.setting_key AND a.k = c.k""")
+        columns = [c for c in _VERSION_SHAPE if c != "tenant_id"]
+        con.execute(f"UPDATE {table} v SET {', '.join(f'{c} = p.{c}' for c in columns)} "
+                    "FROM _in_place p WHERE v.rowid = p.rid")
+        con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM _closed) "
+                    "AND rowid NOT IN (SELECT rid FROM _in_place)")
+        con.execute(f"INSERT INTO {table} SELECT {', '.join(_VERSION_SHAPE)} FROM _added "
+                    "WHERE aid NOT IN (SELECT aid FROM _in_place)")
+        counts = con.execute("SELECT (SELECT count(*) FROM _closed), (SELECT count(*) FROM _added)").fetchone()
+        for temp in ("_closed", "_added", "_in_place"):
+            con.execute(f"DROP TABLE {temp}")
+        return (int(counts[0]), int(counts[1])) if counts else (0, 0)
 
     @staticmethod
     def _record_types(con: duckdb.DuckDBPyConnection, run_id: int, tenant_id: str,
@@ -764,7 +919,7 @@ class Store:
                 n_pol = _scalar(con.execute(f"SELECT count(*) FROM policy_versions v WHERE v.tenant_id = ? "
                                             f"AND v.valid_to_run IS NULL AND {kept}", [tenant_id]))
                 if n_pol and prev_run is not None:
-                    n_set = _scalar(con.execute(f"SELECT count(*) FROM setting_versions v WHERE v.tenant_id = ? "
+                    n_set = _scalar(con.execute(f"SELECT count(*) FROM setting_current v WHERE v.tenant_id = ? "
                                                 f"AND v.valid_to_run IS NULL AND {kept}", [tenant_id]))
                     before = _one(con.execute("SELECT status, carried_from_run FROM run_types WHERE run_id = ? "
                                               "AND type_key = ?", [prev_run, t.key]))
@@ -778,7 +933,7 @@ class Store:
                          source, int(n_pol), int(n_set)])
         if types:
             # rows stored before types were recorded: give them the type they were read as now
-            con.execute("UPDATE setting_versions v SET type_key = p.type_key FROM policy_versions p "
+            con.execute("UPDATE setting_current v SET type_key = p.type_key FROM policy_versions p "
                         "WHERE v.tenant_id = ? AND v.valid_to_run IS NULL AND v.type_key IS NULL "
                         "AND p.tenant_id = v.tenant_id AND p.valid_to_run IS NULL AND p.policy_id = v.policy_id "
                         "AND p.type_key IS NOT NULL", [tenant_id])
@@ -800,12 +955,13 @@ class Store:
             return
         con.execute("UPDATE sync_runs SET status = 'pruned' WHERE tenant_id = ? AND run_id < ? "
                     "AND status IN ('succeeded', 'partial')", [tenant_id, first_kept])
-        texts = [r[0] for r in con.execute(
-            "DELETE FROM setting_versions WHERE tenant_id = ? AND valid_to_run <= ? RETURNING text_id",
-            [tenant_id, first_kept]).fetchall()]
+        dropped = _scalar(con.execute(
+            "DELETE FROM setting_history WHERE valid_to_run <= ? AND key_id IN "
+            "(SELECT key_id FROM setting_keys WHERE tenant_id = ?)", [first_kept, tenant_id]))
         for table in ("policy_versions", "assignment_versions"):
             con.execute(f"DELETE FROM {table} WHERE tenant_id = ? AND valid_to_run <= ?", [tenant_id, first_kept])
-        _drop_unused_texts(con, texts)
+        if dropped:
+            _drop_unused_history(con, tenant_id)
 
     def load_first_snapshots(self, con: duckdb.DuckDBPyConnection, kind: str, relation: str) -> None:
         """Bulk load (benchmarks, tools): the rows of `relation` (columns run_id, tenant_id and the kind's
@@ -816,7 +972,7 @@ class Store:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT n.*, {_hash(TEXT_COLUMNS)} AS text_hash "
                         f"FROM {relation} n")
             _add_texts(con, "_staged")
-            con.execute(f"""INSERT INTO setting_versions SELECT n.tenant_id, {', '.join(f'n.{c}' for c in VERSION_COLUMNS)},
+            con.execute(f"""INSERT INTO setting_current SELECT n.tenant_id, {', '.join(f'n.{c}' for c in VERSION_COLUMNS)},
                 x.text_id, NULL, n.run_id, NULL FROM _staged n JOIN setting_texts x ON x.text_hash = n.text_hash""")
             con.execute("DROP TABLE _staged")
         else:
@@ -902,7 +1058,7 @@ class Store:
         if cls._TEXT_REFERENCE.search(where):
             return f"(SELECT * FROM {cls._CURRENT} AND {where}) s WHERE TRUE"
         if versions_only:
-            return f"setting_versions s WHERE s.valid_to_run IS NULL AND ({where})"
+            return f"{_VERSIONS['settings']} s WHERE s.valid_to_run IS NULL AND ({where})"
         return f"({_rows_sql('settings', None, prefilter=where)}) s WHERE TRUE"
     _ORDER = "t.display_name, s.tenant_id, s.policy_name, s.category, s.setting_name, s.setting_key, s.policy_id"
 
@@ -1094,42 +1250,42 @@ class Store:
         every setting key a version opened or closed after the base run, that key's rows as of the base
         run and as of the current run (each with `seen_run`: the run where its version began or ended)."""
         frame = bases.select("tenant_id", "base_run", "cur_run")
-        cols = ", ".join(f"s.{c}" for c in SETTING_SCHEMA)
-        # (the constant bounds first let the scan skip old row groups by their min/max)
-        touched = """SELECT DISTINCT v.tenant_id, v.setting_key FROM setting_versions v JOIN _bases b USING (tenant_id)
-                     WHERE (v.valid_from_run > (SELECT min(base_run) FROM _bases)
-                            OR v.valid_to_run > (SELECT min(base_run) FROM _bases))
+        # (the constant bounds first let the scans skip old row groups by their min/max)
+        lowest = str(frame["base_run"].cast(pl.Int64).fill_null(0).min() or 0) if frame.height else "0"
+        touched = f"""SELECT DISTINCT v.tenant_id, v.setting_key FROM {_all_versions("settings", lowest)} v
+                     JOIN _bases b USING (tenant_id)
+                     WHERE (v.valid_from_run > {lowest} OR v.valid_to_run > {lowest})
                        AND ((v.valid_from_run > b.base_run AND v.valid_from_run <= b.cur_run)
                             OR (v.valid_to_run > b.base_run AND v.valid_to_run <= b.cur_run))"""
         texts = {c: f"x.{c}" for c in TEXT_COLUMNS}
         cols = ", ".join(texts.get(c, f"v.{c}") for c in SETTING_SCHEMA)
-        out = []
+        # one query (a temp table per step cost more in writes than the steps themselves):
+        # tv: every version of the touched keys, the few rows a diff needs, read once;
+        # first: when a sync first saw the change: for the base run's row, the run it ended in; for the
+        # current row, the first run after the base that had its value (a rename re-versions a row, not
+        # its value)
+        sql = f"""WITH touched AS ({touched}),
+            tv AS MATERIALIZED (SELECT v.* FROM {_all_versions("settings", lowest)} v
+                                SEMI JOIN touched k ON k.tenant_id = v.tenant_id AND k.setting_key = v.setting_key
+                                WHERE v.valid_to_run IS NULL OR v.valid_to_run > {lowest}),
+            first AS (SELECT v.tenant_id, v.policy_id, v.setting_key, v.compare_value, v.configured,
+                             min(v.valid_from_run) AS first_run
+                      FROM tv v JOIN _bases b USING (tenant_id) WHERE v.valid_from_run > b.base_run GROUP BY ALL)
+            SELECT b.base_run AS run_id, v.tenant_id, {cols}, v.valid_to_run AS seen_run, TRUE AS is_base
+            FROM tv v JOIN _bases b ON b.tenant_id = v.tenant_id JOIN setting_texts x ON x.text_id = v.text_id
+            WHERE v.valid_from_run <= b.base_run AND (v.valid_to_run IS NULL OR v.valid_to_run > b.base_run)
+            UNION ALL
+            SELECT b.cur_run AS run_id, v.tenant_id, {cols}, f.first_run AS seen_run, FALSE AS is_base
+            FROM tv v JOIN _bases b ON b.tenant_id = v.tenant_id JOIN setting_texts x ON x.text_id = v.text_id
+            LEFT JOIN first f ON f.tenant_id = v.tenant_id AND f.policy_id = v.policy_id
+              AND f.setting_key = v.setting_key AND f.compare_value IS NOT DISTINCT FROM v.compare_value
+              AND f.configured IS NOT DISTINCT FROM v.configured
+            WHERE v.valid_from_run <= b.cur_run AND (v.valid_to_run IS NULL OR v.valid_to_run > b.cur_run)"""
         with self.connect() as con:
             con.register("_bases", frame.to_arrow())
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {touched}")
-            # every version of the touched keys: the few rows a diff needs, read once
-            con.execute("""CREATE OR REPLACE TEMP TABLE _tv AS SELECT v.* FROM setting_versions v
-                           SEMI JOIN _touched k ON k.tenant_id = v.tenant_id AND k.setting_key = v.setting_key
-                           WHERE v.valid_to_run IS NULL OR v.valid_to_run > (SELECT min(base_run) FROM _bases)""")
-            # when a sync first saw the change: for the base run's row, the run it ended in; for the current
-            # row, the first run after the base that had its value (a rename re-versions a row, not its value)
-            con.execute("""CREATE OR REPLACE TEMP TABLE _first AS
-                SELECT v.tenant_id, v.policy_id, v.setting_key, v.compare_value, v.configured,
-                       min(v.valid_from_run) AS first_run
-                FROM _tv v JOIN _bases b USING (tenant_id) WHERE v.valid_from_run > b.base_run GROUP BY ALL""")
-            for side, seen in (("base_run", "v.valid_to_run"), ("cur_run", "f.first_run")):
-                first = ("LEFT JOIN _first f ON f.tenant_id = v.tenant_id AND f.policy_id = v.policy_id "
-                         "AND f.setting_key = v.setting_key AND f.compare_value IS NOT DISTINCT FROM v.compare_value "
-                         "AND f.configured IS NOT DISTINCT FROM v.configured") if side == "cur_run" else ""
-                out.append(con.sql(
-                    f"""SELECT b.{side} AS run_id, v.tenant_id, {cols}, {seen} AS seen_run
-                        FROM _tv v JOIN _bases b ON b.tenant_id = v.tenant_id
-                        JOIN setting_texts x ON x.text_id = v.text_id {first}
-                        WHERE v.valid_from_run <= b.{side} AND (v.valid_to_run IS NULL OR v.valid_to_run > b.{side})
-                    """).pl())
-            for temp in ("_touched", "_tv", "_first"):
-                con.execute(f"DROP TABLE {temp}")
+            rows = con.sql(sql).pl()
             con.unregister("_bases")
+        out = [rows.filter(pl.col("is_base") == side).drop("is_base") for side in (True, False)]
         return out[0], out[1]
 
     def policies_at(self, bases: pl.DataFrame) -> pl.DataFrame:
@@ -1188,10 +1344,12 @@ class Store:
                           coalesce(o.policy_id, n.policy_id) AS policy_id, o.v AS old_v, n.v AS new_v
                    FROM (SELECT v.tenant_id, v.valid_to_run AS run_id, v.policy_id, v.setting_key,
                                 {value.format(a='v')} AS v
-                         FROM setting_versions v SEMI JOIN runs r ON r.run_id = v.valid_to_run) o
+                         FROM {_all_versions("settings", "(SELECT min(run_id) - 1 FROM runs)")} v
+                         SEMI JOIN runs r ON r.run_id = v.valid_to_run) o
                    FULL JOIN (SELECT v.tenant_id, v.valid_from_run AS run_id, v.policy_id, v.setting_key,
                                      {value.format(a='v')} AS v
-                              FROM setting_versions v SEMI JOIN runs r ON r.run_id = v.valid_from_run) n
+                              FROM {_all_versions("settings", "(SELECT min(run_id) FROM runs)")} v
+                              SEMI JOIN runs r ON r.run_id = v.valid_from_run) n
                      ON n.tenant_id = o.tenant_id AND n.run_id = o.run_id AND n.policy_id = o.policy_id
                         AND n.setting_key = o.setting_key),
                  per_run AS (
@@ -1484,7 +1642,7 @@ def _drop_imported_definitions(con: duckdb.DuckDBPyConnection) -> None:
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return _one(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ? "
-                            "AND table_schema = 'main'", [name])) is not None
+                            "AND table_schema = 'main' AND table_type = 'BASE TABLE'", [name])) is not None
 
 
 def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
@@ -1495,6 +1653,8 @@ def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
     the run carried them."""
     if not _has_table(con, "settings"):
         return
+    # v6 kept every setting version in one table; step 7 splits it
+    con.execute("CREATE TABLE setting_versions AS SELECT * FROM setting_current WHERE FALSE")
     # columns later versions added to the old tables, so files from any version convert the same way
     for table, column, kind in (("policies", "type_key", "VARCHAR"), ("settings", "configured", "BOOLEAN"),
                                 ("assignments", "filter_name", "VARCHAR")):
@@ -1522,7 +1682,7 @@ def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
         content = [*(VERSION_COLUMNS if kind == "settings" else _SCHEMAS[kind]), *(("text_id",) if kind == "settings"
                                                                                   else ())]
         key = "o.row_hash, o.policy_id" + (", o.setting_key" if kind == "settings" else "")
-        con.execute(f"""INSERT INTO {_VERSIONS[kind]}
+        con.execute(f"""INSERT INTO {'setting_versions' if kind == 'settings' else _VERSIONS[kind]}
             WITH o AS (SELECT DISTINCT q.*, {_hash(_IDENTITY[kind], 'q')} AS row_hash, r.rn
                        FROM ({source}) q JOIN _runs r USING (run_id)),
             islands AS (SELECT o.*, o.rn - row_number() OVER (PARTITION BY o.tenant_id, {key} ORDER BY o.rn) AS grp
@@ -1538,12 +1698,32 @@ def _snapshots_to_ranges(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {table}")
 
 
+def _split_setting_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """v7: v6 kept open and closed setting versions in one table (`setting_versions`), so every current
+    read scanned the history too, and every closed version repeated its row's names. The open rows move
+    to setting_current; the closed ones become key, value and range (setting_history)."""
+    if not _has_table(con, "setting_versions"):
+        return
+    con.execute("INSERT INTO setting_current SELECT * FROM setting_versions WHERE valid_to_run IS NULL")
+    load_closed_settings(con, "(SELECT * FROM setting_versions WHERE valid_to_run IS NOT NULL)")
+    con.execute("DROP TABLE setting_versions")
+
+
+def load_closed_settings(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Closed setting versions in bulk (migrations, benchmarks): `relation` in the version shape
+    (setting_current's columns, valid_to_run set), ordered as syncs would have closed them."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _closed AS SELECT * FROM {relation} ORDER BY valid_to_run")
+    _close_settings(con, "_closed")
+    con.execute("DROP TABLE _closed")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
     (4, _mask_stored_raw_json),
     (5, _drop_imported_definitions),
     (6, _snapshots_to_ranges),
+    (7, _split_setting_versions),
 )
 
 

@@ -1,5 +1,6 @@
 """Temporal storage against a real DuckDB file: rows valid over ranges of runs, written only when they
-change; per-run and current views; carried types; the v5 -> v6 migration; file growth."""
+change; open rows apart from closed versions; per-run and current views; carried types; retention;
+the v5 -> v7 migrations; file growth."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import polars as pl
 import pytest
 
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
-from tenantpilot.store import SCHEMA_VERSION, Store, TypeOutcome
+from tenantpilot.store import SCHEMA_VERSION, Store, StoreError, TypeOutcome
 from tests.legacy_schema import V5_DDL
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -127,6 +128,66 @@ def test_a_failed_run_changes_nothing(store):
     store.fail_run(run_id, "boom")
     assert store.current_settings()["run_id"].unique().to_list() == [first]
     assert versions(store) == 3
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    tables = ("setting_current", "setting_history", "setting_keys", "setting_values", "setting_texts")
+    with store.connect() as con:
+        return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
+
+
+def test_open_rows_live_apart_from_closed_versions_which_keep_only_key_value_and_range(store):
+    first, _ = sync(store, A)
+    second, _ = sync(store, {"p1": {"k1": "1", "k2": "20"}, "p2": {"k3": "3"}})
+    third, _ = sync(store, {"p1": {"k1": "1", "k2": "200"}, "p2": {"k3": "3"}})
+    # current: exactly one snapshot; history: k2's two closed versions, one key, two values
+    assert table_counts(store) == {"setting_current": 3, "setting_history": 2, "setting_keys": 1,
+                                   "setting_values": 2, "setting_texts": 3}
+    for run, k2 in ((first, "2"), (second, "20"), (third, "200")):
+        assert values(store.run_settings([run]))[("p1", "k2")] == k2
+    with store.connect() as con:
+        assert con.execute("SELECT valid_from_run, valid_to_run FROM setting_versions WHERE setting_key = 'k2' "
+                           "ORDER BY 1").fetchall() == [(first, second), (second, third), (third, None)]
+
+
+def test_a_new_version_takes_its_rows_place_so_a_tenants_rows_stay_together(store):
+    sync(store, A)
+    with store.connect() as con:
+        before = dict(con.execute("SELECT setting_key, rowid FROM setting_current").fetchall())
+    sync(store, {"p1": {"k1": "1", "k2": "20"}, "p2": {"k3": "3", "k4": "4"}})
+    with store.connect() as con:
+        after = dict(con.execute("SELECT setting_key, rowid FROM setting_current").fetchall())
+    assert after["k2"] == before["k2"] and {k: after[k] for k in before} == before and "k4" in after
+
+
+def test_retention_drops_the_history_its_keys_and_values_and_the_current_run_stays(store):
+    first, _ = sync(store, A)
+    sync(store, {"p1": {"k1": "1", "k2": "20"}, "p2": {"k3": "3"}})
+    assert table_counts(store)["setting_history"] == 1
+    with store.connect(write=True) as con:  # every run so far finished long ago
+        con.execute("UPDATE sync_runs SET finished_at = finished_at - INTERVAL 500 DAY")
+    sync(store, {"p1": {"k1": "1", "k2": "20"}, "p2": {"k3": "3"}})  # the default history_days: 400
+    assert table_counts(store) == {"setting_current": 3, "setting_history": 0, "setting_keys": 0,
+                                   "setting_values": 0, "setting_texts": 3}
+    assert store.get_run(first)["status"] == "pruned" and values(store.current_settings())[("p1", "k2")] == "20"
+
+
+def test_removing_a_tenant_leaves_none_of_its_history(store):
+    sync(store, A)
+    sync(store, {"p1": {"k1": "1", "k2": "20"}})
+    store.remove_tenant(TENANT)
+    assert set(table_counts(store).values()) == {0}
+
+
+def test_reads_inside_reading_share_one_connection_and_a_write_there_is_refused(store):
+    sync(store, A)
+    with store.reading():
+        with store.connect() as one, store.connect() as two:
+            assert one is two
+        assert values(store.current_settings()) == values(snapshot(A)[1])
+        with pytest.raises(StoreError, match="write inside"):
+            store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")
+    store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")  # outside: writes again
 
 
 def legacy_rows(run_id: int, policies: dict[str, dict[str, str]], carried_from: int | None = None):
