@@ -147,7 +147,7 @@ def _drop_unused_history(con: duckdb.DuckDBPyConnection, tenant_id: str) -> None
     con.execute("DELETE FROM setting_values WHERE value_id NOT IN (SELECT value_id FROM setting_history)")
 
 
-# A closed setting version (v7) is four small numbers: its key (every column of the row but its value,
+# A closed setting version (v7) is a few small numbers: its key (every column of the row but its value,
 # interned in setting_keys when a version of it first closes), its value (interned in setting_values,
 # shared by every tenant) and its range. A year of daily changes then costs a fraction of a snapshot.
 _VALUE_COLUMNS: tuple[str, ...] = ("value", "raw_value", "compare_value")
