@@ -93,8 +93,7 @@ if len(compared) < 2:
     st.stop()
 
 ui.show_carried(key, compared)
-subset = ui.current_settings_of(key, compared)  # only the chosen tenants' rows leave the database
-facets = explore.facet_values(subset)
+facets = ui.facets_of(key, compared)  # only the chosen tenants' rows leave the database
 f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
 types = f1.multiselect("Policy type", facets["policy_types"], format_func=ui.family_label, placeholder="All types",
                        key="cmp_types", **ui.SHARED)
@@ -113,9 +112,10 @@ apart = t2.toggle("Show “Not configured” apart from not present", value=Fals
 names = {t: labels[t] for t in compared}
 filters = (("policy_types", tuple(types)), ("platforms", tuple(platforms)), ("policies", tuple(policies)),
            ("search", search or ""))
+register = ui.deviations_register()  # read once: accepted deviations and the register below
 with ui.guard("compare the tenants"):
     matrix, scores, found = comparison(ui.chosen_key(key, compared), tuple(compared), baseline, filters,
-                                       tuple(names.items()), apart, ui.accepted_rows(baseline))
+                                       tuple(names.items()), apart, ui.accepted_rows(baseline, register))
 counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
 m = st.columns(6)
 m[0].metric("Settings", f"{matrix.height:,}")
@@ -198,4 +198,4 @@ if found.height:
 
 if baseline:
     ui.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline])
-ui.deviation_register(compared)
+ui.deviation_register(compared, register)

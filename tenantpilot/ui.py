@@ -236,6 +236,19 @@ def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataF
         return _tenant_settings(*chosen_key(key, tenant_ids))
 
 
+def facets_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> dict[str, list[str]]:
+    """explore.facet_values of current_settings_of(key, tenant_ids): the filter choices, once per chosen set."""
+    with guard("read the chosen tenants' settings"):
+        return _tenant_facets(*chosen_key(key, tenant_ids))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _tenant_facets(db_path: str, runs: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
+    from tenantpilot import explore
+
+    return explore.facet_values(_tenant_settings(db_path, runs))
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading the chosen tenants…")
 def _tenant_settings(db_path: str, runs: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     """Keyed by the tenants' current runs (chosen_key). Compare needs no order (its results never depend
@@ -550,9 +563,16 @@ def duration(seconds: float | None) -> str:
 
 
 # --- the deviation register (tenantpilot/deviations.py) -------------------------------------------
-def accepted_rows(baseline: str | None) -> tuple[tuple[str, ...], ...]:
+def deviations_register() -> pl.DataFrame:
+    """The whole register, removed deviations too: Compare reads it once per rerun for accepted_rows and
+    deviation_register (each open of the database costs ~15 ms)."""
+    with guard("read the deviation register"):
+        return store().deviations(include_removed=True)
+
+
+def accepted_rows(baseline: str | None, register: pl.DataFrame | None = None) -> tuple[tuple[str, ...], ...]:
     """The valid accepted deviations against `baseline` as a hashable cache key (tenant_id, MATCH_KEY,
-    label), for Compare."""
+    label), for Compare. `register`: deviations_register() when the page has it (else it is read)."""
     from datetime import date
 
     from tenantpilot import deviations
@@ -560,7 +580,8 @@ def accepted_rows(baseline: str | None) -> tuple[tuple[str, ...], ...]:
     if not baseline:
         return ()
     with guard("read the deviation register"):
-        keys = deviations.accepted_keys(store().deviations(), date.today(), baseline)
+        keys = deviations.accepted_keys(register if register is not None else store().deviations(), date.today(),
+                                        baseline)
     return tuple(keys.rows())
 
 
@@ -615,14 +636,19 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
         st.rerun()
 
 
-def deviation_register(tenant_ids: Sequence[str] | None = None) -> None:
-    """The register (valid, expired and removed), its CSV export and removing one."""
+def deviation_register(tenant_ids: Sequence[str] | None = None, register: pl.DataFrame | None = None) -> None:
+    """The register (valid, expired and removed) of these tenants, its CSV export and removing one.
+    `register`: deviations_register() when the page has it (else it is read)."""
     from datetime import date
 
     from tenantpilot import deviations, export
 
     with guard("read the deviation register"):
-        register = deviations.with_state(store().deviations(tenant_ids, include_removed=True), date.today())
+        if register is None:
+            register = store().deviations(tenant_ids, include_removed=True)
+        elif tenant_ids is not None:
+            register = register.filter(pl.col("tenant_id").is_in(list(tenant_ids)))
+        register = deviations.with_state(register, date.today())
     with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
         if not register.height:
             st.caption("No accepted deviation yet.")
