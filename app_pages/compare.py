@@ -30,20 +30,18 @@ def alignment_chart(scores: pl.DataFrame) -> alt.Chart:
     )
 
 
-@st.cache_data(max_entries=8, show_spinner="Comparing…")
+@st.cache_resource(max_entries=8, show_spinner="Comparing…")
 def comparison(key: ui.SnapshotKey, compared: tuple[str, ...], baseline: str | None,
                filters: tuple[tuple[str, object], ...], names: tuple[tuple[str, str], ...],
                unconfigured: bool = False, accepted_rows: tuple[tuple[str, ...], ...] = ()
-               ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+               ) -> compare.Comparison:
     """Matrix, alignment scores and conflicts; cached so paging and "only differences" are instant.
-    `accepted_rows`: the valid accepted deviations against the baseline (ui.accepted_rows)."""
+    `key`: ui.chosen_key of the compared tenants. `accepted_rows`: the valid accepted deviations against
+    the baseline (ui.accepted_rows). A resource, not data: the frames are never changed, and cache_data
+    would pickle the matrix into the cache and out of it on every rerun."""
     filtered = explore.filter_settings(ui.current_settings_of(key, compared), **dict(filters))
-    accepted = ui.accepted_frame(accepted_rows)
-    matrix = compare.compare_matrix(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured,
-                                    accepted=accepted)
-    scores = compare.alignment_scores(filtered, list(compared), baseline, accepted=accepted) if baseline else None
-    found = compare.conflicts(filtered, only=matrix.filter(pl.col("status") == compare.CONFLICT))
-    return matrix, scores, found
+    return compare.comparison(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured,
+                              accepted=ui.accepted_frame(accepted_rows))
 
 
 STATUS_COLORS = {"differs": "#D13438", "missing": "#F7A600", "conflict": "#8764B8"}
@@ -95,8 +93,7 @@ if len(compared) < 2:
     st.stop()
 
 ui.show_carried(key, compared)
-subset = ui.current_settings_of(key, compared)  # only the chosen tenants' rows leave the database
-facets = explore.facet_values(subset)
+facets = ui.facets_of(key, compared)  # only the chosen tenants' rows leave the database
 f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
 types = f1.multiselect("Policy type", facets["policy_types"], format_func=ui.family_label, placeholder="All types",
                        key="cmp_types", **ui.SHARED)
@@ -115,9 +112,10 @@ apart = t2.toggle("Show “Not configured” apart from not present", value=Fals
 names = {t: labels[t] for t in compared}
 filters = (("policy_types", tuple(types)), ("platforms", tuple(platforms)), ("policies", tuple(policies)),
            ("search", search or ""))
+register = ui.deviations_register()  # read once: accepted deviations and the register below
 with ui.guard("compare the tenants"):
-    matrix, scores, found = comparison(key, tuple(compared), baseline, filters, tuple(names.items()), apart,
-                                       ui.accepted_rows(baseline))
+    matrix, scores, found = comparison(ui.chosen_key(key, compared), tuple(compared), baseline, filters,
+                                       tuple(names.items()), apart, ui.accepted_rows(baseline, register))
 counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
 m = st.columns(6)
 m[0].metric("Settings", f"{matrix.height:,}")
@@ -200,4 +198,4 @@ if found.height:
 
 if baseline:
     ui.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline])
-ui.deviation_register(compared)
+ui.deviation_register(compared, register)

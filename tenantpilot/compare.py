@@ -1,4 +1,5 @@
-"""Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts.
+"""Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts
+(`comparison` computes the three in one pass, as the Compare page shows them).
 
 Settings are matched across tenants by MATCH_KEY = (policy_type, scope, setting_key), never by
 policy name or id: tenants name their policies differently. `scope` is derived, not stored, by the
@@ -26,6 +27,7 @@ marks per-policy (compliance actions for noncompliance, families.py) never make 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import polars as pl
 
@@ -33,6 +35,9 @@ from tenantpilot.explore import tenant_labels
 from tenantpilot.families import PER_POLICY_KEYS, SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
 
 MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")
+# the setting columns the functions here read (with tenant_id and tenant): what a caller must load
+READS: tuple[str, ...] = ("policy_type", "odata_type", "platform", "setting_key", "setting_name", "category", "value",
+                          "compare_value", "configured", "policy_name")
 CELL_SEPARATOR = " | "
 _CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
 
@@ -43,9 +48,15 @@ STATUSES: tuple[str, ...] = (CONFLICT, DIFFERS, MISSING, SAME)
 the key disagree (differs); else some tenants do not set it (missing); else same."""
 
 
-def scope_expr() -> pl.Expr:
-    """The `scope` part of MATCH_KEY (see the module docstring)."""
-    short = pl.col("odata_type").fill_null("").str.replace(r"^.*\.", "").str.strip_chars("#")
+def _short_type(odata_type: pl.Expr) -> pl.Expr:
+    """`#microsoft.graph.windows10CompliancePolicy` -> `windows10CompliancePolicy` ('' for null)."""
+    return odata_type.fill_null("").str.replace(r"^.*\.", "").str.strip_chars("#")
+
+
+def scope_expr(short: pl.Expr | None = None) -> pl.Expr:
+    """The `scope` part of MATCH_KEY (see the module docstring). `short`: the short Graph type, when
+    the caller has it already (with_scope computes it once per distinct type)."""
+    short = _short_type(pl.col("odata_type")) if short is None else short
     return (
         pl.when(pl.col("policy_type").is_in(list(SCOPE_BY_TYPE))).then(short)
         .when(pl.col("policy_type").is_in(list(SCOPE_BY_PLATFORM))).then(pl.col("platform").fill_null(""))
@@ -61,7 +72,11 @@ def with_scope(frame: pl.DataFrame) -> pl.DataFrame:
     if missing:
         frame = frame.with_columns(pl.lit("").alias(c) for c in missing)
         return frame.with_columns(scope_expr()).drop(missing)
-    return frame.with_columns(scope_expr())
+    # a regular expression per distinct type (a few dozen), not per row (hundreds of thousands)
+    types = frame.select(pl.col("odata_type").fill_null("").unique())
+    short = dict(types.with_columns(_short_type(pl.col("odata_type")).alias("short")).iter_rows())
+    return frame.with_columns(scope_expr(
+        pl.col("odata_type").fill_null("").replace_strict(short, default="", return_dtype=pl.String)))
 
 
 def _cmp_expr() -> pl.Expr:
@@ -103,6 +118,14 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfig
     n_values (distinct normalised values), conflict (n_values > 1 on a key that is not per-policy),
     policies (names joined). Unconfigured rows: see the module docstring.
     """
+    return _cells(frame, tenants, unconfigured=unconfigured).drop(_MULTI)
+
+
+_MULTI = "_multi"  # a cell column inside this module: the cell comes from several rows (policies)
+
+
+def _cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfigured: bool = False) -> pl.DataFrame:
+    """`cells` with `_multi` before `conflict` (the matrix's name rule reads it)."""
     if tenants is not None:
         frame = frame.filter(pl.col("tenant_id").is_in(list(tenants)))
     frame = configured_rows(with_scope(frame), unconfigured=unconfigured)
@@ -113,24 +136,26 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfig
         pl.col("category") if "category" in frame.columns else pl.lit(None, pl.String).alias("category"),
         pl.col("value").fill_null(""),
         _cmp_expr(),
-        (pl.col("policy_name") if has_policy else pl.lit(None, pl.String)).fill_null("").alias("policy_name"),
+        pl.col("policy_name") if has_policy else pl.lit(None, pl.String).alias("policy_name"),
     )
     keys = ["tenant_id", *MATCH_KEY]
     # fast path: most cells come from exactly one row and need no aggregation
-    rows = rows.with_columns((pl.len().over(keys) > 1).alias("_multi"))
-    single = rows.filter(~pl.col("_multi")).select(
+    rows = rows.with_columns((pl.len().over(keys) > 1).alias(_MULTI))
+    single = rows.filter(~pl.col(_MULTI)).select(
         *keys, "setting_name", "category", "value", pl.col("_cmp").alias("cmp"),
-        pl.lit(1, pl.UInt32).alias("n_values"), pl.col("policy_name").alias("policies"),
+        pl.lit(1, pl.UInt32).alias("n_values"), pl.col("policy_name").fill_null("").alias("policies"), _MULTI,
     )
-    multi = rows.filter(pl.col("_multi"))
+    multi = rows.filter(pl.col(_MULTI))
     if multi.height == 0:
         return single.with_columns(pl.lit(False).alias("conflict"))
-    # distinct normalised values per cell, each with one display value (the first in sort order)
+    # distinct normalised values per cell, each with one display value (the first in sort order; equal
+    # values then by policy, category and name, so that which name a cell shows never depends on row order)
     per_value = (
-        multi.sort([*keys, "_cmp", "value"])
+        multi.sort([*keys, "_cmp", "value", "policy_name", "category", "setting_name"],
+                   nulls_last=[False] * (len(keys) + 2) + [True, True, True])
         .group_by([*keys, "_cmp"], maintain_order=True)
         .agg(pl.col("value").first(), pl.col("setting_name").drop_nulls().first(),
-             pl.col("category").drop_nulls().first(), pl.col("policy_name").unique().sort())
+             pl.col("category").drop_nulls().first(), pl.col("policy_name").fill_null("").unique().sort())
     )
     merged = (
         per_value.group_by(keys, maintain_order=True)
@@ -143,9 +168,50 @@ def cells(frame: pl.DataFrame, tenants: Sequence[str] | None = None, *, unconfig
             pl.col("policy_name").list.explode(keep_nulls=False, empty_as_null=False).unique().sort()
             .str.join(", ").alias("policies"),
         )
+        .with_columns(pl.lit(True).alias(_MULTI))
     )
     out = pl.concat([single, merged.select(single.columns)], how="vertical_relaxed")
     return out.with_columns(((pl.col("n_values") > 1) & ~_per_policy_expr()).alias("conflict"))
+
+
+class Comparison(NamedTuple):
+    """What the Compare page shows: the matrix, the alignment scores (None without a baseline) and the
+    rows of the conflicts among the compared tenants."""
+
+    matrix: pl.DataFrame
+    scores: pl.DataFrame | None
+    conflicts: pl.DataFrame
+
+
+def comparison(
+    frame: pl.DataFrame,
+    tenants: Sequence[str],
+    baseline: str | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    unconfigured: bool = False,
+    accepted: pl.DataFrame | None = None,
+) -> Comparison:
+    """compare_matrix, alignment_scores (with a baseline) and conflicts of these tenants' rows, in one
+    pass: the rows are scoped and made cells once, and the three share them. Same arguments and
+    results as those three (conflicts: over the compared tenants' rows only)."""
+    order = _tenant_order(tenants, baseline)
+    names = _matrix_labels(frame, order, labels)
+    rows = with_scope(frame.filter(pl.col("tenant_id").is_in(order)))
+    cell = _cells(rows, unconfigured=unconfigured)
+    apart = unconfigured and "configured" in rows.columns  # then the scores' configured cells are others
+    scored = baseline is not None and not apart
+    per_key = _by_key(cell, frame, order, values=True, cmps=scored)
+    matrix = _matrix(per_key, cell, order, names, baseline, accepted)
+    configured = _cells(rows) if apart else cell
+    scores = None
+    if baseline is not None:
+        by_key = per_key if scored else _by_key(configured, frame, order, values=False, cmps=True)
+        scores = _scores(by_key, order, tenant_labels(frame, order), accepted)
+    bad = configured.filter(pl.col("conflict")).select(
+        "tenant_id", *MATCH_KEY, pl.col("n_values").alias("distinct_values"))
+    found = _conflict_rows(configured_rows(rows).with_columns(_cmp_expr()), bad)
+    return Comparison(matrix, scores, found)
 
 
 def compare_matrix(
@@ -167,9 +233,18 @@ def compare_matrix(
     Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
     the compared tenants set it), then one column per tenant holding its display value (null:
     not set), baseline first. Column names are `labels[tenant_id]` (default: display names,
-    made unique). Sorted by policy_type, category, setting_name, setting_key.
+    made unique). Sorted by policy_type, category, setting_name, setting_key. A key's setting_name and
+    category are those of its first cell that has one: the tenants that set it in one policy by
+    display name (then id), then those that set it in several by id; the row order never matters.
     """
     order = _tenant_order(tenants, baseline)
+    names = _matrix_labels(frame, order, labels)
+    cell = _cells(frame, order, unconfigured=unconfigured)
+    return _matrix(_by_key(cell, frame, order, values=True, cmps=False), cell, order, names, baseline, accepted)
+
+
+def _matrix_labels(frame: pl.DataFrame, order: list[str], labels: Mapping[str, str] | None) -> dict[str, str]:
+    """compare_matrix's column label per tenant, checked unique and apart from the matrix's own columns."""
     names = dict(labels) if labels is not None else tenant_labels(frame, order)
     names = {t: names.get(t, t) for t in order}
     if len(set(names.values())) != len(names):
@@ -178,16 +253,38 @@ def compare_matrix(
     clash = reserved & set(names.values())
     if clash:
         raise ValueError(f"tenant label clashes with a matrix column: {sorted(clash)}")
+    return names
 
-    cell = cells(frame, order, unconfigured=unconfigured)
+
+def _by_key(cell: pl.DataFrame, frame: pl.DataFrame, order: list[str], *, values: bool, cmps: bool) -> pl.DataFrame:
+    """One row per MATCH_KEY of the cells (`_cells`) of the tenants in `order`, in one group_by: with
+    `values`, what the matrix needs (setting_name, category, tenants_set, `_distinct` normalised values,
+    `_conflict`, and `_value{i}`: the display value of the i-th tenant of `order`, null where it sets
+    none); with `cmps`, `_cmp{i}`: its normalised value (alignment scores)."""
+    index = {t: i for i, t in enumerate(order)}
+    cell = cell.with_columns(pl.col("tenant_id").replace_strict(index, return_dtype=pl.UInt32).alias("_t"))
+    aggs: list[pl.Expr] = []
+    if values:
+        cell = cell.with_columns(_cell_position(frame, order).alias("_pos"))
+        big = pl.lit(len(order) * 2 + 1, pl.UInt32)
+
+        def first_set(column: str) -> pl.Expr:
+            """The column's value in the first cell (by _pos) where it is not null."""
+            return pl.col(column).get(
+                pl.when(pl.col(column).is_not_null()).then(pl.col("_pos")).otherwise(big).arg_min())
+
+        aggs += [first_set("setting_name"), first_set("category"), pl.len().alias("tenants_set"),
+                 pl.col("cmp").n_unique().alias("_distinct"), pl.col("conflict").any().alias("_conflict"),
+                 *(pl.col("value").filter(pl.col("_t") == i).first().alias(f"_value{i}") for i in range(len(order)))]
+    if cmps:
+        aggs += [pl.col("cmp").filter(pl.col("_t") == i).first().alias(f"_cmp{i}") for i in range(len(order))]
+    return cell.group_by(list(MATCH_KEY)).agg(aggs)
+
+
+def _matrix(per_key: pl.DataFrame, cell: pl.DataFrame, order: list[str], names: Mapping[str, str],
+            baseline: str | None, accepted: pl.DataFrame | None) -> pl.DataFrame:
+    """compare_matrix from _by_key(values=True) and the cells it was made of (for accepted deviations)."""
     key_cols = list(MATCH_KEY)
-    summary = cell.group_by(key_cols).agg(
-        pl.col("setting_name").drop_nulls().first(),
-        pl.col("category").drop_nulls().first(),
-        pl.len().alias("tenants_set"),
-        pl.col("cmp").n_unique().alias("_distinct"),
-        pl.col("conflict").any().alias("_conflict"),
-    )
     status = (
         pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
         .when(pl.col("_distinct") > 1).then(pl.lit(DIFFERS))
@@ -195,21 +292,29 @@ def compare_matrix(
         .otherwise(pl.lit(SAME))
         .alias("status")
     )
-    summary = summary.with_columns(status).drop("_distinct", "_conflict")
+    summary = per_key.with_columns(status)
     if baseline is not None and accepted is not None and accepted.height and len(order) > 1:
         summary = _accepted_status(summary, cell, baseline, order[1:], accepted)
-    if order:
-        wide = (
-            cell.select(*key_cols, "tenant_id", "value")
-            .pivot(on="tenant_id", index=key_cols, values="value", on_columns=order)
-        )
-        wide = wide.rename({t: names[t] for t in order if t in wide.columns})
-        # tenants with no rows at all still get an (empty) column
-        wide = wide.with_columns(pl.lit(None, pl.String).alias(names[t]) for t in order if names[t] not in wide.columns)
-        summary = summary.join(wide, on=key_cols, how="left")
-    columns = [*key_cols, "setting_name", "category", "status", "tenants_set", *(names[t] for t in order)]
-    return summary.select(columns).sort(["policy_type", "category", "setting_name", "scope", "setting_key"],
-                                        nulls_last=True)
+    return summary.select(
+        *key_cols, "setting_name", "category", "status", "tenants_set",
+        *(pl.col(f"_value{i}").alias(names[t]) for i, t in enumerate(order)),
+    ).sort(["policy_type", "category", "setting_name", "scope", "setting_key"], nulls_last=True)
+
+
+def _cell_position(frame: pl.DataFrame, order: list[str]) -> pl.Expr:
+    """Over `_cells` rows (with `_t`, the tenant's index in `order`): where the matrix looks first for a
+    key's name and category. Cells of one policy come first, by the tenant's display name (then id; a
+    tenant without one last), then cells of several policies by tenant id."""
+    display: dict[str, str | None] = {}
+    if "tenant" in frame.columns:
+        display = dict(frame.select("tenant_id", "tenant").unique(subset="tenant_id", keep="first").iter_rows())
+    by_name = sorted(order, key=lambda t: (display.get(t) is None, display.get(t) or "", t))
+    by_id = sorted(order)
+    index = {t: i for i, t in enumerate(order)}
+    single = {index[t]: p for p, t in enumerate(by_name)}
+    multi = {index[t]: len(order) + p for p, t in enumerate(by_id)}
+    return (pl.when(pl.col(_MULTI)).then(pl.col("_t").replace_strict(multi, return_dtype=pl.UInt32))
+            .otherwise(pl.col("_t").replace_strict(single, return_dtype=pl.UInt32)))
 
 
 def _accepted_status(summary: pl.DataFrame, cell: pl.DataFrame, baseline: str, others: Sequence[str],
@@ -242,8 +347,7 @@ def report(frame: pl.DataFrame, tenants: Sequence[str], baseline: str | None = N
            accepted: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(matrix, alignment scores or None): what the Compare page shows for these tenants (the baseline
     among them or not), for `python -m tenantpilot compare`. `accepted`: see compare_matrix."""
-    matrix = compare_matrix(frame, tenants, baseline, unconfigured=unconfigured, accepted=accepted)
-    scores = alignment_scores(frame, tenants, baseline, accepted=accepted) if baseline else None
+    matrix, scores, _found = comparison(frame, tenants, baseline, unconfigured=unconfigured, accepted=accepted)
     return (matrix.filter(pl.col("status") != SAME) if only_differences else matrix), scores
 
 
@@ -277,32 +381,42 @@ def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str,
     the baseline does not. score = matched / baseline settings (null when the baseline is empty).
     The baseline itself is not scored.
     """
-    order = [t for t in dict.fromkeys(tenants) if t != baseline]
-    names = tenant_labels(frame, [baseline, *order])
-    cell = cells(frame, [baseline, *order]).select("tenant_id", *MATCH_KEY, "cmp")
-    base = cell.filter(pl.col("tenant_id") == baseline).drop("tenant_id").rename({"cmp": "_base"})
-    total = base.height
-    others = cell.filter(pl.col("tenant_id") != baseline)
-    acc = pl.DataFrame(schema={"tenant_id": pl.String, "accepted": pl.Int64})
+    order = [baseline, *(t for t in dict.fromkeys(tenants) if t != baseline)]
+    by_key = _by_key(_cells(frame, order), frame, order, values=False, cmps=True)
+    return _scores(by_key, order, tenant_labels(frame, order), accepted)
+
+
+def _scores(by_key: pl.DataFrame, order: Sequence[str], names: Mapping[str, str],
+            accepted: pl.DataFrame | None) -> pl.DataFrame:
+    """alignment_scores from _by_key(cmps=True) of the configured cells of the baseline (order[0]) and
+    the tenants after it: per tenant, sums over the keys side by side."""
+    base = pl.col("_cmp0")
+    has = base.is_not_null()
+    masks: dict[int, pl.Expr] = {}  # tenant index -> its accepted keys
     if accepted is not None and accepted.height:
-        keys = accepted.filter(pl.col("tenant_id").is_in(order)).select("tenant_id", *MATCH_KEY).unique()
-        others = others.join(keys, on=["tenant_id", *MATCH_KEY], how="anti")
-        acc = (keys.join(base.select(MATCH_KEY), on=list(MATCH_KEY), how="semi").group_by("tenant_id")
-               .agg(pl.len().cast(pl.Int64).alias("accepted")))
-    joined = others.join(base, on=list(MATCH_KEY), how="left")
-    per = joined.group_by("tenant_id").agg(
-        (pl.col("_base").is_not_null() & (pl.col("cmp") == pl.col("_base"))).sum().alias("matched"),
-        (pl.col("_base").is_not_null() & (pl.col("cmp") != pl.col("_base"))).sum().alias("differing"),
-        pl.col("_base").is_null().sum().alias("extra"),
-    )
-    result = pl.DataFrame({"tenant_id": order}, schema={"tenant_id": pl.String}).join(per, on="tenant_id", how="left")
-    result = result.join(acc, on="tenant_id", how="left")
-    result = result.with_columns(pl.col(c).fill_null(0).cast(pl.Int64)
-                                 for c in ("matched", "differing", "extra", "accepted"))
-    result = result.with_columns((pl.lit(total, pl.Int64) - pl.col("accepted")).alias("baseline_settings"))
+        for i, tenant in enumerate(order[1:], start=1):
+            keys = accepted.filter(pl.col("tenant_id") == tenant).select(MATCH_KEY).unique()
+            if keys.height:
+                by_key = by_key.join(keys.with_columns(pl.lit(True).alias(f"_acc{i}")), on=list(MATCH_KEY), how="left")
+                masks[i] = pl.col(f"_acc{i}").fill_null(False)
+    sums: list[pl.Expr] = [has.sum().alias("total")]
+    for i in range(1, len(order)):
+        own = pl.col(f"_cmp{i}")
+        kept = (own.is_not_null() & ~masks[i]) if i in masks else own.is_not_null()
+        sums += [(kept & has & (own == base)).sum().alias(f"matched{i}"),
+                 (kept & has & (own != base)).sum().alias(f"differing{i}"),
+                 (kept & ~has).sum().alias(f"extra{i}"),
+                 ((masks[i] & has).sum() if i in masks else pl.lit(0)).alias(f"accepted{i}")]
+    got = by_key.select(sums).row(0, named=True)
+    columns = ("matched", "differing", "extra", "accepted")
+    result = pl.DataFrame(
+        {"tenant_id": list(order[1:]), **{c: [int(got[f"{c}{i}"] or 0) for i in range(1, len(order))] for c in columns}},
+        schema={"tenant_id": pl.String, **{c: pl.Int64 for c in columns}})
+    result = result.with_columns((pl.lit(int(got["total"] or 0), pl.Int64) - pl.col("accepted")).alias("baseline_settings"))
     return result.select(
         "tenant_id",
-        pl.col("tenant_id").replace_strict(names, default=pl.col("tenant_id"), return_dtype=pl.String).alias("tenant"),
+        pl.col("tenant_id").replace_strict(dict(names), default=pl.col("tenant_id"), return_dtype=pl.String)
+        .alias("tenant"),
         "baseline_settings",
         "matched",
         "differing",
@@ -332,10 +446,17 @@ def conflicts(frame: pl.DataFrame, only: pl.DataFrame | None = None) -> pl.DataF
     bad = with_cmp.group_by(keys).agg(pl.col("_cmp").n_unique().alias("distinct_values")).filter(
         pl.col("distinct_values") > 1
     )
-    out = with_cmp.join(bad, on=keys, how="inner")
+    return _conflict_rows(with_cmp, bad)
+
+
+def _conflict_rows(with_cmp: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFrame:
+    """conflicts' rows: those of `with_cmp` (configured rows with `_cmp`) in the cells `bad` (tenant_id,
+    MATCH_KEY, distinct_values), sorted by tenant, key, normalised value and policy (then name, value)."""
+    out = with_cmp.join(bad, on=["tenant_id", *MATCH_KEY], how="inner")
     cols = [c for c in ("tenant_id", "tenant", *MATCH_KEY, "setting_name", "category", "policy_name", "value",
                         "distinct_values") if c in out.columns]
-    sort = [c for c in ("tenant_id", *MATCH_KEY, "_cmp", "policy_name") if c in out.columns]
+    sort = [c for c in ("tenant_id", *MATCH_KEY, "_cmp", "policy_name", "category", "setting_name", "value")
+            if c in out.columns]
     return out.sort(sort, nulls_last=True).select(cols)
 
 

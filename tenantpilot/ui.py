@@ -8,6 +8,7 @@ connection between reruns. Errors become `st.error` with what to do next, never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -221,17 +222,42 @@ def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params
         return Store(Path(key[0])).settings_matching(condition, args)
 
 
+def chosen_key(key: SnapshotKey, tenant_ids: Sequence[str]) -> SnapshotKey:
+    """The snapshot key narrowed to these tenants' current runs: a cache key that changes only when one of
+    them syncs, and small (hashing 1,000 (tenant, run) pairs costs a cached call about 12 ms)."""
+    wanted = set(tenant_ids)
+    return key[0], tuple(pair for pair in key[1] if pair[0] in wanted)
+
+
 def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataFrame:
-    """The current rows of the chosen tenants only (Compare): cost grows with what is compared."""
+    """The current rows of the chosen tenants only (Compare), in no particular order, with the columns
+    Compare reads, searches and filters on: cost grows with what is compared."""
     with guard("read the chosen tenants' settings"):
-        return _tenant_settings(*key, tuple(sorted(tenant_ids)))
+        return _tenant_settings(*chosen_key(key, tenant_ids))
+
+
+def facets_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> dict[str, list[str]]:
+    """explore.facet_values of current_settings_of(key, tenant_ids): the filter choices, once per chosen set."""
+    with guard("read the chosen tenants' settings"):
+        return _tenant_facets(*chosen_key(key, tenant_ids))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _tenant_facets(db_path: str, runs: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
+    from tenantpilot import explore
+
+    return explore.facet_values(_tenant_settings(db_path, runs))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the chosen tenants…")
-def _tenant_settings(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...]) -> pl.DataFrame:
-    # Compare matches, shows and searches names, values and policies: the long texts stay in the database
-    frame = Store(Path(db_path)).current_settings(list(tenant_ids), leave_out=("description", "raw_value"))
-    return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
+def _tenant_settings(db_path: str, runs: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+    """Keyed by the tenants' current runs (chosen_key). Compare needs no order (its results never depend
+    on it) and no long texts (descriptions, raw values), which stay in the database."""
+    from tenantpilot import compare, explore
+
+    columns = [*dict.fromkeys((*compare.READS, *explore.SEARCH_COLUMNS,
+                               *(c for c in explore.FACET_COLUMNS.values() if c != "tenant_id")))]
+    return Store(Path(db_path)).current_columns_of(sorted(t for t, _run in runs), columns)
 
 
 def family_label(policy_type: str) -> str:
@@ -317,15 +343,21 @@ def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _carried(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+def _carried(db_path: str, token: str) -> pl.DataFrame:
+    """Keyed by token_digest: hashing the token's pairs themselves costs every call ~12 ms at 1,000 tenants."""
     return Store(Path(db_path)).current_carried()
+
+
+def token_digest(token: tuple[tuple[str, int], ...]) -> str:
+    """A short cache key that changes with the snapshot token (when any tenant's current run does)."""
+    return hashlib.blake2b(repr(token).encode(), digest_size=16).hexdigest()
 
 
 def carried_lines(key: SnapshotKey, tenant_ids: Sequence[str] | None = None, *, verb: str = "carried forward") -> list[str]:
     """One line per policy type whose rows on screen are not current: which tenant, from which
     run and when, and why the last sync could not read it."""
     with guard("read which data is current"):
-        carried = _carried(*key)
+        carried = _carried(key[0], token_digest(key[1]))
     if tenant_ids is not None:
         carried = carried.filter(pl.col("tenant_id").is_in(list(tenant_ids)))
     lines = []
@@ -531,9 +563,16 @@ def duration(seconds: float | None) -> str:
 
 
 # --- the deviation register (tenantpilot/deviations.py) -------------------------------------------
-def accepted_rows(baseline: str | None) -> tuple[tuple[str, ...], ...]:
+def deviations_register() -> pl.DataFrame:
+    """The whole register, removed deviations too: Compare reads it once per rerun for accepted_rows and
+    deviation_register (each open of the database costs ~15 ms)."""
+    with guard("read the deviation register"):
+        return store().deviations(include_removed=True)
+
+
+def accepted_rows(baseline: str | None, register: pl.DataFrame | None = None) -> tuple[tuple[str, ...], ...]:
     """The valid accepted deviations against `baseline` as a hashable cache key (tenant_id, MATCH_KEY,
-    label), for Compare."""
+    label), for Compare. `register`: deviations_register() when the page has it (else it is read)."""
     from datetime import date
 
     from tenantpilot import deviations
@@ -541,7 +580,8 @@ def accepted_rows(baseline: str | None) -> tuple[tuple[str, ...], ...]:
     if not baseline:
         return ()
     with guard("read the deviation register"):
-        keys = deviations.accepted_keys(store().deviations(), date.today(), baseline)
+        keys = deviations.accepted_keys(register if register is not None else store().deviations(), date.today(),
+                                        baseline)
     return tuple(keys.rows())
 
 
@@ -596,14 +636,19 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
         st.rerun()
 
 
-def deviation_register(tenant_ids: Sequence[str] | None = None) -> None:
-    """The register (valid, expired and removed), its CSV export and removing one."""
+def deviation_register(tenant_ids: Sequence[str] | None = None, register: pl.DataFrame | None = None) -> None:
+    """The register (valid, expired and removed) of these tenants, its CSV export and removing one.
+    `register`: deviations_register() when the page has it (else it is read)."""
     from datetime import date
 
     from tenantpilot import deviations, export
 
     with guard("read the deviation register"):
-        register = deviations.with_state(store().deviations(tenant_ids, include_removed=True), date.today())
+        if register is None:
+            register = store().deviations(tenant_ids, include_removed=True)
+        elif tenant_ids is not None:
+            register = register.filter(pl.col("tenant_id").is_in(list(tenant_ids)))
+        register = deviations.with_state(register, date.today())
     with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
         if not register.height:
             st.caption("No accepted deviation yet.")
