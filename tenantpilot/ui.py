@@ -253,11 +253,15 @@ def _tenant_facets(db_path: str, runs: tuple[tuple[str, int], ...]) -> dict[str,
 def _tenant_settings(db_path: str, runs: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     """Keyed by the tenants' current runs (chosen_key). Compare needs no order (its results never depend
     on it) and no long texts (descriptions, raw values), which stay in the database."""
+    return Store(Path(db_path)).current_columns_of(sorted(t for t, _run in runs), compare_columns())
+
+
+def compare_columns() -> list[str]:
+    """The setting columns Compare reads: what compare uses, what its search and filters look at."""
     from tenantpilot import compare, explore
 
-    columns = [*dict.fromkeys((*compare.READS, *explore.SEARCH_COLUMNS,
-                               *(c for c in explore.FACET_COLUMNS.values() if c != "tenant_id")))]
-    return Store(Path(db_path)).current_columns_of(sorted(t for t, _run in runs), columns)
+    return [*dict.fromkeys((*compare.READS, *explore.SEARCH_COLUMNS,
+                            *(c for c in explore.FACET_COLUMNS.values() if c != "tenant_id")))]
 
 
 def family_label(policy_type: str) -> str:
