@@ -5,7 +5,8 @@
 Starts the simulator, a huey_consumer and `streamlit run` on a tmp data folder (embedded
 defaults, SQLite queue), adds the demo tenants and syncs them through the CLI, then syncs one
 tenant again while Graph denies the settings catalog (a partial run: its rows are carried
-forward), and saves each page twice: the first 900 px (what one sees) and the whole page.
+forward), and saves each page three times: the first 900 px (what one sees), the whole page, and the
+next 900 px (scrolled).
 Drives Debian's chromium with Playwright (no browser download).
 """
 
@@ -146,6 +147,11 @@ def main() -> None:
                 settle(page)
                 page.screenshot(path=str(args.out / f"{name}.png"))
                 page.screenshot(path=str(args.out / f"{name}-full.png"), full_page=True)
+                # Streamlit scrolls inside its main block, which a full-page shot does not see: the next screen
+                page.mouse.move(900, 500)
+                page.mouse.wheel(0, 820)
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(args.out / f"{name}-2.png"))
                 print(f"{args.out / name}.png")
             browser.close()
     finally:
