@@ -555,7 +555,12 @@ def test_200_tenants_explore_search_page_compare_in_a_real_browser(big_server, p
         page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
         times[label] = time.perf_counter() - start
 
-    step("open Explore", lambda: page.goto(f"{url}/explore", wait_until="domcontentloaded"),
+    # the first load after the server started runs the imports and fills the caches; the second is what
+    # everyone after that sees (both include Streamlit loading its own frontend, ~0.8 s here)
+    step("open Explore (first after start)", lambda: page.goto(f"{url}/explore", wait_until="domcontentloaded"),
+         "of 1,000,000 matching rows")
+    page.goto("about:blank")
+    step("open Explore again", lambda: page.goto(f"{url}/explore", wait_until="domcontentloaded"),
          "of 1,000,000 matching rows")
     box = page.get_by_role("textbox", name="Search")
     step("search 'setting 1234'", lambda: (box.fill("setting 1234"), box.press("Enter")), "of 200 matching rows")
