@@ -224,19 +224,17 @@ def _rows_sql(kind: str, runs: str | None, prefilter: str = "") -> str:
     with a subquery is never pushed through joins by itself)."""
     texts = "JOIN setting_texts x ON x.text_id = v.text_id" if kind == "settings" else ""
     if runs is None:
+        versions = (f"(SELECT * FROM {_VERSIONS[kind]} s WHERE s.valid_to_run IS NULL AND ({prefilter}))"
+                    if prefilter else _VERSIONS[kind])
         join, where = ("JOIN current_runs c ON c.tenant_id = v.tenant_id JOIN sync_runs r ON r.run_id = c.run_id",
                        "v.valid_to_run IS NULL")
     else:
+        versions = _all_versions(kind, closed_after=f"(SELECT min(run_id) FROM ({runs}) q0)")
         join = (f"JOIN (SELECT r.* FROM sync_runs r SEMI JOIN ({runs}) q ON q.run_id = r.run_id "
                 "WHERE r.status IN ('succeeded', 'partial')) r ON r.tenant_id = v.tenant_id "
                 "AND v.valid_from_run <= r.run_id AND (v.valid_to_run IS NULL OR v.valid_to_run > r.run_id)")
         where = "TRUE"
     text_id = ", v.text_id" if kind == "settings" else ""
-    if runs is None:
-        versions = (f"(SELECT * FROM {_VERSIONS[kind]} s WHERE s.valid_to_run IS NULL AND ({prefilter}))"
-                    if prefilter else _VERSIONS[kind])
-    else:
-        versions = _all_versions(kind, closed_after=f"(SELECT min(run_id) FROM ({runs}) q0)")
     return f"""SELECT r.run_id, v.tenant_id, {_row_columns(kind)},
          coalesce(k.carried_at, r.finished_at) AS synced_at, k.carried_from_run,
          v.type_key, v.valid_from_run, v.valid_to_run{text_id}
@@ -1026,22 +1024,25 @@ class Store:
     def _rows(self, kind: str, run_ids: Sequence[int] | None, tenant_ids: Sequence[str] | None,
               columns: Sequence[str] | None = None) -> pl.DataFrame:
         """Rows of `kind` as of specific runs (None: each tenant's current run), with display names."""
-        args: list[Any] = []
-        where = "TRUE"
-        if tenant_ids is not None:
-            where = f"s.tenant_id IN ({','.join('?' * len(tenant_ids)) or 'NULL'})"
-            args.extend(tenant_ids)
+        args: list[Any] = list(tenant_ids) if tenant_ids is not None else []
+        chosen = f"tenant_id IN ({','.join('?' * len(args)) or 'NULL'})" if tenant_ids is not None else "TRUE"
+        where = chosen.replace("tenant_id", "s.tenant_id", 1)
         if run_ids is not None:
             view = f"({_rows_sql(kind, _runs_relation(run_ids))})"
         elif tenant_ids is not None:  # the chosen tenants' open versions first, then their joins
             view, where = f"({_rows_sql(kind, None, prefilter=where)})", "TRUE"
         else:
             view = _CURRENT_VIEW[kind]
-        cols = ", ".join(f"s.{c}" for c in (columns or _SCHEMAS[kind]))
-        sql = f"""SELECT s.run_id, s.tenant_id, t.display_name AS tenant, {cols}, s.synced_at, s.carried_from_run
-                  FROM {view} s JOIN tenants t USING (tenant_id) WHERE {where}"""
+        picked = list(columns or _SCHEMAS[kind])
+        sql = f"""SELECT s.run_id, s.tenant_id, {', '.join(f's.{c}' for c in picked)}, s.synced_at, s.carried_from_run
+                  FROM {view} s WHERE {where}"""
         with self.connect() as con:
-            return con.sql(sql, params=args or None).pl()
+            names = dict(con.execute(f"SELECT tenant_id, display_name FROM tenants WHERE {chosen}", args).fetchall())
+            rows = con.sql(sql, params=args or None).pl()
+        # the names apart: joining the tenants to every row cost more than mapping the few names asked for
+        tenant = pl.col("tenant_id").replace_strict(names, default=None, return_dtype=pl.String).alias("tenant")
+        return rows.filter(pl.col("tenant_id").is_in(list(names))).select(
+            "run_id", "tenant_id", tenant, *picked, "synced_at", "carried_from_run")
 
     # -- reads sized to the screen: the database filters, counts and pages; only the page comes back
     # The current rows of every tenant: the one place that says what "current" is, for these reads.
@@ -1619,17 +1620,7 @@ class Store:
         unknown = [c for c in columns if c not in SETTING_SCHEMA]
         if unknown:
             raise ValueError(f"not setting columns: {unknown}")
-        ids = list(tenant_ids)
-        marks = ",".join("?" * len(ids)) or "NULL"
-        picked = "".join(f", s.{c}" for c in columns)
-        with self.connect() as con:
-            names = dict(con.execute(f"SELECT tenant_id, display_name FROM tenants WHERE tenant_id IN ({marks})",
-                                     ids).fetchall())
-            rows = con.sql(f"SELECT s.tenant_id{picked} FROM {_CURRENT_VIEW['settings']} s "
-                           f"WHERE s.tenant_id IN ({marks})", params=ids or None).pl()
-        # the names apart: joining 1,000 tenants to every row costs more than mapping 11 names
-        tenant = pl.col("tenant_id").replace_strict(names, default=None, return_dtype=pl.String).alias("tenant")
-        return rows.select("tenant_id", tenant, *columns)
+        return self._rows("settings", None, list(tenant_ids), columns).select("tenant_id", "tenant", *columns)
 
 # --- migrations: versioned steps that bring an existing file up to SCHEMA_VERSION ---------------
 # Each step runs once per file, in its own transaction together with the new schema_version, when

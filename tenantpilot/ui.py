@@ -574,19 +574,16 @@ def deviations_register() -> pl.DataFrame:
         return store().deviations(include_removed=True)
 
 
-def accepted_rows(baseline: str | None, register: pl.DataFrame | None = None) -> tuple[tuple[str, ...], ...]:
-    """The valid accepted deviations against `baseline` as a hashable cache key (tenant_id, MATCH_KEY,
-    label), for Compare. `register`: deviations_register() when the page has it (else it is read)."""
+def accepted_rows(baseline: str | None, register: pl.DataFrame) -> tuple[tuple[str, ...], ...]:
+    """The valid accepted deviations against `baseline` among `register` (deviations_register()) as a
+    hashable cache key (tenant_id, MATCH_KEY, label), for Compare."""
     from datetime import date
 
     from tenantpilot import deviations
 
     if not baseline:
         return ()
-    with guard("read the deviation register"):
-        keys = deviations.accepted_keys(register if register is not None else store().deviations(), date.today(),
-                                        baseline)
-    return tuple(keys.rows())
+    return tuple(deviations.accepted_keys(register, date.today(), baseline).rows())
 
 
 def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
@@ -640,19 +637,14 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
         st.rerun()
 
 
-def deviation_register(tenant_ids: Sequence[str] | None = None, register: pl.DataFrame | None = None) -> None:
-    """The register (valid, expired and removed) of these tenants, its CSV export and removing one.
-    `register`: deviations_register() when the page has it (else it is read)."""
+def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> None:
+    """The register (valid, expired and removed; deviations_register()) of these tenants, its CSV export
+    and removing one."""
     from datetime import date
 
     from tenantpilot import deviations, export
 
-    with guard("read the deviation register"):
-        if register is None:
-            register = store().deviations(tenant_ids, include_removed=True)
-        elif tenant_ids is not None:
-            register = register.filter(pl.col("tenant_id").is_in(list(tenant_ids)))
-        register = deviations.with_state(register, date.today())
+    register = deviations.with_state(register.filter(pl.col("tenant_id").is_in(list(tenant_ids))), date.today())
     with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
         if not register.height:
             st.caption("No accepted deviation yet.")
