@@ -28,12 +28,13 @@ same file in one process at the same time).
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -509,8 +510,10 @@ class Store:
             yield shared
             return
         with _process_lock:
-            if key not in _initialised or not self.path.exists():
-                write = True  # first open in this process creates / migrates the schema
+            if not self.path.exists():
+                self._create()
+            if key not in _initialised:
+                write = True  # first open in this process migrates the schema
             read_only = not write and self.path.exists()
             deadline = time.monotonic() + self.lock_timeout_s
             delay = 0.005
@@ -537,6 +540,26 @@ class Store:
                 yield con
             finally:
                 con.close()
+
+    def _create(self) -> None:
+        """Create the database whole, or leave it to the process that won: the schema is built in a
+        file of this process's own, then linked into place (atomic; fails if the name exists). DuckDB
+        creating the file in place left a moment in which another process (a consumer starting beside
+        a CLI) found the file but no database in it and failed with "not a valid DuckDB database"."""
+        draft = self.path.with_name(f".{self.path.name}.{os.getpid()}-{threading.get_ident()}.creating")
+        draft.unlink(missing_ok=True)
+        try:
+            with closing(duckdb.connect(str(draft))) as con:
+                self._migrate(con)
+            try:
+                os.link(draft, self.path)
+            except FileExistsError:
+                pass  # another process created it first: its database is the one
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"Cannot create database {self.path}: {exc}") from exc
+        finally:
+            draft.unlink(missing_ok=True)
+            draft.with_name(draft.name + ".wal").unlink(missing_ok=True)
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(DDL)

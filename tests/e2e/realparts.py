@@ -64,9 +64,17 @@ class Consumer:
         return self.log_path.read_text(errors="replace")
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tenantpilot", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def run_cli(env: dict[str, str], *args: str, timeout: float = 180,
+            expect: int | None = 0) -> subprocess.CompletedProcess:
+    """`python -m tenantpilot *args`; asserts its exit code is `expect` (None: any), showing the command's
+    output when it is not: a call that failed quietly hides the real cause of what fails after it."""
+    result = subprocess.run([sys.executable, "-m", "tenantpilot", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    if expect is not None:
+        assert result.returncode == expect, (
+            f"`tenantpilot {' '.join(args)}` exited {result.returncode}, not {expect}\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}")
+    return result
 
 
 CONTOSO = "11111111-1111-4111-8111-111111111111"
@@ -77,9 +85,7 @@ def add_and_sync(env: dict[str, str], tenant: str = CONTOSO, expect: int = 0, ti
                  name: str = "Contoso") -> subprocess.CompletedProcess:
     """`tenants add` then `sync --wait` through the CLI; asserts the exit code."""
     run_cli(env, "tenants", "add", tenant, "--name", name)
-    result = run_cli(env, "sync", tenant, "--wait", "--timeout", str(timeout), timeout=timeout + 30)
-    assert result.returncode == expect, result.stdout + result.stderr
-    return result
+    return run_cli(env, "sync", tenant, "--wait", "--timeout", str(timeout), timeout=timeout + 30, expect=expect)
 
 
 def store_of(env: dict[str, str]):

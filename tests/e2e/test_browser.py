@@ -285,8 +285,13 @@ def test_demo_mode_sync_explore_compare(demo_stack, page):
     assert set(statuses.values()) == {"succeeded"}, f"{statuses}\n{text}\n{stack.procs.logs()}"
     synced = {name: (int(m.group(3).replace(",", "")), int(m.group(4).replace(",", ""))) for name, m in found.items()}
     assert all(policies > 0 and settings > policies for policies, settings in synced.values()), synced
+    # The last fragment run that showed every card finished then reruns the whole page (polling stops): until
+    # that run is over, Streamlit may show the history table twice (the stale one and its replacement).
+    # Wait for the page as it stays: one history table, found by its key, and no script running.
     page.get_by_role("heading", name="History", exact=True).first.wait_for()
-    page.locator("[data-testid='stDataFrame']").wait_for()
+    page.wait_for_function(
+        "document.querySelectorAll('.st-key-sync_history_section [data-testid=stDataFrame]').length === 1")
+    settle(page)
     assert "No sync worker" not in main_text(page)  # the consumer's heartbeat is seen through the SQLite queue
     assert_clean(page)
     shoot(page, "sync.png")

@@ -36,7 +36,7 @@ def test_accepted_deviation_leaves_the_score_until_it_expires(env: dict[str, str
             "--policy-type", target["policy_type"], "--scope", target["scope"], "--owner", "Ops",
             "--reason", "customer's legacy app"]
 
-    refused = run_cli(env, *args, "--expires", (date.today() - timedelta(days=1)).isoformat())
+    refused = run_cli(env, *args, "--expires", (date.today() - timedelta(days=1)).isoformat(), expect=2)
     assert refused.returncode == 2 and "has passed" in refused.stderr
 
     added = run_cli(env, *args, "--expires", (date.today() + timedelta(days=1)).isoformat())

@@ -70,14 +70,14 @@ def test_killed_consumer_leaves_no_stuck_tenant(queue_env, sim, tmp_path):
 
 def test_health_reports_consumer_and_exits_nonzero_without_it(queue_env, backend, sim, tmp_path):
     run_cli(queue_env, "tenants", "add", CONTOSO, "--name", "Contoso")
-    down = run_cli(queue_env, "health")
+    down = run_cli(queue_env, "health", expect=1)
     report = json.loads(down.stdout)
     assert down.returncode == 1 and report["queue"]["reachable"] and not report["consumer"]["alive"]
     c = Consumer(queue_env, tmp_path / "c.log").start()
     try:
         deadline = time.monotonic() + 30
         while True:
-            up = run_cli(queue_env, "health")
+            up = run_cli(queue_env, "health", expect=None)
             if up.returncode == 0:
                 break
             assert time.monotonic() < deadline, up.stdout

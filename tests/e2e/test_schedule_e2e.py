@@ -49,7 +49,7 @@ def test_scheduled_syncs_fire_from_the_periodic_task(queue_env, backend, tmp_pat
 
     for tid, name in ((CONTOSO, "Contoso"), (FABRIKAM, "Fabrikam"), (NORTHWIND, "Northwind")):
         assert run_cli(env, "tenants", "add", tid, "--name", name).returncode == 0
-    bad = run_cli(env, "schedule", "set", "Contoso", "* 24 * * *")
+    bad = run_cli(env, "schedule", "set", "Contoso", "* 24 * * *", expect=2)
     assert bad.returncode == 2 and "hour (0-23)" in bad.stderr
     assert run_cli(env, "schedule", "set", "Contoso", "* * * * *").returncode == 0
     assert run_cli(env, "schedule", "set", "Northwind", "off").returncode == 0

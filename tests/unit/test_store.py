@@ -144,3 +144,15 @@ def test_reader_process_never_fails_while_writer_writes(store):
     print(f"concurrent: {writes} snapshot writes, {reads} reads in another process, {failures} failed reads")
     assert writes > 3 and reads > 3
     assert failures == 0
+
+
+
+def test_a_database_created_elsewhere_first_is_kept_whole(tmp_path):
+    """Two processes creating one new database: each builds its own draft and links it into place, so
+    the path holds a whole database from the moment it exists; the one that lost keeps the winner's."""
+    path = tmp_path / "data" / "tenantpilot.duckdb"
+    first = Store(path)
+    first.add_tenant("11111111-1111-4111-8111-111111111111", "Contoso")
+    Store(path)._create()  # the slower process: its draft loses the link, the winner's data stays
+    assert first.tenants()["display_name"].to_list() == ["Contoso"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tenantpilot.duckdb"]  # no draft left behind
