@@ -6,7 +6,7 @@ from tenantpilot.config import ConfigError, private_files
 
 private_files()  # the consumer's database, queue and log files: 0600, folders 0700
 try:
-    from tenantpilot.queue import get_huey
+    from tenantpilot.ops.queue import get_huey
 
     huey = get_huey()
 except ConfigError as exc:

@@ -15,7 +15,7 @@ import logging
 
 import streamlit as st
 
-from tenantpilot import ui
+from tenantpilot.app import ui
 from tenantpilot.config import private_files
 
 private_files()  # the app's database and data folder: 0600 / 0700

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import streamlit as st
 
-from tenantpilot import drift, explore, export, history, ui
+from tenantpilot.analysis import drift, explore, export, history
+from tenantpilot.app import ui
 from tenantpilot.store import Store
 
 st.title("Changes")
@@ -15,7 +16,7 @@ st.caption("What changed since a point in time: policies added, deleted or renam
            "settings whose configured value changed inside the policies that stayed. Reordered lists, renames "
            "and settings left at “Not configured” are not setting changes.")
 
-# who changed it, where Intune's audit log recorded it (tenantpilot/audit.py)
+# who changed it, where Intune's audit log recorded it (tenantpilot/sync/audit.py)
 WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names"),
        "activity": st.column_config.TextColumn("Activity", help="what Intune's audit log says was done"),
        "changed_at": st.column_config.DatetimeColumn("Changed at (UTC)", format="YYYY-MM-DD HH:mm")}

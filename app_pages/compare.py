@@ -1,7 +1,7 @@
 """Compare: 2..N tenants side by side (optionally against a baseline), one row per setting.
 
 Settings are matched by (policy type, setting key), never by policy name; values are compared
-normalised. The matrix, the alignment scores and the charts come from tenantpilot.compare.
+normalised. The matrix, the alignment scores and the charts come from tenantpilot.analysis.compare.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from tenantpilot import compare, explore, export, ui
+from tenantpilot.analysis import compare, explore, export
+from tenantpilot.app import ui
 
 PAGE_SIZE = ui.PAGE_SIZE
 

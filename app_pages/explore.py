@@ -15,7 +15,9 @@ import json
 import polars as pl
 import streamlit as st
 
-from tenantpilot import explore, export, families, ui
+from tenantpilot import families
+from tenantpilot.analysis import explore, export
+from tenantpilot.app import ui
 from tenantpilot.flatten import secrets
 
 PAGE_SIZE = ui.PAGE_SIZE

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from tenantpilot import ui
-from tenantpilot.health import health_report
+from tenantpilot.app import ui
+from tenantpilot.ops.health import health_report
 
 st.title("Health")
 st.caption(ui.NO_LOGIN)

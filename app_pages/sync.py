@@ -1,6 +1,6 @@
 """Sync: queue syncs, follow the active runs live, read the run history.
 
-The page only enqueues (tenantpilot.queue.enqueue_sync) and reads: the run rows from DuckDB,
+The page only enqueues (tenantpilot.ops.queue.enqueue_sync) and reads: the run rows from DuckDB,
 live progress from the queue's storage. The sync itself runs in the huey_consumer worker.
 While a run is queued or running, the status part of the page refreshes itself every second
 (st.fragment(run_every=...)); when everything has finished it stops polling.
@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import polars as pl
 import streamlit as st
 
-from tenantpilot import progress, queue, ui
+from tenantpilot.app import ui
+from tenantpilot.ops import progress, queue
 from tenantpilot.store import StoreError
 
 REFRESH_S = 1.0

@@ -1,5 +1,5 @@
 """Tenants: list, add (GUID or domain + display name), remove with confirmation, demo tenants, and
-import a baseline from uploaded export files (tenantpilot.uploads: JSON files and zipped export folders)."""
+import a baseline from uploaded export files (tenantpilot.sync.uploads: JSON files and zipped export folders)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from datetime import datetime
 
 import streamlit as st
 
-from tenantpilot import schedule, ui, uploads
+from tenantpilot.app import ui
+from tenantpilot.ops import schedule
+from tenantpilot.sync import uploads
 from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
 st.title("Tenants")

@@ -23,10 +23,10 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from tenantpilot import compare, explore  # noqa: E402
+from tenantpilot.analysis import compare, explore  # noqa: E402
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, SETTING_SCHEMA  # noqa: E402
-from tenantpilot.snapshot import POLICY_SCHEMA  # noqa: E402
 from tenantpilot.store import SEARCH_TEXTS, Store  # noqa: E402
+from tenantpilot.sync.snapshot import POLICY_SCHEMA  # noqa: E402
 
 FAMILIES = ("settingsCatalog", "settingsCatalog", "settingsCatalog", "deviceConfiguration", "compliance",
             "endpointSecurityIntent", "adminTemplate", "appProtection")
@@ -209,7 +209,7 @@ def measure(db: Path, store: Store) -> dict[str, float]:
     clock("store: count of every current row", lambda: store.settings_count(*explore.filters_sql(explore.Filters())))
     clock("store: search 'setting 1234', first page", lambda: store.settings_page(
         *explore.filters_sql(explore.Filters(search="setting 1234"), texts=SEARCH_TEXTS), offset=0, limit=1000))
-    from tenantpilot import ui  # the page's column list (here, not at the top: bench_history imports this file)
+    from tenantpilot.app import ui  # the page's column list (here, not at the top: bench_history imports this file)
 
     compared = [baseline, *others[:10]]
     frame = clock("store: the rows Compare reads, 10 tenants + baseline",

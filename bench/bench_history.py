@@ -27,8 +27,8 @@ from typing import Any
 import polars as pl
 from bench_app import base_settings, batch_frames, peak_rss_mb, rss_mb, timed
 
-from tenantpilot import history
-from tenantpilot.explore import Filters, filters_sql
+from tenantpilot.analysis import history
+from tenantpilot.analysis.explore import Filters, filters_sql
 from tenantpilot.store import SEARCH_TEXTS, VERSION_COLUMNS, Store, load_closed_settings
 
 START = datetime(2025, 12, 1, 2, 0, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ Prints figures; asserts nothing. Each import runs in a fresh child process, so i
     .venv/bin/python bench/bench_import.py [--export-mb 200] [--big-file-mb 100] [--before main]
 
 1. the zip bomb: 0.9 MB of zip holding one 900 MB file (made with zipfile at level 9, as any tool
-   would), uploaded through tenantpilot.uploads.import_uploads: refused before unpacking.
+   would), uploaded through tenantpilot.sync.uploads.import_uploads: refused before unpacking.
 2. an export folder of --export-mb MB: the Graph simulator's policies as IntuneManagement writes
    them, one JSON file per policy, settings catalog with inline settingDefinitions (2a), and the
    same without definitions, as IntuneCD writes them (2b: about 20 times the rows per MB).
@@ -105,7 +105,7 @@ def child(kind: str, path: str) -> None:
     started = time.perf_counter()
     outcome: dict = {}
     if kind == "upload":
-        from tenantpilot import uploads
+        from tenantpilot.sync import uploads
 
         data = Path(path).read_bytes()
         before = psutil.Process().memory_info().rss  # the upload's bytes are in memory, as in the app
@@ -115,7 +115,7 @@ def child(kind: str, path: str) -> None:
         except uploads.UploadError as exc:
             outcome["result"] = f"refused: {exc}"
     else:
-        from tenantpilot.baseline import import_baseline
+        from tenantpilot.sync.baseline import import_baseline
 
         result = import_baseline(store, Path(path), "Bench")
         outcome.update(result=f"{result.policies:,} policies, {result.settings:,} settings",

@@ -233,7 +233,7 @@ def bench_store(rows_wanted: int) -> None:
 import resource, sys, tempfile, time
 from pathlib import Path
 from tenantpilot.flatten.files import load_export
-from tenantpilot.snapshot import build_frames, write_parts
+from tenantpilot.sync.snapshot import build_frames, write_parts
 from tenantpilot.store import Store
 from graphsim import CORPUS_DIR
 corpus = load_export(CORPUS_DIR)

@@ -378,7 +378,7 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
 
 #: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:
 #: @odata.type (short, lower case) -> {navigation (lower case): (Graph's spelling, collection-valued)}.
-#: This is the simulator's own copy (an independent check of tenantpilot/links.py), for the types the
+#: This is the simulator's own copy (an independent check of tenantpilot/sync/links.py), for the types the
 #: simulated tenants hold. Sources: Graph beta resource pages, "Relationships" tables:
 #: intune-deviceconfig-iosenterprisewificonfiguration (rootCertificatesForServerValidation: collection
 #: of iosTrustedRootCertificate; identityCertificateForClientAuthentication), -macosenterprisewificonfiguration

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tenantpilot.config import ConfigError, private_files, settings
-from tenantpilot.health import status_line
+from tenantpilot.ops.health import status_line
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
 
 
@@ -69,7 +69,7 @@ def cmd_tenants(args) -> int:
 
 def _format_progress(run: dict, prog: dict | None) -> str:
     if prog and run["status"] == "running":
-        from tenantpilot.progress import waiting_text
+        from tenantpilot.ops.progress import waiting_text
 
         total = f"/{prog['total']}" if prog.get("total") else ""
         waiting = waiting_text(prog)
@@ -78,7 +78,7 @@ def _format_progress(run: dict, prog: dict | None) -> str:
 
 
 def cmd_sync(args) -> int:
-    from tenantpilot import queue
+    from tenantpilot.ops import queue
 
     store = _store()
     if args.all:
@@ -139,8 +139,8 @@ def cmd_runs(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tenantpilot import export
-    from tenantpilot.explore import export_columns
+    from tenantpilot.analysis import export
+    from tenantpilot.analysis.explore import export_columns
 
     store = _store()
     tenant = _resolve(store, args.tenant)
@@ -155,8 +155,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from tenantpilot import compare, export
-    from tenantpilot.explore import with_family_labels
+    from tenantpilot.analysis import compare, export
+    from tenantpilot.analysis.explore import with_family_labels
 
     store = _store()
     tenants = list(dict.fromkeys(_resolve(store, name).tenant_id for name in args.tenants))
@@ -193,7 +193,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_changes(args) -> int:
-    from tenantpilot import export, history
+    from tenantpilot.analysis import export, history
 
     store = _store()
     tenants = [_resolve(store, args.tenant).tenant_id] if args.tenant else None
@@ -220,7 +220,7 @@ def cmd_changes(args) -> int:
 def _accepted(store, baseline: str):
     from datetime import date
 
-    from tenantpilot import deviations
+    from tenantpilot.analysis import deviations
 
     return deviations.accepted_keys(store.deviations(), date.today(), baseline)
 
@@ -228,7 +228,7 @@ def _accepted(store, baseline: str):
 def cmd_deviations(args) -> int:
     from datetime import date
 
-    from tenantpilot import compare, deviations, export
+    from tenantpilot.analysis import compare, deviations, export
 
     store = _store()
     if args.action == "add":
@@ -270,7 +270,7 @@ def cmd_deviations(args) -> int:
 
 
 def cmd_health(args) -> int:
-    from tenantpilot.health import health_report
+    from tenantpilot.ops.health import health_report
 
     report = health_report(settings(), _store())
     print(json.dumps(report, indent=2, default=str))
@@ -287,7 +287,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from tenantpilot.baseline import import_baseline
+    from tenantpilot.sync.baseline import import_baseline
 
     result = import_baseline(_store(), Path(args.path), args.name)
     for file, reason in result.skipped:
@@ -302,7 +302,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def cmd_schedule(args) -> int:
-    from tenantpilot import schedule
+    from tenantpilot.ops import schedule
 
     store = _store()
     cfg = settings()

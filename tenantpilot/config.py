@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tenantpilot.flatten.secrets import redacted_url
-from tenantpilot.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
+from tenantpilot.ops.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -49,7 +49,7 @@ class Settings:
     history_days: int = 400  # row history kept (the current snapshot always stays)
     db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
-    # alerts after scheduled syncs (tenantpilot/alerts.py); webhook and mail URLs are secrets: never shown
+    # alerts after scheduled syncs (tenantpilot/ops/alerts.py); webhook and mail URLs are secrets: never shown
     alert_webhook: str | None = field(default=None, repr=False)
     alert_teams: str | None = field(default=None, repr=False)
     alert_slack: str | None = field(default=None, repr=False)

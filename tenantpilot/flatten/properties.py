@@ -37,7 +37,7 @@ from tenantpilot.flatten.text import (
     set_order,
 )
 from tenantpilot.flatten.words import portal_words
-from tenantpilot.links import LINKS_NOT_READ, links_of
+from tenantpilot.sync.links import LINKS_NOT_READ, links_of
 
 # keys dropped inside nested objects (volatile); top level uses METADATA_KEYS
 _NESTED_VOLATILE = frozenset({"id", "createdDateTime", "lastModifiedDateTime"})
@@ -223,7 +223,7 @@ def _link_target(value: Any) -> tuple[str, str] | None:
 
 
 def link_rows(policy: Mapping[str, Any], ident: Ident, category: str) -> tuple[list[Row], set[str]]:
-    """One row per navigation link of the policy (tenantpilot/links.py): the value is the linked
+    """One row per navigation link of the policy (tenantpilot/sync/links.py): the value is the linked
     profile's display name (its id when Graph gave no name), the raw value keeps the id. A link Graph
     refused to give is a row saying so. Returns the rows and the properties they cover."""
     rows: list[Row] = []

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from tenantpilot.links import LINKS_NOT_READ
+from tenantpilot.sync.links import LINKS_NOT_READ
 
 from .client import BATCH_LIMIT, BatchRequest, BatchResponse, GraphClient
 from .errors import AuthError, BadResponse, GraphError, NotFound, PermissionDenied, preferred_permission

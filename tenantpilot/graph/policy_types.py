@@ -18,7 +18,7 @@ Follow-up semantics:
 * ``nested`` follow-ups run for every element of this follow-up's list result.
 * ``routes``: the path depends on the item's ``@odata.type``; items whose type has no route
   get no call (and keep what the list returned).
-* ``optional=True``: a navigation link (tenantpilot/links.py). An unset link answers 204 (OData
+* ``optional=True``: a navigation link (tenantpilot/sync/links.py). An unset link answers 204 (OData
   Part 1 Protocol, "Requesting Related Entities": no related entity is 204 No Content) or 404; either
   means "no link", never "policy deleted". A 400 (Graph refusing the route) keeps the policy and
   marks the link unread (links.LINKS_NOT_READ), with a warning.
@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tenantpilot import families as F
-from tenantpilot.links import LINK_FIELDS, LINKS
+from tenantpilot.sync.links import LINK_FIELDS, LINKS
 
 from .client import add_query
 
@@ -181,7 +181,7 @@ _DM = "/deviceManagement"
 
 
 def link_follow_ups(collection: str) -> tuple[FollowUp, ...]:
-    """One follow-up per navigation link of ``collection``'s types (tenantpilot/links.py), each routed
+    """One follow-up per navigation link of ``collection``'s types (tenantpilot/sync/links.py), each routed
     by @odata.type to Graph's type-cast navigation path, selecting only what names the target."""
     navs: dict[str, list[Route]] = {}
     many: dict[str, bool] = {}

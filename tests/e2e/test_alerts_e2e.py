@@ -98,7 +98,7 @@ def wait_for(check, timeout: float = 120, what: str = "") -> Any:
 
 
 def scheduled_sync(env: dict[str, str]) -> dict:
-    from tenantpilot import queue
+    from tenantpilot.ops import queue
 
     store = store_of(env)
     queued = queue.enqueue_sync(CONTOSO, store, trigger="schedule")

@@ -12,8 +12,8 @@ import polars as pl
 import requests
 from realparts import CONTOSO, add_and_sync, bool_property, latest_run, run_cli, store_of
 
-from tenantpilot.audit import attach_actors
 from tenantpilot.graph.audit import AUDIT_PATH, AUDIT_PERMISSION
+from tenantpilot.sync.audit import attach_actors
 
 ALICE = "alice@contoso.onmicrosoft.com"
 

@@ -10,10 +10,10 @@ import json
 import polars as pl
 from realparts import run_cli
 
-from tenantpilot import compare
-from tenantpilot.baseline import import_baseline
+from tenantpilot.analysis import compare
 from tenantpilot.flatten.constants import COLLECTION_FAMILIES
 from tenantpilot.store import Store
+from tenantpilot.sync.baseline import import_baseline
 
 TENANTS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
            "33333333-3333-4333-8333-333333333333"]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import polars as pl
 from realparts import CONTOSO, FABRIKAM, add_and_sync, run_cli, store_of
 
-from tenantpilot import deviations
+from tenantpilot.analysis import deviations
 
 
 def compare_report(env: dict[str, str]) -> dict:

@@ -22,7 +22,7 @@ from apptest import app, texts
 from realparts import CONTOSO, FABRIKAM, Consumer, add_and_sync, free_port, latest_run, run_cli, store_of, wait_port
 
 from graphsim.tenants import build_tenant
-from tenantpilot import drift
+from tenantpilot.analysis import drift
 
 SETTINGS_CATALOG = "/deviceManagement/configurationPolicies"
 

@@ -8,9 +8,10 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
-from tenantpilot import alerts, deviations, drift
+from tenantpilot.analysis import deviations, drift
 from tenantpilot.config import ConfigError, load_settings
 from tenantpilot.flatten.schema import SETTING_SCHEMA
+from tenantpilot.ops import alerts
 
 SC = "settingsCatalog"
 APP = "https://tp.example.com"

@@ -77,7 +77,7 @@ def test_removing_a_tenant_removes_its_data(filled):
 
 
 def test_tenants_lists_kinds_and_demo_button(filled, monkeypatch):
-    from tenantpilot import ui
+    from tenantpilot.app import ui
 
     monkeypatch.setattr(ui, "demo_tenants", lambda: [("demo-1.example.com", "Demo One")])
     at = app()
@@ -267,7 +267,7 @@ def test_store_errors_become_messages_not_tracebacks(db, monkeypatch):
 
 
 def test_unexpected_page_error_is_a_message_not_a_traceback(filled, monkeypatch):
-    from tenantpilot import compare
+    from tenantpilot.analysis import compare
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from apptest import BASELINE, DATA, FABRIKAM, NORTHWIND, app, find_table, texts, write_snapshot
 
-from tenantpilot.deviations import NewDeviation
+from tenantpilot.analysis.deviations import NewDeviation
 
 
 def test_compare_accepts_a_difference_and_exports_the_register(filled, downloads):

@@ -1,7 +1,7 @@
 """Import a baseline from uploaded files (Tenants page) and assignments next to the settings (Explore).
 
 AppTest 1.67 drives st.file_uploader (`FileUploader.set_value((name, bytes, mime))`), so the upload
-tests go through the real widget and form; tenantpilot.uploads (zip extraction and its safety
+tests go through the real widget and form; tenantpilot.sync.uploads (zip extraction and its safety
 checks) is also tested on its own. Everything runs against a real DuckDB file (fixtures of
 test_app.py).
 """
@@ -30,9 +30,9 @@ from apptest import (
 )
 
 from graphsim import CORPUS_DIR as CORPUS
-from tenantpilot import uploads
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA
 from tenantpilot.store import Store
+from tenantpilot.sync import uploads
 
 INTUNECD = CORPUS / "CES2026-IntuneCD"
 ZIP_MIME = "application/zip"
@@ -70,7 +70,7 @@ def submit_import(at, name: str, files: list[tuple[str, bytes, str]]):
     return healthy(at)
 
 
-# --- tenantpilot.uploads on its own ------------------------------------------------------------
+# --- tenantpilot.sync.uploads on its own ------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../evil.json", "a/../../evil.json", "/etc/evil.json", "C:/evil.json",
                                   "..\\evil.json", "x\\..\\..\\evil.json"])
 def test_member_parts_rejects_escapes(name):
@@ -376,7 +376,7 @@ def test_imported_baseline_assignments_are_listed(db):
 def test_with_many_tenants_the_assignments_tab_reads_only_the_chosen_ones(db, monkeypatch):
     """Above ui.ASSIGNMENTS_ALL_TENANTS tenants the tab asks which tenants to list instead of loading
     every tenant's assignments; once one is chosen, only its assignments are read."""
-    from tenantpilot import ui
+    from tenantpilot.app import ui
 
     uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES")
     uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES copy")

@@ -1,5 +1,5 @@
 """Who changed it: the audit event rows kept from Graph (graph/audit.py), their storage (Store) and
-the pure join of events to policy changes (tenantpilot/audit.py)."""
+the pure join of events to policy changes (tenantpilot/sync/audit.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from tenantpilot.audit import attach_actors
 from tenantpilot.graph.audit import EVENT_SCHEMA, event_row, graph_filter_time, parse_time
 from tenantpilot.store import Store
+from tenantpilot.sync.audit import attach_actors
 
 UTC = timezone.utc
 T = "11111111-1111-4111-8111-111111111111"

@@ -7,13 +7,13 @@ import polars as pl
 import pytest
 
 from graphsim import CORPUS_DIR as CORPUS
-from tenantpilot import compare
-from tenantpilot.baseline import import_baseline
+from tenantpilot.analysis import compare
 from tenantpilot.flatten import count_leaves
 from tenantpilot.flatten.files import load_export
 from tenantpilot.flatten.schema import NO_SETTINGS
 from tenantpilot.flatten.text import catalog_fallback
 from tenantpilot.store import Store
+from tenantpilot.sync.baseline import import_baseline
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import json
 import polars as pl
 from apptest import BASELINE, CONTOSO, FABRIKAM, NAMES
 
-from tenantpilot import cli, compare
+from tenantpilot import cli
+from tenantpilot.analysis import compare
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

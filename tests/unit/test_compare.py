@@ -1,4 +1,4 @@
-"""Pure, table-driven tests of tenantpilot.compare and tenantpilot.drift (no I/O)."""
+"""Pure, table-driven tests of tenantpilot.analysis.compare and tenantpilot.analysis.drift (no I/O)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from tenantpilot import compare, drift, export
+from tenantpilot.analysis import compare, drift, export
 from tenantpilot.flatten.schema import SETTING_SCHEMA
 
 NAMES = {"a": "Contoso", "b": "Fabrikam", "c": "Northwind", "base": "Baseline"}

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from graphsim import CORPUS_DIR
-from tenantpilot import compare
+from tenantpilot.analysis import compare
 from tenantpilot.flatten import flatten_policy, load_export, read_json_bytes
 from tenantpilot.flatten.configured import RULES, is_configured, unconfigured_rule
 from tenantpilot.flatten.schema import NOT_CONFIGURED

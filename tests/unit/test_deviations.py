@@ -1,4 +1,4 @@
-"""The deviation register: its rules (tenantpilot.deviations), Compare's statuses and both alignment
+"""The deviation register: its rules (tenantpilot.analysis.deviations), Compare's statuses and both alignment
 scores (Polars compare.alignment_scores and Store.alignment_overview on a real DuckDB file) leaving
 valid accepted deviations out and counting expired ones again."""
 
@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from tenantpilot import compare, deviations
-from tenantpilot.deviations import DeviationError
+from tenantpilot.analysis import compare, deviations
+from tenantpilot.analysis.deviations import DeviationError
 from tenantpilot.flatten.schema import POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.store import Store
 

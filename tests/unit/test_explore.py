@@ -1,4 +1,4 @@
-"""Pure, table-driven tests of tenantpilot.explore (filters, facets, export columns, detail)."""
+"""Pure, table-driven tests of tenantpilot.analysis.explore (filters, facets, export columns, detail)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from test_compare import frame, row
 
-from tenantpilot import explore, export
+from tenantpilot.analysis import explore, export
 from tenantpilot.flatten.schema import SECRET_MASK
 
 ROWS = frame(

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from tenantpilot import cli, drift, history
+from tenantpilot import cli
+from tenantpilot.analysis import drift, history
 from tenantpilot.store import Store, TypeOutcome
 from tests.unit.test_store_history import snapshot
 

@@ -32,15 +32,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphsim.authority import JWT_BEARER, TokenAuthority
-from tenantpilot import compare, explore, export, logs, ui, uploads
-from tenantpilot.baseline import ImportFailed, import_baseline
+from tenantpilot import logs
+from tenantpilot.analysis import compare, explore, export
+from tenantpilot.app import ui
 from tenantpilot.config import ConfigError, launch_values, load_settings, private_files
 from tenantpilot.flatten import secrets
 from tenantpilot.flatten.constants import MAX_DEPTH
 from tenantpilot.flatten.files import ExportReader
 from tenantpilot.flatten.schema import SECRET_MASK
-from tenantpilot.snapshot import build_frames
 from tenantpilot.store import SCHEMA_VERSION, Store
+from tenantpilot.sync import uploads
+from tenantpilot.sync.baseline import ImportFailed, import_baseline
+from tenantpilot.sync.snapshot import build_frames
 from tests.legacy_schema import V5_DDL as DDL
 
 ROOT = Path(APP).parent

@@ -13,7 +13,7 @@ from tenantpilot import families as F
 from tenantpilot.flatten import flatten_policy
 from tenantpilot.flatten.core import detect_family
 from tenantpilot.graph.policy_types import POLICY_TYPES
-from tenantpilot.links import LINKS, LINKS_NOT_READ, NAVIGATIONS, links_of
+from tenantpilot.sync.links import LINKS, LINKS_NOT_READ, NAVIGATIONS, links_of
 
 WIFI = CORPUS_DIR / "CES2026-IntuneCD" / "Backup" / "Device Configurations"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tenantpilot import compare, explore
+from tenantpilot.analysis import compare, explore
 from tenantpilot.flatten.schema import POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.store import SEARCH_TEXTS, Store
 

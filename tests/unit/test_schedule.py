@@ -1,4 +1,4 @@
-"""tenantpilot.schedule: parsing, previous/next slot, missed slots (fire once), jitter, per-tenant plans."""
+"""tenantpilot.ops.schedule: parsing, previous/next slot, missed slots (fire once), jitter, per-tenant plans."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tenantpilot import schedule
-from tenantpilot.schedule import ScheduleError
+from tenantpilot.ops import schedule
+from tenantpilot.ops.schedule import ScheduleError
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tenantpilot import queue
 from tenantpilot.config import load_settings
+from tenantpilot.ops import queue
 from tenantpilot.store import Store
 
 CONTOSO = "11111111-1111-4111-8111-111111111111"

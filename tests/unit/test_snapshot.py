@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tenantpilot.flatten.schema import SECRET_MASK
-from tenantpilot.snapshot import build_frames, raw_json
+from tenantpilot.sync.snapshot import build_frames, raw_json
 
 SECRET = "hunter2-do-not-store"
 
@@ -39,7 +39,7 @@ def test_plain_catalog_json_is_kept_as_is():
 
 
 def test_assignment_rows_get_the_names_graph_gave_for_their_ids():
-    from tenantpilot.snapshot import name_assignments
+    from tenantpilot.sync.snapshot import name_assignments
 
     rows = [{"group_id": "g1", "group_name": "", "filter_id": "f1", "filter_name": ""},
             {"group_id": "g2", "group_name": "From the export", "filter_id": "", "filter_name": ""},

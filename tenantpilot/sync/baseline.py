@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tenantpilot import logs
 from tenantpilot.flatten.files import ExportReader
-from tenantpilot.snapshot import write_parts
 from tenantpilot.store import Store
+from tenantpilot.sync.snapshot import write_parts
 from tenantpilot.tenants import baseline_id
 
 

@@ -37,8 +37,8 @@ from tenantpilot.graph.fetch import (
     fetch_tenant,
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
-from tenantpilot.snapshot import inline_definitions, write_parts
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
+from tenantpilot.sync.snapshot import inline_definitions, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")

@@ -18,7 +18,7 @@ from datetime import date
 
 import polars as pl
 
-from tenantpilot.compare import ACCEPTED, MATCH_KEY
+from tenantpilot.analysis.compare import ACCEPTED, MATCH_KEY
 
 MAX_TEXT = 500  # reason / owner length
 REGISTER_COLUMNS: tuple[str, ...] = (

@@ -48,8 +48,8 @@ from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SC
 from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
-    from tenantpilot.deviations import NewDeviation
-    from tenantpilot.snapshot import Parts
+    from tenantpilot.analysis.deviations import NewDeviation
+    from tenantpilot.sync.snapshot import Parts
 
 SCHEMA_VERSION = 7  # the last step of MIGRATIONS (bottom of this module)
 ACTIVE = ("queued", "running")
@@ -373,7 +373,7 @@ CREATE TABLE IF NOT EXISTS directory_names (
   fetched_at TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (tenant_id, kind, object_id)
 );
--- the deviation register (tenantpilot/deviations.py): a tenant may differ from a baseline on one compare
+-- the deviation register (tenantpilot/analysis/deviations.py): a tenant may differ from a baseline on one compare
 -- key (policy_type, scope, setting_key) for a reason, until expires_on; removed ones are kept, marked
 CREATE SEQUENCE IF NOT EXISTS deviation_seq START 1;
 CREATE TABLE IF NOT EXISTS deviations (
@@ -390,7 +390,7 @@ CREATE TABLE IF NOT EXISTS deviations (
   created_at TIMESTAMPTZ NOT NULL,
   removed_at TIMESTAMPTZ
 );
--- schedules (tenantpilot/schedule.py): a tenant's own cron or 'off' (schedule NULL or no row: the
+-- schedules (tenantpilot/ops/schedule.py): a tenant's own cron or 'off' (schedule NULL or no row: the
 -- global TENANTPILOT_SYNC_SCHEDULE), and the last slot the consumer's periodic task fired for it
 CREATE TABLE IF NOT EXISTS tenant_schedules (
   tenant_id VARCHAR PRIMARY KEY,
@@ -1191,7 +1191,7 @@ class Store:
 
     def refresh_alignments(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Compute and keep the alignment of each (run, baseline run) pair (compare's rules, in SQL)."""
-        from tenantpilot.compare import alignment_pairs_sql
+        from tenantpilot.analysis.compare import alignment_pairs_sql
 
         frame = pl.DataFrame(list(pairs), schema={"run_id": pl.Int64, "baseline_run_id": pl.Int64}, orient="row")
         if not frame.height:
@@ -1461,7 +1461,7 @@ class Store:
                         "ON CONFLICT (definition_id) DO UPDATE SET definition_json = excluded.definition_json, "
                         "fetched_at = excluded.fetched_at")
 
-    # -- schedules (tenantpilot/schedule.py; the periodic task is queue.schedule_tick) -------------
+    # -- schedules (tenantpilot/ops/schedule.py; the periodic task is queue.schedule_tick) -------------
     def _rekey_schedule_and_audit(self, con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
         """A tenant re-keyed from a domain to its GUID keeps its schedule and audit events (the GUID's
         own rows win when both exist)."""
@@ -1546,7 +1546,7 @@ class Store:
                            "ORDER BY activity_time, event_id", params=args or None).pl()
 
 
-    # -- the deviation register (rules in tenantpilot/deviations.py) ------------------------------
+    # -- the deviation register (rules in tenantpilot/analysis/deviations.py) ------------------------------
     def add_deviation(self, deviation: NewDeviation) -> int:
         """Record an accepted deviation (checked by deviations.validate); returns its id."""
         d = deviation
@@ -1602,8 +1602,8 @@ class Store:
     def _without_accepted(self, overview: pl.DataFrame, baseline: str, today: date) -> pl.DataFrame:
         """alignment_overview's aggregates less each tenant's valid accepted deviations (the rule of
         compare.alignment_scores' `accepted`), from the cells of just those keys."""
-        from tenantpilot import deviations as dev
-        from tenantpilot.compare import MATCH_KEY, cells
+        from tenantpilot.analysis import deviations as dev
+        from tenantpilot.analysis.compare import MATCH_KEY, cells
 
         tenants = overview["tenant_id"].to_list()
         keys = dev.accepted_keys(self.deviations(tenants), today, baseline)

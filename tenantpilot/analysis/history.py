@@ -6,7 +6,7 @@ the Changes page between two runs): a policy added, deleted or renamed is one li
 compared on configured values inside the policies both runs have; "Not configured" is no value.
 `seen_at` is when a sync first saw the change (the run where the new value began, or the old ended);
 `changed_by`, `activity`, `changed_at` say who changed the policy, where Intune's audit log recorded it
-(tenantpilot/audit.py: the latest event on the policy after the base run and up to the sync that saw it).
+(tenantpilot/sync/audit.py: the latest event on the policy after the base run and up to the sync that saw it).
 `parse_since` turns what a user types (7d, 2026-11-01, run:N) into a point; `report_rows` flattens the
 result for CSV/JSON, `report_text` for a terminal.
 """
@@ -19,9 +19,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
-from tenantpilot import audit, drift
+from tenantpilot.analysis import drift
 from tenantpilot.families import label as family_label
 from tenantpilot.store import Store
+from tenantpilot.sync import audit
 
 SINCE_HELP = "7d (days), 12h (hours), 2026-11-01 (local midnight), 2026-11-01T08:00, or run:N (since run N)"
 

@@ -32,8 +32,9 @@ from urllib.parse import unquote, urlencode, urlparse
 import polars as pl
 import requests
 
-from tenantpilot import deviations, drift, logs
-from tenantpilot.compare import MATCH_KEY, cells
+from tenantpilot import logs
+from tenantpilot.analysis import deviations, drift
+from tenantpilot.analysis.compare import MATCH_KEY, cells
 from tenantpilot.families import label as family_label
 from tenantpilot.flatten.secrets import SECRET_MASK, is_secret_name, scrub_urls
 from tenantpilot.graph.retry import CONNECTION, Attempts, Decision, RetryPolicy
@@ -107,7 +108,7 @@ def collect(store: Store, run_id: int, today: date) -> Facts | None:
         old_rows = store.run_settings([facts.previous_run])
         now_runs = tenants.filter(pl.col("tenant_id") == tenant_id)["current_run_id"].to_list()
         if now_runs == [run_id]:  # the usual case: what changed since the previous run, with who did it
-            from tenantpilot import history
+            from tenantpilot.analysis import history
 
             found_now = history.changes_since(store, history.Since(run=facts.previous_run), [tenant_id])
             facts.events, facts.settings = found_now[0].events, found_now[0].settings

@@ -1,6 +1,6 @@
 """The body of one queued job: a sync run inside the consumer, with its progress heartbeat.
 
-`tenantpilot.queue` registers `sync_job` as the Huey task of each backend; this module knows no
+`tenantpilot.ops.queue` registers `sync_job` as the Huey task of each backend; this module knows no
 queue backend and no Huey instance beyond the one it is handed for progress.
 """
 
@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from tenantpilot import alerts, logs, progress
+from tenantpilot import logs
 from tenantpilot.config import settings
+from tenantpilot.ops import alerts, progress
 from tenantpilot.store import Store
-from tenantpilot.sync import execute_run
+from tenantpilot.sync.run import execute_run
 
 log = logging.getLogger("tenantpilot.tasks")
 INTERRUPTED = "Interrupted: the worker stopped during this sync (killed or restarted). Sync again."

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tenantpilot.compare import MATCH_KEY, cells, configured_rows
+from tenantpilot.analysis.compare import MATCH_KEY, cells, configured_rows
 from tenantpilot.flatten.schema import NO_SETTINGS
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"

@@ -24,10 +24,11 @@ from typing import Any, NoReturn
 import polars as pl
 import streamlit as st
 
-from tenantpilot import families, progress, queue
+from tenantpilot import families
 from tenantpilot.config import ConfigError, Settings, settings
-from tenantpilot.health import age
-from tenantpilot.queue import QueueUnavailable
+from tenantpilot.ops import progress, queue
+from tenantpilot.ops.health import age
+from tenantpilot.ops.queue import QueueUnavailable
 from tenantpilot.store import SEARCH_TEXTS, Store, StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
@@ -139,7 +140,7 @@ class Page:
 
 def paginate(frame: pl.DataFrame, key: str, page_size: int = PAGE_SIZE) -> Page:
     """An info line with a pager beside it (shown only when there is more than one page)."""
-    from tenantpilot import explore
+    from tenantpilot.analysis import explore
 
     info, pager = st.columns([3, 2], vertical_alignment="center")
     number = 1
@@ -154,7 +155,7 @@ def paginate(frame: pl.DataFrame, key: str, page_size: int = PAGE_SIZE) -> Page:
 def pager(total: int, key: str, page_size: int = PAGE_SIZE) -> tuple[int, int, Any]:
     """(page number, first row index 1-based, info column) for `total` rows, with the pager beside the
     info column (shown only when there is more than one page). The rows are fetched by the caller."""
-    from tenantpilot import explore
+    from tenantpilot.analysis import explore
 
     info, box = st.columns([3, 2], vertical_alignment="center")
     number = 1
@@ -169,7 +170,7 @@ def pager(total: int, key: str, page_size: int = PAGE_SIZE) -> tuple[int, int, A
 @st.cache_data(max_entries=64, show_spinner=False)
 def _settings_counts(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> list[tuple[str, int]]:
     """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
-    from tenantpilot.explore import filters_sql
+    from tenantpilot.analysis.explore import filters_sql
 
     return Store(Path(db_path)).settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
 
@@ -181,7 +182,7 @@ def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: A
 @st.cache_data(max_entries=32, show_spinner=False)
 def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: Any,
                      columns: tuple[str, ...]) -> dict[str, list[str]]:
-    from tenantpilot.explore import filters_sql
+    from tenantpilot.analysis.explore import filters_sql
 
     return Store(Path(db_path)).settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
                                                 by_policy=not filters.search.strip())
@@ -190,7 +191,7 @@ def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: Any, number: int,
                    page_size: int) -> pl.DataFrame:
-    from tenantpilot.explore import filters_sql
+    from tenantpilot.analysis.explore import filters_sql
 
     return Store(Path(db_path)).settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
                                               limit=page_size, counts=_settings_counts(db_path, token, filters))
@@ -213,7 +214,7 @@ def settings_page(key: SnapshotKey, filters: Any, number: int, page_size: int = 
 
 def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
     """Every current row matching the filters (and an extra condition): exports, detail views."""
-    from tenantpilot.explore import filters_sql
+    from tenantpilot.analysis.explore import filters_sql
 
     condition, args = filters_sql(filters, texts=SEARCH_TEXTS)
     if where:
@@ -244,7 +245,7 @@ def facets_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> dict[str, list[str
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _tenant_facets(db_path: str, runs: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
-    from tenantpilot import explore
+    from tenantpilot.analysis import explore
 
     return explore.facet_values(_tenant_settings(db_path, runs))
 
@@ -258,7 +259,7 @@ def _tenant_settings(db_path: str, runs: tuple[tuple[str, int], ...]) -> pl.Data
 
 def compare_columns() -> list[str]:
     """The setting columns Compare reads: what compare uses, what its search and filters look at."""
-    from tenantpilot import compare, explore
+    from tenantpilot.analysis import compare, explore
 
     return [*dict.fromkeys((*compare.READS, *explore.SEARCH_COLUMNS,
                             *(c for c in explore.FACET_COLUMNS.values() if c != "tenant_id")))]
@@ -270,7 +271,7 @@ def family_label(policy_type: str) -> str:
 
 def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
     """For display only: the policy_type column as the families' labels (filters keep the raw ids)."""
-    from tenantpilot.explore import with_family_labels as labelled
+    from tenantpilot.analysis.explore import with_family_labels as labelled
 
     return labelled(frame, column)
 
@@ -502,7 +503,7 @@ def tenant_label(row: dict[str, Any]) -> str:
 
 def tenant_labels(frame: pl.DataFrame) -> dict[str, str]:
     """tenant_id -> label with a kind marker ("◆ Name (baseline)"), unique."""
-    from tenantpilot.explore import unique_labels
+    from tenantpilot.analysis.explore import unique_labels
 
     return unique_labels({r["tenant_id"]: tenant_label(r) for r in frame.iter_rows(named=True)})
 
@@ -566,7 +567,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-# --- the deviation register (tenantpilot/deviations.py) -------------------------------------------
+# --- the deviation register (tenantpilot/analysis/deviations.py) -------------------------------------------
 def deviations_register() -> pl.DataFrame:
     """The whole register, removed deviations too: Compare reads it once per rerun for accepted_rows and
     deviation_register (each open of the database costs ~15 ms)."""
@@ -579,7 +580,7 @@ def accepted_rows(baseline: str | None, register: pl.DataFrame) -> tuple[tuple[s
     hashable cache key (tenant_id, MATCH_KEY, label), for Compare."""
     from datetime import date
 
-    from tenantpilot import deviations
+    from tenantpilot.analysis import deviations
 
     if not baseline:
         return ()
@@ -587,7 +588,7 @@ def accepted_rows(baseline: str | None, register: pl.DataFrame) -> tuple[tuple[s
 
 
 def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
-    from tenantpilot.compare import MATCH_KEY
+    from tenantpilot.analysis.compare import MATCH_KEY
 
     return pl.DataFrame(list(rows), schema={"tenant_id": pl.String, **{k: pl.String for k in MATCH_KEY},
                                             "label": pl.String}, orient="row")
@@ -597,8 +598,8 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
     """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline."""
     from datetime import date, timedelta
 
-    from tenantpilot import deviations
-    from tenantpilot.compare import DIFFERS, MATCH_KEY, MISSING
+    from tenantpilot.analysis import deviations
+    from tenantpilot.analysis.compare import DIFFERS, MATCH_KEY, MISSING
 
     box = st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:",
                       key="cmp_accept_open", on_change="rerun")
@@ -642,7 +643,7 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> Non
     and removing one."""
     from datetime import date
 
-    from tenantpilot import deviations, export
+    from tenantpilot.analysis import deviations, export
 
     register = deviations.with_state(register.filter(pl.col("tenant_id").is_in(list(tenant_ids))), date.today())
     with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
@@ -671,7 +672,7 @@ def show_expired_deviations(tenant_id: str | None = None, days: int = 30) -> Non
     """Changes: accepted deviations that expired in the last `days` days: their differences are open again."""
     from datetime import date, timedelta
 
-    from tenantpilot import deviations
+    from tenantpilot.analysis import deviations
 
     with guard("read the deviation register"):
         register = store().deviations([tenant_id] if tenant_id else None)

@@ -19,7 +19,7 @@ Both are checked at consumer start, periodically by the consumer, and on every e
 
 Schedules: a Huey periodic task (every minute, in every consumer: ``huey_consumer`` runs periodic
 tasks unless started with ``-n``) runs :func:`schedule_tick`, which queues the syncs of the tenants
-whose slot is due (tenantpilot/schedule.py) through :func:`enqueue_sync` with ``trigger="schedule"``,
+whose slot is due (tenantpilot/ops/schedule.py) through :func:`enqueue_sync` with ``trigger="schedule"``,
 delayed by each tenant's jitter offset, so a tenant already syncing keeps its one run (dedupe).
 """
 
@@ -36,8 +36,9 @@ from typing import Any, TypeVar
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 
-from tenantpilot import logs, progress, schedule, tasks
+from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
+from tenantpilot.ops import progress, schedule, tasks
 from tenantpilot.store import NotFound, Store, StoreError
 
 log = logging.getLogger("tenantpilot.queue")

@@ -6,8 +6,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from tenantpilot import progress, queue
 from tenantpilot.config import Settings
+from tenantpilot.ops import progress, queue
 from tenantpilot.store import Store, StoreError
 
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from tenantpilot.explore import tenant_labels
+from tenantpilot.analysis.explore import tenant_labels
 from tenantpilot.families import PER_POLICY_KEYS, SCOPE_BY_PLATFORM, SCOPE_BY_TYPE
 
 MATCH_KEY: tuple[str, str, str] = ("policy_type", "scope", "setting_key")

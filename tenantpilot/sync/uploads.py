@@ -28,9 +28,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from tenantpilot.baseline import ImportFailed, ImportResult, NoPolicies, import_baseline
 from tenantpilot.flatten.files import MAX_FILE_BYTES
 from tenantpilot.store import Store
+from tenantpilot.sync.baseline import ImportFailed, ImportResult, NoPolicies, import_baseline
 
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # 1 GiB of JSON is far beyond any real tenant export
 MAX_FILES = 50_000

@@ -1,0 +1,1 @@
+"""Reading stored snapshots for people: compare, drift, explore, history, deviations, export."""

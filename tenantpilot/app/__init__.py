@@ -1,0 +1,1 @@
+"""Helpers of the Streamlit pages (app_pages/): escaping, cached reads, messages, widgets."""

@@ -1,0 +1,1 @@
+"""Running the product: the queue seam, the job body, progress, schedules, alerts, health."""
