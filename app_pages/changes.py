@@ -9,7 +9,7 @@ import streamlit as st
 
 from tenantpilot.analysis import drift, explore, export, history
 from tenantpilot.app import ui
-from tenantpilot.store import Store
+from tenantpilot.store import open_store
 
 st.title("Changes")
 st.caption("What changed since a point in time: policies added, deleted or renamed (one line each), then the "
@@ -43,7 +43,7 @@ else:
 @st.cache_data(max_entries=32, show_spinner=False, ttl=60)
 def day_counts(db_path: str, token: tuple[tuple[str, int], ...], since_minute: str) -> pl.DataFrame:
     """Per tenant and day: policy events and setting changes (SQL over the row ranges)."""
-    return Store(db_path).change_counts(datetime.fromisoformat(since_minute))
+    return open_store().change_counts(datetime.fromisoformat(since_minute))
 
 
 db = str(ui.config().db_path)

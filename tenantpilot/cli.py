@@ -15,9 +15,9 @@ from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve
 
 
 def _store():
-    from tenantpilot.store import Store
+    from tenantpilot.store import open_store
 
-    return Store(settings().db_path)
+    return open_store()
 
 
 def _known(store) -> list[Known]:

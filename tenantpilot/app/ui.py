@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NoReturn
 
 import polars as pl
@@ -29,7 +28,7 @@ from tenantpilot.config import ConfigError, Settings, settings
 from tenantpilot.ops import progress, queue
 from tenantpilot.ops.health import age
 from tenantpilot.ops.queue import QueueUnavailable
-from tenantpilot.store import SEARCH_TEXTS, Store, StoreBusy, StoreError
+from tenantpilot.store import SEARCH_TEXTS, Store, StoreBusy, StoreError, open_store
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
 NO_LOGIN = ("TenantPilot has no login: anyone who can open this address can read every tenant's settings and "
@@ -172,7 +171,7 @@ def _settings_counts(db_path: str, token: tuple[tuple[str, int], ...], filters: 
     """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
     from tenantpilot.analysis.explore import filters_sql
 
-    return Store(Path(db_path)).settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
+    return open_store().settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
 
 
 def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
@@ -184,7 +183,7 @@ def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: 
                      columns: tuple[str, ...]) -> dict[str, list[str]]:
     from tenantpilot.analysis.explore import filters_sql
 
-    return Store(Path(db_path)).settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
+    return open_store().settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
                                                 by_policy=not filters.search.strip())
 
 
@@ -193,7 +192,7 @@ def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: An
                    page_size: int) -> pl.DataFrame:
     from tenantpilot.analysis.explore import filters_sql
 
-    return Store(Path(db_path)).settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
+    return open_store().settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
                                               limit=page_size, counts=_settings_counts(db_path, token, filters))
 
 
@@ -220,7 +219,7 @@ def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params
     if where:
         condition, args = f"{condition} AND {where}", [*args, *params]
     with guard("read the matching settings"):
-        return Store(Path(key[0])).settings_matching(condition, args)
+        return open_store().settings_matching(condition, args)
 
 
 def chosen_key(key: SnapshotKey, tenant_ids: Sequence[str]) -> SnapshotKey:
@@ -254,7 +253,7 @@ def _tenant_facets(db_path: str, runs: tuple[tuple[str, int], ...]) -> dict[str,
 def _tenant_settings(db_path: str, runs: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     """Keyed by the tenants' current runs (chosen_key). Compare needs no order (its results never depend
     on it) and no long texts (descriptions, raw values), which stay in the database."""
-    return Store(Path(db_path)).current_columns_of(sorted(t for t, _run in runs), compare_columns())
+    return open_store().current_columns_of(sorted(t for t, _run in runs), compare_columns())
 
 
 def compare_columns() -> list[str]:
@@ -316,7 +315,7 @@ def config() -> Settings:
 
 
 def store() -> Store:
-    return Store(config().db_path)
+    return open_store(config())
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -327,7 +326,7 @@ def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
     st.cache_resource rather than st.cache_data: a Polars frame is immutable here and
     cache_data would unpickle a copy on every rerun (~0.6 s for 1,000,000 rows, see the benchmark).
     """
-    frame = Store(Path(db_path)).current_settings()
+    frame = open_store().current_settings()
     # a stable, readable order (the database returns rows in no particular order)
     return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
 
@@ -339,7 +338,7 @@ def snapshot_key() -> SnapshotKey:
     """(database path, snapshot token): identifies the current snapshot for caches."""
     cfg = config()
     with guard("read the current snapshot"):
-        return str(cfg.db_path), Store(cfg.db_path).snapshot_token()
+        return str(cfg.db_path), open_store(cfg).snapshot_token()
 
 
 def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
@@ -350,7 +349,7 @@ def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _carried(db_path: str, token: str) -> pl.DataFrame:
     """Keyed by token_digest: hashing the token's pairs themselves costs every call ~12 ms at 1,000 tenants."""
-    return Store(Path(db_path)).current_carried()
+    return open_store().current_carried()
 
 
 def token_digest(token: tuple[tuple[str, int], ...]) -> str:
@@ -438,7 +437,7 @@ ASSIGNMENTS_ALL_TENANTS = 50  # above this many tenants, the Assignments tab ask
 @st.cache_resource(max_entries=4, show_spinner="Loading the assignments…")
 def _assignments(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...] | None) -> pl.DataFrame:
     """The current assignments of these tenants (all: None) with the policy's platform (keyed like _snapshot)."""
-    store = Store(Path(db_path))
+    store = open_store()
     ids = list(tenant_ids) if tenant_ids is not None else None
     assignments = store.current_assignments(ids)
     platforms = store.current_policies(ids).select("run_id", "policy_id", "platform").unique(["run_id", "policy_id"])

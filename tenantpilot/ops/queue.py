@@ -39,7 +39,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
 from tenantpilot.ops import progress, schedule, tasks
-from tenantpilot.store import NotFound, Store, StoreError
+from tenantpilot.store import NotFound, Store, StoreError, open_store
 
 log = logging.getLogger("tenantpilot.queue")
 T = TypeVar("T")
@@ -146,7 +146,7 @@ def _register(instance: Huey) -> Any:
     def _on_interrupted(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         if task.name.endswith("sync_task") and task.args:
             cfg = settings()
-            Store(cfg.db_path, cfg.db_lock_timeout_s).fail_run(int(task.args[0]), tasks.INTERRUPTED)
+            open_store(cfg).fail_run(int(task.args[0]), tasks.INTERRUPTED)
 
     return sync_task
 
@@ -184,7 +184,7 @@ def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | Non
     `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs).
     `delay_s`: the run starts this many seconds from now (a scheduled tenant's jitter)."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path)
+    store = store or open_store(cfg)
     repair(cfg, store)
     run_id, created = store.create_run_unless_active(tenant_id, trigger=trigger)
     if created:
@@ -202,7 +202,7 @@ def schedule_tick(cfg: Settings | None = None, store: Store | None = None,
     tenant, however many were missed), delayed by its jitter offset, and record the slot as fired.
     A tenant that cannot be queued now keeps its slot for the next tick. Returns what was fired."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path, cfg.db_lock_timeout_s)
+    store = store or open_store(cfg)
     now = now or datetime.now().astimezone()
     plans = schedule.plan(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
                           cfg.schedule_jitter_s, now)
@@ -243,14 +243,14 @@ def pending_run_ids(cfg: Settings | None = None) -> set[int]:
 def repair(cfg: Settings | None = None, store: Store | None = None) -> dict[str, list[int]]:
     """Fail runs whose worker is gone and re-enqueue queued runs whose message is gone."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path, cfg.db_lock_timeout_s)
+    store = store or open_store(cfg)
     return {"interrupted": reap_stale_runs(store, cfg), "requeued": requeue_orphans(store, cfg)}
 
 
 def reap_stale_runs(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
     """Mark running runs whose worker is gone as failed (interrupted). Returns their ids."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path)
+    store = store or open_store(cfg)
     running = store.runs(statuses=["queued", "running"], limit=1000)
     if not running.height:
         return []
@@ -287,7 +287,7 @@ ORPHAN_GRACE_S = 2.0  # a run queued this recently may not have its message in t
 def requeue_orphans(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
     """Queued runs whose message is no longer in the queue are sent again. Returns their ids."""
     cfg = cfg or settings()
-    store = store or Store(cfg.db_path)
+    store = store or open_store(cfg)
     queued = store.runs(statuses=["queued"], limit=1000)
     if not queued.height:
         return []

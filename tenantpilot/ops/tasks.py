@@ -14,7 +14,7 @@ from typing import Any
 from tenantpilot import logs
 from tenantpilot.config import settings
 from tenantpilot.ops import alerts, progress
-from tenantpilot.store import Store
+from tenantpilot.store import open_store
 from tenantpilot.sync.run import execute_run
 
 log = logging.getLogger("tenantpilot.tasks")
@@ -28,7 +28,7 @@ def sync_job(run_id: int, huey: Any, after: Callable[[int], None] | None = None)
     logs.configure(cfg.log_dir)
     reporter = progress.Reporter(huey, run_id).start()
     try:
-        execute_run(run_id, cfg, Store(cfg.db_path, cfg.db_lock_timeout_s), reporter)
+        execute_run(run_id, cfg, open_store(cfg), reporter)
     finally:
         reporter.stop()
         if after is not None:
@@ -45,7 +45,7 @@ def alert_job(run_id: int, message: dict[str, Any] | None, channels: list[str] |
     if not targets:
         return None
     if message is None:
-        store = Store(cfg.db_path, cfg.db_lock_timeout_s)
+        store = open_store(cfg)
         run = store.get_run(run_id)
         if run is None or run.get("trigger") != "schedule":
             return None

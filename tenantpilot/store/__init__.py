@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
     from tenantpilot.analysis.deviations import NewDeviation
+    from tenantpilot.config import Settings
     from tenantpilot.sync.snapshot import Parts
 
 SCHEMA_VERSION = 7  # the last step of MIGRATIONS (bottom of this module)
@@ -476,6 +477,7 @@ class Store:
 
     path: Path
     lock_timeout_s: float = 60.0
+    history_days: int = 400  # history older than this is dropped at each snapshot write
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -716,7 +718,7 @@ class Store:
                  warnings: Sequence[str] = (), lock_timeout_s: float | None = None) -> None:
         """Mark a queued/running run failed with its cause. Raises StoreBusy if the file stays locked
         past `lock_timeout_s` (default: the store's own budget)."""
-        store = self if lock_timeout_s is None else Store(self.path, lock_timeout_s)
+        store = self if lock_timeout_s is None else replace(self, lock_timeout_s=lock_timeout_s)
         with store.connect(write=True) as con:
             con.execute(
                 "UPDATE sync_runs SET status = 'failed', finished_at = ?, error = ?, "
@@ -768,7 +770,6 @@ class Store:
         status: str,
         request_count: int | None,
         warnings: Sequence[str] = (),
-        history_days: int = 400,
         types: Sequence[TypeOutcome] = (),
         type_of: Mapping[str, str] | None = None,
     ) -> dict[str, int]:
@@ -780,7 +781,7 @@ class Store:
         closed (valid_to_run = this run), rows it does not have yet are added; unchanged rows stay.
         `types` says, per policy type, whether this run read it; `type_of` maps policy id to type.
         Every type not read keeps its current rows, which this run then shows as carried forward.
-        History older than `history_days` is dropped. Returns the counts of the snapshot (carried rows
+        History older than the store's `history_days` is dropped. Returns the counts of the snapshot (carried rows
         included), `carried_settings`, and `changed_settings` (rows closed + rows added)."""
         if status not in DONE_OK:
             raise ValueError(status)
@@ -828,7 +829,7 @@ class Store:
                     [status, finished, totals["policies"], totals["settings"], request_count,
                      json.dumps(list(warnings)), run_id],
                 )
-                self._retain(con, tenant_id, history_days)
+                self._retain(con, tenant_id, self.history_days)
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback(con, exc)
@@ -1782,3 +1783,12 @@ def run_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
             raise
         done.append(version)
     return done
+
+
+def open_store(cfg: Settings | None = None) -> Store:
+    """The store of these settings (default: the process's), honouring every storage setting: the one
+    way product code gets a Store. Cheap: a Store holds no open connection."""
+    from tenantpilot.config import settings
+
+    cfg = cfg or settings()
+    return Store(cfg.db_path, cfg.db_lock_timeout_s, cfg.history_days)

@@ -205,7 +205,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             status = "succeeded" if all(t.read for t in outcomes) else "partial"
             written = store.write_snapshot(
                 run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
-                warnings=[*result.warnings, *name_warnings], history_days=cfg.history_days, types=outcomes,
+                warnings=[*result.warnings, *name_warnings], types=outcomes,
                 type_of={p.id: p.type_key for p in result.policies if p.type_key})
         try:  # the audit events; the snapshot is written, so this never fails the run
             store.save_audit_events(tenant_id, run_id, audit.events)

@@ -97,8 +97,8 @@ def test_history_older_than_the_retention_is_dropped(store):
     run_id, _ = store.create_run_unless_active(t)
     store.start_run(run_id)
     p, s, a = frames({"a": {"k": "4"}})
-    store.write_snapshot(run_id, t, policies=p, settings=s, assignments=a, status="succeeded", request_count=1,
-                         history_days=25)
+    Store(store.path, history_days=25).write_snapshot(run_id, t, policies=p, settings=s, assignments=a,
+                                                       status="succeeded", request_count=1)
     # runs older than 25 days (40 and 30 days) are pruned with the row versions only they held
     assert store.runs(t).filter(pl.col("status") == "pruned")["run_id"].sort().to_list() == ids[:2]
     assert store.run_settings([*ids, run_id]).sort("run_id")["value"].to_list() == ["2", "3", "4"]
