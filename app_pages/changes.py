@@ -17,7 +17,11 @@ st.caption("What changed since a point in time: policies added, deleted or renam
            "and settings left at “Not configured” are not setting changes.")
 
 # who changed it, where Intune's audit log recorded it (tenantpilot/sync/audit.py)
-WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names"),
+WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names; "
+                                                 "several when the attribution is per policy"),
+       "attribution": st.column_config.TextColumn(
+           "Attribution", help="setting: Intune's audit event names this setting among the properties it changed; "
+           "policy: the events name the policy only, so every admin who changed the policy in this time is listed"),
        "activity": st.column_config.TextColumn("Activity", help="what Intune's audit log says was done"),
        "changed_at": st.column_config.DatetimeColumn("Changed at (UTC)", format="YYYY-MM-DD HH:mm")}
 SINCE = {"24 hours": "24h", "7 days": "7d", "30 days": "30d", "90 days": "90d", "A date": None, "A run": None}
@@ -122,7 +126,7 @@ if t.events.height:
         pl.when(pl.col("event") == drift.POLICY_RENAMED)
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
-    who = [c for c in ("changed_by", "changed_at") if c in lines.columns]
+    who = [c for c in ("changed_by", "changed_at") if c in lines.columns]  # a policy event is always per policy
     st.dataframe(ui.inert_frame(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings",
                                                                    *who))),
                  hide_index=True, placeholder="—", key="chg_events",
