@@ -119,8 +119,7 @@ if t.events.height:
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
     who = [c for c in ("changed_by", "changed_at") if c in lines.columns]
-    st.dataframe(inert_frame(with_family_labels(lines.select("event", "policy_type", "policy", "settings",
-                                                                   *who))),
+    st.dataframe(inert_frame(with_family_labels(lines.select("event", "policy_type", "policy", "settings", *who))),
                  hide_index=True, placeholder="—", key="chg_events",
                  column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
                                 "settings": st.column_config.NumberColumn("Settings", help="configured settings of "

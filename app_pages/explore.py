@@ -54,7 +54,7 @@ chosen_platforms = c3.multiselect("Platform", facets["platforms"], format_func=l
 narrowed = explore.Filters(tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms))
 c4, c5 = st.columns([2, 2])
 chosen_policies = policy_filter(c4, explore_view.settings_facets(snap, narrowed, "policy_name")["policy_name"],
-                                   "ex_policies")
+                                "ex_policies")
 search = c5.text_input("Search", placeholder="setting name, id, value, policy or group", key="ex_search",
                        **SHARED, icon=":material/search:")
 
@@ -165,13 +165,14 @@ if settings_tab.open:
             row = rows.row(picked[0], named=True)
             key, policy_type = row["setting_key"], row["policy_type"]
             # every current row of this setting, in any tenant (not only the filtered ones)
-            frame = explore_view.settings_matching(snap, everything, where="s.setting_key = ? AND s.policy_type = ?",
-                                         params=(key, policy_type))
+            frame = explore_view.settings_matching(snap, everything,
+                                                   where="s.setting_key = ? AND s.policy_type = ?",
+                                                   params=(key, policy_type))
             meta = explore.setting_info(frame, key, policy_type)
             st.divider()
             st.subheader(inert(meta.get("setting_name") or key))
             st.caption(" · ".join(inert(x) for x in (meta.get("category"), family_label(policy_type),
-                                                        meta.get("value_type")) if x))
+                                                     meta.get("value_type")) if x))
             if meta.get("description"):
                 st.markdown(inert(meta["description"]))
             st.markdown(f"Setting id {inert(meta.get('setting_id') or '')} · key {inert(key)}")

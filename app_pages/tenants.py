@@ -198,5 +198,5 @@ if import_clicked:
         st.rerun()
 elif imported:
     st.success(inert(imported["message"]), icon=":material/check_circle:")
-    tenants_view.show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** (not policies, "
-                                      "or not readable):")
+    tenants_view.show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** "
+                                                   "(not policies, or not readable):")
