@@ -91,18 +91,19 @@ def show_problems(problems: list[tuple[str, str]]) -> None:
 
 # --- data that is not current (reads.carried) --------------------------------------------------
 def carried_lines(carried: pl.DataFrame, *, verb: str = "carried forward") -> list[str]:
-    """One line per policy type whose rows on screen are not current (reads.carried): which tenant,
-    from which run and when, and why the last sync could not read it."""
+    """One Markdown line per policy type whose rows on screen are not current (reads.carried): which
+    tenant, from which run and when, and why the last sync could not read it."""
     lines = []
     for r in carried.iter_rows(named=True):
         why = {"forbidden": "the app may not read it (403)", "unavailable": "Graph does not serve it here",
-               "failed": "Graph kept failing"}.get(r["reason"] or "", r["reason"] or "it was not read")
+               "failed": "Graph kept failing"}.get(r["reason"] or "", inert(r["reason"] or "it was not read"))
+        tenant = inert(r["tenant"])  # a tenant's name is its admins' text: never live Markdown in the banner
         if r["status"] == "carried":
             when = f"{r['carried_from_at']:%Y-%m-%d %H:%M}" if r["carried_from_at"] else "an earlier run"
-            lines.append(f"{r['tenant']} · {r['label']}: {verb} from run {r['carried_from_run']} ({when}); "
+            lines.append(f"{tenant} · {r['label']}: {verb} from run {r['carried_from_run']} ({when}); "
                          f"the last sync could not read it: {why}.")
         else:
-            lines.append(f"{r['tenant']} · {r['label']}: not synced ({why}); nothing earlier to show.")
+            lines.append(f"{tenant} · {r['label']}: not synced ({why}); nothing earlier to show.")
     return lines
 
 

@@ -320,6 +320,22 @@ def test_hostile_text_is_escaped_for_markdown_and_revealed_for_tables(case, text
     assert escaping.inert_json({text: [text]}) == {screen: [screen]}
 
 
+@pytest.mark.parametrize("case, text, screen", HOSTILE_TEXT, ids=[row[0] for row in HOSTILE_TEXT])
+@pytest.mark.parametrize("status", ["carried", "missing"])
+def test_a_hostile_tenant_name_is_inert_in_the_carried_forward_banner(case, text, screen, status):
+    """The banner of Explore and Compare (st.warning: Markdown) names the tenant whose data is not
+    current: the name shows as itself, never as a link, image, colour or heading. The row has the
+    columns of Store.current_carried, which the banner is given."""
+    carried = pl.DataFrame(
+        {"tenant_id": ["t1"], "tenant": [text], "label": ["Settings catalog"], "status": [status],
+         "reason": ["forbidden"], "carried_from_run": [3], "carried_from_at": [None]},
+        schema_overrides={"carried_from_at": pl.Datetime("us", "UTC")})
+    (line,) = messages.carried_lines(carried)
+    assert shown(line).startswith(f"{screen} · Settings catalog: ")
+    name = line.split(" · Settings catalog")[0]
+    assert not re.search(r"(?<!\\)[!-/:-@\[-`{-~]", re.sub(r"\\.", "", name))  # no punctuation unescaped
+
+
 def markdown_values(at) -> list[str]:
     """Every element value Streamlit renders as Markdown (labels included)."""
     values = [e.value for kind in ("markdown", "caption", "subheader", "title", "header", "error", "warning", "info",
