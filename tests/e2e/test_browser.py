@@ -469,7 +469,7 @@ def assert_inert(page, fetched: list[str], *, shown: bool = True) -> None:
     canvas): no link to evil.example, no image, no fetch of it."""
     main = page.locator("[data-testid='stMain']")
     if shown:
-        assert MARKDOWN_NAME in main.inner_text().replace("\u2060", "")  # ui.inert's invisible word joiners
+        assert MARKDOWN_NAME in main.inner_text().replace("\u2060", "")  # escaping.inert's invisible word joiners
     assert page.locator("a[href*='evil.example']").count() == 0
     assert page.locator("img[src*='127.0.0.1:9']").count() == 0 and main.locator("img").count() == 0
     assert not [u for u in fetched if urlsplit(u).netloc in ("127.0.0.1:9", "evil.example")], fetched
@@ -477,7 +477,7 @@ def assert_inert(page, fetched: list[str], *, shown: bool = True) -> None:
 
 
 def headings(page) -> list[str]:
-    """The text of every heading in the page, as read (without ui.inert's invisible word joiners)."""
+    """The text of every heading in the page, as read (without escaping.inert's invisible word joiners)."""
     return [t.replace("\u2060", "").strip() for t in
             page.locator("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3")
             .all_inner_texts()]
