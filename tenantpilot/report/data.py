@@ -55,7 +55,7 @@ class ReportData:
 
     baseline: str  # the baseline's display name
     tenants: tuple[str, ...]  # display names, in the order asked for
-    since: str  # what the user typed (7d, 2026-11-01, run:N)
+    since: str  # for people: "2026-11-30 03:15 UTC (7d)", "run 12"
     generated_at: datetime
     today: date
     summary: pl.DataFrame  # SUMMARY_COLUMNS; Alignment is a fraction (0..1) or null
@@ -89,7 +89,15 @@ def gather(store: Store, tenant_ids: Sequence[str], baseline_id: str, since: his
         found = history.changes_since(store, since, tenants)
         carried = store.current_carried(tenants)
     return assemble(rows, tenants, baseline_id, register=register, changes=found, carried=carried,
-                    since=since.text, today=today, now=now or datetime.now(timezone.utc))
+                    since=since_text(since), today=today, now=now or datetime.now(timezone.utc))
+
+
+def since_text(since: history.Since) -> str:
+    """The point a report's changes start from, for people: "2026-11-30 03:15 UTC (7d)" or "run 12"."""
+    if since.run is not None:
+        return f"run {since.run}"
+    when = _utc(since.at) or since.text
+    return f"{when} ({since.text})" if since.text and since.text not in when else when
 
 
 def assemble(rows: pl.DataFrame, tenants: Sequence[str], baseline_id: str, *, register: pl.DataFrame,
@@ -107,7 +115,7 @@ def assemble(rows: pl.DataFrame, tenants: Sequence[str], baseline_id: str, *, re
     not_read = _not_read(carried)
     summary = _summary(scores, changed, not_read, tenants, names)
     return ReportData(
-        baseline=reveal(names[baseline_id]), tenants=tuple(reveal(names[t]) for t in tenants), since=since,
+        baseline=reveal(names[baseline_id]), tenants=tuple(reveal(names[t]) for t in tenants), since=reveal(since),
         generated_at=now, today=today, summary=summary, differences=_display(diffs),
         accepted=_display(_deviations(register, baseline_id, today)), changes=_display(changed),
         not_read=_display(not_read))
@@ -184,12 +192,16 @@ def _deviations(register: pl.DataFrame, baseline_id: str, today: date) -> pl.Dat
 def _changes(found: Sequence[history.TenantChanges]) -> pl.DataFrame:
     """Policy events and setting changes (history.report_rows), newest first per tenant."""
     out = []
+    synced: dict[object, datetime] = {t.cur_run: t.cur_at for t in found}
     for r in history.report_rows(list(found)):
         if r["kind"] == "not synced":
             continue  # listed under types not read
         at = r["changed_at"] or r["seen_at"]
+        # a policy event without an audit record: the sync that saw it is the latest it can have happened
+        seen = synced.get(r["cur_run"])
+        when = _utc(at) if at is not None else (f"by {_utc(seen)}" if seen else None)
         change = r["change"] if r["kind"] == "policy" or r["setting"] is None else f"setting {r['change']}"
-        out.append({"Tenant": r["tenant"], "When": _utc(at), "Changed by": r["changed_by"], "Change": change,
+        out.append({"Tenant": r["tenant"], "When": when, "Changed by": r["changed_by"], "Change": change,
                     "Policy type": r["policy_type"], "Policy": r["policy"], "Setting": r["setting"],
                     "Before": r["old_value"], "After": r["new_value"], "Activity": r["activity"],
                     "_at": at.astimezone(timezone.utc) if isinstance(at, datetime) else None})

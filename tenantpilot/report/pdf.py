@@ -3,16 +3,18 @@ ReportData in, bytes out.
 
 fpdf2 draws it: pure Python, text placed as text (no Markdown or HTML is interpreted: `markdown` stays
 off), so a hostile name prints as itself. Text is set in DejaVu Sans Condensed, shipped in `fonts/`
-(its licence beside it), so names in any Latin, Greek or Cyrillic script print; scripts DejaVu lacks
-(CJK) print as empty boxes. A table cell is cut at PDF_CELL characters (a row must fit on a page); the
+(its licence beside it), so names in any Latin, Greek or Cyrillic script print; a character the font
+lacks (CJK, for one) prints as [U+XXXX], so two names in such a script never print alike. A table cell is cut at PDF_CELL characters (a row must fit on a page); the
 PDF lists at most MAX_ROWS rows per table and says how many more the workbook holds.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
+from fontTools.ttLib import TTFont
 from fpdf import FPDF, FontFace, XPos, YPos
 
 from tenantpilot.report.data import ACCEPTED, DIFFERENT, MISSING, NOT_IN_BASELINE, ReportData
@@ -24,13 +26,15 @@ MAX_ROWS = 400
 _CUT = " …"
 _GREEN, _ORANGE, _RED, _GREY = (46, 125, 50), (239, 108, 0), (198, 40, 40), (120, 120, 120)
 _HEAD = FontFace(emphasis="BOLD", fill_color=(225, 232, 240))
+_BAND_RGB = (244, 246, 249)
+_BAND = FontFace(fill_color=_BAND_RGB).fill_color  # as a colour object: a bare tuple is not applied
 _STATUS_COLOUR = {DIFFERENT: _ORANGE, MISSING: _RED, ACCEPTED: _GREY, NOT_IN_BASELINE: (21, 101, 192)}
 
 # the PDF's tables: which columns, and their relative widths
-_DIFF = {"Tenant": 2, "Status": 1.9, "Policy type": 2, "Setting": 4, "Category": 2.4, "Baseline value": 2.6,
+_DIFF = {"Status": 2.6, "Policy type": 2, "Setting": 4, "Category": 2.4, "Baseline value": 2.6,
          "Tenant value": 2.6, "Accepted until": 1.6}
 _DEV = {"Tenant": 2, "Policy type": 2, "Setting": 4, "Reason": 4, "Owner": 2, "Expires on": 1.5, "State": 1.2}
-_CHG = {"Tenant": 2, "When": 2, "Changed by": 2.6, "Change": 1.8, "Policy type": 2, "Policy": 2.6, "Setting": 3,
+_CHG = {"Tenant": 2, "When": 2.5, "Changed by": 2.6, "Change": 1.8, "Policy type": 2, "Policy": 2.6, "Setting": 3,
         "Before": 2, "After": 2}
 _NOT = {"Tenant": 2, "Policy type": 3, "Status": 1.2, "Reason": 5, "Carried from run": 1.4, "Carried from": 2,
         "Carried settings": 1.4}
@@ -81,9 +85,7 @@ def _draw(data: ReportData, pages: int | None) -> _Report:
     pdf = _Report(data, pages)
     pdf.add_page()
     _front(pdf, data)
-    _section(pdf, "Differences from the baseline", data.differences, _DIFF,
-             "Per tenant: settings set to a different value, missing in the tenant, accepted deviations, and "
-             "settings the baseline does not have.", status=True)
+    _differences(pdf, data)
     _section(pdf, "Accepted deviations", data.accepted, _DEV,
              "Differences the customer accepted, with the reason and the last day they are accepted. Expired ones "
              "count again.")
@@ -161,9 +163,31 @@ def _chart(pdf: _Report, summary: pl.DataFrame) -> None:
     pdf.ln(8)
 
 
-def _heading(pdf: _Report, text: str) -> None:
-    pdf.set_font(FONT, "B", 13)
-    pdf.cell(0, 8, _cut(text, 200), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+def _differences(pdf: _Report, data: ReportData) -> None:
+    """One block per tenant (in the order asked for), its counts by status in the block's title."""
+    pdf.add_page()
+    _heading(pdf, f"Differences from {data.baseline}")
+    _note(pdf, "Per tenant: settings set to a different value, missing in the tenant, accepted deviations (with "
+               "the last day they are accepted), and settings the baseline does not have.")
+    frame = data.differences
+    for tenant in data.tenants:
+        rows = frame.filter(pl.col("Tenant") == tenant)
+        if pdf.get_y() > pdf.h - pdf.b_margin - 30:
+            pdf.add_page()
+        counts = dict(rows.group_by("Status").len().iter_rows())
+        told = ", ".join(f"{counts[s]} {s}" for s in _STATUS_COLOUR if counts.get(s))
+        _heading(pdf, tenant, size=11)
+        _note(pdf, told or "No difference: every baseline setting is set to the baseline's value.")
+        if rows.height:
+            _rows(pdf, rows.head(MAX_ROWS), _DIFF, status=True)
+        if rows.height > MAX_ROWS:
+            _note(pdf, f"… and {rows.height - MAX_ROWS:,} more rows: the Excel workbook lists all {rows.height:,}.")
+        pdf.ln(4)
+
+
+def _heading(pdf: _Report, text: str, size: float = 13) -> None:
+    pdf.set_font(FONT, "B", size)
+    pdf.cell(0, size * 0.6, _cut(text, 200), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _note(pdf: _Report, text: str) -> None:
@@ -193,8 +217,10 @@ def _rows(pdf: _Report, frame: pl.DataFrame, columns: dict[str, float], *, numer
           status: bool = False) -> None:
     names = [c for c in columns if c in frame.columns]
     pdf.set_font(FONT, "", 7.5)
+    pdf.set_fill_color(*_BAND_RGB)  # fpdf2 2.8.9 fills banded rows with the current colour, not always the band's
+    pdf.set_draw_color(190, 198, 208)
     with pdf.table(col_widths=[columns[c] for c in names], width=pdf.epw, headings_style=_HEAD, line_height=3.6,
-                   text_align="LEFT", padding=(0.8, 1.0), cell_fill_color=(246, 248, 250), cell_fill_mode="ROWS",
+                   text_align="LEFT", padding=(0.8, 1.0), cell_fill_color=_BAND, cell_fill_mode="ROWS",
                    borders_layout="HORIZONTAL_LINES", repeat_headings=1) as table:
         head = table.row()
         for c in names:
@@ -210,5 +236,18 @@ def _rows(pdf: _Report, frame: pl.DataFrame, columns: dict[str, float], *, numer
                 row.cell(text, align="RIGHT" if c in numeric else "LEFT", style=style)
 
 
+@lru_cache(maxsize=1)
+def _glyphs() -> frozenset[int]:
+    """The code points both shipped fonts draw."""
+    found = [set(TTFont(str(FONTS / name), lazy=True).getBestCmap()) for name in
+             ("DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf")]
+    return frozenset(found[0] & found[1] | {10, 13})
+
+
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - len(_CUT)] + _CUT
+    """Text as the PDF prints it: at most `limit` characters, each the font cannot draw as [U+XXXX]."""
+    text = text if len(text) <= limit else text[:limit - len(_CUT)] + _CUT
+    glyphs = _glyphs()
+    if all(ord(c) in glyphs for c in text):
+        return text
+    return "".join(c if ord(c) in glyphs else f"[U+{ord(c):04X}]" for c in text)

@@ -202,7 +202,7 @@ def test_the_pdf_renders_to_pages_holding_the_score_and_the_tables(data: report.
     assert LEAK not in text
 
 
-HOSTILE_TENANT = '=HYPERLINK("https://evil.example/x","click")'
+HOSTILE_TENANT = '=HYPERLINK("https://evil.example/x","click") 東京'
 HOSTILE_POLICY = "\u202egnp.exe"
 HOSTILE_SETTING = "@SUM(1+1)\u200b" + "very long name " * 400
 
@@ -230,7 +230,9 @@ def test_hostile_names_stay_inert(db: Store, tmp_path: Path, fmt: str):
         assert longest <= report.data.MAX_CELL and any(str(c.value).endswith("…[cut]") for c in cells)
     else:
         text = pdf_text(raw, tmp_path)
-        assert HOSTILE_TENANT in text and "[U+202E]gnp.exe" in text and "\u202e" not in text
+        # CJK is not in the shipped font: shown as code points, never dropped
+        assert '=HYPERLINK("https://evil.example/x","click") [U+6771][U+4EAC]' in text
+        assert "[U+202E]gnp.exe" in text and "\u202e" not in text
         assert "@SUM(1+1)[U+200B]very long name" in text
         assert not re.search(rb"/URI|/S\s*/JavaScript|/Launch", raw)  # no link or action in the PDF
     assert LEAK.encode() not in raw
