@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-from fontTools.ttLib import TTFont
 from fpdf import FPDF, FontFace, XPos, YPos
 
 from tenantpilot.report.data import ACCEPTED, DIFFERENT, MISSING, NOT_IN_BASELINE, ReportData
@@ -239,9 +238,11 @@ def _rows(pdf: _Report, frame: pl.DataFrame, columns: dict[str, float], *, numer
 @lru_cache(maxsize=1)
 def _glyphs() -> frozenset[int]:
     """The code points both shipped fonts draw."""
-    found = [set(TTFont(str(FONTS / name), lazy=True).getBestCmap()) for name in
-             ("DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf")]
-    return frozenset(found[0] & found[1] | {10, 13})
+    pdf = FPDF()
+    pdf.add_font(FONT, "", str(FONTS / "DejaVuSansCondensed.ttf"))
+    pdf.add_font(FONT, "B", str(FONTS / "DejaVuSansCondensed-Bold.ttf"))
+    regular, bold = (set(pdf.fonts[key].cmap) for key in (FONT.lower(), FONT.lower() + "b"))  # type: ignore[union-attr]
+    return frozenset(regular & bold | {10, 13})
 
 
 def _cut(text: str, limit: int) -> str:
