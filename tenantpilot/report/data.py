@@ -33,6 +33,7 @@ MISSING = "missing in the tenant"
 NOT_IN_BASELINE = "not in the baseline"
 ACCEPTED = "accepted"
 STATUS_ORDER: tuple[str, ...] = (DIFFERENT, MISSING, ACCEPTED, NOT_IN_BASELINE)
+NOT_CONFIGURED = "Not configured"
 
 MAX_CELL = 2000  # characters of one cell (Excel allows 32,767; a report line longer than this is noise)
 _CUT = " …[cut]"
@@ -200,10 +201,13 @@ def _changes(found: Sequence[history.TenantChanges]) -> pl.DataFrame:
         # a policy event without an audit record: the sync that saw it is the latest it can have happened
         seen = synced.get(r["cur_run"])
         when = _utc(at) if at is not None else (f"by {_utc(seen)}" if seen else None)
-        change = r["change"] if r["kind"] == "policy" or r["setting"] is None else f"setting {r['change']}"
+        setting = r["kind"] == "setting"
+        change = f"setting {r['change']}" if setting else r["change"]
+        # a setting without a value on one side is at "Not configured" there (history.report_text says the same)
+        before, after = ((NOT_CONFIGURED if v is None else v) if setting else v for v in (r["old_value"], r["new_value"]))
         out.append({"Tenant": r["tenant"], "When": when, "Changed by": r["changed_by"], "Change": change,
                     "Policy type": r["policy_type"], "Policy": r["policy"], "Setting": r["setting"],
-                    "Before": r["old_value"], "After": r["new_value"], "Activity": r["activity"],
+                    "Before": before, "After": after, "Activity": r["activity"],
                     "_at": at.astimezone(timezone.utc) if isinstance(at, datetime) else None})
     frame = pl.DataFrame(out, schema={**{c: pl.String for c in CHANGE_COLUMNS},
                                       "_at": pl.Datetime("us", "UTC")})

@@ -30,11 +30,11 @@ _BAND = FontFace(fill_color=_BAND_RGB).fill_color  # as a colour object: a bare 
 _STATUS_COLOUR = {DIFFERENT: _ORANGE, MISSING: _RED, ACCEPTED: _GREY, NOT_IN_BASELINE: (21, 101, 192)}
 
 # the PDF's tables: which columns, and their relative widths
-_DIFF = {"Status": 2.6, "Policy type": 2, "Setting": 4, "Category": 2.4, "Baseline value": 2.6,
-         "Tenant value": 2.6, "Accepted until": 1.6}
+_DIFF = {"Status": 2.1, "Policy type": 1.9, "Setting": 4.2, "Category": 3.0, "Baseline value": 2.5,
+         "Tenant value": 2.5, "Accepted until": 1.5}
 _DEV = {"Tenant": 2, "Policy type": 2, "Setting": 4, "Reason": 4, "Owner": 2, "Expires on": 1.5, "State": 1.2}
-_CHG = {"Tenant": 2, "When": 2.5, "Changed by": 2.6, "Change": 1.8, "Policy type": 2, "Policy": 2.6, "Setting": 3,
-        "Before": 2, "After": 2}
+_CHG = {"Tenant": 1.9, "When": 2.3, "Changed by": 2.6, "Change": 1.7, "Policy type": 1.9, "Policy": 3.6,
+        "Setting": 3.2, "Before": 1.8, "After": 1.8}
 _NOT = {"Tenant": 2, "Policy type": 3, "Status": 1.2, "Reason": 5, "Carried from run": 1.4, "Carried from": 2,
         "Carried settings": 1.4}
 _SUM = {"Tenant": 4, "Alignment": 1.6, "Matched": 1.4, "Different value": 1.6, "Missing in the tenant": 1.7,
@@ -87,12 +87,13 @@ def _draw(data: ReportData, pages: int | None) -> _Report:
     _differences(pdf, data)
     _section(pdf, "Accepted deviations", data.accepted, _DEV,
              "Differences the customer accepted, with the reason and the last day they are accepted. Expired ones "
-             "count again.")
+             "count again.", "None: no deviation from this baseline is accepted.")
     _section(pdf, f"Changes since {data.since}", data.changes, _CHG,
              "Policies added, deleted or renamed and settings changed, with who changed them where Intune's audit "
-             "log recorded it.")
+             "log recorded it.", "None: no policy or setting changed in this time.")
     _section(pdf, "Types not read (carried forward)", data.not_read, _NOT,
-             "Policy types the latest sync could not read: the report shows their settings from an earlier run.")
+             "Policy types the latest sync could not read: the report shows their settings from an earlier run.",
+             "None: the latest sync read every policy type.")
     return pdf
 
 
@@ -174,7 +175,7 @@ def _differences(pdf: _Report, data: ReportData) -> None:
         if pdf.get_y() > pdf.h - pdf.b_margin - 30:
             pdf.add_page()
         counts = dict(rows.group_by("Status").len().iter_rows())
-        told = ", ".join(f"{counts[s]} {s}" for s in _STATUS_COLOUR if counts.get(s))
+        told = " · ".join(f"{s}: {counts[s]}" for s in _STATUS_COLOUR if counts.get(s))
         _heading(pdf, tenant, size=11)
         _note(pdf, told or "No difference: every baseline setting is set to the baseline's value.")
         if rows.height:
@@ -197,14 +198,18 @@ def _note(pdf: _Report, text: str) -> None:
     pdf.ln(1)
 
 
-def _section(pdf: _Report, title: str, frame: pl.DataFrame, columns: dict[str, float], note: str, *,
+def _section(pdf: _Report, title: str, frame: pl.DataFrame, columns: dict[str, float], note: str, empty: str, *,
              status: bool = False) -> None:
-    pdf.add_page()
+    """A table section: on the current page when a heading and a few rows fit there, else on the next."""
+    if pdf.get_y() > pdf.h - pdf.b_margin - (45 if frame.height else 25):
+        pdf.add_page()
+    else:
+        pdf.ln(6)
     _heading(pdf, title)
     _note(pdf, note)
     if frame.height == 0:
-        pdf.set_font(FONT, "", 10)
-        pdf.cell(0, 6, "None.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FONT, "", 9)
+        pdf.cell(0, 6, empty, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         return
     _rows(pdf, frame.head(MAX_ROWS), columns, status=status)
     if frame.height > MAX_ROWS:
@@ -241,7 +246,7 @@ def _glyphs() -> frozenset[int]:
     pdf = FPDF()
     pdf.add_font(FONT, "", str(FONTS / "DejaVuSansCondensed.ttf"))
     pdf.add_font(FONT, "B", str(FONTS / "DejaVuSansCondensed-Bold.ttf"))
-    regular, bold = (set(pdf.fonts[key].cmap) for key in (FONT.lower(), FONT.lower() + "b"))  # type: ignore[union-attr]
+    regular, bold = (set(pdf.fonts[key].cmap) for key in (FONT.lower(), FONT.lower() + "B"))  # type: ignore[union-attr]
     return frozenset(regular & bold | {10, 13})
 
 

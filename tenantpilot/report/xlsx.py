@@ -37,13 +37,17 @@ def to_xlsx(data: ReportData) -> bytes:
     fmt = _Formats(wb)
     _summary(wb, data, fmt)
     _table(wb, "Differences", data.differences, fmt,
-           f"Settings where a tenant differs from {data.baseline} (accepted deviations marked)")
+           f"Settings where a tenant differs from {data.baseline} (accepted deviations marked)",
+           "None: every tenant sets every baseline setting to the baseline's value.")
     _table(wb, "Accepted deviations", data.accepted, fmt,
-           f"Differences from {data.baseline} the customer accepted, with reason and expiry")
+           f"Differences from {data.baseline} the customer accepted, with reason and expiry",
+           "None: no deviation from this baseline is accepted.")
     _table(wb, "Changes", data.changes, fmt,
-           f"Changes since {data.since}: policies added, deleted or renamed, settings changed, and who (Intune audit log)")
+           f"Changes since {data.since}: policies added, deleted or renamed, settings changed, and who (Intune audit log)",
+           "None: no policy or setting changed in this time.")
     _table(wb, "Types not read", data.not_read, fmt,
-           "Policy types the latest sync could not read: their settings are carried forward from an earlier run")
+           "Policy types the latest sync could not read: their settings are carried forward from an earlier run",
+           "None: the latest sync read every policy type.")
     wb.close()
     return buf.getvalue()
 
@@ -103,11 +107,11 @@ def _chart(wb: Workbook, ws: Worksheet, frame: pl.DataFrame, top: int, fmt: _For
     ws.insert_chart(last + 2, 0, chart)
 
 
-def _table(wb: Workbook, name: str, frame: pl.DataFrame, fmt: _Formats, note: str) -> None:
+def _table(wb: Workbook, name: str, frame: pl.DataFrame, fmt: _Formats, note: str, empty: str) -> None:
     ws = wb.add_worksheet(name)
     _text(ws, 0, 0, note, fmt, fmt.note)
     if frame.height == 0:
-        ws.write_string(2, 0, "None.", fmt.text)
+        ws.write_string(2, 0, empty, fmt.text)
         return
     frame.write_excel(wb, ws, position=(2, 0), table_style=_STYLE, table_name=name.replace(" ", "_"),
                       autofit=True, freeze_panes=(3, 0))
