@@ -34,6 +34,9 @@ NOT_IN_BASELINE = "not in the baseline"
 ACCEPTED = "accepted"
 STATUS_ORDER: tuple[str, ...] = (DIFFERENT, MISSING, ACCEPTED, NOT_IN_BASELINE)
 NOT_CONFIGURED = "Not configured"
+# how "Changed by" is attributed today (analysis/history.py, sync/audit.py): say it where the column is shown
+CHANGED_BY_RULE = ("Changed by: the admin of the latest Intune audit event on the policy up to the sync that saw "
+                   "the change (per policy, not per setting).")
 
 MAX_CELL = 2000  # characters of one cell (Excel allows 32,767; a report line longer than this is noise)
 _CUT = " …[cut]"

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 from fpdf import FPDF, FontFace, XPos, YPos
 
-from tenantpilot.report.data import ACCEPTED, DIFFERENT, MISSING, NOT_IN_BASELINE, ReportData
+from tenantpilot.report.data import ACCEPTED, CHANGED_BY_RULE, DIFFERENT, MISSING, NOT_IN_BASELINE, ReportData
 
 FONTS = Path(__file__).with_name("fonts")
 FONT = "DejaVu"
@@ -90,7 +90,7 @@ def _draw(data: ReportData, pages: int | None) -> _Report:
              "count again.", "None: no deviation from this baseline is accepted.")
     _section(pdf, f"Changes since {data.since}", data.changes, _CHG,
              "Policies added, deleted or renamed and settings changed, with who changed them where Intune's audit "
-             "log recorded it.", "None: no policy or setting changed in this time.")
+             f"log recorded it. {CHANGED_BY_RULE}", "None: no policy or setting changed in this time.")
     _section(pdf, "Types not read (carried forward)", data.not_read, _NOT,
              "Policy types the latest sync could not read: the report shows their settings from an earlier run.",
              "None: the latest sync read every policy type.")

@@ -19,7 +19,7 @@ from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from tenantpilot.analysis.export import FORMULA_PATTERN
-from tenantpilot.report.data import ReportData
+from tenantpilot.report.data import CHANGED_BY_RULE, ReportData
 
 SHEETS: tuple[str, ...] = ("Summary", "Differences", "Accepted deviations", "Changes", "Types not read")
 _FORMULA = re.compile(FORMULA_PATTERN)
@@ -43,7 +43,7 @@ def to_xlsx(data: ReportData) -> bytes:
            f"Differences from {data.baseline} the customer accepted, with reason and expiry",
            "None: no deviation from this baseline is accepted.")
     _table(wb, "Changes", data.changes, fmt,
-           f"Changes since {data.since}: policies added, deleted or renamed, settings changed, and who (Intune audit log)",
+           f"Changes since {data.since}: policies added, deleted or renamed, settings changed. {CHANGED_BY_RULE}",
            "None: no policy or setting changed in this time.")
     _table(wb, "Types not read", data.not_read, fmt,
            "Policy types the latest sync could not read: their settings are carried forward from an earlier run",
