@@ -57,7 +57,7 @@ class _Report(FPDF):
             return
         self.set_font(FONT, "", 7.5)
         self.set_text_color(*_GREY)
-        self.cell(0, 4, _cut(f"Baseline alignment report · {self.data.baseline}", 160),
+        self.cell(0, 4, _fit(self, f"Baseline alignment report · {self.data.baseline}", self.epw),
                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(2)
         self.set_text_color(0, 0, 0)
@@ -134,7 +134,7 @@ def _chart(pdf: _Report, summary: pl.DataFrame) -> None:
         y = pdf.get_y()
         pdf.set_font(FONT, "", 9)
         pdf.set_xy(pdf.l_margin, y)
-        pdf.cell(label_w - 3, bar_h, _cut(row["Tenant"], 48), align="R")
+        pdf.cell(label_w - 3, bar_h, _fit(pdf, row["Tenant"], label_w - 4), align="R")
         total = row["Baseline settings"] or 0
         x = x0
         for column, colour in (("Matched", _GREEN), ("Different value", _ORANGE), ("Missing in the tenant", _RED)):
@@ -187,7 +187,22 @@ def _differences(pdf: _Report, data: ReportData) -> None:
 
 def _heading(pdf: _Report, text: str, size: float = 13) -> None:
     pdf.set_font(FONT, "B", size)
-    pdf.cell(0, size * 0.6, _cut(text, 200), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, size * 0.6, _fit(pdf, text, pdf.epw), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _fit(pdf: _Report, text: str, width: float) -> str:
+    """`text` (as _cut prints it) cut with " …" to fit `width` mm in the current font: one line."""
+    shown = _cut(text, 400)
+    if pdf.get_string_width(shown) <= width:
+        return shown
+    low, high = 0, len(shown)  # the longest prefix that fits with the mark
+    while low < high:
+        mid = (low + high + 1) // 2
+        if pdf.get_string_width(shown[:mid] + _CUT) <= width:
+            low = mid
+        else:
+            high = mid - 1
+    return shown[:low] + _CUT
 
 
 def _note(pdf: _Report, text: str) -> None:
