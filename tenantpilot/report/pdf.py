@@ -44,6 +44,7 @@ class _Report(FPDF):
     def __init__(self, data: ReportData) -> None:
         super().__init__(orientation="L", unit="mm", format="A4")
         self.data = data
+        self.section = ""  # what a page continues, named in its header
         self.add_font(FONT, "", str(FONTS / "DejaVuSansCondensed.ttf"))
         self.add_font(FONT, "B", str(FONTS / "DejaVuSansCondensed-Bold.ttf"))
         # the code points both faces draw (fpdf2's parsed cmaps): others print as [U+XXXX]
@@ -59,7 +60,8 @@ class _Report(FPDF):
             return
         self.set_font(FONT, "", 7.5)
         self.set_text_color(*_GREY)
-        self.cell(0, 4, _fit(self, f"Baseline alignment report · {self.data.baseline}", self.epw),
+        where = f" · {self.section}" if self.section else ""
+        self.cell(0, 4, _fit(self, f"Baseline alignment report · {self.data.baseline}{where}", self.epw),
                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(2)
         self.set_text_color(0, 0, 0)
@@ -187,6 +189,7 @@ def _differences(pdf: _Report, data: ReportData) -> None:
             pdf.add_page()
         counts = dict(rows.group_by("Status").len().iter_rows())
         told = " · ".join(f"{s}: {counts[s]}" for s in _STATUS_COLOUR if counts.get(s))
+        pdf.section = f"Differences of {tenant}"
         _heading(pdf, tenant, size=11)
         _note(pdf, told or "No difference: every baseline setting is set to the baseline's value.")
         if rows.height:
@@ -227,6 +230,7 @@ def _note(pdf: _Report, text: str) -> None:
 def _section(pdf: _Report, title: str, frame: pl.DataFrame, columns: dict[str, float], note: str, empty: str, *,
              status: bool = False) -> None:
     """A table section: on the current page when a heading and a few rows fit there, else on the next."""
+    pdf.section = title
     if pdf.get_y() > pdf.h - pdf.b_margin - (45 if frame.height else 25):
         pdf.add_page()
     else:
