@@ -217,6 +217,23 @@ def cmd_changes(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from tenantpilot import report
+    from tenantpilot.analysis import history
+
+    store = _store()
+    tenants = [_resolve(store, name).tenant_id for name in args.tenants]
+    baseline = _resolve(store, args.baseline).tenant_id
+    try:
+        data = report.gather(store, tenants, baseline, history.parse_since(args.since))
+    except (history.SinceError, report.ReportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    output = args.output or f"tenantpilot-report.{args.format}"
+    _emit(report.render(data, args.format), output, f"the {args.format} report of {len(data.tenants)} tenant(s)")
+    return 0
+
+
 def _accepted(store, baseline: str):
     from datetime import date
 
@@ -390,6 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--format", choices=("text", "csv", "json"), default="text")
     ch.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     ch.set_defaults(func=cmd_changes)
+
+    rp = sub.add_parser("report", allow_abbrev=False,
+                        help="a customer report against a baseline: Excel workbook or printable PDF")
+    rp.add_argument("tenants", nargs="+", metavar="TENANT", help="tenant id, domain or display name")
+    rp.add_argument("--baseline", required=True, metavar="NAME", help="the baseline (or tenant) to align against")
+    rp.add_argument("--since", default="7d", help="changes since: 7d, 2026-11-01, run:N (default 7d)")
+    rp.add_argument("--format", choices=("xlsx", "pdf"), default="xlsx")
+    rp.add_argument("--output", metavar="PATH", help="default: tenantpilot-report.FORMAT")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("deviations", allow_abbrev=False,
                        help="the register of accepted deviations from a baseline (add, list, remove)")

@@ -60,6 +60,7 @@ class Settings:
     app_url: str = "http://127.0.0.1:8501"
     sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
     schedule_jitter_s: int = 300  # tenants due in the same minute start spread over this many seconds
+    csv_separator: str = ","  # every CSV the product writes (analysis/export.py); ";" for Excel in German & co.
 
     @property
     def queue_backend(self) -> str:
@@ -171,6 +172,19 @@ def _non_negative_int(name: str, value: str) -> int:
     return number
 
 
+CSV_SEPARATORS: dict[str, str] = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
+
+
+def _csv_separator(value: str | None) -> str:
+    if value is None:
+        return ","
+    try:
+        return CSV_SEPARATORS[value.lower()]
+    except KeyError:
+        raise ConfigError(f"TENANTPILOT_CSV_SEPARATOR={value!r} is not a CSV separator: expected , or ; "
+                          "(';' is what Excel expects where the decimal mark is a comma, e.g. German)") from None
+
+
 def _schedule(value: str) -> str:
     try:
         return validate(value)
@@ -261,6 +275,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         sync_schedule=_schedule(get("TENANTPILOT_SYNC_SCHEDULE") or DEFAULT_SCHEDULE),
         schedule_jitter_s=_non_negative_int("TENANTPILOT_SCHEDULE_JITTER_SECONDS",
                                             get("TENANTPILOT_SCHEDULE_JITTER_SECONDS") or "300"),
+        csv_separator=_csv_separator(get("TENANTPILOT_CSV_SEPARATOR")),
     )
 
 
