@@ -14,8 +14,11 @@ cfg = ui.config()
 with ui.guard("check health"):
     report = health_report(cfg, ui.store())
 
-if report["healthy"]:
+if report["healthy"] and not report["attention"]:
     st.success("Queue, database and worker are all working.", icon=":material/check_circle:")
+elif report["healthy"]:  # every part up, but a tenant's last sync failed or an alert was given up on
+    st.warning("Queue, database and worker are working, but:\n\n" + "\n\n".join(
+        f"- {ui.inert(line)}" for line in report["attention"]), icon=":material/warning:")
 else:
     problems = ui.queue_problems()
     ui.show_problems(problems)

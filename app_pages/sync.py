@@ -15,7 +15,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app import ui
-from tenantpilot.ops import progress, queue
+from tenantpilot.ops import outbox, progress, queue
 from tenantpilot.store import StoreError
 
 REFRESH_S = 1.0
@@ -131,6 +131,9 @@ def status_section() -> None:
         history = store.runs(limit=200)
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
     ui.show_problems(ui.queue_problems(active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
+    for lost in outbox.given_up(ui.config(), limit=5, within_s=outbox.RECENT_S):  # alerts given up on (tenantpilot/ops/outbox.py), newest first
+        st.error(ui.inert(f"Alert of run {lost['run_id']} ({lost.get('tenant') or 'unknown tenant'}) never reached "
+                          f"{lost['channel']}: {lost['error']} (given up after {lost['attempts']} attempt(s))"))
 
     st.subheader("Active syncs")
     # cards: what is queued or running, and the runs queued from this page (their outcome, once);

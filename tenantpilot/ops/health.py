@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tenantpilot.config import Settings
-from tenantpilot.ops import progress, queue
+from tenantpilot.ops import outbox, progress, queue
 from tenantpilot.store import Store, StoreError
 
 
@@ -47,9 +47,32 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
         report["tenants"] = []
     except queue.QueueUnavailable as exc:
         report["queue"].update(reachable=False, error=str(exc))
+    report["alerts"] = alert_report(cfg)
+    report["attention"] = attention(report)
     report["healthy"] = bool(report["queue"]["reachable"] and report["database"].get("reachable")
                              and report["consumer"]["alive"] and not report["stuck_runs"])
     return report
+
+
+def alert_report(cfg: Settings) -> dict[str, Any]:
+    """Alerts waiting in the outbox and those given up on (newest first), from tenantpilot/ops/outbox.py."""
+    try:
+        return {"pending": len(outbox.pending(cfg)), "given_up": outbox.given_up(cfg, within_s=outbox.RECENT_S)}
+    except OSError as exc:
+        return {"pending": None, "given_up": [], "error": f"the alert outbox {outbox.folder(cfg)} is unreadable: {exc}"}
+
+
+def attention(report: dict[str, Any]) -> list[str]:
+    """What someone should look at even when every part is up: tenants whose last sync failed, alerts
+    given up on in the last week. The Health page's banner is green only when this is empty."""
+    out = [f"{t['display_name']}: last sync failed" + (f": {t['error']}" if t.get("error") else "")
+           for t in report.get("tenants", []) if t.get("status") == "failed"]
+    for g in report["alerts"]["given_up"]:
+        out.append(f"alert of run {g['run_id']} ({g.get('tenant') or 'unknown tenant'}) not delivered to "
+                   f"{g['channel']}, given up after {g['attempts']} attempt(s): {g['error']}")
+    if report["alerts"].get("error"):
+        out.append(report["alerts"]["error"])
+    return out
 
 
 STUCK_QUEUED_S = 120.0  # a queued run older than this, with a live worker, is stuck
