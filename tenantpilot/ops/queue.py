@@ -40,6 +40,7 @@ from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
 from tenantpilot.ops import alerts, outbox, progress, schedule, tasks
 from tenantpilot.store import NotFound, Store, StoreError, open_store
+from tenantpilot.sync.snapshot import remove_leftover_parts
 
 log = logging.getLogger("tenantpilot.queue")
 T = TypeVar("T")
@@ -134,6 +135,7 @@ def _register(instance: Huey) -> Any:
             repair(cfg)
         except Exception:  # noqa: BLE001 - the consumer must start even when the database is busy
             logs.log(log, logging.ERROR, "could not check for interrupted or orphaned runs", exc_info=True)
+        _remove_leftover_parts(cfg)
         threading.Thread(target=_consumer_beat, args=(instance, cfg), name="consumer-heartbeat", daemon=True).start()
         outbox.Deliverer(cfg, tasks.alert_job).start()  # alerts: their own thread, never a sync worker
         logs.log(log, logging.INFO, "consumer started", backend=cfg.queue_backend, db=str(cfg.db_path))
@@ -145,6 +147,19 @@ def _register(instance: Huey) -> Any:
             open_store(cfg).fail_run(int(task.args[0]), tasks.INTERRUPTED)
 
     return sync_task
+
+
+def _remove_leftover_parts(cfg: Settings) -> None:
+    """At consumer start: the part folders of runs that are no longer queued or running (a consumer
+    killed mid-sync leaves them; the repair just marked such runs failed)."""
+    try:
+        active = open_store(cfg).runs(statuses=["queued", "running"], limit=5000)["run_id"].to_list()
+        removed = remove_leftover_parts(cfg, {int(r) for r in active})
+    except (StoreError, OSError) as exc:
+        logs.log(log, logging.WARNING, "could not remove the parts interrupted syncs left", error=str(exc))
+        return
+    if removed:
+        logs.log(log, logging.INFO, "removed the parts interrupted syncs left", folders=removed)
 
 
 def _consumer_beat(instance: Huey, cfg: Settings) -> None:

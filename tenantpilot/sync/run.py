@@ -38,7 +38,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
-from tenantpilot.sync.snapshot import inline_definitions, write_parts
+from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
@@ -199,7 +199,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             store.save_definitions(fresh)
         reporter.update("flattening", 0, len(result.policies))
         definitions = store.definitions(sorted(needed)) if needed else {}
-        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
             parts = write_parts(policies, Path(tmp), definitions, names=names)
             reporter.update("saving", 0, None)
             status = "succeeded" if all(t.read for t in outcomes) else "partial"
