@@ -9,6 +9,7 @@ import streamlit as st
 
 from tenantpilot.app import ui
 from tenantpilot.ops import schedule
+from tenantpilot.ops.health import with_causes
 from tenantpilot.sync import uploads
 from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
@@ -26,7 +27,7 @@ tenants = ui.tenants()
 
 if tenants.height:
     st.dataframe(
-        ui.inert_frame(ui.tenant_status_table(tenants)),
+        ui.inert_frame(ui.tenant_status_table(with_causes(ui.store(), tenants))),  # a partial run's cause
         hide_index=True, placeholder="—",
         column_config={
             "display_name": st.column_config.TextColumn("Name"),

@@ -96,7 +96,9 @@ def cmd_tenants(args) -> int:
         store.remove_tenant(tenant.tenant_id)
         print(f"removed {tenant.label} and its data")
     else:
-        frame = store.tenants()
+        from tenantpilot.ops.health import with_causes
+
+        frame = with_causes(store, store.tenants())
         if args.json:
             print(_ascii(frame.write_json()))
         else:

@@ -6,9 +6,29 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import polars as pl
+
 from tenantpilot.config import Settings
 from tenantpilot.ops import outbox, progress, queue
 from tenantpilot.store import Store, StoreError
+
+
+def with_causes(store: Store, tenants: pl.DataFrame) -> pl.DataFrame:
+    """Store.tenants() with `last_error` of a partial last run filled with its cause: the types it did
+    not read and why ("partial: 2 types not read: Compliance policies (forbidden), …"), as a failed
+    run shows its error. The Tenants page, `tenants list` and Health show the same text."""
+    partial = tenants.filter((pl.col("last_status") == "partial") & pl.col("last_error").is_null())
+    if not partial.height:
+        return tenants
+    types = store.run_types([int(r) for r in partial["last_run_id"]]).filter(pl.col("status") != "read")
+    causes: dict[int, str] = {}
+    for (run_id,), group in types.group_by("run_id"):
+        named = [f"{t['label']} ({t.get('reason') or t['status']})" for t in group.sort("label").iter_rows(named=True)]
+        causes[int(run_id)] = f"partial: {len(named)} type(s) not read: " + "; ".join(named)
+    cause = pl.Series("cause", [causes.get(int(r)) if r is not None else None for r in tenants["last_run_id"]],
+                      dtype=pl.String)
+    return tenants.with_columns(pl.when(pl.col("last_status") == "partial").then(
+        pl.coalesce(pl.col("last_error"), cause)).otherwise(pl.col("last_error")).alias("last_error"))
 
 
 def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
@@ -27,7 +47,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
     report["stuck_runs"] = []
     try:
         active = store.runs(statuses=["queued", "running"], limit=5000)
-        tenants = store.tenants()
+        tenants = with_causes(store, store.tenants())
         report["database"]["reachable"] = True
         report["queue"]["running"] = active.filter(active["status"] == "running").height
         now = datetime.now(timezone.utc)
@@ -131,6 +151,7 @@ def status_line(row: dict, now: datetime) -> str:
     shown = data_line(row, now)
     if row.get("last_run_id") == row.get("current_run_id"):
         carried = " (some types carried forward)" if last == "partial" else ""
-        return f"last sync {last}{carried}; {shown}"
+        cause = f" ({row['last_error']})" if last == "partial" and row.get("last_error") else ""
+        return f"last sync {last}{carried}{cause}; {shown}"
     error = f": {row['last_error']}" if row.get("last_error") else ""
     return f"last sync {last} ({age(row.get('last_run_at'), now)}){error}; {shown}"

@@ -163,25 +163,28 @@ class Deliverer:
             if retry:
                 _write(path, {**entry, "attempt": attempt + 1, "due": time.time() + decision.delay})
             else:
-                self._give_up(run_id, entry.get("message"), {"all": f"{type(exc).__name__}: {exc}"}, attempt + 1)
+                give_up(self.cfg, run_id, entry.get("message"), {"all": f"{type(exc).__name__}: {exc}"}, attempt + 1)
                 path.unlink(missing_ok=True)
             return
         if result is None:
             path.unlink(missing_ok=True)
             return
         if result.given_up:
-            self._give_up(run_id, result.message, result.given_up, attempt + 1)
+            give_up(self.cfg, run_id, result.message, result.given_up, attempt + 1)
         if result.retry:
             _write(path, {"run_id": run_id, "attempt": attempt + 1, "due": time.time() + result.delay,
                           "message": result.message, "channels": result.channels})
         else:
             path.unlink(missing_ok=True)
 
-    def _give_up(self, run_id: int, message: dict[str, Any] | None, why: dict[str, str], attempts: int) -> None:
-        tenant = (message or {}).get("tenant")
-        for channel, error in why.items():
-            _write(folder(self.cfg) / "given-up" / f"run-{run_id}-{channel}.json",
-                   {"run_id": run_id, "tenant": tenant, "tenant_id": (message or {}).get("tenant_id"),
-                    "channel": channel, "error": logs.redact(error), "attempts": attempts, "at": time.time()})
-            logs.log(log, logging.ERROR, "alert given up", run_id=run_id, channel=channel, tenant=tenant,
-                     error=logs.redact(error), attempts=attempts)
+
+def give_up(cfg: Settings, run_id: int, message: dict[str, Any] | None, why: dict[str, str], attempts: int) -> None:
+    """Record channels given up on for a run's alert (`why`: channel -> error): a file each under
+    given-up/ (Health, the Sync page) and an "alert given up" JSON log event each."""
+    tenant = (message or {}).get("tenant")
+    for channel, error in why.items():
+        _write(folder(cfg) / "given-up" / f"run-{run_id}-{channel}.json",
+               {"run_id": run_id, "tenant": tenant, "tenant_id": (message or {}).get("tenant_id"),
+                "channel": channel, "error": logs.redact(error), "attempts": attempts, "at": time.time()})
+        logs.log(log, logging.ERROR, "alert given up", run_id=run_id, channel=channel, tenant=tenant,
+                 error=logs.redact(error), attempts=attempts)
