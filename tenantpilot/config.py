@@ -57,6 +57,7 @@ class Settings:
     alert_to: tuple[str, ...] = ()
     alert_from: str = "tenantpilot@localhost"
     alert_always: bool = False
+    not_read_days: float = 3.0  # Health asks for attention when a type has not been read for longer
     alert_deadline_s: float = 20.0  # one webhook call, whole (connect, send, the complete answer)
     app_url: str = "http://127.0.0.1:8501"
     sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
@@ -258,6 +259,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         alert_to=alert_to,
         alert_from=get("TENANTPILOT_ALERT_FROM") or "tenantpilot@localhost",
         alert_always=_flag("TENANTPILOT_ALERT_ALWAYS", get("TENANTPILOT_ALERT_ALWAYS")),
+        not_read_days=_positive("TENANTPILOT_NOT_READ_DAYS", get("TENANTPILOT_NOT_READ_DAYS") or "3"),
         alert_deadline_s=_positive("TENANTPILOT_ALERT_DEADLINE_SECONDS",
                                    get("TENANTPILOT_ALERT_DEADLINE_SECONDS") or "20"),
         app_url=_url("TENANTPILOT_APP_URL", get("TENANTPILOT_APP_URL") or "http://127.0.0.1:8501"),

@@ -60,6 +60,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
              "summary": status_line(r, now), "data": data_line(r, now)}
             for r in tenants.iter_rows(named=True) if r["last_run_id"] is not None
         ]
+        report["not_read"] = not_read(store, tenants, cfg.not_read_days, now)
         if report["queue"]["reachable"]:
             report["stuck_runs"] = stuck_runs(cfg, active)
     except StoreError as exc:
@@ -82,11 +83,27 @@ def alert_report(cfg: Settings) -> dict[str, Any]:
         return {"pending": None, "given_up": [], "error": f"the alert outbox {outbox.folder(cfg)} is unreadable: {exc}"}
 
 
+def not_read(store: Store, tenants: pl.DataFrame, days: float, now: datetime) -> list[dict[str, Any]]:
+    """Types of the tenants' current data not read for longer than `days` (TENANTPILOT_NOT_READ_DAYS):
+    carried forward from a run older than that, or never read by a tenant added before that."""
+    added = dict(zip(tenants["tenant_id"], tenants["added_at"]))
+    out = []
+    for t in store.current_carried().iter_rows(named=True):
+        since = t["carried_from_at"] or added.get(t["tenant_id"])
+        if since is None or (now - since).total_seconds() <= days * 86400:
+            continue
+        out.append({"tenant_id": t["tenant_id"], "tenant": t["tenant"], "label": t["label"],
+                    "reason": t["reason"] or t["status"], "last_read": t["carried_from_at"],
+                    "since": f"since {age(t['carried_from_at'], now)}" if t["carried_from_at"] else "ever"})
+    return out
+
+
 def attention(report: dict[str, Any]) -> list[str]:
     """What someone should look at even when every part is up: tenants whose last sync failed, alerts
     given up on in the last week. The Health page's banner is green only when this is empty."""
     out = [f"{t['display_name']}: last sync failed" + (f": {t['error']}" if t.get("error") else "")
            for t in report.get("tenants", []) if t.get("status") == "failed"]
+    out += [f"{t['tenant']}: {t['label']} not read {t['since']} ({t['reason']})" for t in report.get("not_read", [])]
     for g in report["alerts"]["given_up"]:
         out.append(f"alert of run {g['run_id']} ({g.get('tenant') or 'unknown tenant'}) not delivered to "
                    f"{g['channel']}, given up after {g['attempts']} attempt(s): {g['error']}")

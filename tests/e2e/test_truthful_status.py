@@ -1,6 +1,7 @@
 """Truthful status (issue 18, row 15), with a real consumer and the simulator: a partial run shows its cause
 (the types not read and why) where a failed run shows its error, in `health`, `tenants list` and the
-Tenants page's frame (health.with_causes); Health is not all clear while a tenant's last run failed."""
+Tenants page's frame (health.with_causes); Health is not all clear while a tenant's last run failed or a
+type has not been read for longer than TENANTPILOT_NOT_READ_DAYS."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from tenantpilot.ops.health import with_causes
 def test_a_partial_run_shows_its_cause_and_a_failed_one_is_not_all_clear(consumer, env: dict[str, str],
                                                                          sim) -> None:
     try:
-        sim.forbidden_paths = {"/deviceManagement/deviceCompliancePolicies"}
         add_and_sync(env)
+        sim.forbidden_paths = {"/deviceManagement/deviceCompliancePolicies"}
+        run_cli(env, "sync", CONTOSO, "--wait", "--timeout", "180", timeout=210)
         report = json.loads(run_cli(env, "health").stdout)
         (tenant,) = report["tenants"]
         assert tenant["status"] == "partial"
         assert tenant["error"].startswith("partial: ") and "Compliance" in tenant["error"], tenant
         assert "forbidden" in tenant["error"].lower(), tenant
         assert report["attention"] == []  # partial: the data is there, the cause is shown
+        # a type not read for longer than TENANTPILOT_NOT_READ_DAYS (here 9 ms: the second sync alone took
+        # longer since the first read it) asks for attention
+        stale = json.loads(run_cli({**env, "TENANTPILOT_NOT_READ_DAYS": "0.0000001"}, "health").stdout)
+        assert any(line.startswith("Contoso: Compliance") and "not read since" in line and "forbidden" in line
+                   for line in stale["attention"]), stale["attention"]
         listed = run_cli(env, "tenants", "list").stdout
         assert "Compliance" in listed and "forbidden" in listed.lower(), listed
         frame = with_causes(store_of(env), store_of(env).tenants())
