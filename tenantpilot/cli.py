@@ -32,23 +32,6 @@ def _known(store) -> list[Known]:
     return known_from_rows(store.tenants().iter_rows(named=True))
 
 
-class _Screen:
-    """sys.stdout / sys.stderr while the CLI runs: text passes outbound.terminal; bytes written to
-    `.buffer` (CSV on standard output) pass as they are."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-
-    def write(self, text: str) -> int:
-        return int(self._raw.write(outbound.terminal(text)))
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
-
-
 def _json(value: Any, output: str | None) -> bytes:
     """A JSON report: UTF-8 in a file; ASCII with \\u escapes on standard output (inert, lossless)."""
     return (json.dumps(value, indent=2, ensure_ascii=not output, default=str) + "\n").encode("utf-8")
@@ -492,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     private_files()  # the database, queue and simulator files it may create: 0600, folders 0700
     screen = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Screen(sys.stdout), _Screen(sys.stderr)
+    sys.stdout, sys.stderr = outbound.Screen(sys.stdout), outbound.Screen(sys.stderr)
     try:
         return _main(argv)
     finally:

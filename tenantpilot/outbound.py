@@ -52,6 +52,23 @@ def terminal(value: Any) -> str:
     return block(value)
 
 
+class Screen:
+    """A text stream (sys.stdout, sys.stderr) whose text passes `terminal`; bytes written to its
+    `.buffer` (CSV on standard output) pass as they are. The CLI writes through it."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, text: str) -> int:
+        return int(self._raw.write(terminal(text)))
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 def chat(value: Any) -> str:
     """A value inside a Teams or Slack message line (before the channel's own Markdown escaping)."""
     return line(value)
