@@ -121,7 +121,10 @@ def post_json(url: str, body: bytes, *, what: str, deadline_s: float, ca_bundle:
     status: int | None = None
     failure: Exception | None = None
     with _Watchdog(deadline_s) as watchdog:
-        conn, target = _connection(url, watchdog, ca_bundle)
+        try:
+            conn, target = _connection(url, watchdog, ca_bundle)
+        except (OSError, ValueError) as exc:  # a CA bundle that cannot be read, a malformed port
+            raise CallFailed(f"{what}: cannot connect ({type(exc).__name__})", "connection") from None
         try:
             conn.request("POST", target, body=body, headers={"Content-Type": "application/json; charset=utf-8",
                                                             "User-Agent": "TenantPilot-alerts"})

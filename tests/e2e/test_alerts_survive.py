@@ -286,3 +286,15 @@ def test_undelivered_alerts_survive_a_redis_restart_and_a_given_up_one_is_shown(
         redis.stop()
         hook.server.shutdown()
         teams.shutdown()
+
+
+def test_https_webhooks_verify_the_receivers_certificate(sim) -> None:
+    """The deadline transport speaks verified TLS: the simulator's HTTPS answers with its CA given
+    (REQUESTS_CA_BUNDLE), and is refused as unverified without it."""
+    from tenantpilot.ops import transport
+
+    url = f"{sim.url}/_sim/knobs/reset"
+    assert transport.post_json(url, b"{}", what="webhook", deadline_s=10, ca_bundle=str(sim.ca_path)) == 200
+    with pytest.raises(transport.CallFailed) as caught:
+        transport.post_json(url, b"{}", what="webhook", deadline_s=10)
+    assert "SSLCertVerificationError" in str(caught.value) and caught.value.outcome == "connection"
