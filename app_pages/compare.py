@@ -40,7 +40,7 @@ def comparison(key: ui.SnapshotKey, compared: tuple[str, ...], baseline: str | N
     `key`: ui.chosen_key of the compared tenants. `accepted_rows`: the valid accepted deviations against
     the baseline (ui.accepted_rows). A resource, not data: the frames are never changed, and cache_data
     would pickle the matrix into the cache and out of it on every rerun."""
-    filtered = explore.filter_settings(ui.current_settings_of(key, compared), **dict(filters))
+    filtered = ui.current_settings_of(key, compared, explore.Filters(**dict(filters)))
     return compare.comparison(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured,
                               accepted=ui.accepted_frame(accepted_rows))
 

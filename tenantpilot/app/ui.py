@@ -28,7 +28,7 @@ from tenantpilot.config import ConfigError, Settings, settings
 from tenantpilot.ops import progress, queue
 from tenantpilot.ops.health import age
 from tenantpilot.ops.queue import QueueUnavailable
-from tenantpilot.store import SEARCH_TEXTS, Store, StoreBusy, StoreError, open_store
+from tenantpilot.store import Store, StoreBusy, StoreError, open_store
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
 NO_LOGIN = ("TenantPilot has no login: anyone who can open this address can read every tenant's settings and "
@@ -169,9 +169,7 @@ def pager(total: int, key: str, page_size: int = PAGE_SIZE) -> tuple[int, int, A
 @st.cache_data(max_entries=64, show_spinner=False)
 def _settings_counts(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> list[tuple[str, int]]:
     """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
+    return open_store().settings_tenant_counts(filters)
 
 
 def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: Any) -> int:
@@ -181,19 +179,14 @@ def _settings_count(db_path: str, token: tuple[tuple[str, int], ...], filters: A
 @st.cache_data(max_entries=32, show_spinner=False)
 def _settings_facets(db_path: str, token: tuple[tuple[str, int], ...], filters: Any,
                      columns: tuple[str, ...]) -> dict[str, list[str]]:
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
-                                                by_policy=not filters.search.strip())
+    return open_store().settings_facets(filters, columns, limit=MAX_POLICY_OPTIONS)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _settings_page(db_path: str, token: tuple[tuple[str, int], ...], filters: Any, number: int,
                    page_size: int) -> pl.DataFrame:
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
-                                              limit=page_size, counts=_settings_counts(db_path, token, filters))
+    return open_store().settings_page(filters, offset=(number - 1) * page_size, limit=page_size,
+                                      counts=_settings_counts(db_path, token, filters))
 
 
 def settings_count(key: SnapshotKey, filters: Any) -> int:
@@ -211,15 +204,10 @@ def settings_page(key: SnapshotKey, filters: Any, number: int, page_size: int = 
         return _settings_page(*key, filters, number, page_size)
 
 
-def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
-    """Every current row matching the filters (and an extra condition): exports, detail views."""
-    from tenantpilot.analysis.explore import filters_sql
-
-    condition, args = filters_sql(filters, texts=SEARCH_TEXTS)
-    if where:
-        condition, args = f"{condition} AND {where}", [*args, *params]
+def settings_matching(key: SnapshotKey, filters: Any) -> pl.DataFrame:
+    """Every current row matching the filters: exports, detail views."""
     with guard("read the matching settings"):
-        return open_store().settings_matching(condition, args)
+        return open_store().settings_matching(filters)
 
 
 def chosen_key(key: SnapshotKey, tenant_ids: Sequence[str]) -> SnapshotKey:
@@ -229,11 +217,13 @@ def chosen_key(key: SnapshotKey, tenant_ids: Sequence[str]) -> SnapshotKey:
     return key[0], tuple(pair for pair in key[1] if pair[0] in wanted)
 
 
-def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataFrame:
+def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str], filters: Any = None) -> pl.DataFrame:
     """The current rows of the chosen tenants only (Compare), in no particular order, with the columns
-    Compare reads, searches and filters on: cost grows with what is compared."""
+    Compare reads: cost grows with what is compared. `filters` (explore.Filters) are applied by the store."""
     with guard("read the chosen tenants' settings"):
-        return _tenant_settings(*chosen_key(key, tenant_ids))
+        if filters is None or filters == type(filters)():
+            return _tenant_settings(*chosen_key(key, tenant_ids))
+        return open_store().current_columns_of(sorted(tenant_ids), compare_columns(), filters)
 
 
 def facets_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -319,18 +309,6 @@ def store() -> Store:
 
 
 # --- data --------------------------------------------------------------------------------------
-@st.cache_resource(max_entries=2, show_spinner="Loading the current snapshot…")
-def _snapshot(db_path: str, token: tuple[tuple[str, int], ...]) -> pl.DataFrame:
-    """Every tenant's current settings. Keyed by the snapshot token, so a new sync reloads.
-
-    st.cache_resource rather than st.cache_data: a Polars frame is immutable here and
-    cache_data would unpickle a copy on every rerun (~0.6 s for 1,000,000 rows, see the benchmark).
-    """
-    frame = open_store().current_settings()
-    # a stable, readable order (the database returns rows in no particular order)
-    return frame.sort("tenant", "policy_name", "category", "setting_name", "setting_key", nulls_last=True)
-
-
 SnapshotKey = tuple[str, tuple[tuple[str, int], ...]]
 
 
@@ -339,11 +317,6 @@ def snapshot_key() -> SnapshotKey:
     cfg = config()
     with guard("read the current snapshot"):
         return str(cfg.db_path), open_store(cfg).snapshot_token()
-
-
-def load_snapshot(key: SnapshotKey) -> pl.DataFrame:
-    with guard("read the current snapshot"):
-        return _snapshot(*key)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -383,11 +356,6 @@ def show_carried(key: SnapshotKey, tenant_ids: Sequence[str] | None = None) -> N
     if lines:
         st.warning("Not all of this data is current.\n\n" + "\n\n".join(f"- {line}" for line in lines),
                    icon=":material/history:")
-
-
-def snapshot() -> pl.DataFrame:
-    """The current snapshot of all tenants (cached; one short DuckDB read for the token)."""
-    return load_snapshot(snapshot_key())
 
 
 # --- assignments (who a policy applies to), next to the settings --------------------------------
@@ -436,7 +404,7 @@ ASSIGNMENTS_ALL_TENANTS = 50  # above this many tenants, the Assignments tab ask
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the assignments…")
 def _assignments(db_path: str, token: tuple[tuple[str, int], ...], tenant_ids: tuple[str, ...] | None) -> pl.DataFrame:
-    """The current assignments of these tenants (all: None) with the policy's platform (keyed like _snapshot)."""
+    """The current assignments of these tenants (all: None) with the policy's platform (keyed by the snapshot token)."""
     store = open_store()
     ids = list(tenant_ids) if tenant_ids is not None else None
     assignments = store.current_assignments(ids)

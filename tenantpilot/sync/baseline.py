@@ -83,7 +83,6 @@ def import_baseline(store: Store, path: Path, name: str, *, work_dir: Path | Non
             message = _failure(path, "", exc)
             store.fail_run(run_id, message)
             raise ImportFailed(message) from exc
-    store.refresh_alignments_for(run_id)  # every tenant against the new baseline, for the overview
     return ImportResult(tenant_id, run_id, parts.counts["policies"], parts.counts["settings"], reader.skipped)
 
 
