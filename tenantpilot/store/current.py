@@ -177,7 +177,7 @@ class Reads(Connection):
     @classmethod
     def _current(cls, where: str, *, versions_only: bool = False) -> str:
         """The current setting rows matching `where` (SQL over `s`), as `<relation> s WHERE TRUE`. A
-        condition on version columns only (explore.filters_sql with SEARCH_TEXTS) filters the versions
+        condition on version columns only (filters_sql with SEARCH_TEXTS) filters the versions
         before the joins that add texts and runs: 20 M rows are not joined to be thrown away.
         `versions_only`: the caller reads version columns only (counts, facets): no join at all (an
         open version is always a row of its tenant's current run)."""

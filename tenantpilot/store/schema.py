@@ -134,7 +134,7 @@ def _setting_versions_sql(closed_after: str | None = None) -> str:
       JOIN setting_keys k ON k.key_id = h.key_id JOIN setting_values w ON w.value_id = h.value_id"""
 
 
-# where the text columns of the current rows can be searched once per text (explore.filters_sql `texts`)
+# where the text columns of the current rows can be searched once per text (current.filters_sql `texts`)
 SEARCH_TEXTS: tuple[str, tuple[str, ...]] = ("setting_texts", TEXT_COLUMNS)
 _VERSION_COLS_SQL = ", ".join(f"{c} {_sql_type[SETTING_SCHEMA[c]]}" for c in VERSION_COLUMNS)
 # the open rows of each kind (valid_to_run IS NULL: always so in setting_current)
