@@ -69,8 +69,8 @@ if assignments_tab.open and not chosen_tenants and n_tenants > explore_view.ASSI
 elif assignments_tab.open:
     with assignments_tab:
         assignments = explore_view.load_assignments(snap, chosen_tenants or None)
-        scoped = explore.filter_settings(assignments, tenants=chosen_tenants, policy_types=chosen_types,
-                                         platforms=chosen_platforms, policies=chosen_policies)
+        scoped = explore.facet_matching(assignments, explore.Filters(
+            tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies)))
         a1, a2 = st.columns([2, 2])
         targets = a1.multiselect("Target", sorted(assignments["target"].drop_nulls().unique().to_list()),
                                  placeholder="All devices, all users, groups…", key="ex_asg_targets")
@@ -165,9 +165,7 @@ if settings_tab.open:
             row = rows.row(picked[0], named=True)
             key, policy_type = row["setting_key"], row["policy_type"]
             # every current row of this setting, in any tenant (not only the filtered ones)
-            frame = explore_view.settings_matching(snap, everything,
-                                                   where="s.setting_key = ? AND s.policy_type = ?",
-                                                   params=(key, policy_type))
+            frame = explore_view.settings_matching(snap, explore.Filters(policy_types=(policy_type,), setting_keys=(key,)))
             meta = explore.setting_info(frame, key, policy_type)
             st.divider()
             st.subheader(inert(meta.get("setting_name") or key))

@@ -4,7 +4,7 @@
 
 Builds a 50-tenant database and a --tenants one (default 1,000 x 20,000 = 20 M rows) with bulk
 writes, then measures on each, in a process of its own: the store reads the pages make, Compare
-of 10 tenants with a baseline, the all-tenants alignment overview, full AppTest reruns of Explore
+of 10 tenants with a baseline, full AppTest reruns of Explore
 and Compare, and peak RSS; and prints both sizes side by side. Figures, not assertions.
 """
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from tenantpilot.analysis import compare, explore  # noqa: E402
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, SETTING_SCHEMA  # noqa: E402
-from tenantpilot.store import SEARCH_TEXTS, Store  # noqa: E402
+from tenantpilot.store import Store  # noqa: E402
 from tenantpilot.sync.snapshot import POLICY_SCHEMA  # noqa: E402
 
 FAMILIES = ("settingsCatalog", "settingsCatalog", "settingsCatalog", "deviceConfiguration", "compliance",
@@ -184,11 +184,9 @@ def build(db: Path, n_tenants: int, n_settings: int, reuse: bool) -> Store:
         store = Store(db)
         with timed(f"build {n_tenants} x {n_settings:,} (bulk writes)", lambda: expected):
             fill(store, n_tenants, n_settings)
-    with timed("alignment aggregates vs the baseline (once per import)"):
-        tenants = [t for t, _ in store.snapshot_token()]
-        with store.connect(write=True) as con:
-            con.execute("UPDATE tenants SET kind = 'baseline' WHERE tenant_id = ?", [tenants[0]])
-        store.alignment_overview(tenants[0])
+    tenants = [t for t, _ in store.snapshot_token()]
+    with store.connect(write=True) as con:  # the first tenant is the baseline Compare reads
+        con.execute("UPDATE tenants SET kind = 'baseline' WHERE tenant_id = ?", [tenants[0]])
     print(f"{'file size':<52} {db.stat().st_size / 2**20:>8.0f} MB")
     return store
 
@@ -206,9 +204,9 @@ def measure(db: Path, store: Store) -> dict[str, float]:
 
     tenants = [t for t, _ in store.snapshot_token()]
     baseline, others = tenants[0], tenants[1:]
-    clock("store: count of every current row", lambda: store.settings_count(*explore.filters_sql(explore.Filters())))
+    clock("store: count of every current row", lambda: store.settings_count(explore.Filters()))
     clock("store: search 'setting 1234', first page", lambda: store.settings_page(
-        *explore.filters_sql(explore.Filters(search="setting 1234"), texts=SEARCH_TEXTS), offset=0, limit=1000))
+        explore.Filters(search="setting 1234"), offset=0, limit=1000))
     from tenantpilot.app import compare_view  # Compare's columns (not at the top: bench_history imports this)
 
     compared = [baseline, *others[:10]]
@@ -217,7 +215,6 @@ def measure(db: Path, store: Store) -> dict[str, float]:
     clock("compare.comparison of 10 tenants + baseline",
           lambda f=frame: compare.comparison(f, compared, baseline))
     del frame
-    clock("all-tenants alignment overview (aggregates)", lambda: store.alignment_overview(baseline))
     bench_apptest(db, baseline, others, clock)
     out["peak_rss_mb"] = peak_rss_mb()
     return out

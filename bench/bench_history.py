@@ -28,8 +28,7 @@ import polars as pl
 from bench_app import base_settings, batch_frames, peak_rss_mb, rss_mb, timed
 
 from tenantpilot.analysis import history
-from tenantpilot.analysis.explore import Filters, filters_sql
-from tenantpilot.store import SEARCH_TEXTS, VERSION_COLUMNS, Store, load_closed_settings
+from tenantpilot.store import VERSION_COLUMNS, Filters, Store, load_closed_settings
 
 START = datetime(2025, 12, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -113,12 +112,12 @@ def clock(label: str, fn: Callable[[], Any], out: dict[str, float]) -> Any:
 def reads(store: Store) -> dict[str, float]:
     out: dict[str, float] = {}
     tenants = [t for t, _ in store.snapshot_token()]
-    everything = filters_sql(Filters())
-    search = filters_sql(Filters(search="Setting 1234 of"), texts=SEARCH_TEXTS)
-    counts = clock("current: counts per tenant (no filter)", lambda: store.settings_tenant_counts(*everything), out)
-    clock("current: first page (100 rows)", lambda: store.settings_page(*everything, offset=0, limit=100,
+    everything = Filters()
+    search = Filters(search="Setting 1234 of")
+    counts = clock("current: counts per tenant (no filter)", lambda: store.settings_tenant_counts(everything), out)
+    clock("current: first page (100 rows)", lambda: store.settings_page(everything, offset=0, limit=100,
                                                                        counts=counts), out)
-    clock("current: search 'Setting 1234 of' counts", lambda: store.settings_tenant_counts(*search), out)
+    clock("current: search 'Setting 1234 of' counts", lambda: store.settings_tenant_counts(search), out)
     clock("current: rows of 10 tenants (Compare's input)", lambda: store.current_settings(tenants[:10]), out)
     clock("current: every row (1 M at 50 x 20 k)", lambda: store.current_settings().height, out)
     return out

@@ -1,5 +1,9 @@
-"""Pure Polars comparison of tenants: the N-tenant matrix, baseline alignment, in-tenant conflicts
-(`comparison` computes the three in one pass, as the Compare page shows them).
+"""The compare rule, once: the N-tenant matrix, baseline alignment with accepted deviations, in-tenant
+conflicts (`comparison` computes the three in one pass, as the Compare page shows them).
+
+It runs in Polars over the rows of the tenants being compared (Store.current_columns_of reads only
+those, already filtered): the page compares a handful of tenants, never all 1,000. There is no SQL
+copy: the all-tenants alignment has no reader, so it is not computed (migration 8 dropped its table).
 
 Settings are matched across tenants by MATCH_KEY = (policy_type, scope, setting_key), never by
 policy name or id: tenants name their policies differently. `scope` is derived, not stored, by the
@@ -465,73 +469,3 @@ def _tenant_order(tenants: Sequence[str], baseline: str | None) -> list[str]:
     if baseline is not None:
         order = [baseline, *(t for t in order if t != baseline)]
     return order
-
-
-# --- the same rules as SQL, for "all tenants" views computed in the database -----------------------
-def _families_sql(families: frozenset[str]) -> str:
-    return ", ".join(f"'{f}'" for f in sorted(families)) or "NULL"
-
-
-def scope_sql(alias: str = "s") -> str:
-    """scope_expr as SQL over a settings relation `alias` (see the module docstring)."""
-    return (f"CASE WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN "
-            f"trim(regexp_replace(coalesce({alias}.odata_type, ''), '^.*\\.', ''), '#') "
-            f"WHEN {alias}.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce({alias}.platform, '') "
-            "ELSE '' END")
-
-
-def cells_sql(source: str) -> str:
-    """CTEs `cur`, `simple`, `multi`, `cells`: one row per (run_id, policy_type, scope, setting_key)
-    of the setting rows `source` yields as `s`, with the cell's normalised value set `cmp` (the
-    rules of `cells`). Most cells hold one value (min = max): only the others are string-aggregated.
-    Scope is a grouping key here, so the full @odata.type serves (no regular expression per row).
-    Configured rows only (a row stored before the column existed counts as configured), as `cells`."""
-    return f"""
-    cur AS (
-        SELECT s.run_id, s.policy_type,
-               CASE WHEN s.policy_type IN ({_families_sql(SCOPE_BY_TYPE)}) THEN coalesce(s.odata_type, '')
-                    WHEN s.policy_type IN ({_families_sql(SCOPE_BY_PLATFORM)}) THEN coalesce(s.platform, '')
-                    ELSE '' END AS scope,
-               s.setting_key, coalesce(s.compare_value, s.value, '') AS cmp
-        FROM {source} AND coalesce(s.configured, true)),
-    simple AS (
-        SELECT run_id, policy_type, scope, setting_key, min(cmp) AS mn, max(cmp) AS mx
-        FROM cur GROUP BY run_id, policy_type, scope, setting_key),
-    multi AS (
-        SELECT c.run_id, c.policy_type, c.scope, c.setting_key,
-               string_agg(DISTINCT c.cmp, chr(31) ORDER BY c.cmp) AS cmp
-        FROM cur c SEMI JOIN (SELECT * FROM simple WHERE mn <> mx) m USING (run_id, policy_type, scope, setting_key)
-        GROUP BY c.run_id, c.policy_type, c.scope, c.setting_key),
-    cells AS (
-        SELECT s.run_id, s.policy_type, s.scope, s.setting_key, CASE WHEN s.mn = s.mx THEN s.mn ELSE m.cmp END AS cmp
-        FROM simple s LEFT JOIN multi m USING (run_id, policy_type, scope, setting_key))"""
-
-
-ALIGNMENT_COLUMNS: tuple[str, ...] = ("run_id", "baseline_run_id", "baseline_settings", "matched", "differing",
-                                      "missing", "extra")
-
-
-def alignment_pairs_sql(pairs: str, rows: str) -> str:
-    """alignment_scores, in SQL, for every (run_id, baseline_run_id) row of the relation `pairs`:
-    the aggregate the all-tenants overview reads (one row per pair, ALIGNMENT_COLUMNS). `rows` is the
-    relation of setting rows seen in each run (column run_id), e.g. the store's per-run view."""
-    source = (f"{rows} s WHERE s.run_id IN (SELECT run_id FROM {pairs} "
-              f"UNION SELECT baseline_run_id FROM {pairs})")
-    return f"""
-    WITH {cells_sql(source)},
-    totals AS (SELECT run_id, count(*) AS n FROM cells GROUP BY run_id),
-    per AS (
-        SELECT p.run_id, p.baseline_run_id,
-               count(c.setting_key) FILTER (WHERE b.cmp IS NOT NULL AND c.cmp = b.cmp) AS matched,
-               count(c.setting_key) FILTER (WHERE b.cmp IS NOT NULL AND c.cmp <> b.cmp) AS differing,
-               count(c.setting_key) FILTER (WHERE b.cmp IS NULL) AS extra
-        FROM {pairs} p JOIN cells c ON c.run_id = p.run_id
-        LEFT JOIN cells b ON b.run_id = p.baseline_run_id AND b.policy_type = c.policy_type
-             AND b.scope = c.scope AND b.setting_key = c.setting_key
-        GROUP BY p.run_id, p.baseline_run_id)
-    SELECT p.run_id, p.baseline_run_id, coalesce(t.n, 0) AS baseline_settings,
-           coalesce(per.matched, 0) AS matched, coalesce(per.differing, 0) AS differing,
-           coalesce(t.n, 0) - coalesce(per.matched, 0) - coalesce(per.differing, 0) AS missing,
-           coalesce(per.extra, 0) AS extra
-    FROM {pairs} p LEFT JOIN totals t ON t.run_id = p.baseline_run_id
-    LEFT JOIN per ON per.run_id = p.run_id AND per.baseline_run_id = p.baseline_run_id"""

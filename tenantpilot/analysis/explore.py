@@ -1,19 +1,26 @@
-"""Pure Polars helpers behind the Explore page and `export`: filter, facets, export columns, detail.
+"""Explore's and export's shaping of rows already read: facet values, labels, export columns, detail,
+paging arithmetic, and the case-insensitive search over frames that are not settings (changes,
+assignments).
 
-Input frames have the columns of `Store.current_settings` (run_id, tenant_id, tenant, the
-SETTING_SCHEMA columns, synced_at). Nothing here does I/O; every function returns a new frame.
+The filters of current settings (Filters: facets, search) run in the database, in one place:
+tenantpilot/store/current.py (it scales to 1,000 tenants; only a page comes back). Filters,
+FACET_COLUMNS and SEARCH_COLUMNS are re-exported here for the pages. Input frames have the columns of
+`Store.current_settings` (run_id, tenant_id, tenant, the SETTING_SCHEMA columns, synced_at). Nothing here
+does I/O; every function returns a new frame.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 
 import polars as pl
 
 from tenantpilot import families
 from tenantpilot.flatten.schema import SECRET_MASK
+from tenantpilot.store.current import FACET_COLUMNS, SEARCH_COLUMNS, Filters
+
+__all__ = ["FACET_COLUMNS", "SEARCH_COLUMNS", "Filters"]  # and the functions below
 
 # the columns a user sees, in display order (export, CSV, the Explore table)
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -44,14 +51,6 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 # value come first so they are visible without scrolling sideways
 TABLE_COLUMNS: tuple[str, ...] = ("tenant", "setting_name", "value", "raw_value", "policy_name", "policy_type",
                                   "platform", "category", "data_from", "setting_id", "setting_key", "value_type")
-SEARCH_COLUMNS: tuple[str, ...] = ("setting_name", "setting_id", "value", "policy_name")
-# facet name == keyword argument of filter_settings -> column it filters
-FACET_COLUMNS: dict[str, str] = {
-    "tenants": "tenant_id",
-    "policy_types": "policy_type",
-    "platforms": "platform",
-    "policies": "policy_name",
-}
 _MASKED = ("value", "raw_value", "compare_value")
 
 
@@ -68,83 +67,17 @@ def search_expr(search: str, columns: Sequence[str] = SEARCH_COLUMNS) -> pl.Expr
     return pl.any_horizontal(pl.col(c).str.contains(pattern) for c in columns)
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What the Explore page narrows the current settings to: facets (empty: all) and a search text."""
-
-    tenants: tuple[str, ...] = ()
-    policy_types: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()
-    policies: tuple[str, ...] = ()
-    search: str = ""
-
-    def without(self, *names: str) -> Filters:
-        """The same filters with the named ones cleared (a facet's options ignore the facet itself)."""
-        cleared: dict[str, object] = {n: ("" if n == "search" else ()) for n in names}
-        return replace(self, **cleared)  # type: ignore[arg-type]
-
-
-def _like_pattern(needle: str) -> str:
-    """A case-insensitive substring pattern for ILIKE: the text as typed, % and _ literal."""
-    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def filters_sql(filters: Filters, alias: str = "s", texts: tuple[str, Sequence[str]] | None = None
-                ) -> tuple[str, list[object]]:
-    """The SQL condition (over the settings table as `alias`) and parameters of `filters`: the same
-    rows filter_settings keeps, so the database sends back only what a page shows.
-
-    `texts`: (relation, columns) where the rows' text columns live once each, keyed by `text_id`
-    (the store's setting texts): the search looks those columns up there, among thousands of texts,
-    instead of in every row (one OR over both sides cannot be pushed to either)."""
-    where: list[str] = []
-    params: list[object] = []
-    for name, column in FACET_COLUMNS.items():
-        chosen = list(getattr(filters, name))
-        if chosen:
-            where.append(f"{alias}.{column} IN ({', '.join('?' * len(chosen))})")
-            params.extend(chosen)
-    needle = filters.search.strip()
-    if needle:
-        pattern = _like_pattern(needle)
-        looked_up = [c for c in SEARCH_COLUMNS if texts and c in texts[1]]
-        parts = [f"{alias}.{c} ILIKE ? ESCAPE '\\'" for c in SEARCH_COLUMNS if c not in looked_up]
-        if texts and looked_up:
-            parts.insert(0, f"{alias}.text_id IN (SELECT text_id FROM {texts[0]} WHERE "
-                         + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in looked_up) + ")")
-        where.append("(" + " OR ".join(parts) + ")")
-        params.extend([pattern] * len(SEARCH_COLUMNS))
-    return (" AND ".join(where) or "TRUE"), params
-
-
-def filter_settings(
-    frame: pl.DataFrame,
-    *,
-    tenants: Iterable[str] | None = None,
-    policy_types: Iterable[str] | None = None,
-    platforms: Iterable[str] | None = None,
-    policies: Iterable[str] | None = None,
-    search: str = "",
-) -> pl.DataFrame:
-    """Rows matching every given facet (None or empty: no restriction) and the search text.
-
-    tenants are tenant ids, policies are policy names (names differ between tenants, so a
-    policy is picked by name). Row order is kept.
-    """
-    predicates: list[pl.Expr] = []
-    for name, values in (("tenants", tenants), ("policy_types", policy_types),
-                         ("platforms", platforms), ("policies", policies)):
-        chosen = list(values) if values is not None else []
-        if chosen:
-            predicates.append(pl.col(FACET_COLUMNS[name]).is_in(chosen))
-    found = search_expr(search, [c for c in SEARCH_COLUMNS if c in frame.columns])
-    if found is not None:
-        predicates.append(found)
+def facet_matching(frame: pl.DataFrame, filters: Filters) -> pl.DataFrame:
+    """Rows of a frame that is not settings (the assignments Explore lists) whose facet columns hold the
+    chosen values: the facets of `filters` only (its search is the caller's, over that frame's own
+    columns). Setting rows are filtered in the database (Store.settings_*), never here."""
+    predicates = [pl.col(column).is_in(list(getattr(filters, name)))
+                  for name, column in FACET_COLUMNS.items() if getattr(filters, name) and column in frame.columns]
     return frame.filter(*predicates) if predicates else frame
 
 
 def facet_values(frame: pl.DataFrame) -> dict[str, list[str]]:
-    """Sorted distinct values per facet; keys are the keyword arguments of filter_settings."""
+    """Sorted distinct values per facet; keys are the fields of Filters."""
     out: dict[str, list[str]] = {}
     for name, column in FACET_COLUMNS.items():
         if column not in frame.columns:

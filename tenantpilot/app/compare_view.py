@@ -41,10 +41,14 @@ def _tenant_facets(key: SnapshotKey) -> dict[str, list[str]]:
     return explore.facet_values(_tenant_settings(key))
 
 
-def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> pl.DataFrame:
+def current_settings_of(key: SnapshotKey, tenant_ids: Sequence[str],
+                        filters: explore.Filters | None = None) -> pl.DataFrame:
     """The current rows of the chosen tenants only, in no particular order, with the columns Compare
-    reads, searches and filters on."""
-    return _tenant_settings(chosen_key(key, tenant_ids))
+    reads. Unfiltered: the cached read; `filters` (the page's facets and search) are applied by the store."""
+    if filters is None or filters == explore.Filters():
+        return _tenant_settings(chosen_key(key, tenant_ids))
+    with guard("read the chosen tenants' settings"):
+        return open_store().current_columns_of(sorted(tenant_ids), compare_columns(), filters)
 
 
 def facets_of(key: SnapshotKey, tenant_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -61,8 +65,7 @@ def comparison(key: SnapshotKey, compared: tuple[str, ...], baseline: str | None
     compared ones are). `accepted_rows`: the valid accepted deviations against the baseline
     (accepted_rows()). A resource, not data: the frames are never changed, and cache_data would pickle
     the matrix into the cache and out of it on every rerun."""
-    filtered = explore.filter_settings(current_settings_of(key, compared), policy_types=filters.policy_types,
-                                       platforms=filters.platforms, policies=filters.policies, search=filters.search)
+    filtered = current_settings_of(key, compared, filters.without("tenants"))
     return compare.comparison(filtered, list(compared), baseline, labels=dict(names), unconfigured=unconfigured,
                               accepted=accepted_frame(accepted_rows))
 

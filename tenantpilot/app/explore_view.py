@@ -12,16 +12,14 @@ import polars as pl
 from tenantpilot.app.messages import guard
 from tenantpilot.app.reads import SnapshotKey, cached
 from tenantpilot.app.widgets import MAX_POLICY_OPTIONS, PAGE_SIZE
-from tenantpilot.store import SEARCH_TEXTS, open_store
+from tenantpilot.store import open_store
 
 
 # --- current settings, read in the database: only what a page shows comes back --------------------
 @cached("count the matching settings", max_entries=64)
 def settings_counts(key: SnapshotKey, filters: Any) -> list[tuple[str, int]]:
     """Matching rows per tenant: the total, and where each page starts, without reading the rows."""
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_tenant_counts(*filters_sql(filters, texts=SEARCH_TEXTS))
+    return open_store().settings_tenant_counts(filters)
 
 
 def settings_count(key: SnapshotKey, filters: Any) -> int:
@@ -30,10 +28,7 @@ def settings_count(key: SnapshotKey, filters: Any) -> int:
 
 @cached("list the filter choices", max_entries=32)
 def _settings_facets(key: SnapshotKey, filters: Any, columns: tuple[str, ...]) -> dict[str, list[str]]:
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_facets(*filters_sql(filters, texts=SEARCH_TEXTS), columns, limit=MAX_POLICY_OPTIONS,
-                                                by_policy=not filters.search.strip())
+    return open_store().settings_facets(filters, columns, limit=MAX_POLICY_OPTIONS)
 
 
 def settings_facets(key: SnapshotKey, filters: Any, *columns: str) -> dict[str, list[str]]:
@@ -42,21 +37,14 @@ def settings_facets(key: SnapshotKey, filters: Any, *columns: str) -> dict[str, 
 
 @cached("read the matching settings", max_entries=32)
 def settings_page(key: SnapshotKey, filters: Any, number: int, page_size: int = PAGE_SIZE) -> pl.DataFrame:
-    from tenantpilot.analysis.explore import filters_sql
-
-    return open_store().settings_page(*filters_sql(filters, texts=SEARCH_TEXTS), offset=(number - 1) * page_size,
-                                              limit=page_size, counts=settings_counts(key, filters))
+    return open_store().settings_page(filters, offset=(number - 1) * page_size, limit=page_size,
+                                      counts=settings_counts(key, filters))
 
 
-def settings_matching(key: SnapshotKey, filters: Any, *, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
-    """Every current row matching the filters (and an extra condition): exports, detail views."""
-    from tenantpilot.analysis.explore import filters_sql
-
-    condition, args = filters_sql(filters, texts=SEARCH_TEXTS)
-    if where:
-        condition, args = f"{condition} AND {where}", [*args, *params]
+def settings_matching(key: SnapshotKey, filters: Any) -> pl.DataFrame:
+    """Every current row matching the filters: exports, detail views."""
     with guard("read the matching settings"):
-        return open_store().settings_matching(condition, args)
+        return open_store().settings_matching(filters)
 
 
 def matching_csv(key: SnapshotKey, filters: Any) -> bytes:

@@ -325,7 +325,10 @@ def consumer_heartbeat(cfg: Settings | None = None) -> dict[str, Any] | None:
 
 
 def counts(cfg: Settings | None = None) -> dict[str, int]:
-    """Pending and scheduled task counts (QueueUnavailable when the queue is unreachable)."""
-    instance = get_huey(cfg)
-    return _call("count queued syncs",
-                 lambda: {"pending": instance.pending_count(), "scheduled": instance.scheduled_count()}, cfg)
+    """Pending and scheduled task counts (QueueUnavailable when the queue is unreachable, its file on a
+    full disk included: opening the SQLite queue sets its journal mode, a write)."""
+    def read() -> dict[str, int]:
+        instance = get_huey(cfg)
+        return {"pending": instance.pending_count(), "scheduled": instance.scheduled_count()}
+
+    return _call("count queued syncs", read, cfg)

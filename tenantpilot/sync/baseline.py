@@ -94,7 +94,6 @@ def _import(store: Store, reader: ExportReader, path: Path, tenant_id: str, sour
             message = _failure(path, "", exc)
             store.fail_run(run_id, message)
             raise ImportFailed(message) from exc
-    store.refresh_alignments_for(run_id)  # every tenant against the new baseline, for the overview
     return ImportResult(tenant_id, run_id, parts.counts["policies"], parts.counts["settings"], reader.skipped)
 
 

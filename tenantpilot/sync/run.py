@@ -22,8 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from tenantpilot import logs
 from tenantpilot.config import Settings
 from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
@@ -255,12 +253,8 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
                 type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
         try:  # the audit events; the snapshot is written, so this never fails the run
             store.save_audit_events(tenant_id, run_id, got.audit.events)
-        except (StoreError, duckdb.Error) as exc:
+        except StoreError as exc:
             logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
-        try:  # the overview's aggregates; the snapshot is written, so this never fails the run
-            store.refresh_alignments_for(run_id)
-        except (StoreError, duckdb.Error) as exc:
-            logs.log(log, logging.WARNING, "could not update the alignment aggregates", **fields, error=str(exc))
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import polars as pl
 from realparts import CONTOSO, FABRIKAM, add_and_sync, run_cli, store_of
 
 from tenantpilot.analysis import deviations
@@ -50,9 +49,6 @@ def test_accepted_deviation_leaves_the_score_until_it_expires(env: dict[str, str
               == (target["policy_type"], target["scope"], target["setting_key"])]
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     assert row["status"] == f"accepted (customer's legacy app, until {tomorrow})"
-    overview = store_of(env).alignment_overview(FABRIKAM).filter(pl.col("tenant_id") == CONTOSO).row(0, named=True)
-    assert (overview["matched"], overview["baseline_settings"], overview["accepted"]) == (
-        accepted["matched"], accepted["baseline_settings"], 1)
 
     listed = run_cli(env, "deviations", "list", "--format", "csv")
     assert listed.returncode == 0 and "customer's legacy app" in listed.stdout and "valid" in listed.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,9 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch):
     try:
         cfg = load_settings()
         assert cfg.client_id == GUID and cfg.history_days == 3 and not cfg.demo
-    finally:
+    finally:  # load_dotenv set them in os.environ; monkeypatch.delenv here would record and restore them
         for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "TENANTPILOT_HISTORY_DAYS"):
-            monkeypatch.delenv(var, raising=False)
+            os.environ.pop(var, None)
 
 
 def test_tenant_ids_are_case_insensitive_keys():

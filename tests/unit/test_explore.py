@@ -1,9 +1,9 @@
-"""Pure, table-driven tests of tenantpilot.analysis.explore (filters, facets, export columns, detail)."""
+"""Pure, table-driven tests of tenantpilot.analysis.explore (facets, export columns, detail); the filters of
+settings run in the store and are tested by tests/contract/test_store_contract.py."""
 
 from __future__ import annotations
 
 import io
-import time
 
 import polars as pl
 import pytest
@@ -23,46 +23,7 @@ ROWS = frame(
     pl.when(pl.col("tenant_id") == "b").then(pl.lit("iOS")).otherwise(pl.col("platform")).alias("platform")
 )
 
-FILTER_CASES = [
-    # (id, kwargs, expected setting_keys in input order)
-    ("no filter", {}, ["bitlocker_encryptionmethod", "firewall_enable", "firewall_enable", "password_minlength",
-                       "größe"]),
-    ("empty lists mean all", {"tenants": [], "platforms": [], "search": "  "}, None),
-    ("tenant", {"tenants": ["b"]}, ["firewall_enable", "password_minlength"]),
-    ("two tenants", {"tenants": ["a", "c"]}, ["bitlocker_encryptionmethod", "firewall_enable", "größe"]),
-    ("policy type", {"policy_types": ["compliance"]}, ["password_minlength"]),
-    ("platform", {"platforms": ["iOS"]}, ["firewall_enable", "password_minlength"]),
-    ("policy by name", {"policies": ["Contoso Firewall"]}, ["firewall_enable"]),
-    ("search setting name, case-insensitive", {"search": "ENCRYPTION method"}, ["bitlocker_encryptionmethod"]),
-    ("search value", {"search": "xts-aes"}, ["bitlocker_encryptionmethod"]),
-    ("search setting id", {"search": "password_min"}, ["password_minlength"]),
-    ("search policy name", {"search": "fabrikam fw"}, ["firewall_enable"]),
-    ("search is literal, not regex", {"search": "(.*)"}, []),
-    ("search with regex metacharacters", {"search": "XTS-AES 2"}, ["bitlocker_encryptionmethod"]),
-    ("unicode case folding", {"search": "STRASSE"}, []),
-    ("unicode case-insensitive", {"search": "SCHRIFTGRÖSSE"}, []),
-    ("unicode lower/upper", {"search": "schriftGRÖße"}, ["größe"]),
-    ("facets and search combine", {"tenants": ["a", "b"], "search": "firewall"},
-     ["firewall_enable", "firewall_enable"]),
-    ("no match", {"tenants": ["c"], "search": "firewall"}, []),
-]
-
-
-@pytest.mark.parametrize(("kwargs", "expected"), [c[1:] for c in FILTER_CASES], ids=[c[0] for c in FILTER_CASES])
-def test_filter_settings(kwargs, expected):
-    got = explore.filter_settings(ROWS, **kwargs)
-    if expected is None:
-        assert got.equals(ROWS)
-    else:
-        assert got["setting_key"].to_list() == expected
-
-
-def test_search_ignores_null_columns():
-    f = ROWS.with_columns(pl.lit(None, pl.String).alias("setting_id"))
-    assert explore.filter_settings(f, search="firewall").height == 2
-
-
-def test_facet_values_keys_are_filter_kwargs():
+def test_facet_values_keys_are_filters_fields():
     facets = explore.facet_values(ROWS)
     assert facets == {
         "tenants": ["a", "b", "c"],
@@ -74,7 +35,7 @@ def test_facet_values_keys_are_filter_kwargs():
     # every facet value selects at least one row
     for name, values in facets.items():
         for value in values:
-            assert explore.filter_settings(ROWS, **{name: [value]}).height > 0
+            assert explore.facet_matching(ROWS, explore.Filters(**{name: (value,)})).height > 0
 
 
 def test_tenant_labels():
@@ -133,24 +94,6 @@ def test_pagination(rows, page, size, expected):
     assert (explore.page_count(rows, size), explore.page_slice(f, page, size).height) == expected
 
 
-def test_filter_one_million_rows_is_fast():
-    n = 1_000_000
-    big = pl.DataFrame({
-        "tenant_id": pl.Series([f"t{i % 50}" for i in range(n)]),
-        "policy_type": "settingsCatalog", "platform": "windows",
-        "policy_name": pl.Series([f"Policy {i % 997}" for i in range(n)]),
-        "setting_name": pl.Series([f"Setting {i}" for i in range(n)]),
-        "setting_id": pl.Series([f"vendor_msft_policy_{i}" for i in range(n)]),
-        "value": pl.Series([f"value {i % 7}" for i in range(n)]),
-    })
-    start = time.perf_counter()
-    got = explore.filter_settings(big, tenants=[f"t{i}" for i in range(10)], search="SETTING 12345")
-    elapsed = time.perf_counter() - start
-    expected = [f"Setting {i}" for i in range(n) if "12345" in str(i) and str(i).startswith("12345") and i % 50 < 10]
-    assert got["setting_name"].to_list() == expected
-    print(f"filter_settings over the frame: {elapsed:.3f} s")  # a figure, not an assertion: the benchmark measures
-
-
 def test_setting_detail_narrowed_to_one_graph_type():
     win = {**row("a", "passwordRequired", "true", policy_type="compliance"),
            "odata_type": "#microsoft.graph.windows10CompliancePolicy"}
@@ -160,3 +103,16 @@ def test_setting_detail_narrowed_to_one_graph_type():
     assert explore.setting_detail(f, "passwordRequired", "compliance").height == 2
     only = explore.setting_detail(f, "passwordRequired", "compliance", odata_type=win["odata_type"])
     assert only["value"].to_list() == ["true"]
+
+
+@pytest.mark.parametrize("names, keys, categories, shown", [
+    (["Recovery", "Recovery"], ["os_rec", "fixed_rec"], ["OS drive", "Fixed drive"],
+     ["Recovery · OS drive", "Recovery · Fixed drive"]),
+    (["Recovery", "Recovery"], ["os_rec", "os_rec"], ["OS drive", "OS drive"], ["Recovery", "Recovery"]),  # same one
+    (["PIN", "PIN"], ["a", "b"], ["", None], ["PIN · a", "PIN · b"]),  # no category: the key tells them apart
+    (["A", "B"], ["a", "b"], ["X", "X"], ["A", "B"]),
+])
+def test_rows_that_share_a_name_are_told_apart(names, keys, categories, shown) -> None:
+    frame = pl.DataFrame({"setting_name": names, "setting_key": keys, "category": categories},
+                         schema={"setting_name": pl.String, "setting_key": pl.String, "category": pl.String})
+    assert explore.distinct_names(frame)["setting_name"].to_list() == shown

@@ -233,7 +233,7 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 7  # 7: open setting rows apart from the closed ones (store.py _split_setting_versions)
+    assert SCHEMA_VERSION == 8  # 8: the unread alignments table dropped (store/migrations.py _drop_alignments)
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
@@ -671,9 +671,9 @@ def test_dotenv_values_are_data_never_shell(tmp_path, monkeypatch):
         assert cfg.redis_url == "redis://:p&ss@127.0.0.1:6379/0"  # the & no longer empties it
         assert launch_values() == "0 3 8600"  # what scripts/run.sh reads instead of sourcing .env
         assert not marker.exists()
-    finally:
+    finally:  # load_dotenv set them in os.environ; monkeypatch.delenv here would record and restore them
         for var in ("AZURE_AD_CLIENT_ID", "AZURE_AD_CLIENT_SECRET", "REDIS_URL", "TENANTPILOT_WORKERS", "PORT"):
-            monkeypatch.delenv(var, raising=False)
+            os.environ.pop(var, None)
 
 
 def test_run_sh_never_sources_dotenv():

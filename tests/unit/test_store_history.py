@@ -1,16 +1,14 @@
-"""Temporal storage against a real DuckDB file: rows valid over ranges of runs, written only when they
-change; open rows apart from closed versions; per-run and current views; carried types; retention;
-the v5 -> v7 migrations; file growth."""
+"""How the DuckDB backend stores history (its tables, not the contract): rows valid over ranges of runs,
+written only when they change; open rows apart from closed versions; retention of keys and values; file
+growth. What every backend must do (carried types, migrations, reads) is tests/contract/."""
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 import pytest
 
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
-from tenantpilot.store import SCHEMA_VERSION, Store, StoreError, TypeOutcome
-from tests.legacy_schema import V5_DDL
+from tenantpilot.store import Store
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 
@@ -99,29 +97,6 @@ def test_thirty_unchanged_syncs_add_no_rows_and_each_run_has_the_whole_snapshot(
     assert per_run.height == 30 * 3 and per_run.group_by("run_id").len()["len"].unique().to_list() == [3]
 
 
-def test_a_type_not_read_keeps_its_rows_which_read_as_carried_from_the_run_that_read_them(store):
-    catalog = TypeOutcome("settingsCatalog", "settingsCatalog", "Settings catalog", True)
-    compliance = TypeOutcome("compliance", "compliance", "Compliance", True)
-    both = {"p1": "settingsCatalog", "p2": "settingsCatalog", "c1": "compliance"}
-    data = {**A, "c1": {"kc": "on"}}
-    first, _ = sync(store, data, types=(catalog, compliance), type_of=both)
-    unread = TypeOutcome("compliance", "compliance", "Compliance", False, "forbidden", "403")
-    # the compliance list could not be read: the snapshot has no c1 rows, yet c1 stays, carried
-    second, written = sync(store, A, types=(catalog, unread), type_of=both, status="partial")
-    third, _ = sync(store, A, types=(catalog, unread), type_of=both, status="partial")
-    assert written["carried_settings"] == 1
-    current = store.current_settings()
-    carried = current.filter(pl.col("policy_id") == "c1")
-    assert carried["carried_from_run"].to_list() == [first] and carried["value"].to_list() == ["on"]
-    assert current.filter(pl.col("policy_id") != "c1")["carried_from_run"].is_null().all()
-    assert store.run_settings([second]).filter(pl.col("policy_id") == "c1")["carried_from_run"].to_list() == [first]
-    kinds = store.run_types([third]).select("type_key", "status", "carried_from_run").rows()
-    assert sorted(kinds) == [("compliance", "carried", first), ("settingsCatalog", "read", None)]
-    # read again, and gone from Graph: now it is a deletion
-    sync(store, A, types=(catalog, compliance), type_of=both)
-    assert "c1" not in store.current_settings()["policy_id"].to_list()
-
-
 def test_a_failed_run_changes_nothing(store):
     first, _ = sync(store, A)
     run_id, _ = store.create_run_unless_active(TENANT)
@@ -177,69 +152,6 @@ def test_removing_a_tenant_leaves_none_of_its_history(store):
     sync(store, {"p1": {"k1": "1", "k2": "20"}})
     store.remove_tenant(TENANT)
     assert set(table_counts(store).values()) == {0}
-
-
-def test_reads_inside_reading_share_one_connection_and_a_write_there_is_refused(store):
-    sync(store, A)
-    with store.reading():
-        with store.connect() as one, store.connect() as two:
-            assert one is two
-        assert values(store.current_settings()) == values(snapshot(A)[1])
-        with pytest.raises(StoreError, match="write inside"):
-            store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")
-    store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")  # outside: writes again
-
-
-def legacy_rows(run_id: int, policies: dict[str, dict[str, str]], carried_from: int | None = None):
-    p, s, a = snapshot(policies)
-    extra = [pl.lit(run_id).alias("run_id"), pl.lit(TENANT).alias("tenant_id")]
-    return (p.with_columns(*extra, pl.lit(carried_from, pl.Int64).alias("carried_from_run")),
-            s.with_columns(*extra, pl.lit(None, pl.Datetime("us", "UTC")).alias("synced_at"),
-                           pl.lit(carried_from, pl.Int64).alias("carried_from_run")),
-            a.with_columns(*extra, pl.lit(carried_from, pl.Int64).alias("carried_from_run")))
-
-
-def test_a_v5_file_becomes_ranges_with_the_same_rows_per_run(tmp_path):
-    """A file as version 5 wrote it: three kept runs with full copies (a value changes in run 2, a
-    policy is deleted in run 3, a policy deleted in run 2 comes back in run 3), a failed run between,
-    and a pruned one. Opened by this version, every run reads the same rows as before, from ranges."""
-    path = tmp_path / "v5.duckdb"
-    snaps = {1: A, 2: {"p1": {"k1": "1", "k2": "20"}}, 4: {"p1": {"k1": "1", "k2": "20"}, "p2": {"k3": "3"}}}
-    con = duckdb.connect(str(path))
-    con.execute(V5_DDL)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '5')")
-    con.execute("INSERT INTO tenants VALUES (?, 'Contoso', 'tenant', now())", [TENANT])
-    con.execute("SELECT nextval('run_seq') FROM range(5)").fetchall()  # as the runs below took them
-    for run_id, status in ((0, "pruned"), (1, "succeeded"), (2, "partial"), (3, "failed"), (4, "succeeded")):
-        con.execute("INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, finished_at, source) "
-                    "VALUES (?, ?, ?, now(), now(), 'graph')", [run_id, TENANT, status])
-    for run_id, data in snaps.items():
-        for table, frame in zip(("policies", "settings", "assignments"), legacy_rows(run_id, data)):
-            con.register("_f", frame.to_arrow())
-            cols = ", ".join(frame.columns)
-            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _f")
-            con.unregister("_f")
-    con.close()
-
-    store = Store(path)
-    for run_id, data in snaps.items():
-        assert values(store.run_settings([run_id])) == values(snapshot(data)[1]), run_id
-        assert sorted(store.run_settings([run_id])["setting_name"].unique()) == sorted(
-            {f"Name of {k}" for s in data.values() for k in s})
-    assert values(store.current_settings()) == values(snapshot(snaps[4])[1])
-    assert set(store.current_policies()["policy_id"]) == {"p1", "p2"}
-    assert store.current_assignments().height == 2
-    with store.connect() as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        assert not {"settings", "policies", "assignments"} & tables
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-        # k1 never changed: one version over all three runs; p2's k3 two (deleted in 2, back in 4)
-        assert con.execute("SELECT count(*) FROM setting_versions WHERE setting_key = 'k1'").fetchone() == (1,)
-        assert con.execute("SELECT valid_from_run, valid_to_run FROM setting_versions WHERE setting_key = 'k3' "
-                           "ORDER BY 1").fetchall() == [(1, 2), (4, None)]
-    # and a sync after the migration writes only what changed
-    run, written = sync(store, snaps[4])
-    assert written["changed_settings"] == 0 and values(store.run_settings([run])) == values(snapshot(snaps[4])[1])
 
 
 def test_thirty_syncs_of_an_unchanged_tenant_grow_the_file_by_less_than_ten_percent(tmp_path):
