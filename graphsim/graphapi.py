@@ -127,7 +127,15 @@ def forbidden_message(path: str, *, readwrite: bool = False) -> str:
     """The Intune 403 for an app without the right application permission."""
     # auditEvents: "DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" (Graph's docs,
     # intune-auditing-auditevent-list, application permissions)
-    apps = path.lower().startswith(("/deviceappmanagement", "/devicemanagement/auditevents"))
+    low = path.lower()
+    # remediations and custom compliance scripts: DeviceManagementScripts.* (beta intune-devices-
+    # devicehealthscript-list); the Entra paths (/identity) are answered by the server, not here
+    if not readwrite and low.startswith(("/devicemanagement/devicehealthscripts",
+                                         "/devicemanagement/devicecompliancescripts")):
+        return intune_message("Application is not authorized to perform this operation. Application must have one "
+                              "of the following scopes: DeviceManagementScripts.Read.All, "
+                              "DeviceManagementScripts.ReadWrite.All", path)
+    apps = low.startswith(("/deviceappmanagement", "/devicemanagement/auditevents"))
     scopes = ("DeviceManagementApps.ReadWrite.All" if apps else "DeviceManagementConfiguration.ReadWrite.All") \
         if readwrite else ("DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" if apps else
                            "DeviceManagementConfiguration.Read.All, DeviceManagementConfiguration.ReadWrite.All")
@@ -374,6 +382,25 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
                    "managedDeviceMobileAppConfiguration",
                    {"assignments": None, "devicestatuses": None, "userstatuses": None,
                     "devicestatussummary": None, "userstatussummary": None}, sub=("assignments",)),
+    # --- coverage types (graphsim/coverage.py; sources in README.md, "Coverage types")
+    # beta deviceHealthScript: assignments, deviceRunStates, runSummary relationships; the list leaves
+    # the script bodies out like deviceManagementScripts (M365Documentation reads each script again)
+    CollectionSpec("/deviceManagement/deviceHealthScripts", ("deviceHealthScripts",), "deviceHealthScript",
+                   {"assignments": None, "devicerunstates": None, "runsummary": None}, BETA, sub=("assignments",),
+                   list_omit=("detectionScriptContent", "remediationScriptContent")),
+    CollectionSpec("/deviceManagement/deviceComplianceScripts", ("deviceComplianceScripts",),
+                   "deviceComplianceScript", {"assignments": None, "devicerunstates": None, "runsummary": None},
+                   BETA, sub=("assignments",), list_omit=("detectionScriptContent",)),
+    # beta mobileApp: assignments, categories relationships; /mobileApps/{id}/assignments
+    CollectionSpec("/deviceAppManagement/mobileApps", ("mobileApps",), "mobileApp",
+                   {"assignments": None, "categories": None}, sub=("assignments",)),
+    # beta roleScopeTag: assignments (roleScopeTagAutoAssignment)
+    CollectionSpec("/deviceManagement/roleScopeTags", ("roleScopeTags",), "roleScopeTag",
+                   {"assignments": None}, BETA),
+    # v1.0 and beta conditionalAccessRoot: policies, namedLocations (Entra, not Intune)
+    CollectionSpec("/identity/conditionalAccess/policies", ("conditionalAccessPolicies",),
+                   "conditionalAccessPolicy", {}),
+    CollectionSpec("/identity/conditionalAccess/namedLocations", ("namedLocations",), "namedLocation", {}),
 )
 
 #: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:

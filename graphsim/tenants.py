@@ -68,12 +68,24 @@ FAMILIES: dict[str, str] = {
     "windowsInformationProtectionPolicies": "appProtection",
     "mdmWindowsInformationProtectionPolicies": "appProtection",
     "targetedManagedAppConfigurations": "appConfiguration",
+    # filled by build_tenant(coverage=True) (graphsim/coverage.py)
+    "deviceHealthScripts": "healthScript",
+    "deviceComplianceScripts": "healthScript",
+    "mobileApps": "mobileApp",
+    "roleScopeTags": "scopeTag",
+    "conditionalAccessPolicies": "conditionalAccess",
+    "namedLocations": "conditionalAccess",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
 #: collections build_tenant never fills (only knobs do)
 OPTIONAL_COLLECTIONS: frozenset[str] = frozenset({
     "windowsManagedAppProtections", "windowsInformationProtectionPolicies",
     "mdmWindowsInformationProtectionPolicies", "targetedManagedAppConfigurations",
+})
+#: collections only build_tenant(coverage=True) fills (graphsim/coverage.py)
+COVERAGE_COLLECTIONS: frozenset[str] = frozenset({
+    "deviceHealthScripts", "deviceComplianceScripts", "mobileApps", "roleScopeTags",
+    "conditionalAccessPolicies", "namedLocations",
 })
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
@@ -1029,7 +1041,7 @@ def _apply_variant(tenant: SimTenant, cat: Catalog) -> None:
 
 
 def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: int = 0,
-                 variant: int = 0) -> SimTenant:
+                 variant: int = 0, *, coverage: bool = False) -> SimTenant:
     """Generate a tenant with ``n_policies`` policies across all families (mostly settings catalog).
 
     Deterministic: the same arguments give the same tenant. Tenants with the same ``seed`` have
@@ -1040,6 +1052,9 @@ def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: 
          "collection": "configurationPolicies", "policy_name": "...",
          "setting_definition_id": "<definition id | property name>" or None,
          "old": <value in variant 0>, "new": <value in this tenant>}
+
+    ``coverage`` adds remediations, custom compliance scripts, apps, scope tags, conditional access
+    policies and named locations (graphsim/coverage.py; ``n_policies`` does not count them).
     """
     cat = load_catalog()
     tenant = SimTenant(tenant_id=tenant_id, display_name=display_name, domain=_domain(display_name),
@@ -1055,4 +1070,8 @@ def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: 
     _add_links(tenant, n_policies, cat)
     if variant:
         _apply_variant(tenant, cat)
+    if coverage:
+        from graphsim.coverage import add_coverage
+
+        add_coverage(tenant)
     return tenant

@@ -62,6 +62,10 @@ READ_APPS = "DeviceManagementApps.Read.All"
 # Graph's docs (beta intune-devices-deviceshellscript-list, -devicemanagementscript-list) list this one
 # for application access to scripts (docs/graph-intune.md §7)
 READ_SCRIPTS = "DeviceManagementScripts.Read.All"
+# identity/conditionalAccess/policies and namedLocations (v1.0): Graph's docs (conditionalaccessroot-list-
+# policies, conditionalaccessroot-list-namedlocations) name Policy.Read.All as the least-privileged
+# application permission
+READ_POLICY = "Policy.Read.All"
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,78 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
             FollowUp(f"{_DM}/deviceShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
         permission=READ_SCRIPTS,
+    ),
+    # Remediations. Graph's docs (beta intune-devices-devicehealthscript-list) name
+    # DeviceManagementScripts.Read.All; the list leaves the script bodies out and M365Documentation's
+    # collector reads each script again for them (Get-MdmDeviceHealthScripts.ps1), as for PowerShell scripts.
+    PolicyType(
+        key="deviceHealthScripts",
+        family=F.HEALTH_SCRIPT,
+        label="Remediations",
+        list_path=f"{_DM}/deviceHealthScripts",
+        follow_ups=(
+            # detection and remediation bodies and assignments (with their run schedules) in one request
+            FollowUp(f"{_DM}/deviceHealthScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
+        ),
+        permission=READ_SCRIPTS,
+        notes="detection and remediation bodies hashed in the rows, kept as text in the raw JSON; "
+              "each assignment's run schedule and remediation switch are rows.",
+    ),
+    # Custom compliance scripts: beta intune-devices-devicecompliancescript-list; Microsoft365DSC's
+    # IntuneDeviceComplianceScriptWindows10 reads them with DeviceManagementScripts.Read.All.
+    PolicyType(
+        key="deviceComplianceScripts",
+        family=F.HEALTH_SCRIPT,
+        label="Custom compliance scripts",
+        list_path=f"{_DM}/deviceComplianceScripts",
+        follow_ups=(FollowUp(f"{_DM}/deviceComplianceScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),),
+        permission=READ_SCRIPTS,
+    ),
+    # The filters themselves (their rule text), beside their names in every assignment: beta
+    # intune-policyset-deviceandappmanagementassignmentfilter-list, DeviceManagementConfiguration.Read.All.
+    PolicyType(
+        key="assignmentFilters",
+        family=F.ASSIGNMENT_FILTER,
+        label=F.label(F.ASSIGNMENT_FILTER),
+        list_path=f"{_DM}/assignmentFilters",
+    ),
+    # beta intune-rbac-rolescopetag-list: DeviceManagementConfiguration.Read.All is the first (least
+    # privileged) application permission the page lists, before DeviceManagementRBAC.Read.All.
+    PolicyType(
+        key="roleScopeTags",
+        family=F.SCOPE_TAG,
+        label=F.label(F.SCOPE_TAG),
+        list_path=f"{_DM}/roleScopeTags",
+    ),
+    # Apps with their assignments (intent required / available / uninstall, per group): the per-app
+    # GET /mobileApps/{id}/assignments is what IntuneBackupAndRestore (Invoke-IntuneBackupClientApp-
+    # Assignment.ps1) reads; Graph's docs (beta intune-apps-mobileapp-list) name DeviceManagementApps.Read.All.
+    PolicyType(
+        key="mobileApps",
+        family=F.APP,
+        label=F.label(F.APP),
+        list_path="/deviceAppManagement/mobileApps",
+        follow_ups=(_assignments("/deviceAppManagement/mobileApps"),),
+        permission=READ_APPS,
+        notes="icons (largeIcon) are never stored; each assignment's intent is a row named by its group.",
+    ),
+    PolicyType(
+        key="conditionalAccessPolicies",
+        family=F.CONDITIONAL_ACCESS,
+        label="Conditional Access policies",
+        list_path="/identity/conditionalAccess/policies",
+        api_version="v1.0",
+        permission=READ_POLICY,
+        notes="state (on / off / report-only), conditions, grant and session controls; users, groups, roles "
+              "and locations show as ids.",
+    ),
+    PolicyType(
+        key="namedLocations",
+        family=F.CONDITIONAL_ACCESS,
+        label="Named locations",
+        list_path="/identity/conditionalAccess/namedLocations",
+        api_version="v1.0",
+        permission=READ_POLICY,
     ),
 )
 

@@ -474,6 +474,12 @@ def test_families_are_exactly_the_contract():
         "autopilot",
         "enrollment",
         "script",
+        # issue 19's first slice: objects matched by name (families.py scope "name")
+        "healthScript",  # remediations and custom compliance scripts
+        "mobileApp",
+        "assignmentFilter",
+        "scopeTag",
+        "conditionalAccess",  # policies and named locations (Entra, v1.0)
     }
     keys = [t.key for t in POLICY_TYPES]
     assert len(keys) == len(set(keys))

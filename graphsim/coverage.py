@@ -1,0 +1,256 @@
+"""The simulated tenants' remediations, custom compliance scripts, apps, scope tags and conditional access.
+
+``add_coverage(tenant)`` fills the collections beyond the 17 policy collections (see graphsim/README.md,
+"Coverage types", for the Graph pages each shape follows). Content depends on nothing but the tables
+below; ids on the tenant. Variants differ the way customers do, and each difference is recorded in
+``tenant.seeded_differences``:
+
+* variant 1 and up: the "Require compliant device" CA policy is report-only
+  (``enabledForReportingButNotEnforced``).
+* variant 1: the "Restart Print Spooler" remediation is missing.
+* variant 2 and up: Company Portal is assigned *available* instead of *required*.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphsim.tenants import SimTenant
+
+JSON = dict[str, Any]
+_NS = uuid.UUID("1f3c5e7a-9b2d-4c6e-8f01-23456789abcd")
+_TIME = "2025-02-11T09:31:27.4817422Z"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _id(tenant: SimTenant, *parts: object) -> str:
+    return str(uuid.uuid5(_NS, "|".join(str(p) for p in (tenant.tenant_id, *parts))))
+
+
+# --- remediations (deviceHealthScript) and custom compliance (deviceComplianceScript) -------------
+
+SPOOLER_DETECT = """$svc = Get-Service -Name Spooler
+if ($svc.Status -ne 'Running') { Write-Output 'Spooler stopped'; exit 1 }
+exit 0
+"""
+SPOOLER_FIX = """Start-Service -Name Spooler
+"""
+DISK_DETECT = """$free = (Get-PSDrive C).Free / 1GB
+if ($free -lt 10) { Write-Output "Low disk: $free GB"; exit 1 }
+exit 0
+"""
+DISK_FIX = """Remove-Item -Path $env:TEMP\\* -Recurse -Force -ErrorAction SilentlyContinue
+"""
+BITLOCKER_COMPLIANCE = """$v = Get-BitLockerVolume -MountPoint C:
+$hash = @{ ProtectionStatus = [string]$v.ProtectionStatus; EncryptionMethod = [string]$v.EncryptionMethod }
+return $hash | ConvertTo-Json -Compress
+"""
+
+#: (displayName, description, detection, remediation, schedule @odata.type suffix, schedule fields)
+REMEDIATIONS: list[tuple[str, str, str, str, str, JSON]] = [
+    ("Restart Print Spooler", "Starts the print spooler when it is stopped.", SPOOLER_DETECT, SPOOLER_FIX,
+     "Daily", {"interval": 1, "useUtc": False, "time": "09:00:00.0000000"}),
+    ("Clean up low disk space", "Empties the temp folder below 10 GB free.", DISK_DETECT, DISK_FIX,
+     "Hourly", {"interval": 4}),
+]
+
+
+def _health_script(tenant: SimTenant, name: str, description: str, detect: str, fix: str) -> JSON:
+    # beta deviceHealthScript resource type (intune-devices-devicehealthscript)
+    return {"@odata.type": "#microsoft.graph.deviceHealthScript", "id": _id(tenant, "health", name),
+            "publisher": "Contoso IT", "version": "1", "displayName": name, "description": description,
+            "detectionScriptContent": _b64(detect), "remediationScriptContent": _b64(fix),
+            "createdDateTime": _TIME, "lastModifiedDateTime": _TIME, "runAsAccount": "system",
+            "enforceSignatureCheck": False, "runAs32Bit": False, "roleScopeTagIds": ["0"],
+            "isGlobalScript": False, "highestAvailableVersion": None, "deviceHealthScriptType": "deviceHealthScript",
+            "detectionScriptParameters": [], "remediationScriptParameters": []}
+
+
+def _health_assignment(policy_id: str, group_id: str, kind: str, schedule: JSON) -> JSON:
+    # beta deviceHealthScriptAssignment: target, runRemediationScript, runSchedule (deviceHealthScriptRunSchedule)
+    return {"id": f"{policy_id}:{group_id}", "runRemediationScript": True,
+            "runSchedule": {"@odata.type": f"#microsoft.graph.deviceHealthScript{kind}Schedule", **schedule},
+            "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group_id,
+                       "deviceAndAppManagementAssignmentFilterId": None,
+                       "deviceAndAppManagementAssignmentFilterType": "none"}}
+
+
+# --- apps (mobileApp) -----------------------------------------------------------------------------
+
+_ICON = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8).decode("ascii")
+
+#: (displayName, resource without id, [(group name, intent)])
+APPS: list[tuple[str, JSON, list[tuple[str, str]]]] = [
+    ("Company Portal", {
+        "@odata.type": "#microsoft.graph.winGetApp", "description": "Intune Company Portal",
+        "publisher": "Microsoft Corporation", "packageIdentifier": "9WZDNCRFJ3PZ",
+        "installExperience": {"runAsAccount": "user"}, "manifestHash": None,
+        "isFeatured": True, "privacyInformationUrl": None, "informationUrl": None, "owner": "", "developer": "",
+        "notes": ""}, [("SG-Intune-Windows-Devices", "required")]),
+    ("7-Zip", {
+        "@odata.type": "#microsoft.graph.win32LobApp", "description": "7-Zip file archiver",
+        "publisher": "Igor Pavlov", "isFeatured": False, "privacyInformationUrl": None,
+        "informationUrl": "https://www.7-zip.org", "owner": "", "developer": "", "notes": "",
+        "fileName": "7z2408-x64.intunewin", "size": 1581168, "displayVersion": "24.08",
+        "installCommandLine": "7z2408-x64.exe /S", "uninstallCommandLine": "\"%ProgramFiles%\\7-Zip\\Uninstall.exe\" /S",
+        "applicableArchitectures": "x64", "minimumFreeDiskSpaceInMB": None, "minimumMemoryInMB": None,
+        "minimumSupportedWindowsRelease": "1607", "allowAvailableUninstall": True,
+        "installExperience": {"runAsAccount": "system", "deviceRestartBehavior": "suppress", "maxRunTimeInMinutes": 60},
+        "rules": [{"@odata.type": "#microsoft.graph.win32LobAppFileSystemRule", "ruleType": "detection",
+                   "path": "%ProgramFiles%\\7-Zip", "fileOrFolderName": "7z.exe", "check32BitOn64System": False,
+                   "operationType": "exists", "operator": "notConfigured", "comparisonValue": None}],
+        "returnCodes": [{"returnCode": 0, "type": "success"}, {"returnCode": 3010, "type": "softReboot"}]},
+     [("SG-Intune-Windows-Devices", "required"), ("SG-Intune-All-Users", "available")]),
+    ("Microsoft Authenticator", {
+        "@odata.type": "#microsoft.graph.iosStoreApp", "description": "Microsoft Authenticator",
+        "publisher": "Microsoft Corporation", "isFeatured": False, "privacyInformationUrl": None,
+        "informationUrl": None, "owner": "", "developer": "", "notes": "",
+        "bundleId": "com.microsoft.azureauthenticator",
+        "appStoreUrl": "https://apps.apple.com/app/microsoft-authenticator/id983156458",
+        "applicableDeviceType": {"iPad": True, "iPhoneAndIPod": True},
+        "minimumSupportedOperatingSystem": {"v8_0": False, "v9_0": False, "v10_0": False, "v11_0": False,
+                                            "v12_0": False, "v13_0": False, "v14_0": False, "v15_0": True}},
+     [("SG-Intune-iOS-Devices", "required")]),
+]
+
+
+def _app(tenant: SimTenant, name: str, shape: JSON) -> JSON:
+    # beta mobileApp (intune-apps-mobileapp) and its derived types; largeIcon is a mimeContent
+    return {**shape, "id": _id(tenant, "app", name), "displayName": name,
+            "largeIcon": {"@odata.type": "#microsoft.graph.mimeContent", "type": "image/png", "value": _ICON},
+            "createdDateTime": _TIME, "lastModifiedDateTime": _TIME, "uploadState": 1,
+            "publishingState": "published", "isAssigned": True, "roleScopeTagIds": [], "dependentAppCount": 0,
+            "supersedingAppCount": 0, "supersededAppCount": 0}
+
+
+def _app_assignment(app_id: str, group_id: str, intent: str) -> JSON:
+    # beta mobileAppAssignment: intent (required, available, uninstall, availableWithoutEnrollment), target, settings
+    return {"@odata.type": "#microsoft.graph.mobileAppAssignment", "id": f"{app_id}_{group_id}_0_0",
+            "intent": intent, "source": "direct", "sourceId": None, "settings": None,
+            "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group_id,
+                       "deviceAndAppManagementAssignmentFilterId": None,
+                       "deviceAndAppManagementAssignmentFilterType": "none"}}
+
+
+# --- scope tags, conditional access ----------------------------------------------------------------
+
+SCOPE_TAGS: list[tuple[str, str, str, bool]] = [
+    ("0", "Default", "Default scope tag", True),
+    ("1", "Region-EU", "Objects managed by the EU service desk", False),
+]
+
+#: (displayName, state, conditions, grantControls)
+CA_POLICIES: list[tuple[str, str, JSON, JSON | None]] = [
+    ("Require compliant device", "enabled",
+     {"clientAppTypes": ["all"], "applications": {"includeApplications": ["All"], "excludeApplications": [],
+                                                  "includeUserActions": []},
+      "users": {"includeUsers": ["All"], "excludeUsers": [], "includeGroups": [], "excludeGroups": ["{break_glass}"],
+                "includeRoles": [], "excludeRoles": []},
+      "platforms": {"includePlatforms": ["windows", "macOS", "iOS", "android"], "excludePlatforms": []},
+      "userRiskLevels": [], "signInRiskLevels": []},
+     {"operator": "OR", "builtInControls": ["compliantDevice", "domainJoinedDevice"],
+      "customAuthenticationFactors": [], "termsOfUse": []}),
+    ("Block legacy authentication", "enabled",
+     {"clientAppTypes": ["exchangeActiveSync", "other"],
+      "applications": {"includeApplications": ["All"], "excludeApplications": [], "includeUserActions": []},
+      "users": {"includeUsers": ["All"], "excludeUsers": [], "includeGroups": [], "excludeGroups": ["{break_glass}"],
+                "includeRoles": [], "excludeRoles": []},
+      "userRiskLevels": [], "signInRiskLevels": []},
+     {"operator": "OR", "builtInControls": ["block"], "customAuthenticationFactors": [], "termsOfUse": []}),
+]
+
+
+def _ca_policy(tenant: SimTenant, name: str, state: str, conditions: JSON, grant: JSON | None,
+               break_glass: str, trusted: str) -> JSON:
+    # v1.0 conditionalAccessPolicy (conditionalaccesspolicy resource type); list items carry no @odata.type
+    conds = with_group(conditions, break_glass)
+    conds["locations"] = {"includeLocations": ["All"], "excludeLocations": [trusted]}
+    return {"id": _id(tenant, "ca", name), "templateId": None, "displayName": name,
+            "createdDateTime": _TIME, "modifiedDateTime": _TIME, "state": state, "conditions": conds,
+            "grantControls": grant, "sessionControls": None}
+
+
+def with_group(value: Any, break_glass: str) -> Any:
+    """A copy of ``value`` with the break-glass placeholder replaced by the tenant's group id."""
+    if isinstance(value, dict):
+        return {k: with_group(v, break_glass) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_group(v, break_glass) for v in value]
+    return break_glass if value == "{break_glass}" else value
+
+
+def _named_locations(tenant: SimTenant) -> list[JSON]:
+    # v1.0 ipNamedLocation / countryNamedLocation (namedlocation resource type: derived types carry @odata.type)
+    return [
+        {"@odata.type": "#microsoft.graph.ipNamedLocation", "id": _id(tenant, "loc", "hq"),
+         "displayName": "Head office", "createdDateTime": _TIME, "modifiedDateTime": _TIME, "isTrusted": True,
+         "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"},
+                      {"@odata.type": "#microsoft.graph.iPv6CidrRange", "cidrAddress": "2001:db8::/48"}]},
+        {"@odata.type": "#microsoft.graph.countryNamedLocation", "id": _id(tenant, "loc", "countries"),
+         "displayName": "Allowed countries", "createdDateTime": _TIME, "modifiedDateTime": _TIME,
+         "countriesAndRegions": ["DE", "GB", "NL"], "includeUnknownCountriesAndRegions": False,
+         "countryLookupMethod": "clientIpAddress"},
+    ]
+
+
+def add_coverage(tenant: SimTenant) -> None:
+    """Fill the coverage collections of ``tenant`` (and record its variant's differences)."""
+    from graphsim.tenants import SimPolicy
+
+    groups = {g["displayName"]: gid for gid, g in tenant.groups.items()}
+    pilot = groups["SG-Intune-Windows-Pilot"]
+
+    def diff(kind: str, collection: str, name: str, setting: str | None, old: Any, new: Any) -> None:
+        tenant.seeded_differences.append({"kind": kind, "collection": collection, "policy_name": name,
+                                          "setting_definition_id": setting, "old": old, "new": new})
+
+    for name, description, detect, fix, kind, schedule in REMEDIATIONS:
+        if tenant.variant == 1 and name == "Restart Print Spooler":
+            diff("missing_policy", "deviceHealthScripts", name, None, None, None)
+            continue
+        res = _health_script(tenant, name, description, detect, fix)
+        tenant.policies["deviceHealthScripts"][res["id"]] = SimPolicy(
+            "deviceHealthScripts", res, [_health_assignment(res["id"], pilot, kind, schedule)])
+    # beta deviceComplianceScript (intune-devices-devicecompliancescript); assignments are
+    # deviceHealthScriptAssignments (intune-devices-devicehealthscriptassignment-create lists both paths)
+    res = {"@odata.type": "#microsoft.graph.deviceComplianceScript", "id": _id(tenant, "compliance", "bitlocker"),
+           "publisher": "Contoso IT", "version": "1", "displayName": "BitLocker protection status",
+           "description": "Reports BitLocker status for custom compliance.",
+           "detectionScriptContent": _b64(BITLOCKER_COMPLIANCE), "createdDateTime": _TIME,
+           "lastModifiedDateTime": _TIME, "runAsAccount": "system", "enforceSignatureCheck": False,
+           "runAs32Bit": False, "roleScopeTagIds": ["0"]}
+    tenant.policies["deviceComplianceScripts"][res["id"]] = SimPolicy("deviceComplianceScripts", res, [])
+
+    for name, shape, targets in APPS:
+        res = _app(tenant, name, shape)
+        assignments = []
+        for group, intent in targets:
+            if tenant.variant >= 2 and name == "Company Portal" and intent == "required":
+                diff("changed", "mobileApps", name, "intent", intent, "available")
+                intent = "available"
+            assignments.append(_app_assignment(res["id"], groups[group], intent))
+        tenant.policies["mobileApps"][res["id"]] = SimPolicy("mobileApps", res, assignments)
+
+    for tag_id, name, description, builtin in SCOPE_TAGS:
+        res = {"@odata.type": "#microsoft.graph.roleScopeTag", "id": tag_id, "displayName": name,
+               "description": description, "isBuiltIn": builtin}
+        tenant.policies["roleScopeTags"][tag_id] = SimPolicy("roleScopeTags", res)
+
+    locations = _named_locations(tenant)
+    for loc in locations:
+        tenant.policies["namedLocations"][loc["id"]] = SimPolicy("namedLocations", loc)
+    for name, state, conditions, grant in CA_POLICIES:
+        if tenant.variant >= 1 and name == "Require compliant device":
+            diff("changed", "conditionalAccessPolicies", name, "state", state, "enabledForReportingButNotEnforced")
+            state = "enabledForReportingButNotEnforced"
+        res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"])
+        tenant.policies["conditionalAccessPolicies"][res["id"]] = SimPolicy("conditionalAccessPolicies", res)
+
+
+__all__ = ["APPS", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]

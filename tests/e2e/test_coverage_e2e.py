@@ -1,0 +1,102 @@
+"""Coverage types end to end: a tenant holding remediations, custom compliance scripts, assignment
+filters, scope tags, apps and conditional access syncs through the real consumer from the simulator over
+HTTPS; each type's rows land in the DuckDB file with portal-style names, and a change to a remediation's
+body, an app's assignment intent, a filter's rule and a CA policy's state each reads in `changes --since`
+as exactly that change."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from realparts import add_and_sync, latest_run, run_cli, store_of
+
+from graphsim import coverage
+from graphsim.tenants import build_tenant
+
+TID = "c0c0c0c0-1111-4222-8333-444444444444"
+
+
+def _tenant(sim, tid: str, name: str):
+    if tid not in sim.tenants:
+        sim.add_tenant(build_tenant(tid, name, n_policies=20, seed=7, coverage=True))
+    return sim.tenant(tid)
+
+
+def test_every_coverage_type_lands_with_portal_names(env, consumer, sim):
+    tenant = _tenant(sim, TID, "Coverage")
+    add_and_sync(env, tenant=TID, name="Coverage")
+    run = latest_run(env, TID)
+    assert run["status"] == "succeeded", run
+    store = store_of(env)
+    settings = store.current_settings([TID])
+    by_type = {t: settings.filter(settings["policy_type"] == t) for t in
+               ("healthScript", "mobileApp", "assignmentFilter", "scopeTag", "conditionalAccess")}
+    names = set(settings["policy_name"])
+    for collection in coverage_collections():
+        for policy in tenant.list_policies(collection):
+            assert policy.name in names, (collection, policy.name)
+    for f in tenant.assignment_filters.values():
+        assert f["displayName"] in names
+    rows = {(r["policy_name"], r["setting_name"]): r["value"] for r in settings.iter_rows(named=True)}
+    # remediation: both bodies by hash, the run schedule by group name
+    spooler = base64.b64decode(tenant.policy_by_name("Restart Print Spooler").resource["detectionScriptContent"])
+    import hashlib
+
+    assert rows[("Restart Print Spooler", "Detection script content")] == \
+        "sha256:" + hashlib.sha256(spooler).hexdigest()
+    assert rows[("Restart Print Spooler", "Assignment > SG-Intune-Windows-Pilot > Run schedule > Kind")] == "Daily"
+    # apps: the intent per group, by the group's name; never the icon
+    assert rows[("7-Zip", "Assignment > SG-Intune-All-Users > Intent")] == "available"
+    assert rows[("7-Zip", "Display version")] == "24.08"
+    assert not by_type["mobileApp"]["setting_key"].str.contains("largeIcon").any()
+    assert rows[("FLT-Windows-Corporate", "Rule")] == '(device.deviceOwnership -eq "Corporate")'
+    assert rows[("Require compliant device", "State")]
+    assert rows[("Head office", "Is trusted")]
+    assert by_type["scopeTag"].height >= 2
+    # the raw JSON keeps the script as text and no icon
+    pid = tenant.policy_by_name("Restart Print Spooler").id
+    raw = json.loads(store.policy_raw(run["run_id"], pid) or "{}")
+    assert raw["detectionScriptContent"] == coverage.SPOOLER_DETECT
+    app_raw = store.policy_raw(run["run_id"], tenant.policy_by_name("7-Zip").id) or ""
+    assert "largeIcon" not in app_raw and "7-Zip" in app_raw
+
+
+def coverage_collections() -> tuple[str, ...]:
+    from graphsim.tenants import COVERAGE_COLLECTIONS
+
+    return tuple(sorted(COVERAGE_COLLECTIONS))
+
+
+def test_four_changes_read_as_exactly_those_changes(env, consumer, sim):
+    tid = "c1c1c1c1-1111-4222-8333-444444444444"
+    tenant = _tenant(sim, tid, "Coverage Two")
+    add_and_sync(env, tenant=tid, name="Coverage Two")
+    first = latest_run(env, tid)
+    assert first["status"] == "succeeded", first
+    script = tenant.policy_by_name("Clean up low disk space")
+    app = tenant.policy_by_name("Company Portal")
+    ca = tenant.policy_by_name("Block legacy authentication")
+    fid, flt = next((i, f) for i, f in tenant.assignment_filters.items() if f["displayName"] == "FLT-Windows-Virtual")
+    with tenant.lock:  # copy on write, as every simulator mutation
+        script.resource = dict(script.resource, remediationScriptContent=base64.b64encode(
+            b"Remove-Item -Path $env:TEMP\\* -Recurse\n").decode())
+        app.assignments = [dict(a, intent="uninstall") for a in app.assignments]
+        ca.resource = dict(ca.resource, state="disabled")
+        tenant.assignment_filters = {**tenant.assignment_filters, fid: dict(flt, rule='(device.model -contains "VM")')}
+    add_and_sync(env, tenant=tid, name="Coverage Two")
+    second = latest_run(env, tid)
+    assert second["status"] == "succeeded" and second["run_id"] != first["run_id"]
+    out = run_cli(env, "changes", "--since", "1d", "--tenant", tid, "--format", "json")
+    changes = json.loads(out.stdout)["changes"]
+    mine = sorted((c["kind"], c["policy"], c["setting"]) for c in changes if c.get("cur_run") == second["run_id"])
+    assert mine == sorted([
+        ("setting", "Block legacy authentication", "State"),
+        ("setting", "Clean up low disk space", "Remediation script content"),
+        ("setting", "Company Portal", "Assignment > SG-Intune-Windows-Devices > Intent"),
+        ("setting", "FLT-Windows-Virtual", "Rule"),
+    ]), changes
+    values = {c["setting"]: (c["old_value"], c["new_value"]) for c in changes if c.get("cur_run") == second["run_id"]}
+    assert values["Assignment > SG-Intune-Windows-Devices > Intent"] == ("required", "uninstall")
+    assert values["Rule"] == ('(device.model -contains "Virtual")', '(device.model -contains "VM")')
+    assert values["State"][1] in ("disabled", "Off")
