@@ -199,6 +199,89 @@ def _named_locations(tenant: SimTenant) -> list[JSON]:
     ]
 
 
+# --- custom attributes, roles, device categories, notification templates, reusable settings ----------
+
+BATTERY_SCRIPT = """#!/bin/zsh
+system_profiler SPPowerDataType | awk '/Cycle Count/ {print $3}'
+"""
+
+
+def _second_slice(tenant: SimTenant, groups: dict[str, str]) -> list[tuple[str, JSON, dict[str, list[JSON]]]]:
+    """(collection, resource, related) of the second slice's objects."""
+    out: list[tuple[str, JSON, dict[str, list[JSON]]]] = []
+    # beta deviceCustomAttributeShellScript (intune-devices-devicecustomattributeshellscript)
+    out.append(("deviceCustomAttributeShellScripts", {
+        "@odata.type": "#microsoft.graph.deviceCustomAttributeShellScript", "id": _id(tenant, "attr", "battery"),
+        "customAttributeName": "BatteryCycleCount", "customAttributeType": "integer",
+        "displayName": "Battery cycle count", "description": "Reports the battery's cycle count.",
+        "scriptContent": _b64(BATTERY_SCRIPT), "createdDateTime": _TIME, "lastModifiedDateTime": _TIME,
+        "runAsAccount": "system", "fileName": "battery-cycles.sh", "roleScopeTagIds": ["0"]}, {}))
+    # beta deviceAndAppManagementRoleDefinition (intune-rbac-deviceandappmanagementroledefinition) with
+    # rolePermissions/resourceActions; its roleAssignments are deviceAndAppManagementRoleAssignments
+    # (intune-rbac-deviceandappmanagementroleassignment: members, scopeMembers, scopeType, resourceScopes)
+    for name, builtin, allowed, assignment in (
+            ("Help Desk Operator", True, ["Microsoft.Intune_ManagedDevices_Read", "Microsoft.Intune_RemoteTasks_RebootNow"],
+             None),
+            ("Tier 1 support", False, ["Microsoft.Intune_ManagedDevices_Read", "Microsoft.Intune_RemoteTasks_SyncDevice"],
+             ("EU service desk", "SG-Intune-VIP-Users", "SG-Intune-Windows-Devices"))):
+        rid = _id(tenant, "role", name)
+        related: dict[str, list[JSON]] = {"roleAssignments": []}
+        if assignment:
+            title, members, scope = assignment
+            related["roleAssignments"].append({
+                "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleAssignment",
+                "id": _id(tenant, "roleassignment", title), "displayName": title, "description": "",
+                "scopeMembers": [groups[scope]], "scopeType": "resourceScope", "resourceScopes": [groups[scope]],
+                "members": [groups[members]], "roleScopeTagIds": ["1"]})
+        out.append(("roleDefinitions", {
+            "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition", "id": rid, "displayName": name,
+            "description": f"{name} role", "isBuiltIn": builtin, "isBuiltInRoleDefinition": builtin,
+            "roleScopeTagIds": ["0"], "rolePermissions": [{"resourceActions": [
+                {"allowedResourceActions": allowed, "notAllowedResourceActions": []}]}]}, related))
+    # v1.0 deviceCategory (intune-onboarding-devicecategory)
+    for name, description in (("Corporate laptops", "Company-owned Windows and macOS laptops"),
+                              ("Shared kiosks", "Front-desk kiosks")):
+        out.append(("deviceCategories", {"@odata.type": "#microsoft.graph.deviceCategory",
+                                         "id": _id(tenant, "category", name), "displayName": name,
+                                         "description": description, "roleScopeTagIds": ["0"]}, {}))
+    # notificationMessageTemplate + localizedNotificationMessage (intune-notification-*)
+    tid = _id(tenant, "notification", "first")
+    out.append(("notificationMessageTemplates", {
+        "@odata.type": "#microsoft.graph.notificationMessageTemplate", "id": tid, "lastModifiedDateTime": _TIME,
+        "displayName": "Noncompliance: first notice", "description": "Sent on the day a device falls out.",
+        "defaultLocale": "en-us", "brandingOptions": "includeCompanyLogo,includeContactInformation",
+        "roleScopeTagIds": ["0"]}, {"localizedNotificationMessages": [
+            {"@odata.type": "#microsoft.graph.localizedNotificationMessage", "id": f"{tid}_en-us",
+             "lastModifiedDateTime": _TIME, "locale": "en-us", "subject": "Your device is not compliant",
+             "messageTemplate": "Open Company Portal and follow the steps to restore access.", "isDefault": True},
+            {"@odata.type": "#microsoft.graph.localizedNotificationMessage", "id": f"{tid}_de-de",
+             "lastModifiedDateTime": _TIME, "locale": "de-de", "subject": "Ihr Gerät ist nicht konform",
+             "messageTemplate": "Öffnen Sie das Unternehmensportal.", "isDefault": False}]}))
+    # beta deviceManagementReusablePolicySetting (intune-deviceconfigv2-devicemanagementreusablepolicysetting):
+    # a Defender firewall dynamic keyword (settingDefinitionId and settingInstance as the docs' example)
+    base = "vendor_msft_firewall_mdmstore_dynamickeywords_addresses_{id}"
+    out.append(("reusablePolicySettings", {
+        "@odata.type": "#microsoft.graph.deviceManagementReusablePolicySetting", "id": _id(tenant, "reusable", "proxy"),
+        "displayName": "Corporate proxies", "description": "Firewall dynamic keyword for the proxies",
+        "settingDefinitionId": base, "createdDateTime": _TIME, "lastModifiedDateTime": _TIME, "version": 1,
+        "referencingConfigurationPolicyCount": 1,
+        "settingInstance": {
+            "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+            "settingDefinitionId": base, "groupSettingCollectionValue": [{"children": [
+                {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+                 "settingDefinitionId": f"{base}_keyword",
+                 "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue",
+                                        "value": "proxies"}},
+                {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingCollectionInstance",
+                 "settingDefinitionId": f"{base}_addresses",
+                 "simpleSettingCollectionValue": [
+                     {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue",
+                      "value": "198.51.100.10"},
+                     {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue",
+                      "value": "198.51.100.11"}]}]}]}}, {}))
+    return out
+
+
 def add_coverage(tenant: SimTenant) -> None:
     """Fill the coverage collections of ``tenant`` (and record its variant's differences)."""
     from graphsim.tenants import SimPolicy
@@ -251,6 +334,8 @@ def add_coverage(tenant: SimTenant) -> None:
             state = "enabledForReportingButNotEnforced"
         res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"])
         tenant.policies["conditionalAccessPolicies"][res["id"]] = SimPolicy("conditionalAccessPolicies", res)
+    for collection, res, related in _second_slice(tenant, groups):
+        tenant.policies[collection][res["id"]] = SimPolicy(collection, res, related=related)
 
 
-__all__ = ["APPS", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]
+__all__ = ["APPS", "BATTERY_SCRIPT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]

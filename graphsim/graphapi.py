@@ -294,6 +294,10 @@ _DV_NAV = ("groupPolicyDefinitionValue", {
 })
 
 
+#: collection-valued relationships held in SimPolicy.related: $expand name (lower case) -> Graph's name
+_RELATED = {"roleassignments": "roleAssignments", "localizednotificationmessages": "localizedNotificationMessages"}
+
+
 @dataclass(frozen=True)
 class CollectionSpec:
     """One policy collection as Graph exposes it."""
@@ -401,6 +405,22 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("/identity/conditionalAccess/policies", ("conditionalAccessPolicies",),
                    "conditionalAccessPolicy", {}),
     CollectionSpec("/identity/conditionalAccess/namedLocations", ("namedLocations",), "namedLocation", {}),
+    # beta deviceCustomAttributeShellScript: assignments, groupAssignments, runSummary …; scriptContent only
+    # in the single GET, as deviceShellScripts
+    CollectionSpec("/deviceManagement/deviceCustomAttributeShellScripts", ("deviceCustomAttributeShellScripts",),
+                   "deviceCustomAttributeShellScript", {"assignments": None, "groupassignments": None}, BETA,
+                   sub=("assignments",), list_omit=("scriptContent",)),
+    # beta roleDefinition: roleAssignments relationship (/roleDefinitions/{id}/roleAssignments)
+    CollectionSpec("/deviceManagement/roleDefinitions", ("roleDefinitions",), "roleDefinition",
+                   {"roleassignments": None}, BETA, sub=("roleAssignments",)),
+    CollectionSpec("/deviceManagement/deviceCategories", ("deviceCategories",), "deviceCategory", {}),
+    # notificationMessageTemplate: localizedNotificationMessages relationship
+    CollectionSpec("/deviceManagement/notificationMessageTemplates", ("notificationMessageTemplates",),
+                   "notificationMessageTemplate", {"localizednotificationmessages": None},
+                   sub=("localizedNotificationMessages",)),
+    CollectionSpec("/deviceManagement/reusablePolicySettings", ("reusablePolicySettings",),
+                   "deviceManagementReusablePolicySetting",
+                   {"referencingconfigurationpolicies": None}, BETA),
 )
 
 #: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:
@@ -457,7 +477,7 @@ class GraphApi:
             for sub in spec.sub:
                 handler = {"settings": self.list_settings, "assignments": self.list_assignments,
                            "apps": self.list_apps, "scheduledActionsForRule": self.list_rules,
-                           "definitionValues": self.list_definition_values}[sub]
+                           "definitionValues": self.list_definition_values}.get(sub, self.list_related)
                 self._add(base + r"/(?P<id>[^/]+)/" + sub, self._bind(handler, spec), spec.versions)
         for coll in ("deviceConfigurations", "windowsAutopilotDeploymentProfiles"):
             self._add(re.escape(f"/deviceManagement/{coll}/") + r"(?P<id>[^/]+)/microsoft\.graph\.(?P<type>[A-Za-z0-9]+)"
@@ -593,6 +613,8 @@ class GraphApi:
                 body["apps"] = list(policy.apps)
             elif name == "definitionvalues":
                 body["definitionValues"] = [self._render_dv(dv, nested) for dv in policy.definition_values]
+            elif name in _RELATED:
+                body[_RELATED[name]] = list(policy.related.get(_RELATED[name], []))
             elif name in ("groupassignments", "assigneddevices"):
                 body[{"groupassignments": "groupAssignments", "assigneddevices": "assignedDevices"}[name]] = []
             elif name == "deploymentsummary":
@@ -705,6 +727,14 @@ class GraphApi:
         self._expand(req, {}, spec.entity_type + "Assignment")
         return self.page(req, policy.assignments, lambda a: a,
                          f"{spec.segment.lstrip('/')}('{policy.id}')/assignments", max_top=1000)
+
+    def list_related(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        """A collection-valued relationship held in ``SimPolicy.related`` (roleAssignments,
+        localizedNotificationMessages): the segment after the id names it."""
+        policy = self._policy(req, spec, m["id"])
+        name = req.path.rstrip("/").rsplit("/", 1)[-1]
+        items = next((v for k, v in policy.related.items() if k.lower() == name.lower()), [])
+        return self.page(req, items, lambda a: a, f"{spec.segment.lstrip('/')}('{policy.id}')/{name}", max_top=1000)
 
     def list_apps(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
         policy = self._policy(req, spec, m["id"])

@@ -75,6 +75,11 @@ FAMILIES: dict[str, str] = {
     "roleScopeTags": "scopeTag",
     "conditionalAccessPolicies": "conditionalAccess",
     "namedLocations": "conditionalAccess",
+    "deviceCustomAttributeShellScripts": "customAttribute",
+    "roleDefinitions": "role",
+    "deviceCategories": "deviceCategory",
+    "notificationMessageTemplates": "notificationTemplate",
+    "reusablePolicySettings": "reusableSetting",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
 #: collections build_tenant never fills (only knobs do)
@@ -85,7 +90,8 @@ OPTIONAL_COLLECTIONS: frozenset[str] = frozenset({
 #: collections only build_tenant(coverage=True) fills (graphsim/coverage.py)
 COVERAGE_COLLECTIONS: frozenset[str] = frozenset({
     "deviceHealthScripts", "deviceComplianceScripts", "mobileApps", "roleScopeTags",
-    "conditionalAccessPolicies", "namedLocations",
+    "conditionalAccessPolicies", "namedLocations", "deviceCustomAttributeShellScripts", "roleDefinitions",
+    "deviceCategories", "notificationMessageTemplates", "reusablePolicySettings",
 })
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
@@ -156,6 +162,9 @@ class SimPolicy:
     #: navigation links to other policies of the tenant: property -> policy id (or ids, for a
     #: collection-valued one); served at /{id}/microsoft.graph.{type}/{property}
     links: dict[str, Any] = field(default_factory=dict)
+    #: other collection-valued relationships by Graph's name (roleAssignments of a role definition,
+    #: localizedNotificationMessages of a notification template), served at /{id}/<name> and by $expand
+    related: dict[str, list[JSON]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

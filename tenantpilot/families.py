@@ -36,10 +36,15 @@ AUTOPILOT = "autopilot"
 WINDOWS_UPDATE = "windowsUpdate"
 SCRIPT = "script"
 HEALTH_SCRIPT = "healthScript"
+CUSTOM_ATTRIBUTE = "customAttribute"
 APP = "mobileApp"
 ASSIGNMENT_FILTER = "assignmentFilter"
 SCOPE_TAG = "scopeTag"
 CONDITIONAL_ACCESS = "conditionalAccess"
+ROLE = "role"
+DEVICE_CATEGORY = "deviceCategory"
+NOTIFICATION_TEMPLATE = "notificationTemplate"
+REUSABLE_SETTING = "reusableSetting"
 UNKNOWN = "unknown"
 
 
@@ -88,8 +93,10 @@ TABLE: tuple[Family, ...] = (
            (("eq", "windowsUpdateForBusinessConfiguration"), ("in", "UpdateProfile"),
             ("eq", "windowsQualityUpdatePolicy")), platform="windows"),
     Family(SCRIPT, "Scripts",
-           ("deviceManagementScripts", "deviceShellScripts", "deviceCustomAttributeShellScripts"),
+           ("deviceManagementScripts", "deviceShellScripts"),
            (("in", "Script"),)),
+    Family(CUSTOM_ATTRIBUTE, "Custom attributes (macOS)", ("deviceCustomAttributeShellScripts",),
+           (("eq", "deviceCustomAttributeShellScript"),), platform="macOS", scope="name"),
     # remediations (deviceHealthScripts) and custom compliance scripts: each script is its own object
     Family(HEALTH_SCRIPT, "Remediations and compliance scripts", ("deviceHealthScripts", "deviceComplianceScripts"),
            (("eq", "deviceHealthScript"), ("eq", "deviceComplianceScript")), platform="windows", scope="name"),
@@ -103,6 +110,15 @@ TABLE: tuple[Family, ...] = (
     # portal shows them, and compliance only matters where a policy requires a compliant device
     Family(CONDITIONAL_ACCESS, "Conditional Access", ("namedLocations",),
            (("eq", "conditionalAccessPolicy"), ("in", "NamedLocation")), scope="name"),
+    # Intune RBAC: role definitions with their role assignments (deviceAndAppManagementRoleDefinition)
+    Family(ROLE, "Intune roles", ("roleDefinitions",), (("in", "RoleDefinition"),), scope="name"),
+    Family(DEVICE_CATEGORY, "Device categories", ("deviceCategories",), (("eq", "deviceCategory"),), scope="name"),
+    # the messages compliance actions send (notificationMessageTemplate with localizedNotificationMessages)
+    Family(NOTIFICATION_TEMPLATE, "Compliance notifications", ("notificationMessageTemplates",),
+           (("eq", "notificationMessageTemplate"),), scope="name"),
+    # settings-catalog policies reference these (deviceManagementReusablePolicySetting)
+    Family(REUSABLE_SETTING, "Reusable settings", ("reusablePolicySettings",),
+           (("eq", "deviceManagementReusablePolicySetting"),), scope="name"),
     Family(UNKNOWN, "Other"),
 )
 
@@ -114,8 +130,9 @@ COLLECTION_FAMILIES: dict[str, str] = {c: f.id for f in TABLE for c in f.collect
 # (kind, text, family), first match wins: specific families first, then the broad suffix rules of
 # device configuration (an "...EnrollmentConfiguration" is enrollment, not device configuration).
 _RULE_ORDER = (SETTINGS_CATALOG, COMPLIANCE_V2, ENDPOINT_SECURITY_INTENT, ADMIN_TEMPLATE, APP_PROTECTION,
-               APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, HEALTH_SCRIPT, SCRIPT, ASSIGNMENT_FILTER,
-               SCOPE_TAG, CONDITIONAL_ACCESS, APP, DEVICE_CONFIGURATION)
+               APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, HEALTH_SCRIPT, CUSTOM_ATTRIBUTE,
+               SCRIPT, ASSIGNMENT_FILTER, SCOPE_TAG, CONDITIONAL_ACCESS, ROLE, DEVICE_CATEGORY, NOTIFICATION_TEMPLATE,
+               REUSABLE_SETTING, APP, DEVICE_CONFIGURATION)
 TYPE_RULES: tuple[tuple[str, str, str], ...] = tuple(
     (kind, text, fid) for fid in _RULE_ORDER for kind, text in BY_ID[fid].types)
 

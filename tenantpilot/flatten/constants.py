@@ -25,6 +25,7 @@ from tenantpilot.families import (  # noqa: E402,F401 - re-exported for the flat
     FAMILIES,
     HEALTH_SCRIPT,
     NAME_KEYED,
+    REUSABLE_SETTING,
     SCOPE_TAG,
     SCRIPT,
     SETTINGS_CATALOG,
@@ -60,6 +61,8 @@ METADATA_KEYS: frozenset[str] = frozenset({
     # apps (mobileApp): the icon is an image, the rest is upload and usage state, not configuration
     "largeIcon", "smallIcon", "uploadState", "publishingState", "dependentAppCount", "supersedingAppCount",
     "supersededAppCount", "committedContentVersion",
+    # reusable settings: how many policies use one is a count, not configuration
+    "referencingConfigurationPolicyCount",
 })
 
 # Keys a family extractor reads itself; the generic property walk skips them.

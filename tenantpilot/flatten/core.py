@@ -26,6 +26,7 @@ from tenantpilot.flatten.constants import (
     ENROLLMENT,
     HEALTH_SCRIPT,
     NAME_KEYED,
+    REUSABLE_SETTING,
     SCOPE_TAG,
     SCRIPT,
     SETTINGS_CATALOG,
@@ -249,6 +250,15 @@ def _assigned(policy: Mapping[str, Any], ident: Ident, _definitions: Mapping[str
     return property_rows(policy, ident) + assignment_setting_rows(policy, ident)
 
 
+def _reusable(policy: Mapping[str, Any], ident: Ident, definitions: Mapping[str, dict] | None) -> list[Row]:
+    """A reusable setting holds one settings-catalog instance (`settingInstance`): rows as a catalog
+    policy with that one setting, keyed and named by definition id like the policies that use it."""
+    instance = policy.get("settingInstance")
+    if not isinstance(instance, Mapping):
+        return property_rows(policy, ident)
+    return catalog_rows({"settings": [{"id": "0", "settingInstance": instance}]}, ident, definitions)
+
+
 EXTRACTORS: dict[str, Extractor] = {
     SETTINGS_CATALOG: _catalog,
     COMPLIANCE_V2: _compliance_v2,
@@ -264,6 +274,7 @@ EXTRACTORS: dict[str, Extractor] = {
     SCRIPT: _properties,
     HEALTH_SCRIPT: _assigned,
     APP: _assigned,
+    REUSABLE_SETTING: _reusable,
     ASSIGNMENT_FILTER: _properties,
     SCOPE_TAG: _properties,
     CONDITIONAL_ACCESS: _properties,

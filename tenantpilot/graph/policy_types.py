@@ -66,6 +66,8 @@ READ_SCRIPTS = "DeviceManagementScripts.Read.All"
 # policies, conditionalaccessroot-list-namedlocations) name Policy.Read.All as the least-privileged
 # application permission
 READ_POLICY = "Policy.Read.All"
+# roleDefinitions and their roleAssignments: beta intune-rbac-roledefinition-list names DeviceManagementRBAC.Read.All
+READ_RBAC = "DeviceManagementRBAC.Read.All"
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,53 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         follow_ups=(_assignments("/deviceAppManagement/mobileApps"),),
         permission=READ_APPS,
         notes="icons (largeIcon) are never stored; each assignment's intent is a row named by its group.",
+    ),
+    # macOS custom attributes: beta intune-devices-devicecustomattributeshellscript-list; the list leaves
+    # scriptContent out like deviceShellScripts, the single GET carries it (IntuneCD CustomAttributes reads
+    # each script the same way)
+    PolicyType(
+        key="deviceCustomAttributeShellScripts",
+        family=F.CUSTOM_ATTRIBUTE,
+        label=F.label(F.CUSTOM_ATTRIBUTE),
+        list_path=f"{_DM}/deviceCustomAttributeShellScripts",
+        follow_ups=(FollowUp(f"{_DM}/deviceCustomAttributeShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS,
+                             pages=False),),
+        permission=READ_SCRIPTS,
+    ),
+    PolicyType(
+        key="roleDefinitions",
+        family=F.ROLE,
+        label=F.label(F.ROLE),
+        list_path=f"{_DM}/roleDefinitions",
+        follow_ups=(FollowUp(f"{_DM}/roleDefinitions/{{id}}/roleAssignments", "roleAssignments"),),
+        permission=READ_RBAC,
+        notes="built-in and custom roles with their permissions; each role's assignments (members, scope "
+              "groups, scope tags) by assignment name.",
+    ),
+    # v1.0 intune-onboarding-devicecategory-list: DeviceManagementConfiguration.Read.All listed first
+    PolicyType(
+        key="deviceCategories",
+        family=F.DEVICE_CATEGORY,
+        label=F.label(F.DEVICE_CATEGORY),
+        list_path=f"{_DM}/deviceCategories",
+    ),
+    # intune-notification-notificationmessagetemplate-list (DeviceManagementServiceConfig.Read.All, as
+    # Microsoft365DSC IntuneDeviceComplianceNotificationMessageTemplate reads them); the messages per locale
+    # are the localizedNotificationMessages relationship, expanded on the list
+    PolicyType(
+        key="notificationMessageTemplates",
+        family=F.NOTIFICATION_TEMPLATE,
+        label=F.label(F.NOTIFICATION_TEMPLATE),
+        list_path=f"{_DM}/notificationMessageTemplates",
+        list_params=(("$expand", "localizedNotificationMessages"),),
+        permission=READ_SERVICE_CONFIG,
+    ),
+    # beta deviceManagementReusablePolicySetting (intune-deviceconfigv2-devicemanagementreusablepolicysetting-list)
+    PolicyType(
+        key="reusablePolicySettings",
+        family=F.REUSABLE_SETTING,
+        label=F.label(F.REUSABLE_SETTING),
+        list_path=f"{_DM}/reusablePolicySettings",
     ),
     PolicyType(
         key="conditionalAccessPolicies",

@@ -54,6 +54,11 @@ def test_every_coverage_type_lands_with_portal_names(env, consumer, sim):
     assert rows[("Require compliant device", "State")]
     assert rows[("Head office", "Is trusted")]
     assert by_type["scopeTag"].height >= 2
+    # the second slice: role assignments by name, messages per language, a macOS custom attribute
+    assert rows[("Tier 1 support", "Role assignments [EU service desk] > Scope type")] == "resourceScope"
+    assert rows[("Noncompliance: first notice", "Localized notification messages [de-de] > Subject")] \
+        == "Ihr Gerät ist nicht konform"
+    assert rows[("Battery cycle count", "Custom attribute name")] == "BatteryCycleCount"
     # the raw JSON keeps the script as text and no icon
     pid = tenant.policy_by_name("Restart Print Spooler").id
     raw = json.loads(store.policy_raw(run["run_id"], pid) or "{}")
@@ -100,3 +105,20 @@ def test_four_changes_read_as_exactly_those_changes(env, consumer, sim):
     assert values["Assignment > SG-Intune-Windows-Devices > Intent"] == ("required", "uninstall")
     assert values["Rule"] == ('(device.model -contains "Virtual")', '(device.model -contains "VM")')
     assert values["State"][1] in ("disabled", "Off")
+
+
+def test_conditional_access_without_its_permission_is_a_warning_naming_it(env, consumer, sim):
+    tid = "c2c2c2c2-1111-4222-8333-444444444444"
+    _tenant(sim, tid, "Coverage Three")
+    try:
+        sim.apply_knobs({"forbidden_paths": {"/identity"}})
+        add_and_sync(env, tenant=tid, name="Coverage Three")
+    finally:
+        sim.reset_knobs()
+    run = latest_run(env, tid)
+    assert run["status"] == "partial", run
+    warnings = json.loads(run["warnings"] or "[]")
+    assert any("Policy.Read.All" in w for w in map(str, warnings)), warnings
+    settings = store_of(env).current_settings([tid])
+    assert "Restart Print Spooler" in set(settings["policy_name"])  # the Intune types were read
+    assert not (settings["policy_type"] == "conditionalAccess").any()

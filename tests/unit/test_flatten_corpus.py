@@ -163,7 +163,13 @@ DETECT = [
     ({"@odata.type": "#microsoft.graph.macOSCustomConfiguration"}, "deviceConfiguration"),
     ({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration"}, "deviceConfiguration"),
     ({"@odata.type": "#microsoft.graph.windows81TrustedRootCertificate"}, "deviceConfiguration"),
-    ({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition"}, "unknown"),
+    # Intune roles are read since issue 19 (an export's role files are still skipped as "not a policy")
+    ({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition"}, "role"),
+    ({"@odata.type": "#microsoft.graph.deviceHealthScript"}, "healthScript"),
+    ({"@odata.type": "#microsoft.graph.deviceCustomAttributeShellScript"}, "customAttribute"),
+    ({"@odata.type": "#microsoft.graph.win32LobApp"}, "mobileApp"),
+    ({"@odata.type": "#microsoft.graph.iosStoreApp"}, "mobileApp"),
+    ({"@odata.type": "#microsoft.graph.ipNamedLocation"}, "conditionalAccess"),
     # shapes without @odata.type (IntuneCD / portal exports)
     ({"name": "x", "settings": [], "technologies": "mdm", "platforms": "windows10"}, "settingsCatalog"),
     ({"name": "x", "settings": [], "technologies": "linuxMdm", "platforms": "linux",

@@ -12,7 +12,7 @@ import pytest
 
 from graphsim import coverage
 from graphsim.tenants import COVERAGE_COLLECTIONS, FAMILIES, SimPolicy, build_tenant
-from tenantpilot.flatten import flatten_assignments, flatten_policy
+from tenantpilot.flatten import NO_SETTINGS, flatten_assignments, flatten_policy
 from tenantpilot.flatten.assigned import with_target_names
 from tenantpilot.flatten.blobs import stored
 from tenantpilot.graph.policy_types import POLICY_TYPES
@@ -31,8 +31,9 @@ def _policy(tenant, name: str) -> SimPolicy:
 
 
 def _served(policy: SimPolicy) -> dict:
-    """The policy as the sync holds it after its follow-ups: the resource with its assignments."""
-    return {**policy.resource, "assignments": policy.assignments}
+    """The policy as the sync holds it after its follow-ups: the resource with its assignments and its
+    other relationships (roleAssignments, localizedNotificationMessages)."""
+    return {**policy.resource, "assignments": policy.assignments, **policy.related}
 
 
 def _rows(tenant, collection: str, name: str) -> dict[str, str]:
@@ -77,6 +78,17 @@ def _sha(text: str) -> str:
      "exchangeActiveSync; other"),
     ("namedLocations", "Head office", "Is trusted", "true"),
     ("namedLocations", "Allowed countries", "Countries and regions", "DE; GB; NL"),
+    ("deviceCustomAttributeShellScripts", "Battery cycle count", "Script content", _sha(coverage.BATTERY_SCRIPT)),
+    ("deviceCustomAttributeShellScripts", "Battery cycle count", "Custom attribute type", "integer"),
+    ("roleDefinitions", "Tier 1 support", "Role permissions [0] > Resource actions [0] > Allowed resource actions",
+     "Microsoft.Intune_ManagedDevices_Read; Microsoft.Intune_RemoteTasks_SyncDevice"),
+    ("roleDefinitions", "Tier 1 support", "Role assignments [EU service desk] > Scope type", "resourceScope"),
+    ("roleDefinitions", "Help Desk Operator", "Is built in", "true"),
+    ("notificationMessageTemplates", "Noncompliance: first notice",
+     "Localized notification messages [de-de] > Subject", "Ihr Gerät ist nicht konform"),
+    ("notificationMessageTemplates", "Noncompliance: first notice", "Branding options",
+     "includeCompanyLogo,includeContactInformation"),
+    ("reusablePolicySettings", "Corporate proxies", "addresses", "198.51.100.10; 198.51.100.11"),
 ])
 def test_coverage_rows_on_the_simulators_shapes(collection: str, name: str, setting: str, value: str) -> None:
     rows = _rows(TENANT, collection, name)
@@ -97,7 +109,8 @@ def test_the_variant_differs_where_customers_do() -> None:
 def test_keys_are_the_objects_name_and_never_an_icon(collection: str) -> None:
     for policy in TENANT.list_policies(collection):
         rows = flatten_policy(_served(policy), FAMILIES[collection])
-        assert all(str(r["setting_key"]).startswith(f"[{policy.name}]/") for r in rows)
+        named = [r for r in rows if r["setting_name"] != NO_SETTINGS]  # a category's only content is its name
+        assert all(str(r["setting_key"]).startswith(f"[{policy.name}]/") for r in named)
         assert not any("icon" in str(r["setting_key"]).lower() for r in rows)
         assert all(r["policy_type"] == FAMILIES[collection] for r in rows)
 

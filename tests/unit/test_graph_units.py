@@ -480,6 +480,12 @@ def test_families_are_exactly_the_contract():
         "assignmentFilter",
         "scopeTag",
         "conditionalAccess",  # policies and named locations (Entra, v1.0)
+        # its second slice
+        "customAttribute",  # macOS custom attribute shell scripts
+        "role",  # Intune role definitions with their role assignments
+        "deviceCategory",
+        "notificationTemplate",  # compliance notification templates with their localized messages
+        "reusableSetting",
     }
     keys = [t.key for t in POLICY_TYPES]
     assert len(keys) == len(set(keys))
