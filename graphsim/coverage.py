@@ -282,6 +282,60 @@ def _second_slice(tenant: SimTenant, groups: dict[str, str]) -> list[tuple[str, 
     return out
 
 
+#: the VPP token's text: never shown (the one secret rule masks a property named "token")
+VPP_TOKEN_TEXT = "eyJleHBEYXRlIjoiMjAyNy0wMS0xNVQxMDowMDowMCswMDAwIiwidG9rZW4iOiJzaW11bGF0ZWQifQ=="
+
+
+def _connectors(tenant: SimTenant) -> list[tuple[str, JSON, dict[str, list[JSON]]]]:
+    """Apple VPP and ADE tokens (with an enrollment profile) and partner connections."""
+    dep_id = _id(tenant, "dep", "main")
+    return [
+        # beta vppToken (intune-onboarding-vpptoken)
+        ("vppTokens", {"@odata.type": "#microsoft.graph.vppToken", "id": _id(tenant, "vpp", "main"),
+                       "organizationName": tenant.display_name, "vppTokenAccountType": "business",
+                       "appleId": f"vpp@{tenant.domain}", "expirationDateTime": "2027-01-15T10:00:00Z",
+                       "lastSyncDateTime": _TIME, "token": VPP_TOKEN_TEXT, "lastModifiedDateTime": _TIME,
+                       "state": "valid", "tokenActionResults": [], "lastSyncStatus": "completed",
+                       "automaticallyUpdateApps": True, "countryOrRegion": "us", "dataSharingConsentGranted": True,
+                       "displayName": "Apps and Books", "locationName": "Head office",
+                       "claimTokenManagementFromExternalMdm": False, "roleScopeTagIds": ["0"]}, {}),
+        # beta depOnboardingSetting (intune-enrollment-deponboardingsetting) and its enrollmentProfiles
+        # (depIOSEnrollmentProfile, intune-enrollment-depiosenrollmentprofile)
+        ("depOnboardingSettings", {
+            "@odata.type": "#microsoft.graph.depOnboardingSetting", "id": dep_id, "appleIdentifier": f"ade@{tenant.domain}",
+            "tokenExpirationDateTime": "2026-11-30T08:00:00Z", "lastModifiedDateTime": _TIME,
+            "lastSuccessfulSyncDateTime": _TIME, "lastSyncTriggeredDateTime": _TIME,
+            "shareTokenWithSchoolDataSyncService": False, "lastSyncErrorCode": 0, "tokenType": "dep",
+            "tokenName": "ADE iOS", "syncedDeviceCount": 42, "dataSharingConsentGranted": True,
+            "roleScopeTagIds": ["0"]},
+         {"enrollmentProfiles": [{
+             "@odata.type": "#microsoft.graph.depIOSEnrollmentProfile", "id": f"{dep_id}_profile",
+             "displayName": "iOS corporate (supervised)", "description": "", "requiresUserAuthentication": True,
+             "configurationEndpointUrl": "https://appleconfigurator2.manage.microsoft.com/MDMServiceConfig",
+             "enableAuthenticationViaCompanyPortal": False, "requireCompanyPortalOnSetupAssistantEnrolledDevices": False,
+             "isDefault": True, "supervisedModeEnabled": True, "supportDepartment": "IT service desk",
+             "isMandatory": True, "locationServicesSkip": False, "passCodeSkip": False, "siriSkip": True,
+             "awaitDeviceConfiguredConfirmation": True, "sharedIPadMaximumUserCount": 0,
+             "enableSharedIPad": False}]}),
+        # beta complianceManagementPartner, deviceManagementPartner, remoteAssistancePartner
+        ("complianceManagementPartners", {
+            "@odata.type": "#microsoft.graph.complianceManagementPartner", "id": _id(tenant, "partner", "compliance"),
+            "lastHeartbeatDateTime": _TIME, "partnerState": "enabled", "displayName": "Jamf Pro",
+            "macOsOnboarded": True, "androidOnboarded": False, "iosOnboarded": False,
+            "macOsEnrollmentAssignments": [], "androidEnrollmentAssignments": [], "iosEnrollmentAssignments": []}, {}),
+        ("deviceManagementPartners", {
+            "@odata.type": "#microsoft.graph.deviceManagementPartner", "id": _id(tenant, "partner", "management"),
+            "lastHeartbeatDateTime": _TIME, "partnerState": "enabled", "partnerAppType": "multiTenantApp",
+            "singleTenantAppId": None, "displayName": "Windows Autopatch", "isConfigured": True,
+            "whenPartnerDevicesWillBeRemovedDateTime": None, "whenPartnerDevicesWillBeMarkedAsNonCompliantDateTime": None,
+            "groupsRequiringPartnerEnrollment": []}, {}),
+        ("remoteAssistancePartners", {
+            "@odata.type": "#microsoft.graph.remoteAssistancePartner", "id": _id(tenant, "partner", "assist"),
+            "displayName": "TeamViewer", "onboardingUrl": "https://www.teamviewer.com/intune",
+            "onboardingStatus": "onboarded", "lastConnectionDateTime": _TIME}, {}),
+    ]
+
+
 def add_coverage(tenant: SimTenant) -> None:
     """Fill the coverage collections of ``tenant`` (and record its variant's differences)."""
     from graphsim.tenants import SimPolicy
@@ -334,8 +388,8 @@ def add_coverage(tenant: SimTenant) -> None:
             state = "enabledForReportingButNotEnforced"
         res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"])
         tenant.policies["conditionalAccessPolicies"][res["id"]] = SimPolicy("conditionalAccessPolicies", res)
-    for collection, res, related in _second_slice(tenant, groups):
+    for collection, res, related in [*_second_slice(tenant, groups), *_connectors(tenant)]:
         tenant.policies[collection][res["id"]] = SimPolicy(collection, res, related=related)
 
 
-__all__ = ["APPS", "BATTERY_SCRIPT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]
+__all__ = ["APPS", "BATTERY_SCRIPT", "VPP_TOKEN_TEXT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]

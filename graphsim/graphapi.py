@@ -295,7 +295,8 @@ _DV_NAV = ("groupPolicyDefinitionValue", {
 
 
 #: collection-valued relationships held in SimPolicy.related: $expand name (lower case) -> Graph's name
-_RELATED = {"roleassignments": "roleAssignments", "localizednotificationmessages": "localizedNotificationMessages"}
+_RELATED = {"roleassignments": "roleAssignments", "localizednotificationmessages": "localizedNotificationMessages",
+            "enrollmentprofiles": "enrollmentProfiles"}
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,18 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("/deviceManagement/reusablePolicySettings", ("reusablePolicySettings",),
                    "deviceManagementReusablePolicySetting",
                    {"referencingconfigurationpolicies": None}, BETA),
+    # connectors: vppToken (v1.0 and beta), depOnboardingSetting with its enrollmentProfiles relationship,
+    # complianceManagementPartner, deviceManagementPartner, remoteAssistancePartner (graphsim/README.md)
+    CollectionSpec("/deviceAppManagement/vppTokens", ("vppTokens",), "vppToken", {}),
+    CollectionSpec("/deviceManagement/depOnboardingSettings", ("depOnboardingSettings",), "depOnboardingSetting",
+                   {"enrollmentprofiles": None, "importedappledeviceidentities": None, "defaultiosenrollmentprofile": None,
+                    "defaultmacosenrollmentprofile": None}, BETA, sub=("enrollmentProfiles",)),
+    CollectionSpec("/deviceManagement/complianceManagementPartners", ("complianceManagementPartners",),
+                   "complianceManagementPartner", {}),
+    CollectionSpec("/deviceManagement/deviceManagementPartners", ("deviceManagementPartners",),
+                   "deviceManagementPartner", {}),
+    CollectionSpec("/deviceManagement/remoteAssistancePartners", ("remoteAssistancePartners",),
+                   "remoteAssistancePartner", {}),
 )
 
 #: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:

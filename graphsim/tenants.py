@@ -80,6 +80,11 @@ FAMILIES: dict[str, str] = {
     "deviceCategories": "deviceCategory",
     "notificationMessageTemplates": "notificationTemplate",
     "reusablePolicySettings": "reusableSetting",
+    "vppTokens": "connector",
+    "depOnboardingSettings": "connector",
+    "complianceManagementPartners": "connector",
+    "deviceManagementPartners": "connector",
+    "remoteAssistancePartners": "connector",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
 #: collections build_tenant never fills (only knobs do)
@@ -91,7 +96,8 @@ OPTIONAL_COLLECTIONS: frozenset[str] = frozenset({
 COVERAGE_COLLECTIONS: frozenset[str] = frozenset({
     "deviceHealthScripts", "deviceComplianceScripts", "mobileApps", "roleScopeTags",
     "conditionalAccessPolicies", "namedLocations", "deviceCustomAttributeShellScripts", "roleDefinitions",
-    "deviceCategories", "notificationMessageTemplates", "reusablePolicySettings",
+    "deviceCategories", "notificationMessageTemplates", "reusablePolicySettings", "vppTokens",
+    "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners", "remoteAssistancePartners",
 })
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
@@ -172,7 +178,7 @@ class SimPolicy:
 
     @property
     def name(self) -> str:
-        return str(self.resource.get("name") or self.resource.get("displayName") or "")
+        return str(self.resource.get("name") or self.resource.get("displayName") or self.resource.get("tokenName") or "")
 
     @property
     def family(self) -> str:

@@ -45,6 +45,7 @@ ROLE = "role"
 DEVICE_CATEGORY = "deviceCategory"
 NOTIFICATION_TEMPLATE = "notificationTemplate"
 REUSABLE_SETTING = "reusableSetting"
+CONNECTOR = "connector"
 UNKNOWN = "unknown"
 
 
@@ -119,6 +120,13 @@ TABLE: tuple[Family, ...] = (
     # settings-catalog policies reference these (deviceManagementReusablePolicySetting)
     Family(REUSABLE_SETTING, "Reusable settings", ("reusablePolicySettings",),
            (("eq", "deviceManagementReusablePolicySetting"),), scope="name"),
+    # the tenant's connections: Apple VPP and enrollment (ADE) tokens, partner connections (state, expiry;
+    # never a token)
+    Family(CONNECTOR, "Connectors and tokens",
+           ("vppTokens", "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners",
+            "remoteAssistancePartners"),
+           (("eq", "vppToken"), ("eq", "depOnboardingSetting"), ("eq", "complianceManagementPartner"),
+            ("eq", "deviceManagementPartner"), ("eq", "remoteAssistancePartner")), scope="name"),
     Family(UNKNOWN, "Other"),
 )
 
@@ -132,7 +140,7 @@ COLLECTION_FAMILIES: dict[str, str] = {c: f.id for f in TABLE for c in f.collect
 _RULE_ORDER = (SETTINGS_CATALOG, COMPLIANCE_V2, ENDPOINT_SECURITY_INTENT, ADMIN_TEMPLATE, APP_PROTECTION,
                APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, HEALTH_SCRIPT, CUSTOM_ATTRIBUTE,
                SCRIPT, ASSIGNMENT_FILTER, SCOPE_TAG, CONDITIONAL_ACCESS, ROLE, DEVICE_CATEGORY, NOTIFICATION_TEMPLATE,
-               REUSABLE_SETTING, APP, DEVICE_CONFIGURATION)
+               REUSABLE_SETTING, CONNECTOR, APP, DEVICE_CONFIGURATION)
 TYPE_RULES: tuple[tuple[str, str, str], ...] = tuple(
     (kind, text, fid) for fid in _RULE_ORDER for kind, text in BY_ID[fid].types)
 

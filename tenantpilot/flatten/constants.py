@@ -63,6 +63,9 @@ METADATA_KEYS: frozenset[str] = frozenset({
     "supersededAppCount", "committedContentVersion",
     # reusable settings: how many policies use one is a count, not configuration
     "referencingConfigurationPolicyCount",
+    # connectors: when they last synced or called home is state that moves every hour, not configuration
+    "lastSyncDateTime", "lastHeartbeatDateTime", "lastConnectionDateTime", "lastSuccessfulSyncDateTime",
+    "lastSyncTriggeredDateTime", "syncedDeviceCount", "lastSyncErrorCode", "lastSyncStatus", "tokenActionResults",
 })
 
 # Keys a family extractor reads itself; the generic property walk skips them.

@@ -210,7 +210,9 @@ def _text(value: Any) -> str:
 
 def policy_identity(policy: Mapping[str, Any], family: str) -> Ident:
     odata_type = _text(policy.get("@odata.type"))
-    name = clean_label(_text(policy.get("displayName")) or _text(policy.get("name")))
+    # an Apple enrollment (ADE) token names itself tokenName (depOnboardingSetting)
+    name = clean_label(_text(policy.get("displayName")) or _text(policy.get("name"))
+                       or _text(policy.get("tokenName")))
     policy_id = _text(policy.get("id")) or derive_policy_id(family, odata_type, name)
     return Ident(policy_id, name, family, odata_type, detect_platform(policy, family))
 

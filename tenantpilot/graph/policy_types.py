@@ -478,6 +478,50 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         label=F.label(F.REUSABLE_SETTING),
         list_path=f"{_DM}/reusablePolicySettings",
     ),
+    # Apple VPP tokens (beta intune-onboarding-vpptoken-list, DeviceManagementServiceConfig.Read.All): state,
+    # expiry, Apple ID, sync settings; the token itself is a secret (flatten/secrets.py: "token")
+    PolicyType(
+        key="vppTokens",
+        family=F.CONNECTOR,
+        label="Apple VPP tokens",
+        list_path="/deviceAppManagement/vppTokens",
+        permission=READ_SERVICE_CONFIG,
+        notes="state and expiry; the token is masked by the one secret rule.",
+    ),
+    # Apple automated device enrollment (DEP) tokens with their enrollment profiles: beta
+    # intune-enrollment-deponboardingsetting-list and -enrollmentprofile-list (DeviceManagementServiceConfig.Read.All);
+    # IntuneCD AppleEnrollmentProfiles reads depOnboardingSettings/{id}/enrollmentProfiles
+    PolicyType(
+        key="depOnboardingSettings",
+        family=F.CONNECTOR,
+        label="Apple enrollment (ADE) tokens and profiles",
+        list_path=f"{_DM}/depOnboardingSettings",
+        follow_ups=(FollowUp(f"{_DM}/depOnboardingSettings/{{id}}/enrollmentProfiles", "enrollmentProfiles"),),
+        permission=READ_SERVICE_CONFIG,
+    ),
+    # partner connections: beta intune-onboarding-compliancemanagementpartner-list, -devicemanagementpartner-list,
+    # intune-remoteassistance-remoteassistancepartner-list (DeviceManagementServiceConfig.Read.All)
+    PolicyType(
+        key="complianceManagementPartners",
+        family=F.CONNECTOR,
+        label="Compliance partners",
+        list_path=f"{_DM}/complianceManagementPartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="deviceManagementPartners",
+        family=F.CONNECTOR,
+        label="Device management partners",
+        list_path=f"{_DM}/deviceManagementPartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="remoteAssistancePartners",
+        family=F.CONNECTOR,
+        label="Remote assistance partners",
+        list_path=f"{_DM}/remoteAssistancePartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
     PolicyType(
         key="conditionalAccessPolicies",
         family=F.CONDITIONAL_ACCESS,

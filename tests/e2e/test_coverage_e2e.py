@@ -59,6 +59,12 @@ def test_every_coverage_type_lands_with_portal_names(env, consumer, sim):
     assert rows[("Noncompliance: first notice", "Localized notification messages [de-de] > Subject")] \
         == "Ihr Gerät ist nicht konform"
     assert rows[("Battery cycle count", "Custom attribute name")] == "BatteryCycleCount"
+    # connectors: a VPP token's state and expiry, never its text (rows, stored raw JSON)
+    assert rows[("Apps and Books", "State")] == "valid" and rows[("Apps and Books", "Token")] == "********"
+    assert rows[("ADE iOS", "Enrollment profiles [iOS corporate (supervised)] > Supervised mode enabled")] == "true"
+    raws = store.current_policies([TID], with_raw=True)
+    assert not raws["raw_json"].str.contains(coverage.VPP_TOKEN_TEXT, literal=True).any()
+    assert not settings["raw_value"].str.contains(coverage.VPP_TOKEN_TEXT, literal=True).any()
     # the raw JSON keeps the script as text and no icon
     pid = tenant.policy_by_name("Restart Print Spooler").id
     raw = json.loads(store.policy_raw(run["run_id"], pid) or "{}")

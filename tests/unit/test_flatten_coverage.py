@@ -89,6 +89,15 @@ def _sha(text: str) -> str:
     ("notificationMessageTemplates", "Noncompliance: first notice", "Branding options",
      "includeCompanyLogo,includeContactInformation"),
     ("reusablePolicySettings", "Corporate proxies", "addresses", "198.51.100.10; 198.51.100.11"),
+    ("vppTokens", "Apps and Books", "State", "valid"),
+    ("vppTokens", "Apps and Books", "Expiration date time", "2027-01-15T10:00:00Z"),
+    ("vppTokens", "Apps and Books", "Token", "********"),
+    ("depOnboardingSettings", "ADE iOS", "Token expiration date time", "2026-11-30T08:00:00Z"),
+    ("depOnboardingSettings", "ADE iOS", "Enrollment profiles [iOS corporate (supervised)] > Supervised mode enabled",
+     "true"),
+    ("complianceManagementPartners", "Jamf Pro", "macOS onboarded", "true"),
+    ("deviceManagementPartners", "Windows Autopatch", "Partner state", "enabled"),
+    ("remoteAssistancePartners", "TeamViewer", "Onboarding status", "onboarded"),
 ])
 def test_coverage_rows_on_the_simulators_shapes(collection: str, name: str, setting: str, value: str) -> None:
     rows = _rows(TENANT, collection, name)
@@ -139,3 +148,13 @@ def test_app_assignments_keep_intent_filters_and_names() -> None:
 def test_every_coverage_collection_is_a_row_of_the_policy_type_table() -> None:
     keys = {t.key for t in POLICY_TYPES}
     assert COVERAGE_COLLECTIONS | {"assignmentFilters"} <= keys
+
+
+def test_a_vpp_token_never_reaches_a_row_or_the_stored_json() -> None:
+    token = _served(TENANT.list_policies("vppTokens")[0])
+    assert token["token"] == coverage.VPP_TOKEN_TEXT
+    rows = flatten_policy(token, "connector")
+    assert not any(coverage.VPP_TOKEN_TEXT in json.dumps(r) for r in rows)
+    assert [r["is_secret"] for r in rows if r["setting_name"] == "Token"] == [True]
+    stored_text = raw_json(token)
+    assert coverage.VPP_TOKEN_TEXT not in stored_text and json.loads(stored_text)["state"] == "valid"
