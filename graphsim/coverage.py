@@ -8,6 +8,8 @@ below; ids on the tenant. Variants differ the way customers do, and each differe
 * variant 1 and up: the "Require compliant device" CA policy is report-only
   (``enabledForReportingButNotEnforced``).
 * variant 1: the "Restart Print Spooler" remediation is missing.
+* variant 1 and up: the tenant-wide ``secureByDefault`` is off (devices without a compliance policy
+  count as compliant).
 * variant 2 and up: Company Portal is assigned *available* instead of *required*.
 """
 
@@ -336,6 +338,44 @@ def _connectors(tenant: SimTenant) -> list[tuple[str, JSON, dict[str, list[JSON]
     ]
 
 
+APNS_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIFsimulatedAPNsCertificateOnly\n-----END CERTIFICATE-----"
+
+
+def _singles(tenant: SimTenant, groups: dict[str, str]) -> list[tuple[str, JSON, dict[str, list[JSON]]]]:
+    """The three single objects: APNs, managed Google Play, the tenant-wide settings."""
+    return [
+        # beta applePushNotificationCertificate (intune-devices-applepushnotificationcertificate)
+        ("applePushNotificationCertificate", {
+            "@odata.type": "#microsoft.graph.applePushNotificationCertificate", "id": _id(tenant, "apns"),
+            "appleIdentifier": f"mdm@{tenant.domain}", "topicIdentifier": "com.apple.mgmt.External.simulated",
+            "lastModifiedDateTime": _TIME, "expirationDateTime": "2027-03-01T12:00:00Z",
+            "certificateUploadStatus": "success", "certificateUploadFailureReason": None,
+            "certificateSerialNumber": "6F2A9C", "certificate": APNS_CERTIFICATE}, {}),
+        # beta androidManagedStoreAccountEnterpriseSettings (intune-androidforwork-…); companyCodes hold
+        # enrollment tokens (androidEnrollmentCompanyCode)
+        ("androidManagedStoreAccountEnterpriseSettings", {
+            "@odata.type": "#microsoft.graph.androidManagedStoreAccountEnterpriseSettings",
+            "id": _id(tenant, "googleplay"), "bindStatus": "boundAndValidated", "lastAppSyncDateTime": _TIME,
+            "lastAppSyncStatus": "success", "ownerUserPrincipalName": f"admin@{tenant.domain}",
+            "ownerOrganizationName": tenant.display_name, "lastModifiedDateTime": _TIME,
+            "enrollmentTarget": "targetedAsEnrollmentRestrictions", "targetGroupIds": [groups["SG-Intune-Android-Devices"]],
+            "deviceOwnerManagementEnabled": True, "androidDeviceAdministratorEnrollmentEnabled": False,
+            "managedGooglePlayInitialScopeTagIds": ["0"],
+            "companyCodes": [{"enrollmentToken": "SIMULATED-ENROLLMENT-TOKEN",
+                              "qrCodeContent": "{\"token\":\"SIMULATED-ENROLLMENT-TOKEN\"}",
+                              "qrCodeImage": {"type": "image/png", "value": _ICON[:64]}}]}, {}),
+        # deviceManagementSettings, the deviceManagement singleton's settings property (no id, no @odata.type)
+        ("deviceManagementSettings", {
+            "id": "deviceManagementSettings", "deviceComplianceCheckinThresholdDays": 30,
+            "isScheduledActionEnabled": True, "secureByDefault": not tenant.variant, "enhancedJailBreak": False,
+            "deviceInactivityBeforeRetirementInDay": 180, "derivedCredentialProvider": "notConfigured",
+            "derivedCredentialUrl": None, "androidDeviceAdministratorEnrollmentEnabled": False,
+            "ignoreDevicesForUnsupportedSettingsEnabled": False, "enableLogCollection": True,
+            "enableAutopilotDiagnostics": True, "enableEnhancedTroubleshootingExperience": False,
+            "enableDeviceGroupMembershipReport": False}, {}),
+    ]
+
+
 def add_coverage(tenant: SimTenant) -> None:
     """Fill the coverage collections of ``tenant`` (and record its variant's differences)."""
     from graphsim.tenants import SimPolicy
@@ -388,8 +428,10 @@ def add_coverage(tenant: SimTenant) -> None:
             state = "enabledForReportingButNotEnforced"
         res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"])
         tenant.policies["conditionalAccessPolicies"][res["id"]] = SimPolicy("conditionalAccessPolicies", res)
-    for collection, res, related in [*_second_slice(tenant, groups), *_connectors(tenant)]:
+    if tenant.variant >= 1:  # devices without a compliance policy count as compliant there
+        diff("changed", "deviceManagementSettings", "", "secureByDefault", True, False)
+    for collection, res, related in [*_second_slice(tenant, groups), *_connectors(tenant), *_singles(tenant, groups)]:
         tenant.policies[collection][res["id"]] = SimPolicy(collection, res, related=related)
 
 
-__all__ = ["APPS", "BATTERY_SCRIPT", "VPP_TOKEN_TEXT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]
+__all__ = ["APNS_CERTIFICATE", "APPS", "BATTERY_SCRIPT", "VPP_TOKEN_TEXT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]

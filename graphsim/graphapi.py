@@ -463,6 +463,12 @@ NAVIGATION_LINKS: dict[str, dict[str, tuple[str, bool]]] = {
         "domainjoinconfiguration": ("domainJoinConfiguration", False)},
 }
 SPECS: dict[str, CollectionSpec] = {s.segment.rsplit("/", 1)[-1]: s for s in COLLECTIONS}
+#: single objects under /deviceManagement (SimTenant collection -> path segment): beta
+#: applePushNotificationCertificate, androidManagedStoreAccountEnterpriseSettings (singleton relationships
+#: of deviceManagement) and deviceManagement's `settings` property (deviceManagementSettings, no id)
+SINGLES: dict[str, str] = {"applePushNotificationCertificate": "applePushNotificationCertificate",
+                           "androidManagedStoreAccountEnterpriseSettings": "androidManagedStoreAccountEnterpriseSettings",
+                           "deviceManagementSettings": "settings"}
 
 Handler = Callable[[GraphRequest, "re.Match[str]"], GraphResponse]
 
@@ -510,6 +516,8 @@ class GraphApi:
         self._add(r"/deviceManagement/configurationSettings/(?P<id>[^/]+)", self.get_setting_definition, BETA)
         self._add(r"/deviceManagement/configurationCategories", self.list_categories, BETA)
         self._add(r"/deviceManagement/configurationCategories/(?P<id>[^/]+)", self.get_category, BETA)
+        for single in SINGLES:
+            self._add(re.escape(f"/deviceManagement/{SINGLES[single]}"), self._bind_single(single), BETA)
         self._add(r"/deviceManagement/assignmentFilters", self.list_filters, BETA)
         self._add(r"/deviceManagement/assignmentFilters/(?P<id>[^/]+)", self.get_filter, BETA)
         self._add(r"/deviceManagement/auditEvents", self.list_audit_events, filterable=True)
@@ -527,6 +535,24 @@ class GraphApi:
     @staticmethod
     def _bind(fn: Callable[..., GraphResponse], spec: CollectionSpec) -> Handler:
         return lambda req, m: fn(req, m, spec)
+
+    def _bind_single(self, collection: str) -> Handler:
+        return lambda req, m: self.get_single(req, collection)
+
+    def get_single(self, req: GraphRequest, collection: str) -> GraphResponse:
+        """A single object (SINGLES). A tenant without it answers 404 [guess: what Intune answers for a
+        tenant that never uploaded an APNs certificate was not found written down; the simulated tenants
+        built without coverage answer so for all three]."""
+        items = req.tenant.list_policies(collection)
+        if not items:
+            raise GraphError(404, "ResourceNotFound", intune_message(
+                f"Resource not found: {SINGLES[collection]}", req.path))
+        body = dict(items[0].resource)
+        if collection == "deviceManagementSettings":
+            body.pop("id", None)  # a property of the deviceManagement singleton, not an entity
+        return GraphResponse(200, {"@odata.context": self._context(req, f"deviceManagement/{SINGLES[collection]}"
+                                                                        + ("" if "id" not in body else "/$entity")),
+                                   **body})
 
     # --- dispatch
 

@@ -85,6 +85,10 @@ FAMILIES: dict[str, str] = {
     "complianceManagementPartners": "connector",
     "deviceManagementPartners": "connector",
     "remoteAssistancePartners": "connector",
+    # single objects (GraphApi.get_single): the collection holds at most one
+    "applePushNotificationCertificate": "connector",
+    "androidManagedStoreAccountEnterpriseSettings": "connector",
+    "deviceManagementSettings": "tenantSettings",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
 #: collections build_tenant never fills (only knobs do)
@@ -98,6 +102,7 @@ COVERAGE_COLLECTIONS: frozenset[str] = frozenset({
     "conditionalAccessPolicies", "namedLocations", "deviceCustomAttributeShellScripts", "roleDefinitions",
     "deviceCategories", "notificationMessageTemplates", "reusablePolicySettings", "vppTokens",
     "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners", "remoteAssistancePartners",
+    "applePushNotificationCertificate", "androidManagedStoreAccountEnterpriseSettings", "deviceManagementSettings",
 })
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
@@ -232,6 +237,10 @@ class SimTenant:
     def policy_ids(self) -> list[str]:
         """Ids of every policy, all collections."""
         return [p.id for p in self.all_policies()]
+
+    def object_ids(self) -> list[str]:
+        """Ids of every object a sync reads: the policies and the assignment filters themselves."""
+        return [*self.policy_ids(), *self.assignment_filters]
 
     def counts(self) -> dict[str, int]:
         return {c: len(v) for c, v in self.policies.items()}

@@ -46,6 +46,7 @@ DEVICE_CATEGORY = "deviceCategory"
 NOTIFICATION_TEMPLATE = "notificationTemplate"
 REUSABLE_SETTING = "reusableSetting"
 CONNECTOR = "connector"
+TENANT_SETTINGS = "tenantSettings"
 UNKNOWN = "unknown"
 
 
@@ -126,7 +127,11 @@ TABLE: tuple[Family, ...] = (
            ("vppTokens", "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners",
             "remoteAssistancePartners"),
            (("eq", "vppToken"), ("eq", "depOnboardingSetting"), ("eq", "complianceManagementPartner"),
-            ("eq", "deviceManagementPartner"), ("eq", "remoteAssistancePartner")), scope="name"),
+            ("eq", "deviceManagementPartner"), ("eq", "remoteAssistancePartner"),
+            ("eq", "applePushNotificationCertificate"), ("eq", "androidManagedStoreAccountEnterpriseSettings")),
+           scope="name"),
+    # the tenant-wide Intune settings (deviceManagement/settings: deviceManagementSettings)
+    Family(TENANT_SETTINGS, "Tenant settings", (), (("eq", "deviceManagementSettings"),), scope="name"),
     Family(UNKNOWN, "Other"),
 )
 
@@ -140,7 +145,7 @@ COLLECTION_FAMILIES: dict[str, str] = {c: f.id for f in TABLE for c in f.collect
 _RULE_ORDER = (SETTINGS_CATALOG, COMPLIANCE_V2, ENDPOINT_SECURITY_INTENT, ADMIN_TEMPLATE, APP_PROTECTION,
                APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, HEALTH_SCRIPT, CUSTOM_ATTRIBUTE,
                SCRIPT, ASSIGNMENT_FILTER, SCOPE_TAG, CONDITIONAL_ACCESS, ROLE, DEVICE_CATEGORY, NOTIFICATION_TEMPLATE,
-               REUSABLE_SETTING, CONNECTOR, APP, DEVICE_CONFIGURATION)
+               REUSABLE_SETTING, CONNECTOR, TENANT_SETTINGS, APP, DEVICE_CONFIGURATION)
 TYPE_RULES: tuple[tuple[str, str, str], ...] = tuple(
     (kind, text, fid) for fid in _RULE_ORDER for kind, text in BY_ID[fid].types)
 

@@ -5,7 +5,7 @@ Graph as base64. The rows hold their sha256 (constants.BLOB_KEYS: compared by co
 JSON keeps the body decoded as text where it is UTF-8 text, so the detail view can show and diff it
 (the fingerprint of the text is the fingerprint of the base64: both hash the same bytes). A body that
 is not text stays base64. Icons (``largeIcon``: a mimeContent with a base64 image) and the other keys
-of DROPPED_KEYS are never stored.
+of DROPPED_KEYS (managed Google Play's company codes) are never stored.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from tenantpilot.flatten.constants import BLOB_KEYS
 from tenantpilot.flatten.text import decode_base64_text
 
 #: properties never stored: images, not configuration
-DROPPED_KEYS: frozenset[str] = frozenset({"largeIcon", "smallIcon", "icon"})
+DROPPED_KEYS: frozenset[str] = frozenset({
+    "largeIcon", "smallIcon", "icon",
+    # managed Google Play's enrollment codes: each holds an enrollment token and its QR code image
+    # (androidManagedStoreAccountEnterpriseSettings.companyCodes, androidEnrollmentCompanyCode)
+    "companyCodes",
+})
 #: properties holding a whole script body (the blob keys fingerprinted in full)
 SCRIPT_KEYS: frozenset[str] = frozenset(k for k, digits in BLOB_KEYS.items() if digits == 64)
 

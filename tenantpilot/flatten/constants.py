@@ -66,6 +66,9 @@ METADATA_KEYS: frozenset[str] = frozenset({
     # connectors: when they last synced or called home is state that moves every hour, not configuration
     "lastSyncDateTime", "lastHeartbeatDateTime", "lastConnectionDateTime", "lastSuccessfulSyncDateTime",
     "lastSyncTriggeredDateTime", "syncedDeviceCount", "lastSyncErrorCode", "lastSyncStatus", "tokenActionResults",
+    "lastAppSyncDateTime", "lastAppSyncStatus",
+    # managed Google Play's company codes: enrollment tokens and their QR code images (never stored: blobs.py)
+    "companyCodes",
 })
 
 # Keys a family extractor reads itself; the generic property walk skips them.

@@ -125,6 +125,9 @@ class PolicyType:
     api_version: str = "beta"
     permission: str = READ_CONFIG  # the least-privileged app permission that reads it
     skip_odata_types: tuple[str, ...] = ()  # list items that belong to another type
+    # the list path answers one object, not a collection (applePushNotificationCertificate): it is the
+    # type's one item, named by `label`; 404 means the tenant has none (fetch.list_pages)
+    single: bool = False
     notes: str = field(default="", compare=False)
 
     def keeps(self, item: Mapping[str, Any]) -> bool:
@@ -521,6 +524,35 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         label="Remote assistance partners",
         list_path=f"{_DM}/remoteAssistancePartners",
         permission=READ_SERVICE_CONFIG,
+    ),
+    # single objects, as IntuneCD's APNs, ManagedGooglePlay and DeviceManagementSettings modules read them:
+    # beta intune-devices-applepushnotificationcertificate-get, intune-androidforwork-
+    # androidmanagedstoreaccountenterprisesettings-get (DeviceManagementConfiguration.Read.All) and the
+    # deviceManagement singleton's settings property (deviceManagementSettings, intune-devices-devicemanagement-get,
+    # DeviceManagementConfiguration.Read.All / DeviceManagementServiceConfig.Read.All, the first listed)
+    PolicyType(
+        key="applePushNotificationCertificate",
+        family=F.CONNECTOR,
+        label="Apple push certificate (APNs)",
+        list_path=f"{_DM}/applePushNotificationCertificate",
+        single=True,
+        notes="Apple ID, topic, expiry, upload state; the certificate itself is never stored (secrets.py).",
+    ),
+    PolicyType(
+        key="androidManagedStoreAccountEnterpriseSettings",
+        family=F.CONNECTOR,
+        label="Managed Google Play",
+        list_path=f"{_DM}/androidManagedStoreAccountEnterpriseSettings",
+        single=True,
+        notes="binding state, owner, enrollment targets; company codes (enrollment tokens) never stored.",
+    ),
+    PolicyType(
+        key="deviceManagementSettings",
+        family=F.TENANT_SETTINGS,
+        label=F.label(F.TENANT_SETTINGS),
+        list_path=f"{_DM}/settings",
+        single=True,
+        notes="compliance check-in threshold, 'mark devices without a policy as', jailbreak detection …",
     ),
     PolicyType(
         key="conditionalAccessPolicies",

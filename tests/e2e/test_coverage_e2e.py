@@ -13,6 +13,7 @@ from realparts import add_and_sync, latest_run, run_cli, store_of
 
 from graphsim import coverage
 from graphsim.tenants import build_tenant
+from tenantpilot.graph.policy_types import POLICY_TYPES
 
 TID = "c0c0c0c0-1111-4222-8333-444444444444"
 
@@ -33,9 +34,10 @@ def test_every_coverage_type_lands_with_portal_names(env, consumer, sim):
     by_type = {t: settings.filter(settings["policy_type"] == t) for t in
                ("healthScript", "mobileApp", "assignmentFilter", "scopeTag", "conditionalAccess")}
     names = set(settings["policy_name"])
+    singles = {t.key: t.label for t in POLICY_TYPES if t.single}  # named as fetch.list_pages names them
     for collection in coverage_collections():
         for policy in tenant.list_policies(collection):
-            assert policy.name in names, (collection, policy.name)
+            assert singles.get(collection, policy.name) in names, (collection, policy.name)
     for f in tenant.assignment_filters.values():
         assert f["displayName"] in names
     rows = {(r["policy_name"], r["setting_name"]): r["value"] for r in settings.iter_rows(named=True)}
@@ -65,6 +67,11 @@ def test_every_coverage_type_lands_with_portal_names(env, consumer, sim):
     raws = store.current_policies([TID], with_raw=True)
     assert not raws["raw_json"].str.contains(coverage.VPP_TOKEN_TEXT, literal=True).any()
     assert not settings["raw_value"].str.contains(coverage.VPP_TOKEN_TEXT, literal=True).any()
+    # single objects: APNs (its certificate never kept), managed Google Play, the tenant-wide settings
+    assert rows[("Apple push certificate (APNs)", "Expiration date time")] == "2027-03-01T12:00:00Z"
+    assert rows[("Tenant settings", "Secure by default")] == "true"
+    assert not raws["raw_json"].str.contains("MIIFsimulatedAPNs", literal=True).any()
+    assert not raws["raw_json"].str.contains("SIMULATED-ENROLLMENT-TOKEN", literal=True).any()
     # the raw JSON keeps the script as text and no icon
     pid = tenant.policy_by_name("Restart Print Spooler").id
     raw = json.loads(store.policy_raw(run["run_id"], pid) or "{}")

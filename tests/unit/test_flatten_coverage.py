@@ -36,8 +36,13 @@ def _served(policy: SimPolicy) -> dict:
     return {**policy.resource, "assignments": policy.assignments, **policy.related}
 
 
+SINGLE_LABELS = {t.key: t.label for t in POLICY_TYPES if t.single}
+
+
 def _rows(tenant, collection: str, name: str) -> dict[str, str]:
-    if collection == "assignmentFilters":
+    if collection in SINGLE_LABELS:  # named as fetch.list_pages names a single object
+        raw = {**tenant.list_policies(collection)[0].resource, "displayName": SINGLE_LABELS[collection]}
+    elif collection == "assignmentFilters":
         raw = next(f for f in tenant.assignment_filters.values() if f["displayName"] == name)
     else:
         groups = {gid: g["displayName"] for gid, g in tenant.groups.items()}
@@ -98,6 +103,11 @@ def _sha(text: str) -> str:
     ("complianceManagementPartners", "Jamf Pro", "macOS onboarded", "true"),
     ("deviceManagementPartners", "Windows Autopatch", "Partner state", "enabled"),
     ("remoteAssistancePartners", "TeamViewer", "Onboarding status", "onboarded"),
+    ("applePushNotificationCertificate", "", "Expiration date time", "2027-03-01T12:00:00Z"),
+    ("applePushNotificationCertificate", "", "Certificate", "********"),
+    ("androidManagedStoreAccountEnterpriseSettings", "", "Bind status", "boundAndValidated"),
+    ("deviceManagementSettings", "", "Secure by default", "true"),
+    ("deviceManagementSettings", "", "Device compliance checkin threshold days", "30"),
 ])
 def test_coverage_rows_on_the_simulators_shapes(collection: str, name: str, setting: str, value: str) -> None:
     rows = _rows(TENANT, collection, name)
@@ -117,9 +127,13 @@ def test_the_variant_differs_where_customers_do() -> None:
 @pytest.mark.parametrize("collection", sorted(COVERAGE_COLLECTIONS))
 def test_keys_are_the_objects_name_and_never_an_icon(collection: str) -> None:
     for policy in TENANT.list_policies(collection):
-        rows = flatten_policy(_served(policy), FAMILIES[collection])
+        served = _served(policy)
+        if collection in SINGLE_LABELS:
+            served["displayName"] = SINGLE_LABELS[collection]
+        rows = flatten_policy(served, FAMILIES[collection])
+        name = served.get("displayName") or policy.name
         named = [r for r in rows if r["setting_name"] != NO_SETTINGS]  # a category's only content is its name
-        assert all(str(r["setting_key"]).startswith(f"[{policy.name}]/") for r in named)
+        assert all(str(r["setting_key"]).startswith(f"[{name}]/") for r in named)
         assert not any("icon" in str(r["setting_key"]).lower() for r in rows)
         assert all(r["policy_type"] == FAMILIES[collection] for r in rows)
 
@@ -158,3 +172,12 @@ def test_a_vpp_token_never_reaches_a_row_or_the_stored_json() -> None:
     assert [r["is_secret"] for r in rows if r["setting_name"] == "Token"] == [True]
     stored_text = raw_json(token)
     assert coverage.VPP_TOKEN_TEXT not in stored_text and json.loads(stored_text)["state"] == "valid"
+
+
+def test_apns_material_and_google_play_enrollment_tokens_are_never_kept() -> None:
+    apns = {**TENANT.list_policies("applePushNotificationCertificate")[0].resource, "displayName": "APNs"}
+    play = {**TENANT.list_policies("androidManagedStoreAccountEnterpriseSettings")[0].resource, "displayName": "Play"}
+    for policy, secret in ((apns, "MIIFsimulatedAPNsCertificateOnly"), (play, "SIMULATED-ENROLLMENT-TOKEN")):
+        assert secret in json.dumps(policy)
+        assert secret not in json.dumps(flatten_policy(policy, "connector"))
+        assert secret not in raw_json(policy)

@@ -486,7 +486,8 @@ def test_families_are_exactly_the_contract():
         "deviceCategory",
         "notificationTemplate",  # compliance notification templates with their localized messages
         "reusableSetting",
-        "connector",  # Apple VPP and ADE tokens (with enrollment profiles), partner connections
+        "connector",  # Apple VPP and ADE tokens (with enrollment profiles), partner connections, APNs, Google Play
+        "tenantSettings",  # deviceManagement/settings
     }
     keys = [t.key for t in POLICY_TYPES]
     assert len(keys) == len(set(keys))
