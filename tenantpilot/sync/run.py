@@ -21,7 +21,7 @@ import duckdb
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
-from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
+from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.audit import fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
@@ -110,6 +110,10 @@ def assignment_names(client: GraphClient, store: Store, tenant_id: str,
     names = store.directory_names(tenant_id)
     names.setdefault(GROUP, {})
     names.setdefault(FILTER, {})
+    # the assignment filters themselves are a type the sync reads (issue 19): their names come with them
+    synced_filters = {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
+                      if family == ASSIGNMENT_FILTER and raw.get("id") and raw.get("displayName")}
+    names[FILTER].update(synced_filters)
     missing = group_ids - names[GROUP].keys()
     need_filters = bool(filter_ids - names[FILTER].keys())
     if not missing and not need_filters:

@@ -18,9 +18,9 @@ from tenantpilot.graph.policy_types import POLICY_TYPES
 TID = "c0c0c0c0-1111-4222-8333-444444444444"
 
 
-def _tenant(sim, tid: str, name: str):
+def _tenant(sim, tid: str, name: str, variant: int = 0):
     if tid not in sim.tenants:
-        sim.add_tenant(build_tenant(tid, name, n_policies=20, seed=7, coverage=True))
+        sim.add_tenant(build_tenant(tid, name, n_policies=20, seed=7, variant=variant, coverage=True))
     return sim.tenant(tid)
 
 
@@ -135,3 +135,28 @@ def test_conditional_access_without_its_permission_is_a_warning_naming_it(env, c
     settings = store_of(env).current_settings([tid])
     assert "Restart Print Spooler" in set(settings["policy_name"])  # the Intune types were read
     assert not (settings["policy_type"] == "conditionalAccess").any()
+
+
+def test_compare_and_csv_show_what_differs_between_two_customers(env, consumer, sim, tmp_path):
+    """Two tenants of the same seed, the second a variant: Compare shows the CA policy in report-only and
+    the app assigned available instead of required, each on its own row; the CSV holds them."""
+    a, b = "c3c3c3c3-1111-4222-8333-444444444444", "c4c4c4c4-1111-4222-8333-444444444444"
+    _tenant(sim, a, "Customer A")
+    _tenant(sim, b, "Customer B", variant=2)
+    add_and_sync(env, tenant=a, name="Customer A")
+    add_and_sync(env, tenant=b, name="Customer B")
+    out = run_cli(env, "compare", "Customer A", "Customer B", "--only-differences", "--format", "json")
+    report = json.loads(out.stdout)
+    rows = {(r["policy_type"], r["setting_key"]): r for r in report["settings"]}
+    state = rows[("Conditional Access", "[Require compliant device]/state")]
+    assert state["status"] == "differs"
+    assert (state["Customer A"], state["Customer B"]) == ("enabled", "enabledForReportingButNotEnforced")
+    intent = rows[("Apps", "[Company Portal]/assignments[SG-Intune-Windows-Devices]/intent")]
+    assert (intent["Customer A"], intent["Customer B"]) == ("required", "available")
+    # two apps' versions or two CA policies' states are separate settings: never a conflict
+    assert not [r for r in report["settings"] if r["status"] == "conflict" and r["policy_type"] in
+                ("Apps", "Conditional Access", "Remediations and compliance scripts")]
+    csv_path = tmp_path / "b.csv"
+    run_cli(env, "export", "--tenant", "Customer B", "--format", "csv", "--output", str(csv_path))
+    text = csv_path.read_text(encoding="utf-8-sig")
+    assert "enabledForReportingButNotEnforced" in text and "Restart Print Spooler" in text
