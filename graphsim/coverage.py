@@ -109,6 +109,12 @@ APPS: list[tuple[str, JSON, list[tuple[str, str]]]] = [
                    "operationType": "exists", "operator": "notConfigured", "comparisonValue": None}],
         "returnCodes": [{"returnCode": 0, "type": "success"}, {"returnCode": 3010, "type": "softReboot"}]},
      [("SG-Intune-Windows-Devices", "required"), ("SG-Intune-All-Users", "available")]),
+    # a built-in store app Intune lists for app protection (managedIOSStoreApp, appAvailability "global",
+    # not assigned): the sync's $filter leaves it out, as IntuneCD's does
+    ("Microsoft Outlook (built in)", {
+        "@odata.type": "#microsoft.graph.managedIOSStoreApp", "description": "Microsoft Outlook",
+        "publisher": "Microsoft Corporation", "appAvailability": "global", "version": "1.0",
+        "bundleId": "com.microsoft.Office.Outlook", "appStoreUrl": "https://apps.apple.com/app/id951937596"}, []),
     ("Microsoft Authenticator", {
         "@odata.type": "#microsoft.graph.iosStoreApp", "description": "Microsoft Authenticator",
         "publisher": "Microsoft Corporation", "isFeatured": False, "privacyInformationUrl": None,
@@ -127,7 +133,8 @@ def _app(tenant: SimTenant, name: str, shape: JSON) -> JSON:
     return {**shape, "id": _id(tenant, "app", name), "displayName": name,
             "largeIcon": {"@odata.type": "#microsoft.graph.mimeContent", "type": "image/png", "value": _ICON},
             "createdDateTime": _TIME, "lastModifiedDateTime": _TIME, "uploadState": 1,
-            "publishingState": "published", "isAssigned": True, "roleScopeTagIds": [], "dependentAppCount": 0,
+            "publishingState": "published", "isAssigned": bool(shape.get("appAvailability") is None),
+            "roleScopeTagIds": [], "dependentAppCount": 0,
             "supersedingAppCount": 0, "supersededAppCount": 0}
 
 

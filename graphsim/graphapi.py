@@ -299,6 +299,21 @@ _RELATED = {"roleassignments": "roleAssignments", "localizednotificationmessages
             "enrollmentprofiles": "enrollmentProfiles"}
 
 
+#: the one $filter the simulator reads on mobileApps: the tenant's own and assigned apps, without the
+#: built-in store apps Intune lists for app protection (IntuneCD backup/Intune/Applications.py and
+#: IntuneBackupAndRestore Invoke-IntuneBackupClientApp.ps1 send exactly this; `appAvailability` is a
+#: property of managedApp, Graph beta intune-apps-managedapp: global / lineOfBusiness)
+APP_FILTER = ("(microsoft.graph.managedApp/appAvailability eq null or microsoft.graph.managedApp/appAvailability "
+              "eq 'lineOfBusiness' or isAssigned eq true)")
+
+
+def _app_filter(text: str) -> Callable[[JSON], bool]:
+    if " ".join(text.split()) != APP_FILTER:
+        raise GraphError(400, "BadRequest", f"Invalid filter clause: the simulator reads only {APP_FILTER!r} "
+                                            "on mobileApps.")
+    return lambda app: app.get("appAvailability") in (None, "lineOfBusiness") or app.get("isAssigned") is True
+
+
 @dataclass(frozen=True)
 class CollectionSpec:
     """One policy collection as Graph exposes it."""
@@ -491,7 +506,8 @@ class GraphApi:
         self.routes: list[Route] = []
         for spec in COLLECTIONS:
             base = re.escape(spec.segment)
-            self._add(base, self._bind(self.list_policies, spec), spec.versions)
+            self._add(base, self._bind(self.list_policies, spec), spec.versions,
+                      filterable=spec.segment == "/deviceAppManagement/mobileApps")
             self._add(base + r"/(?P<id>[^/]+)", self._bind(self.get_policy, spec), spec.versions)
             for sub in spec.sub:
                 handler = {"settings": self.list_settings, "assignments": self.list_assignments,
@@ -706,6 +722,8 @@ class GraphApi:
         items: list[SimPolicy] = []
         for coll in spec.collections:
             items.extend(req.tenant.list_policies(coll))
+        if "filter" in req.query:  # only mobileApps' route is filterable
+            items = [p for p in items if _app_filter(req.query["filter"])(p.resource)]
         fixed = 2 if "settings" in expand and spec.collections[0] == "configurationPolicies" else None
         return self.page(req, items, lambda p: self._render_policy(req, p, expand, select, single=False,
                                                                    omit=spec.list_omit),

@@ -140,6 +140,12 @@ _EPOCH = dt.datetime(2023, 3, 1, 8, 0, 0, tzinfo=dt.timezone.utc)
 _SIMPLE_INTENT_TYPES = ("Boolean", "Integer", "String")
 
 
+def is_builtin_app(policy: SimPolicy) -> bool:
+    """A built-in store app Intune lists for app protection: appAvailability "global" and not assigned."""
+    res = policy.resource
+    return policy.collection == "mobileApps" and res.get("appAvailability") == "global" and not res.get("isAssigned")
+
+
 def graph_time(moment: dt.datetime, extra_digit: int = 0) -> str:
     """Graph's timestamp format: seven fractional digits and ``Z``."""
     moment = moment.astimezone(dt.timezone.utc)
@@ -239,8 +245,9 @@ class SimTenant:
         return [p.id for p in self.all_policies()]
 
     def object_ids(self) -> list[str]:
-        """Ids of every object a sync reads: the policies and the assignment filters themselves."""
-        return [*self.policy_ids(), *self.assignment_filters]
+        """Ids of every object a sync reads: the policies and the assignment filters themselves, without
+        the built-in store apps its mobileApps $filter leaves out (graphapi.APP_FILTER)."""
+        return [p.id for p in self.all_policies() if not is_builtin_app(p)] + list(self.assignment_filters)
 
     def counts(self) -> dict[str, int]:
         return {c: len(v) for c, v in self.policies.items()}

@@ -430,6 +430,11 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         family=F.APP,
         label=F.label(F.APP),
         list_path="/deviceAppManagement/mobileApps",
+        # the tenant's own and assigned apps, not the built-in store apps Intune lists for app protection:
+        # the filter IntuneCD (backup/Intune/Applications.py) and IntuneBackupAndRestore send
+        list_params=(("$filter", "(microsoft.graph.managedApp/appAvailability eq null or "
+                                 "microsoft.graph.managedApp/appAvailability eq 'lineOfBusiness' or "
+                                 "isAssigned eq true)"),),
         follow_ups=(_assignments("/deviceAppManagement/mobileApps"),),
         permission=READ_APPS,
         notes="icons (largeIcon) are never stored; each assignment's intent is a row named by its group.",

@@ -108,7 +108,9 @@ def ids_of(sim: GraphSimulator, *, without: str | None = None) -> set[str]:
     the type ``without``."""
     tenant = sim.tenants[TENANT]
     filters = set(tenant.assignment_filters) if without != "assignmentFilters" else set()
-    return {p.id for p in tenant.all_policies() if TYPE_OF.get(p.collection, p.collection) != without} | filters
+    read = set(tenant.object_ids())  # without the built-in store apps the mobileApps $filter leaves out
+    return {p.id for p in tenant.all_policies()
+            if p.id in read and TYPE_OF.get(p.collection, p.collection) != without} | filters
 
 
 # ---------------------------------------------------------------------------------------
