@@ -15,7 +15,8 @@ import logging
 
 import streamlit as st
 
-from tenantpilot.app import ui
+from tenantpilot.app import reads
+from tenantpilot.app.escaping import inert
 from tenantpilot.config import private_files
 
 private_files()  # the app's database and data folder: 0600 / 0700
@@ -37,16 +38,16 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-cfg = ui.config()
+cfg = reads.config()
 with st.sidebar:
     st.caption(
         ("Demo mode: syncs use the local Graph simulator. " if cfg.demo else "")
-        + f"Database {ui.inert(cfg.db_path.name)} · queue {cfg.queue_backend}"
+        + f"Database {inert(cfg.db_path.name)} · queue {cfg.queue_backend}"
     )
     st.caption("No login: anyone who can open this address can use the app.")
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - last safety net: pages explain their own errors with st.error
     logging.getLogger("tenantpilot.app").exception("page %s failed", page.title)
-    st.error(f"This page hit an unexpected error: {type(exc).__name__}: {ui.inert(exc)}. Reload the page; if it happens "
+    st.error(f"This page hit an unexpected error: {type(exc).__name__}: {inert(exc)}. Reload the page; if it happens "
              "again, run `python -m tenantpilot health` and check the app's console log.", icon=":material/error:")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import polars as pl
 import streamlit as st
 
-from tenantpilot.analysis import drift, explore, export, history
-from tenantpilot.app import ui
-from tenantpilot.store import open_store
+from tenantpilot.analysis import drift, explore, history
+from tenantpilot.app import changes_view, reads
+from tenantpilot.app.escaping import inert, inert_frame
+from tenantpilot.app.labels import format_with, labelled_csv, tenant_labels, with_family_labels
+from tenantpilot.app.messages import guard
+from tenantpilot.app.widgets import SHARED
 
 st.title("Changes")
 st.caption("What changed since a point in time: policies added, deleted or renamed (one line each), then the "
@@ -17,20 +21,24 @@ st.caption("What changed since a point in time: policies added, deleted or renam
            "and settings left at “Not configured” are not setting changes.")
 
 # who changed it, where Intune's audit log recorded it (tenantpilot/sync/audit.py)
-WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names"),
+WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names; "
+                                                 "several when the attribution is per policy"),
+       "attribution": st.column_config.TextColumn(
+           "Attribution", help="setting: Intune's audit event names this setting among the properties it changed; "
+           "policy: the events name the policy only, so every admin who changed the policy in this time is listed"),
        "activity": st.column_config.TextColumn("Activity", help="what Intune's audit log says was done"),
        "changed_at": st.column_config.DatetimeColumn("Changed at (UTC)", format="YYYY-MM-DD HH:mm")}
 SINCE = {"24 hours": "24h", "7 days": "7d", "30 days": "30d", "90 days": "90d", "A date": None, "A run": None}
 
-tenants = ui.tenants()
+tenants = reads.tenants()
 if not tenants.height:
     st.info("Add and sync a tenant first.", icon=":material/info:")
     st.stop()
-labels = ui.tenant_labels(tenants.filter(pl.col("kind") != "baseline")) or ui.tenant_labels(tenants)
-store = ui.store()
+labels = tenant_labels(tenants.filter(pl.col("kind") != "baseline")) or tenant_labels(tenants)
+store = reads.store()
 
 c1, c2 = st.columns([3, 2])
-choice = c1.segmented_control("Since", list(SINCE), default="7 days", key="chg_since", **ui.SHARED) or "7 days"
+choice = c1.segmented_control("Since", list(SINCE), default="7 days", key="chg_since", **SHARED) or "7 days"
 if choice == "A date":
     day = c2.date_input("From", value=datetime.now().date() - timedelta(days=7), key="chg_date")
     since_text = day.isoformat()
@@ -40,19 +48,11 @@ else:
     since_text = SINCE[choice] or "7d"
 
 
-@st.cache_data(max_entries=32, show_spinner=False, ttl=60)
-def day_counts(db_path: str, token: tuple[tuple[str, int], ...], since_minute: str) -> pl.DataFrame:
-    """Per tenant and day: policy events and setting changes (SQL over the row ranges)."""
-    return open_store().change_counts(datetime.fromisoformat(since_minute))
-
-
-db = str(ui.config().db_path)
-token = ui.snapshot_key()[1]
+key = reads.snapshot_key()
 if since_text:
     since = history.parse_since(since_text)
     at = since.at or datetime.now(timezone.utc)
-    with ui.guard("count the changes per day"):
-        counts = day_counts(db, token, at.replace(second=0, microsecond=0).isoformat())
+    counts = changes_view.day_counts(key, at.replace(second=0, microsecond=0).isoformat())
     st.subheader("All tenants")
     grid = history.overview(counts, at.date(), datetime.now(timezone.utc).date())
     if grid.height:
@@ -60,7 +60,7 @@ if since_text:
         st.caption(f"{grid.height:,} tenant(s) changed since {at.astimezone():%Y-%m-%d %H:%M}"
                    + (f"; {quiet:,} without changes" if quiet > 0 else "")
                    + ". Policies added, deleted or renamed plus settings changed, per day the sync saw them.")
-        st.dataframe(ui.inert_frame(grid.drop("tenant_id")), hide_index=True, key="chg_overview", placeholder="",
+        st.dataframe(inert_frame(grid.drop("tenant_id")), hide_index=True, key="chg_overview", placeholder="",
                      column_config={"tenant": st.column_config.TextColumn("Tenant", pinned=True),
                                     "total": st.column_config.NumberColumn("Total", pinned=True)})
     else:
@@ -72,30 +72,30 @@ else:
 st.subheader("One tenant")
 ids = list(labels)
 busiest = [t for t in grid.sort("total", descending=True)["tenant_id"].to_list() if t in labels]
-with ui.guard("read the sync runs"):
+with guard("read the sync runs"):
     done = store.runs(statuses=["succeeded", "partial"], limit=5000)
 two = done.group_by("tenant_id").agg(pl.len().alias("n"), pl.col("run_id").max().alias("last")).filter(pl.col("n") >= 2)
 recent = [t for t in two.sort("last", descending=True)["tenant_id"].to_list() if t in labels]
 default = (busiest or recent or ids)[0]
-tenant_id = st.selectbox("Tenant", ids, format_func=ui.format_with(labels), key="chg_tenant",
-                         index=ids.index(default), **ui.SHARED)
-ui.show_expired_deviations(tenant_id)
-with ui.guard("read the tenant's runs"):
+tenant_id = st.selectbox("Tenant", ids, format_func=format_with(labels), key="chg_tenant",
+                         index=ids.index(default), **SHARED)
+changes_view.show_expired_deviations(tenant_id)
+with guard("read the tenant's runs"):
     runs = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=400)
 if runs.height < 2:
     kind = tenants.filter(pl.col("tenant_id") == tenant_id)["kind"][0]
     again = "Import it again" if kind == "baseline" else "Sync it again on the Sync page"
-    st.info(f"{ui.inert(labels[tenant_id])} has {runs.height} snapshot(s); changes need two. {again}.",
+    st.info(f"{inert(labels[tenant_id])} has {runs.height} snapshot(s); changes need two. {again}.",
             icon=":material/info:")
     st.stop()
 if not since_text:
     when = {r["run_id"]: f"run {r['run_id']} · {r['finished_at'].astimezone():%Y-%m-%d %H:%M} · "
                          f"{r['setting_count'] or 0:,} settings" for r in runs.iter_rows(named=True)}
     older = list(when)[1:]
-    base = c2.selectbox("From run", older, index=0, format_func=when.get, key=f"chg_run_{tenant_id}")
+    base = c2.selectbox("From run", older, index=0, format_func=lambda run: when[run], key=f"chg_run_{tenant_id}")
     since = history.Since(run=int(base), text=f"run:{base}")
 
-with ui.guard("read the changes"):
+with guard("read the changes"):
     found = history.changes_since(store, since, [tenant_id])
 if not found:
     st.info("No synced data for this tenant yet.", icon=":material/info:")
@@ -122,9 +122,8 @@ if t.events.height:
         pl.when(pl.col("event") == drift.POLICY_RENAMED)
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
-    who = [c for c in ("changed_by", "changed_at") if c in lines.columns]
-    st.dataframe(ui.inert_frame(ui.with_family_labels(lines.select("event", "policy_type", "policy", "settings",
-                                                                   *who))),
+    who = [c for c in ("changed_by", "changed_at") if c in lines.columns]  # a policy event is always per policy
+    st.dataframe(inert_frame(with_family_labels(lines.select("event", "policy_type", "policy", "settings", *who))),
                  hide_index=True, placeholder="—", key="chg_events",
                  column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
                                 "settings": st.column_config.NumberColumn("Settings", help="configured settings of "
@@ -149,7 +148,7 @@ st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the firs
 shown = view.head(1000).with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
                                      for c in ("seen_at", "changed_at") if c in view.columns)
 st.dataframe(
-    ui.inert_frame(ui.with_family_labels(shown)), hide_index=True, placeholder="Not configured",
+    inert_frame(with_family_labels(shown)), hide_index=True, placeholder="Not configured",
     key="chg_table",
     column_config={"change": "Change", "policy_type": "Policy type", "scope": "Profile type",
                    "setting_key": None, "setting_name": "Setting", "category": "Category",
@@ -160,6 +159,6 @@ st.dataframe(
                                                               help="when a sync first saw the change"),
                    "policy_id": None, **WHO},
 )
-st.download_button(f"CSV ({view.height:,} changes)", data=lambda v=view: export.to_csv_bytes(ui.with_family_labels(v)),
+st.download_button(f"CSV ({view.height:,} changes)", data=partial(labelled_csv, view),
                    file_name=f"tenantpilot-changes-{tenant_id}-{t.base_run}-{t.cur_run}.csv", mime="text/csv",
                    icon=":material/download:", key="chg_csv", on_click="ignore")

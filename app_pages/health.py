@@ -5,25 +5,30 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from tenantpilot.app import ui
+from tenantpilot.app import reads
+from tenantpilot.app.escaping import inert, inert_frame
+from tenantpilot.app.messages import CONSUMER_COMMAND, NO_LOGIN, guard, queue_problems, show_problems
 from tenantpilot.ops.health import health_report
 
 st.title("Health")
-st.caption(ui.NO_LOGIN)
-cfg = ui.config()
-with ui.guard("check health"):
-    report = health_report(cfg, ui.store())
+st.caption(NO_LOGIN)
+cfg = reads.config()
+with guard("check health"):
+    report = health_report(cfg, reads.store())
 
-if report["healthy"]:
+if report["healthy"] and not report["attention"]:
     st.success("Queue, database and worker are all working.", icon=":material/check_circle:")
+elif report["healthy"]:  # every part up, but a tenant's last sync failed or an alert was given up on
+    st.warning("Queue, database and worker are working, but:\n\n" + "\n\n".join(
+        f"- {inert(line)}" for line in report["attention"]), icon=":material/warning:")
 else:
-    problems = ui.queue_problems()
-    ui.show_problems(problems)
+    problems = queue_problems(cfg)
+    show_problems(problems)
     if not report["database"].get("reachable"):
-        st.error(f"The database is unreachable: {ui.inert(report['database'].get('error'))}. Check TENANTPILOT_DB and "
+        st.error(f"The database is unreachable: {inert(report['database'].get('error'))}. Check TENANTPILOT_DB and "
                  "that no other program holds the file.")
     if not problems and report["database"].get("reachable"):
-        st.warning(f"Not healthy. Start the worker: `{ui.CONSUMER_COMMAND}`")
+        st.warning(f"Not healthy. Start the worker: `{CONSUMER_COMMAND}`")
 
 q, db, worker = report["queue"], report["database"], report["consumer"]
 c1, c2, c3 = st.columns(3, border=True)
@@ -37,14 +42,14 @@ with c1:
         c.metric("Running", q.get("running", 0))
     else:
         st.markdown(":red-badge[unreachable]")
-        st.caption(ui.inert(q.get("error", "")))
+        st.caption(inert(q.get("error", "")))
     st.caption(cfg.redis_url and "REDIS_URL is set" or f"SQLite queue `{cfg.queue_db}`")
 with c2:
     st.markdown("**Database** · DuckDB")
     st.markdown(":green-badge[reachable]" if db.get("reachable") else ":red-badge[unreachable]")
-    st.caption(ui.inert(db["path"]))
+    st.caption(inert(db["path"]))
     if db.get("error"):
-        st.caption(ui.inert(db["error"]))
+        st.caption(inert(db["error"]))
 with c3:
     st.markdown("**Sync worker** · huey_consumer")
     if worker["alive"]:
@@ -54,7 +59,7 @@ with c3:
         st.markdown(":red-badge[not running]")
         if worker["last_heartbeat_s_ago"] is not None:
             st.caption(f"last heartbeat {worker['last_heartbeat_s_ago']} s ago")
-        st.caption(f"Start it: `{ui.CONSUMER_COMMAND}`")
+        st.caption(f"Start it: `{CONSUMER_COMMAND}`")
 
 if report["stuck_runs"]:
     st.subheader("Stuck runs")
@@ -67,7 +72,7 @@ if report["stuck_runs"]:
 st.subheader("Last run per tenant")
 if report["tenants"]:
     st.dataframe(
-        ui.inert_frame(pl.DataFrame(report["tenants"]).with_columns(
+        inert_frame(pl.DataFrame(report["tenants"]).with_columns(
             pl.col("finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False))),
         hide_index=True, placeholder="—", key="health_tenants",
         column_config={"tenant_id": "Tenant id", "display_name": "Tenant", "last_run_id": "Run", "status": "Status",
@@ -79,4 +84,4 @@ if report["tenants"]:
 else:
     st.caption("No runs yet.")
 st.caption("Demo mode: syncs go to the local Graph simulator." if report["demo"] else
-           f"Graph: {ui.inert(cfg.graph_url)}")
+           f"Graph: {inert(cfg.graph_url)}")

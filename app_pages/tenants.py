@@ -7,8 +7,12 @@ from datetime import datetime
 
 import streamlit as st
 
-from tenantpilot.app import ui
+from tenantpilot.app import reads, tenants_view
+from tenantpilot.app.escaping import inert, inert_frame
+from tenantpilot.app.labels import format_with, tenant_labels
+from tenantpilot.app.messages import guard
 from tenantpilot.ops import schedule
+from tenantpilot.ops.health import with_causes
 from tenantpilot.sync import uploads
 from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
@@ -18,15 +22,15 @@ st.caption("The Microsoft 365 tenants whose Intune policies TenantPilot syncs. R
 
 flash = st.session_state.pop("tenants_flash", None)
 if flash:
-    st.success(ui.inert(flash), icon=":material/check_circle:")
+    st.success(inert(flash), icon=":material/check_circle:")
 
-cfg = ui.config()
-store = ui.store()
-tenants = ui.tenants()
+cfg = reads.config()
+store = reads.store()
+tenants = reads.tenants()
 
 if tenants.height:
     st.dataframe(
-        ui.inert_frame(ui.tenant_status_table(tenants)),
+        inert_frame(tenants_view.tenant_status_table(with_causes(store, tenants))),  # a partial run shows its cause
         hide_index=True, placeholder="—",
         column_config={
             "display_name": st.column_config.TextColumn("Name"),
@@ -56,16 +60,16 @@ with left:
     if submitted:
         tenant_id, name = tenant_key(tenant_id or ""), (name or "").strip()
         if not valid_tenant_id(tenant_id):
-            st.error(f"{ui.inert(repr(tenant_id))} is not a tenant id: enter the tenant's GUID "
+            st.error(f"{inert(repr(tenant_id))} is not a tenant id: enter the tenant's GUID "
                      "(e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47) or one of its domains "
                      "(contoso.onmicrosoft.com).")
         elif not name:
             st.error("Enter a display name: it is how the tenant appears in Explore and Compare.")
         else:
-            with ui.guard("add the tenant"):
+            with guard("add the tenant"):
                 added = store.add_tenant(tenant_id, name)
             if added.outcome == "alias":
-                owner = ui.tenant_labels(tenants).get(added.tenant_id, added.tenant_id)
+                owner = tenant_labels(tenants).get(added.tenant_id, added.tenant_id)
                 st.info(f"{tenant_id} is a domain of {owner}, which is already here: nothing was added.",
                         icon=":material/info:")
             else:
@@ -77,18 +81,18 @@ with left:
 
     if cfg.demo:
         st.subheader("Demo tenants")
-        demo = ui.demo_tenants()
+        demo = tenants_view.demo_tenants()
         if demo is None:
             st.caption("The Graph simulator package is not available, so there are no demo tenants.")
         else:
             st.caption(f"{len(demo)} simulated tenants served by the local Graph simulator "
-                       "(`python -m tenantpilot simulate`): " + ", ".join(f"**{ui.inert(n)}**" for _, n in demo)
+                       "(`python -m tenantpilot simulate`): " + ", ".join(f"**{inert(n)}**" for _, n in demo)
                        + ". They sync through the real path (MSAL, Graph calls, the worker, DuckDB).")
-            added = set(tenants["tenant_id"].to_list()) if tenants.height else set()
-            if all(demo_id in added for demo_id, _ in demo):
+            present = set(tenants["tenant_id"].to_list()) if tenants.height else set()
+            if all(demo_id in present for demo_id, _ in demo):
                 st.caption("All demo tenants are added: sync them on the Sync page.")
-            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not added else "secondary"):
-                with ui.guard("add the demo tenants"):
+            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not present else "secondary"):
+                with guard("add the demo tenants"):
                     for demo_id, demo_name in demo:
                         store.add_tenant(demo_id, demo_name, "demo")
                 st.session_state["tenants_flash"] = f"Added {len(demo)} demo tenants."
@@ -99,13 +103,14 @@ with right:
     if not tenants.height:
         st.caption("Nothing to remove.")
     else:
-        labels = ui.tenant_labels(tenants)
-        victim = st.selectbox("Tenant", list(labels), format_func=ui.format_with(labels), index=None,
+        labels = tenant_labels(tenants)
+        victim = st.selectbox("Tenant", list(labels), format_func=format_with(labels), index=None,
                               placeholder="Choose a tenant", key="remove_tenant")
         sure = st.checkbox("I understand that its synced snapshots and history are deleted too",
                            key="remove_confirm", disabled=victim is None)
-        if st.button("Remove tenant", type="secondary", disabled=not (victim and sure), icon=":material/delete:"):
-            with ui.guard("remove the tenant"):
+        clicked = st.button("Remove tenant", type="secondary", disabled=not (victim and sure), icon=":material/delete:")
+        if clicked and victim is not None:
+            with guard("remove the tenant"):
                 removed = store.remove_tenant(victim)
             st.session_state["tenants_flash"] = (
                 f"Removed {labels[victim]} and its data." if removed else f"{labels[victim]} was already gone."
@@ -121,17 +126,17 @@ st.caption(f"Tenants sync on their own at `{cfg.sync_schedule}` (TENANTPILOT_SYN
            "A slot missed while the worker was stopped runs once when it is back. Baselines are never scheduled. "
            "The same as `python -m tenantpilot schedule set TENANT \"CRON\"|off|default`.")
 if tenants.height:
-    with ui.guard("read the schedules"):
+    with guard("read the schedules"):
         plans = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
-    st.dataframe(ui.inert_frame(ui.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
+    st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
                  column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
                                 "last_scheduled_at": st.column_config.DatetimeColumn(
                                     "Last scheduled run at", format="YYYY-MM-DD HH:mm")})
     labels = {p["tenant_id"]: p["display_name"] for p in plans if p["source"] != "baseline"}
     if labels:
         with st.form("tenant_schedule", border=True):
-            who = st.selectbox("Tenant", list(labels), format_func=ui.format_with(labels), key="schedule_tenant")
+            who = st.selectbox("Tenant", list(labels), format_func=format_with(labels), key="schedule_tenant")
             cron = st.text_input("Schedule", placeholder="0 2 * * *   ·   off   ·   default", key="schedule_cron",
                                  help="5 fields: minute hour day-of-month month day-of-week (0 or 7 = Sunday; "
                                       "day-of-month and day-of-week must both match). `off`: never on its own. "
@@ -142,9 +147,9 @@ if tenants.height:
             try:
                 text = None if wanted.lower() == "default" else schedule.validate(wanted)
             except schedule.ScheduleError as exc:
-                st.error(ui.inert(str(exc)), icon=":material/error:")
+                st.error(inert(str(exc)), icon=":material/error:")
             else:
-                with ui.guard("save the schedule"):
+                with guard("save the schedule"):
                     store.set_tenant_schedule(who, text)
                 st.session_state["tenants_flash"] = (f"{labels[who]} follows the global schedule again." if text is None
                                                      else f"{labels[who]}: schedule {text}.")
@@ -156,18 +161,6 @@ st.caption("A baseline is a set of exported policies you compare tenants with: u
            "export (IntuneManagement, IntuneCD, the Intune portal or Graph) or a .zip of the export folder. It is "
            "listed above as kind *baseline* and can be chosen as the baseline in Compare. Importing again under the "
            "same name replaces it. The same as `python -m tenantpilot import PATH --name NAME`.")
-
-
-def show_skipped(skipped: list[tuple[str, str]], heading: str) -> None:
-    """The files of an import that were left out, with the reason, as a table."""
-    if not skipped:
-        return
-    st.markdown(heading)
-    st.dataframe({"file": [ui.reveal(f) for f, _ in skipped], "reason": [ui.reveal(r) for _, r in skipped]},
-                 hide_index=True,
-                 column_config={"file": st.column_config.TextColumn("File", width="large"),
-                                "reason": st.column_config.TextColumn("Reason", width="large")},
-                 key="import_skipped")
 
 
 imported = st.session_state.pop("tenants_import", None)
@@ -185,16 +178,16 @@ if import_clicked:
     baseline_name = (baseline_name or "").strip()
     existed = baseline_id(baseline_name) in set(tenants["tenant_id"].to_list()) if baseline_name else False
     failure: uploads.UploadError | None = None
-    with st.spinner("Importing the export…"), ui.guard("import the baseline"):
+    with st.spinner("Importing the export…"), guard("import the baseline"):
         try:
             result = uploads.import_uploads(store, [(f.name, f.getvalue()) for f in files or []], baseline_name)
-        except uploads.UploadError as exc:  # a message for the user; anything else: ui.guard
+        except uploads.UploadError as exc:  # a message for the user; anything else: guard
             failure = exc
     if failure is not None:
         kept = f" The previous import of {baseline_name} is unchanged." if existed else ""
-        st.error(ui.inert(f"{failure}{kept}"), icon=":material/error:")
+        st.error(inert(f"{failure}{kept}"), icon=":material/error:")
         if isinstance(failure, uploads.NothingImported):
-            show_skipped(failure.skipped, f"**{len(failure.skipped):,} file(s) could not be read:**")
+            tenants_view.show_skipped(failure.skipped, f"**{len(failure.skipped):,} file(s) could not be read:**")
     else:
         st.session_state["tenants_import"] = {
             "message": (f"Imported baseline {baseline_name}: {result.policies:,} policies, {result.settings:,} "
@@ -205,6 +198,6 @@ if import_clicked:
         st.session_state["tenants_upload_round"] = upload_round + 1
         st.rerun()
 elif imported:
-    st.success(ui.inert(imported["message"]), icon=":material/check_circle:")
-    show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** (not policies, "
-                                      "or not readable):")
+    st.success(inert(imported["message"]), icon=":material/check_circle:")
+    tenants_view.show_skipped(imported["skipped"], f"**{len(imported['skipped']):,} file(s) were left out** "
+                                                   "(not policies, or not readable):")

@@ -209,11 +209,11 @@ def measure(db: Path, store: Store) -> dict[str, float]:
     clock("store: count of every current row", lambda: store.settings_count(*explore.filters_sql(explore.Filters())))
     clock("store: search 'setting 1234', first page", lambda: store.settings_page(
         *explore.filters_sql(explore.Filters(search="setting 1234"), texts=SEARCH_TEXTS), offset=0, limit=1000))
-    from tenantpilot.app import ui  # the page's column list (here, not at the top: bench_history imports this file)
+    from tenantpilot.app import compare_view  # Compare's columns (not at the top: bench_history imports this)
 
     compared = [baseline, *others[:10]]
     frame = clock("store: the rows Compare reads, 10 tenants + baseline",
-                  lambda: store.current_columns_of(compared, ui.compare_columns()))
+                  lambda: store.current_columns_of(compared, compare_view.compare_columns()))
     clock("compare.comparison of 10 tenants + baseline",
           lambda f=frame: compare.comparison(f, compared, baseline))
     del frame

@@ -102,6 +102,10 @@ def _norm_prefix(prefix: str) -> str:
     return prefix.rstrip("/").lower()
 
 
+
+#: collections whose changes the simulator's audit events carry no modifiedProperties for (record_audit)
+PROPERTY_NAMELESS = frozenset({"configurationPolicies", "compliancePolicies", "intents", "groupPolicyConfigurations"})
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Microsoft-IIS/10.0"
@@ -926,7 +930,9 @@ class GraphSimulator:
         body = body or {}
         old = tenant.change_setting(m["pid"], body["setting_id"], body.get("value"))
         policy = tenant.find_policy(m["pid"])
-        event = tenant.record_audit(policy, "Patch", body.get("actor")) if policy is not None else None
+        modified = ([(body["setting_id"], old, body.get("value"))] if policy is not None
+                    and policy.collection not in PROPERTY_NAMELESS else [])
+        event = tenant.record_audit(policy, "Patch", body.get("actor"), modified) if policy is not None else None
         return 200, {"old": old, "new": body.get("value"), "audit_event": event["id"] if event else None}
 
     def _serve_control(self, h: _Handler, method: str, path: str, raw_body: bytes) -> None:

@@ -400,7 +400,8 @@ class SimTenant:
                             "deviceAndAppManagementAssignmentFilterId": None,
                             "deviceAndAppManagementAssignmentFilterType": "none"}}]
 
-    def record_audit(self, policy: SimPolicy, operation: str, actor: str | None = None) -> JSON:
+    def record_audit(self, policy: SimPolicy, operation: str, actor: str | None = None,
+                     modified: list[tuple[str, Any, Any]] | None = None) -> JSON:
         """Record the auditEvent Intune writes when an admin changes (`Patch`) or deletes (`Delete`) a policy.
 
         The shape is Graph's documented auditEvent (learn.microsoft.com/graph/api/resources/
@@ -409,7 +410,13 @@ class SimTenant:
         (auditResource: displayName, modifiedProperties, type, auditResourceType, resourceId), category);
         `auditActorType` "ItPro" with a userPrincipalName is what IntuneCD reads as a person
         (almenscorner/IntuneCD intunecdlib/graph_request.py, makeAuditRequest). The activity and type
-        strings are illustrative: the docs give the properties, not every value Intune writes."""
+        strings are illustrative: the docs give the properties, not every value Intune writes.
+
+        `modified` fills the resource's `modifiedProperties` (auditProperty: displayName, oldValue,
+        newValue, all strings: learn.microsoft.com/graph/api/resources/intune-auditing-auditproperty).
+        The docs give the shape, not the names Intune writes; the simulator names a property-shaped
+        change by its property path (a settings-catalog, intent or template change gets none, so the
+        reader can only attribute it to the policy: the case it must handle honestly)."""
         entity = policy.collection[0].upper() + policy.collection[1:].rstrip("s")
         component = "MobileAppManagement" if policy.family == "appProtection" else "DeviceConfiguration"
         event = {
@@ -429,7 +436,12 @@ class SimTenant:
             "activityResult": "Success",
             "correlationId": str(uuid.uuid4()),
             "resources": [{"@odata.type": "microsoft.graph.auditResource", "displayName": policy.name,
-                           "modifiedProperties": [], "type": entity, "auditResourceType": entity,
+                           "modifiedProperties": [
+                               {"@odata.type": "microsoft.graph.auditProperty", "displayName": name,
+                                "oldValue": None if before is None else json.dumps(before),
+                                "newValue": None if after is None else json.dumps(after)}
+                               for name, before, after in modified or ()],
+                           "type": entity, "auditResourceType": entity,
                            "resourceId": policy.id}],
             "category": component,
         }

@@ -106,7 +106,7 @@ _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 def shown(markdown: str) -> str:
     """Markdown source as the reader sees it: backslash escapes and the invisible word joiners of
-    ui.inert resolved."""
+    escaping.inert resolved."""
     return _MARKDOWN_ESCAPE.sub(r"\1", markdown).replace("\u2060", "")
 
 

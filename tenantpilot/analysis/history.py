@@ -5,8 +5,9 @@ run at that point (its *base run*) and its current run needs, then applies drift
 the Changes page between two runs): a policy added, deleted or renamed is one line; setting changes are
 compared on configured values inside the policies both runs have; "Not configured" is no value.
 `seen_at` is when a sync first saw the change (the run where the new value began, or the old ended);
-`changed_by`, `activity`, `changed_at` say who changed the policy, where Intune's audit log recorded it
-(tenantpilot/sync/audit.py: the latest event on the policy after the base run and up to the sync that saw it).
+`changed_by`, `activity`, `changed_at`, `attribution` say who changed it, where Intune's audit log recorded it
+(tenantpilot/sync/audit.py: per setting where an event names it, else every admin of the policy, in the
+window after the base run and up to the sync that saw it).
 `parse_since` turns what a user types (7d, 2026-11-01, run:N) into a point; `report_rows` flattens the
 result for CSV/JSON, `report_text` for a terminal.
 """
@@ -181,7 +182,7 @@ def _events(before: pl.DataFrame, after: pl.DataFrame, counts: pl.DataFrame) -> 
 
 REPORT_COLUMNS: tuple[str, ...] = ("tenant", "tenant_id", "kind", "change", "policy_type", "policy", "setting",
                                    "category", "old_value", "new_value", "settings", "seen_at", "changed_by",
-                                   "activity", "changed_at", "base_run", "cur_run")
+                                   "activity", "changed_at", "attribution", "base_run", "cur_run")
 
 
 def report_rows(found: list[TenantChanges]) -> list[dict[str, object]]:
@@ -211,13 +212,16 @@ def _actor(row: dict[str, object]) -> dict[str, object]:
     return {k: row.get(k) for k in audit.ADDED}
 
 
-def _by(row: dict[str, object]) -> str:
-    """' by alice@contoso.com (Patch DeviceConfiguration, 2026-11-30 14:02)' where Intune recorded it."""
+def _by(row: dict[str, object], *, setting: bool = False) -> str:
+    """' by alice@contoso.com (Patch DeviceConfiguration, 2026-11-30 14:02)' where Intune recorded it; for a
+    setting that Intune's events name only by its policy, every admin of the policy, said to be per policy."""
     if not row.get("changed_by"):
         return ""
     at = row.get("changed_at")
     when = _when(at) if isinstance(at, datetime) else "?"
-    return f"  by {row['changed_by']} ({row.get('activity') or 'change'}, {when})"
+    per = "; per policy: Intune's audit log names the policy, not this setting" \
+        if setting and row.get("attribution") == audit.POLICY else ""
+    return f"  by {row['changed_by']} ({row.get('activity') or 'change'}, {when}{per})"
 
 
 def _when(at: datetime | None) -> str:
@@ -240,7 +244,7 @@ def report_text(found: list[TenantChanges], since: Since, limit: int = 200) -> s
             lines.append(f"  {s['change']:<15} {family_label(s['policy_type'])} > {policy} > {s['setting_name']}: "
                          f"{s['old_value'] if s['old_value'] is not None else 'Not configured'} → "
                          f"{s['new_value'] if s['new_value'] is not None else 'Not configured'}"
-                         f"  (seen {_when(s.get('seen_at'))}){_by(s)}")
+                         f"  (seen {_when(s.get('seen_at'))}){_by(s, setting=True)}")
         if t.settings.height > limit:
             lines.append(f"  … {t.settings.height - limit} more setting changes (use --format csv)")
         for c in t.carried.iter_rows(named=True):

@@ -12,8 +12,10 @@ resource (learn.microsoft.com/graph/api/resources/intune-auditing-auditevent) ha
 and activityOperationType ne 'Get'`, the actor is `userPrincipalName` for `auditActorType` "ItPro",
 else `applicationDisplayName`) and matches `resources[].resourceId` to the policy client-side.
 
-Kept: only the fields above. `modifiedProperties` (old and new values, which may be secrets) and
-the actor's IP address are dropped here, before anything is stored or logged.
+Kept: only the fields above, and of `modifiedProperties` (auditProperty: displayName, oldValue,
+newValue) only the names, which say which settings an event changed (sync/audit.py attributes a
+setting change to the event that names it). The old and new values (which may be secrets) and the
+actor's IP address are dropped here, before anything is stored or logged.
 
 A 403 (the permission is missing) or any other Graph error is a warning on the run naming what to
 do; it never fails the sync.
@@ -73,6 +75,12 @@ def _text(value: Any) -> str | None:
     return str(value) if isinstance(value, (str, int, float)) and str(value) != "" else None
 
 
+def _property_names(value: Any) -> list[str]:
+    """The displayName of each auditProperty (never its values)."""
+    return [name for p in value if isinstance(p, dict) and (name := _text(p.get("displayName")))] \
+        if isinstance(value, list) else []
+
+
 def event_row(item: dict[str, Any]) -> dict[str, Any] | None:
     """One auditEvent -> one EVENT_SCHEMA row (only the kept fields); None without an id."""
     event_id = _text(item.get("id"))
@@ -81,7 +89,8 @@ def event_row(item: dict[str, Any]) -> dict[str, Any] | None:
     actor: dict[str, Any] = item["actor"] if isinstance(item.get("actor"), dict) else {}
     resources = [r for r in item.get("resources") or () if isinstance(r, dict)]
     kept = [{"resourceId": _text(r.get("resourceId")), "displayName": _text(r.get("displayName")),
-             "type": _text(r.get("type"))} for r in resources]
+             "type": _text(r.get("type")), "properties": _property_names(r.get("modifiedProperties"))}
+            for r in resources]
     return {
         "event_id": event_id,
         "activity_time": parse_time(item.get("activityDateTime")),

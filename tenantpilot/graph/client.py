@@ -98,9 +98,15 @@ R = TypeVar("R")
 
 
 class TokenSource(Protocol):
-    """What the client needs from a token provider (``auth.TokenProvider`` fits)."""
+    """What the client calls on a token provider (``auth.TokenProvider`` is the one the product uses).
 
-    def get_token(self, force_refresh: bool = False) -> str: ...
+    ``tenant_id`` names the tenant in messages. ``get_token(force_refresh=True, rejected=<the token
+    Graph refused>)`` returns a new token, except that when several threads report the same refused
+    token at once only the first asks the authority again."""
+
+    tenant_id: str
+
+    def get_token(self, force_refresh: bool = False, *, rejected: str | None = None) -> str: ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,13 +432,10 @@ class GraphClient:
     def _token(self, *, force: bool = False, rejected: str | None = None) -> str:
         if not force:
             return self.token_provider.get_token()
-        try:
-            return self.token_provider.get_token(force_refresh=True, rejected=rejected)  # type: ignore[call-arg]
-        except TypeError:  # a provider without the `rejected` de-duplication
-            return self.token_provider.get_token(force_refresh=True)
+        return self.token_provider.get_token(force_refresh=True, rejected=rejected)
 
     def _tenant(self) -> str:
-        return str(getattr(self.token_provider, "tenant_id", "") or "the tenant")
+        return self.token_provider.tenant_id or "the tenant"
 
     def _wait(self, seconds: float, reason: str) -> None:
         """Sleep ``seconds`` (telling ``on_wait`` first when it is a long throttle/pacing wait)."""

@@ -314,105 +314,7 @@ class _Fetcher:
     # -- fast: the pipeline ---------------------------------------------------------------------
 
     def run_pipeline(self) -> None:
-        workers = max(2, self.client.max_concurrency * 2)  # HTTP itself is bounded by the client
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
-        pending: set[Future] = set()
-        cond = threading.Condition()
-        listed = 0
-        total_types = len(self.types)
-        self.progress("listing", 0, total_types)
-
-        def submit(fn: Callable[..., None], *args: Any) -> None:
-            with cond:
-                pending.add(pool.submit(fn, *args))
-
-        # Follow-ups wait in a buffer: full batches of 20 leave at once; a partial batch leaves
-        # after LINGER_S without new jobs, so pages of 25 and small types share POSTs.
-        buffer: list[_Job] = []
-        timer: list[threading.Timer] = []
-
-        closed: list[bool] = []
-
-        def flush(partial: bool) -> None:
-            with cond:
-                if closed:  # the pipeline ended (or failed): nothing more leaves
-                    return
-                while len(buffer) >= BATCH_LIMIT or (partial and buffer):
-                    group = buffer[:BATCH_LIMIT]
-                    del buffer[:BATCH_LIMIT]
-                    pending.add(pool.submit(run_group, group))
-                if timer:
-                    timer.pop().cancel()
-                if buffer:
-                    t = threading.Timer(LINGER_S, flush, (True,))
-                    t.daemon = True
-                    timer.append(t)
-                    t.start()
-                cond.notify_all()
-
-        def dispatch(jobs: list[_Job]) -> None:
-            if jobs:
-                with cond:
-                    buffer.extend(jobs)
-                flush(False)
-
-        def run_group(jobs: list[_Job]) -> None:
-            next_jobs: list[_Job] = []
-            self.run_jobs(jobs, next_jobs, None)
-            dispatch(next_jobs)
-
-        def list_type(ptype: PolicyType) -> None:
-            nonlocal listed
-            url = self.client.url_for(ptype.list_url, api_version=ptype.api_version)
-            try:
-                for page in list_pages(self.client, ptype):
-                    self.check_items(ptype, page, url)
-                    jobs: list[_Job] = []
-                    with self.lock:
-                        if ptype.key in self.skipped:
-                            return
-                        for item in page:
-                            if not ptype.keeps(item):
-                                continue
-                            policy = _Policy(ptype, item)
-                            self.policies.append(policy)
-                            jobs.extend(self.jobs_for(policy, item, ptype.follow_ups, item.get("id", "")))
-                            if policy.outstanding == 0:
-                                self.done_policies += 1
-                    dispatch(jobs)
-                with self.lock:
-                    self.listed.add(ptype.key)
-            except GraphError as e:
-                self.skip(ptype, e, on_list=True)
-            finally:
-                with self.lock:
-                    listed += 1
-                    self.progress("listing", listed, total_types)
-
-        for ptype in self.types:
-            submit(list_type, ptype)
-        try:
-            while True:
-                with cond:
-                    running = set(pending)
-                    if not running and buffer:
-                        cond.wait(LINGER_S * 4)  # the timer is about to flush the last jobs
-                        continue
-                if not running:
-                    break
-                done, _ = wait(running, timeout=LINGER_S, return_when=FIRST_EXCEPTION)
-                with cond:
-                    pending.difference_update(done)
-                for fut in done:
-                    fut.result()  # re-raise the first fatal error (AuthError, or a bug)
-        finally:
-            with cond:
-                closed.append(True)
-                for t in timer:
-                    t.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-        live = sum(1 for p in self.policies if p.ptype.key not in self.skipped)
-        self.progress("details", live, live)
+        _Pipeline(self).run()
 
     # -- listing ----------------------------------------------------------------------------
 
@@ -623,6 +525,111 @@ def list_pages(client: GraphClient, ptype: PolicyType) -> Iterator[list[dict[str
         return
     fields = {k: v for k, v in item.items() if k != "@odata.context"}  # as a list item carries none
     yield [{**fields, "id": item.get("id") or ptype.key, "displayName": ptype.label}]
+
+
+class _Pipeline:
+    """The fast mode's one run: every type listed at once, follow-ups batched as items arrive.
+
+    Follow-ups wait in ``buffer``: full batches of 20 leave at once; a partial batch leaves after
+    LINGER_S without new jobs (``timer``), so pages of 25 and small types share POSTs. Once ``closed``
+    (the run ended or failed) nothing more leaves. ``cond`` guards ``pending``, ``buffer``, ``timer``
+    and ``closed``; the fetcher's own lock guards what it collects."""
+
+    def __init__(self, fetcher: _Fetcher) -> None:
+        self.fetcher = fetcher
+        workers = max(2, fetcher.client.max_concurrency * 2)  # HTTP itself is bounded by the client
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        self.pending: set[Future] = set()
+        self.cond = threading.Condition()
+        self.buffer: list[_Job] = []
+        self.timer: threading.Timer | None = None
+        self.closed = False
+        self.listed = 0
+
+    def run(self) -> None:
+        f = self.fetcher
+        f.progress("listing", 0, len(f.types))
+        for ptype in f.types:
+            with self.cond:
+                self.pending.add(self.pool.submit(self.list_type, ptype))
+        try:
+            while True:
+                with self.cond:
+                    running = set(self.pending)
+                    if not running and self.buffer:
+                        self.cond.wait(LINGER_S * 4)  # the timer is about to flush the last jobs
+                        continue
+                if not running:
+                    break
+                done, _ = wait(running, timeout=LINGER_S, return_when=FIRST_EXCEPTION)
+                with self.cond:
+                    self.pending.difference_update(done)
+                for fut in done:
+                    fut.result()  # re-raise the first fatal error (AuthError, or a bug)
+        finally:
+            with self.cond:
+                self.closed = True
+                if self.timer:
+                    self.timer.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        live = sum(1 for p in f.policies if p.ptype.key not in f.skipped)
+        f.progress("details", live, live)
+
+    def flush(self, partial: bool) -> None:
+        with self.cond:
+            if self.closed:  # the pipeline ended (or failed): nothing more leaves
+                return
+            while len(self.buffer) >= BATCH_LIMIT or (partial and self.buffer):
+                group = self.buffer[:BATCH_LIMIT]
+                del self.buffer[:BATCH_LIMIT]
+                self.pending.add(self.pool.submit(self.run_group, group))
+            if self.timer:
+                self.timer.cancel()
+                self.timer = None
+            if self.buffer:
+                self.timer = threading.Timer(LINGER_S, self.flush, (True,))
+                self.timer.daemon = True
+                self.timer.start()
+            self.cond.notify_all()
+
+    def dispatch(self, jobs: list[_Job]) -> None:
+        if jobs:
+            with self.cond:
+                self.buffer.extend(jobs)
+            self.flush(False)
+
+    def run_group(self, jobs: list[_Job]) -> None:
+        next_jobs: list[_Job] = []
+        self.fetcher.run_jobs(jobs, next_jobs, None)
+        self.dispatch(next_jobs)
+
+    def list_type(self, ptype: PolicyType) -> None:
+        f = self.fetcher
+        url = f.client.url_for(ptype.list_url, api_version=ptype.api_version)
+        try:
+            for page in list_pages(f.client, ptype):
+                f.check_items(ptype, page, url)
+                jobs: list[_Job] = []
+                with f.lock:
+                    if ptype.key in f.skipped:
+                        return
+                    for item in page:
+                        if not ptype.keeps(item):
+                            continue
+                        policy = _Policy(ptype, item)
+                        f.policies.append(policy)
+                        jobs.extend(f.jobs_for(policy, item, ptype.follow_ups, item.get("id", "")))
+                        if policy.outstanding == 0:
+                            f.done_policies += 1
+                self.dispatch(jobs)
+            with f.lock:
+                f.listed.add(ptype.key)
+        except GraphError as e:
+            f.skip(ptype, e, on_list=True)
+        finally:
+            with f.lock:
+                self.listed += 1
+                f.progress("listing", self.listed, len(f.types))
 
 
 def fetch_definitions(client: GraphClient, ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,9 @@
 """One sync run: Graph -> flatten -> one DuckDB transaction. Runs inside the Huey consumer.
 
+It reads top to bottom: what the store already knows (read_cached) -> gather (Graph only; what else to
+ask for is decided by the pure plan helpers) -> flatten to Parquet parts -> the writes (caches, then the
+snapshot in one transaction).
+
 Status rules: every policy type read -> succeeded; some types not read (403, 5xx after retries,
 not served here) -> partial, and those types keep their last good rows, marked carried forward;
 no type read, or authentication failed -> failed with a clear error, and the previous snapshot
@@ -12,10 +16,11 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -23,10 +28,10 @@ from tenantpilot import logs
 from tenantpilot.config import Settings
 from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
-from tenantpilot.graph.audit import fetch_audit_events
+from tenantpilot.graph.audit import AuditRead, fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
-from tenantpilot.graph.directory import FILTER, GROUP, fetch_names
+from tenantpilot.graph.directory import FILTER, GROUP, DirectoryNames, fetch_names
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     CATALOG_COLLECTIONS,
@@ -38,7 +43,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
-from tenantpilot.sync.snapshot import inline_definitions, write_parts
+from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
@@ -98,37 +103,115 @@ def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[Type
     return out
 
 
-def assignment_names(client: GraphClient, store: Store, tenant_id: str,
-                     policies: Sequence[tuple[str, dict]]) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """Names of the groups and filters the policies are assigned with: the tenant's cache, plus what
-    Graph gives for ids not cached yet (graph/directory.py). Returns (names by kind, warnings)."""
+# --- what the store already knows, read once before Graph is asked ---------------------------------
+@dataclass(frozen=True)
+class Cached:
+    definition_ids: set[str]  # setting definitions cached (the same in every tenant)
+    unknown_ids: set[str]  # definition ids Graph did not know when last asked
+    names: dict[str, dict[str, str]]  # the tenant's group and filter names by id
+    since: datetime | None  # when the tenant's latest good sync started (audit events are read from there)
+
+
+def read_cached(store: Store, tenant_id: str) -> Cached:
+    with store.reading():
+        done = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=1)
+        since = done["started_at"][0] if done.height and done["started_at"][0] is not None else None
+        return Cached(store.definition_ids(), store.unknown_definition_ids(), store.directory_names(tenant_id), since)
+
+
+# --- plan: pure decisions about what else to ask Graph for --------------------------------------------
+def missing_definitions(policies: Sequence[tuple[str, dict]], cached: Cached, fresh: Mapping[str, dict]) -> set[str]:
+    """Definitions the catalog-shaped policies reference that neither the cache, this run's answers nor
+    Graph's earlier "unknown" cover."""
+    needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies if family in CATALOG_SHAPED))
+    return needed - cached.definition_ids - fresh.keys() - cached.unknown_ids
+
+
+def needed_definitions(policies: Sequence[tuple[str, dict]]) -> set[str]:
+    """Every definition id the rows will be named from: catalog-shaped references and intent settings."""
+    needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies if family in CATALOG_SHAPED))
+    return needed | {str(s.get("definitionId")) for family, raw in policies if family == ENDPOINT_SECURITY_INTENT
+                     for s in raw.get("settings") or ()}
+
+
+def templates_to_read(policies: Sequence[tuple[str, dict]], known: set[str]) -> list[str]:
+    """Intents name their settings from their templates' categories: the templates with a setting not cached."""
+    return sorted({str(raw["templateId"]) for family, raw in policies
+                   if family == ENDPOINT_SECURITY_INTENT and raw.get("templateId")
+                   and any(str(s.get("definitionId")) not in known for s in raw.get("settings") or ())})
+
+
+def names_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapping[str, str]]) -> tuple[set[str], bool]:
+    """(group ids without a cached name, whether any assignment filter lacks one)."""
     targets: list[dict] = [a["target"] for _, raw in policies for a in raw.get("assignments") or ()
                            if isinstance(a, dict) and isinstance(a.get("target"), dict)]
     group_ids = {str(t["groupId"]) for t in targets if t.get("groupId")}
     filter_ids = {str(t["deviceAndAppManagementAssignmentFilterId"]) for t in targets
                   if t.get("deviceAndAppManagementAssignmentFilterId")}
-    names = store.directory_names(tenant_id)
-    names.setdefault(GROUP, {})
-    names.setdefault(FILTER, {})
     # the assignment filters themselves are a type the sync reads (issue 19): their names come with them
-    synced_filters = {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
-                      if family == ASSIGNMENT_FILTER and raw.get("id") and raw.get("displayName")}
-    names[FILTER].update(synced_filters)
-    missing = group_ids - names[GROUP].keys()
-    need_filters = bool(filter_ids - names[FILTER].keys())
-    if not missing and not need_filters:
-        return names, []
-    found = fetch_names(client, missing, filters=need_filters)
-    store.save_directory_names(tenant_id, found.names)
-    for kind, fresh in found.names.items():
-        names[kind].update(fresh)
-    return names, found.warnings
+    known_filters = (names.get(FILTER) or {}).keys() | synced_filter_names(policies).keys()
+    return group_ids - (names.get(GROUP) or {}).keys(), bool(filter_ids - known_filters)
 
 
-def previous_sync_start(store: Store, tenant_id: str) -> datetime | None:
-    """When the tenant's latest succeeded or partial sync started (audit events are read from there)."""
-    done = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=1)
-    return done["started_at"][0] if done.height and done["started_at"][0] is not None else None
+def synced_filter_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
+    """{id: name} of the assignment filters the sync read as objects (policy type assignmentFilters)."""
+    return {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
+            if family == ASSIGNMENT_FILTER and raw.get("id") and raw.get("displayName")}
+
+
+# --- gather: Graph only ---------------------------------------------------------------------------------
+@dataclass
+class Gathered:
+    """Everything Graph said in one run."""
+
+    result: FetchResult
+    outcomes: list[TypeOutcome]
+    policies: list[tuple[str, dict]]  # (family, raw JSON)
+    definitions: dict[str, dict]  # definitions Graph gave in this run
+    not_in_graph: set[str]  # definitions asked for that Graph does not know
+    names: DirectoryNames  # names found for ids not cached
+    audit: AuditRead
+    requests: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.result.warnings, *self.names.warnings, *self.audit.warnings]
+
+
+def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
+    """Read the tenant from Graph: its policies, then the definitions, template categories, group and
+    filter names and audit events the cache lacks. Raises SyncError when Graph let it read no type."""
+    # Setting definitions are the same in every tenant: with a warm cache the settings calls skip
+    # $expand=settingDefinitions and only the definitions still missing are fetched.
+    types = without_expanded_definitions() if cached.definition_ids else POLICY_TYPES
+    result = fetch_tenant(client, types=types, on_progress=reporter.update)
+    outcomes = type_outcomes(types, result)
+    if not any(t.read for t in outcomes):
+        raise SyncError("Graph let this sync read no policy type: " + "; ".join(result.warnings))
+    policies = [(p.family, p.raw) for p in result.policies]
+    fresh = inline_definitions(policies)
+    not_in_graph: set[str] = set()
+    missing = missing_definitions(policies, cached, fresh)
+    if missing:
+        # the cheap way: the settings of as few policies as cover every missing definition, expanded
+        # with their definitions (one request per policy, not one per definition)
+        needs = {(p.type_key, p.id): referenced_definition_ids(p.raw) & missing for p in result.policies
+                 if p.type_key in CATALOG_COLLECTIONS}
+        chosen = covering_policies(needs)
+        reporter.update("definitions", 0, len(chosen))
+        found = {k: v for k, v in fetch_expanded_settings(client, chosen).items() if k not in cached.definition_ids}
+        fresh |= found
+        not_in_graph = missing - found.keys()  # Graph does not know them: not asked again
+    templates = templates_to_read(policies, cached.definition_ids)
+    if templates:
+        fresh |= fetch_template_definitions(client, templates)
+    reporter.update("names", 0, None)
+    group_ids, need_filters = names_to_read(policies, cached.names)
+    names = fetch_names(client, group_ids, filters=need_filters) if group_ids or need_filters else DirectoryNames()
+    # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
+    reporter.update("audit events", 0, None)
+    audit = fetch_audit_events(client, cached.since)
+    return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests)
 
 
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
@@ -159,60 +242,28 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             tenant_id = store.resolve_tenant_guid(tenant_id, guid)
             fields["tenant"] = tenant_id
         client.on_wait = reporter.wait  # "waiting for Graph's throttle (N s)" on the Sync page
-        # Setting definitions are the same in every tenant: with a warm cache the settings calls
-        # skip $expand=settingDefinitions and only the definitions still missing are fetched.
-        known = store.definition_ids()
-        types = without_expanded_definitions() if known else POLICY_TYPES
-        result = fetch_tenant(client, types=types, on_progress=reporter.update)
-        outcomes = type_outcomes(types, result)
-        if not any(t.read for t in outcomes):
-            raise SyncError("Graph let this sync read no policy type: " + "; ".join(result.warnings))
-        policies = [(p.family, p.raw) for p in result.policies]
-        fresh = inline_definitions(policies)
-        needed = set().union(*(referenced_definition_ids(raw) for family, raw in policies
-                               if family in CATALOG_SHAPED))
-        unknown = store.unknown_definition_ids()
-        missing = needed - known - fresh.keys() - unknown
-        if missing:
-            # the cheap way: the settings of as few policies as cover every missing definition,
-            # expanded with their definitions (one request per policy, not one per definition)
-            needs = {(p.type_key, p.id): referenced_definition_ids(p.raw) & missing for p in result.policies
-                     if p.type_key in CATALOG_COLLECTIONS}
-            chosen = covering_policies(needs)
-            reporter.update("definitions", 0, len(chosen))
-            found = {k: v for k, v in fetch_expanded_settings(client, chosen).items() if k not in known}
-            fresh |= found
-            store.save_unknown_definitions(missing - found.keys())  # Graph does not know them: not asked again
-        # intents: names come from their templates' categories, once per template not yet cached
-        intents = [raw for family, raw in policies if family == ENDPOINT_SECURITY_INTENT]
-        intent_ids = {str(s.get("definitionId")) for raw in intents for s in raw.get("settings") or ()}
-        templates = {str(raw["templateId"]) for raw in intents
-                     if raw.get("templateId") and any(str(s.get("definitionId")) not in known
-                                                      for s in raw.get("settings") or ())}
-        if templates:
-            fresh |= fetch_template_definitions(client, sorted(templates))
-        needed |= intent_ids
-        reporter.update("names", 0, None)
-        names, name_warnings = assignment_names(client, store, tenant_id, policies)
-        # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
-        reporter.update("audit events", 0, None)
-        audit = fetch_audit_events(client, previous_sync_start(store, tenant_id))
-        name_warnings = [*name_warnings, *audit.warnings]
-        requests_made = client.stats.requests
-        if fresh:
-            store.save_definitions(fresh)
-        reporter.update("flattening", 0, len(result.policies))
-        definitions = store.definitions(sorted(needed)) if needed else {}
-        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
-            parts = write_parts(policies, Path(tmp), definitions, names=names)
+        cached = read_cached(store, tenant_id)
+        got = gather(client, cached, reporter)
+        reporter.update("flattening", 0, len(got.result.policies))
+        needed = needed_definitions(got.policies)
+        definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
+                       **{k: v for k, v in got.definitions.items() if k in needed}}
+        names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in (GROUP, FILTER)}
+        names[FILTER].update(synced_filter_names(got.policies))
+        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
+            parts = write_parts(got.policies, Path(tmp), definitions, names=names)
             reporter.update("saving", 0, None)
-            status = "succeeded" if all(t.read for t in outcomes) else "partial"
+            # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot
+            store.save_definitions(got.definitions)
+            store.save_unknown_definitions(got.not_in_graph)
+            store.save_directory_names(tenant_id, got.names.names)
+            status = "succeeded" if all(t.read for t in got.outcomes) else "partial"
             written = store.write_snapshot(
-                run_id, tenant_id, parts=parts, status=status, request_count=requests_made,
-                warnings=[*result.warnings, *name_warnings], types=outcomes,
-                type_of={p.id: p.type_key for p in result.policies if p.type_key})
+                run_id, tenant_id, parts=parts, status=status, request_count=got.requests,
+                warnings=got.warnings, types=got.outcomes,
+                type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
         try:  # the audit events; the snapshot is written, so this never fails the run
-            store.save_audit_events(tenant_id, run_id, audit.events)
+            store.save_audit_events(tenant_id, run_id, got.audit.events)
         except (StoreError, duckdb.Error) as exc:
             logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
         try:  # the overview's aggregates; the snapshot is written, so this never fails the run
@@ -222,7 +273,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
-                 requests=requests_made, warnings=[*result.warnings, *name_warnings])
+                 requests=got.requests, warnings=got.warnings)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)

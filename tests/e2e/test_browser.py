@@ -424,6 +424,11 @@ def test_compare_in_a_real_browser(server, page):
     assert filename == "tenantpilot-compare.csv"
     text = data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text  # formula injection neutralised
+    # the customer report, built on click: the compared tenants against the baseline
+    filename, data = download(page, "Report (PDF)")
+    assert filename == "tenantpilot-report.pdf" and data.startswith(b"%PDF-")
+    filename, data = download(page, "Report (Excel)")
+    assert filename == "tenantpilot-report.xlsx" and data.startswith(b"PK")  # a zip, as every .xlsx
 
 
 # --- text others wrote renders as text (issue 9) ---------------------------------------------
@@ -469,7 +474,7 @@ def assert_inert(page, fetched: list[str], *, shown: bool = True) -> None:
     canvas): no link to evil.example, no image, no fetch of it."""
     main = page.locator("[data-testid='stMain']")
     if shown:
-        assert MARKDOWN_NAME in main.inner_text().replace("\u2060", "")  # ui.inert's invisible word joiners
+        assert MARKDOWN_NAME in main.inner_text().replace("\u2060", "")  # escaping.inert's invisible word joiners
     assert page.locator("a[href*='evil.example']").count() == 0
     assert page.locator("img[src*='127.0.0.1:9']").count() == 0 and main.locator("img").count() == 0
     assert not [u for u in fetched if urlsplit(u).netloc in ("127.0.0.1:9", "evil.example")], fetched
@@ -477,7 +482,7 @@ def assert_inert(page, fetched: list[str], *, shown: bool = True) -> None:
 
 
 def headings(page) -> list[str]:
-    """The text of every heading in the page, as read (without ui.inert's invisible word joiners)."""
+    """The text of every heading in the page, as read (without escaping.inert's invisible word joiners)."""
     return [t.replace("\u2060", "").strip() for t in
             page.locator("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3")
             .all_inner_texts()]

@@ -77,9 +77,9 @@ def test_removing_a_tenant_removes_its_data(filled):
 
 
 def test_tenants_lists_kinds_and_demo_button(filled, monkeypatch):
-    from tenantpilot.app import ui
+    from tenantpilot.app import tenants_view
 
-    monkeypatch.setattr(ui, "demo_tenants", lambda: [("demo-1.example.com", "Demo One")])
+    monkeypatch.setattr(tenants_view, "demo_tenants", lambda: [("demo-1.example.com", "Demo One")])
     at = app()
     table = find_table(at, "display_name", "tenant_id", "kind")
     assert set(table["display_name"]) == set(NAMES.values())

@@ -375,13 +375,13 @@ def test_imported_baseline_assignments_are_listed(db):
 
 
 def test_with_many_tenants_the_assignments_tab_reads_only_the_chosen_ones(db, monkeypatch):
-    """Above ui.ASSIGNMENTS_ALL_TENANTS tenants the tab asks which tenants to list instead of loading
+    """Above explore_view.ASSIGNMENTS_ALL_TENANTS tenants the tab asks which tenants to list instead of loading
     every tenant's assignments; once one is chosen, only its assignments are read."""
-    from tenantpilot.app import ui
+    from tenantpilot.app import explore_view
 
     uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES")
     uploads.import_uploads(db, [("CES.zip", zip_folder(INTUNECD))], "CES copy")
-    monkeypatch.setattr(ui, "ASSIGNMENTS_ALL_TENANTS", 1)
+    monkeypatch.setattr(explore_view, "ASSIGNMENTS_ALL_TENANTS", 1)
     at = app("explore")
     at.session_state["ex_view"] = "Assignments"
     healthy(at.run())

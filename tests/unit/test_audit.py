@@ -3,6 +3,7 @@ the pure join of events to policy changes (tenantpilot/sync/audit.py)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +25,8 @@ def at(hhmm: str) -> datetime:
 
 
 def graph_event(eid: str, when: str, policy_ids: list[str], upn: str | None = "alice@contoso.com",
-                app: str | None = None, activity: str = "Patch DeviceConfiguration", operation: str = "Patch") -> dict:
+                app: str | None = None, activity: str = "Patch DeviceConfiguration", operation: str = "Patch",
+                properties: tuple[str, ...] = ("wiFiPreSharedKey",)) -> dict:
     """An auditEvent in Graph's documented shape (intune-auditing-auditevent)."""
     return {"@odata.type": "#microsoft.graph.auditEvent", "id": eid, "displayName": activity,
             "componentName": "DeviceConfiguration", "activity": activity,
@@ -34,8 +36,9 @@ def graph_event(eid: str, when: str, policy_ids: list[str], upn: str | None = "a
                       "applicationDisplayName": app, "ipAddress": "203.0.113.9", "userPermissions": ["*"]},
             "resources": [{"@odata.type": "microsoft.graph.auditResource", "displayName": f"Policy {p}",
                            "type": "DeviceConfiguration", "resourceId": p,
-                           "modifiedProperties": [{"displayName": "wiFiPreSharedKey", "oldValue": "hunter2",
-                                                   "newValue": "s3cr3t-new"}]} for p in policy_ids]}
+                           "modifiedProperties": [{"displayName": name, "oldValue": "hunter2",
+                                                   "newValue": "s3cr3t-new"} for name in properties]}
+                          for p in policy_ids]}
 
 
 def events_frame(*items: dict, tenant: str = T) -> pl.DataFrame:
@@ -50,6 +53,7 @@ def test_event_row_keeps_only_the_listed_fields():
     assert (row["actor_upn"], row["actor_type"], row["activity"], row["operation_type"], row["component"]) == (
         "alice@contoso.com", "ItPro", "Patch DeviceConfiguration", "Patch", "DeviceConfiguration")
     assert row["resource_ids"] == ["p1", "p2"]
+    assert json.loads(row["resources"])[0]["properties"] == ["wiFiPreSharedKey"]  # the name, never the values
     text = repr(row)
     assert "hunter2" not in text and "s3cr3t-new" not in text and "203.0.113.9" not in text
     assert event_row({"activityDateTime": "2026-12-01T10:00:00Z"}) is None  # no id: not an event
@@ -80,12 +84,14 @@ EVENTS = events_frame(
 ).vstack(events_frame(graph_event("x1", "10:40", ["p9"], upn="mallory@fabrikam.com"), tenant=OTHER))
 
 
-# (tenant, policy, window start, window end) -> (changed_by, activity, changed_at)
+# (tenant, policy, window start, window end) -> (changed_by, changed_at): a policy's change is attributed to
+# every actor who touched the policy in the window, the latest last (the events name the policy only)
 @pytest.mark.parametrize("tenant, policy, start, end, by, when", [
-    (T, "p1", "10:00", "11:00", "IntuneCD", "10:45"),  # the latest of e2 and e3; an app when no user
+    (T, "p1", "10:00", "11:00", "alice@contoso.com, IntuneCD", "10:45"),  # e2 and e3; an app when no user
     (T, "p1", "10:00", "10:40", "alice@contoso.com", "10:30"),
     (T, "p1", "08:00", "09:30", "bob@contoso.com", "09:00"),
     (T, "p1", None, "09:30", "bob@contoso.com", "09:00"),  # no lower bound
+    (T, "p1", None, "11:00", "bob@contoso.com, alice@contoso.com, IntuneCD", "10:45"),
     (T, "p2", "10:00", "11:00", "IntuneCD", "10:45"),  # one event, two resources
     (T, "p1", "10:45", "11:00", None, None),  # the start is exclusive
     (T, "p1", "09:00", "10:30", "alice@contoso.com", "10:30"),  # the end is inclusive
@@ -102,8 +108,9 @@ def test_attach_actors(tenant, policy, start, end, by, when):
     out = attach_actors(changes, EVENTS).row(0, named=True)
     assert out["changed_by"] == by
     if when is None:
-        assert out["changed_at"] is None and out["activity"] is None
+        assert out["changed_at"] is None and out["activity"] is None and out["attribution"] is None
     else:
+        assert out["attribution"] == "policy"
         assert out["changed_at"] == at(when)
         assert out["activity"] in ("Patch DeviceConfiguration", "Delete DeviceConfiguration")
 
@@ -115,18 +122,45 @@ def test_attach_actors_keeps_rows_order_and_columns_and_mixed_time_zones():
         "window_start": [at("10:00").astimezone(berlin)] * 3, "window_end": [at("11:00").astimezone(berlin)] * 3})
     out = attach_actors(changes, EVENTS)
     assert out.columns == ["tenant_id", "policy_id", "setting", "window_start", "window_end",
-                           "changed_by", "activity", "changed_at"]
+                           "changed_by", "activity", "changed_at", "attribution"]
     assert out["setting"].to_list() == ["a", "b", "c"]
-    assert out["changed_by"].to_list() == [None, "IntuneCD", "IntuneCD"]
+    assert out["changed_by"].to_list() == [None, "alice@contoso.com, IntuneCD", "alice@contoso.com, IntuneCD"]
 
 
 def test_attach_actors_without_events_or_changes():
     changes = pl.DataFrame({"tenant_id": [T], "policy_id": ["p1"], "window_start": [None],
                             "window_end": [at("11:00")]})
     assert attach_actors(changes, EVENTS.clear())["changed_by"].to_list() == [None]
-    assert attach_actors(changes.clear(), EVENTS).columns[-3:] == ["changed_by", "activity", "changed_at"]
+    assert attach_actors(changes.clear(), EVENTS).columns[-4:] == ["changed_by", "activity", "changed_at", "attribution"]
     with pytest.raises(ValueError, match="window_end"):
         attach_actors(changes.drop("window_end"), EVENTS)
+
+
+# Two admins change two settings of one policy in one window: each setting names its own admin where the
+# event lists it among its modified properties (any case; a catalog key's definition id; a nested key's
+# last segment); a setting no event names falls back to the policy: both admins, said to be per policy.
+SETTING_EVENTS = events_frame(
+    graph_event("s1", "10:10", ["p1"], upn="alice@contoso.com", properties=("PasswordRequired",)),
+    graph_event("s2", "10:20", ["p1"], upn="bob@contoso.com", properties=("passwordMinimumLength",)),
+    graph_event("s3", "10:30", ["p2"], upn="carol@contoso.com",
+                properties=("device_vendor_msft_policy_config_defender_allowarchivescanning",)),
+    graph_event("s4", "10:40", ["p3"], upn="dave@contoso.com", properties=()),
+)
+
+
+@pytest.mark.parametrize("policy, setting_key, by, attribution", [
+    ("p1", "passwordRequired", "alice@contoso.com", "setting"),
+    ("p1", "passwordMinimumLength", "bob@contoso.com", "setting"),
+    ("p1", "passwordExpirationDays", "alice@contoso.com, bob@contoso.com", "policy"),
+    ("p2", "device_vendor_msft_policy_config_defender_allowarchivescanning/child_0", "carol@contoso.com", "setting"),
+    ("p3", "defenderScanType", "dave@contoso.com", "policy"),  # the event names no property
+    ("p4", "passwordRequired", None, None),
+])
+def test_attach_actors_names_the_admin_of_each_setting(policy, setting_key, by, attribution):
+    changes = pl.DataFrame({"tenant_id": [T], "policy_id": [policy], "setting_key": [setting_key],
+                            "window_start": [at("10:00")], "window_end": [at("11:00")]})
+    out = attach_actors(changes, SETTING_EVENTS).row(0, named=True)
+    assert (out["changed_by"], out["attribution"]) == (by, attribution)
 
 
 def test_store_keeps_events_once_and_reads_a_window(tmp_path: Path):

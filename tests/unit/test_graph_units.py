@@ -242,7 +242,7 @@ def test_redact_headers():
 class _NoTokens:
     tenant_id = "contoso.onmicrosoft.com"
 
-    def get_token(self, force_refresh: bool = False) -> str:  # pragma: no cover - never called
+    def get_token(self, force_refresh: bool = False, *, rejected: str | None = None) -> str:  # pragma: no cover
         raise AssertionError("no network in unit tests")
 
 

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from graphsim.authority import JWT_BEARER, TokenAuthority
 from tenantpilot import logs
 from tenantpilot.analysis import compare, explore, export
-from tenantpilot.app import ui
+from tenantpilot.app import escaping, messages
 from tenantpilot.config import ConfigError, launch_values, load_settings, private_files
 from tenantpilot.flatten import secrets
 from tenantpilot.flatten.constants import MAX_DEPTH
@@ -308,16 +308,32 @@ HOSTILE_TEXT: list[tuple[str, str, str]] = [
 
 @pytest.mark.parametrize("case, text, screen", HOSTILE_TEXT, ids=[row[0] for row in HOSTILE_TEXT])
 def test_hostile_text_is_escaped_for_markdown_and_revealed_for_tables(case, text, screen):
-    escaped = ui.inert(text)
+    escaped = escaping.inert(text)
     assert shown(escaped) == screen  # CommonMark resolves each escape to the character itself
     assert not re.search(r"(?<!\\)[!-/:-@\[-`{-~]", re.sub(r"\\.", "", escaped))  # no punctuation unescaped
     # what Streamlit's Markdown then rewrites in text (GFM autolinks, emoji): nothing left to rewrite
     text_node = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", escaped)
     assert not re.search(r"https?://|www(?=\.)|[-.\w+]@[-\w]+\.|:[\w+-]+:|:material/", text_node, re.I), text_node
-    assert ui.reveal(text) == screen
-    frame = ui.inert_frame(pl.DataFrame({text: [text], "n": [1]}))
+    assert escaping.reveal(text) == screen
+    frame = escaping.inert_frame(pl.DataFrame({text: [text], "n": [1]}))
     assert frame.columns == [screen, "n"] and frame[screen].to_list() == [screen]
-    assert ui.inert_json({text: [text]}) == {screen: [screen]}
+    assert escaping.inert_json({text: [text]}) == {screen: [screen]}
+
+
+@pytest.mark.parametrize("case, text, screen", HOSTILE_TEXT, ids=[row[0] for row in HOSTILE_TEXT])
+@pytest.mark.parametrize("status", ["carried", "missing"])
+def test_a_hostile_tenant_name_is_inert_in_the_carried_forward_banner(case, text, screen, status):
+    """The banner of Explore and Compare (st.warning: Markdown) names the tenant whose data is not
+    current: the name shows as itself, never as a link, image, colour or heading. The row has the
+    columns of Store.current_carried, which the banner is given."""
+    carried = pl.DataFrame(
+        {"tenant_id": ["t1"], "tenant": [text], "label": ["Settings catalog"], "status": [status],
+         "reason": ["forbidden"], "carried_from_run": [3], "carried_from_at": [None]},
+        schema_overrides={"carried_from_at": pl.Datetime("us", "UTC")})
+    (line,) = messages.carried_lines(carried)
+    assert shown(line).startswith(f"{screen} · Settings catalog: ")
+    name = line.split(" · Settings catalog")[0]
+    assert not re.search(r"(?<!\\)[!-/:-@\[-`{-~]", re.sub(r"\\.", "", name))  # no punctuation unescaped
 
 
 def markdown_values(at) -> list[str]:
@@ -685,7 +701,7 @@ def test_streamlit_config_keeps_the_app_local_with_xsrf_cors_and_a_host_allow_li
     assert set(server["allowedHosts"]) == {"127.0.0.1", "localhost", "::1"}
     readme = (ROOT / "README.md").read_text()
     assert "no login" in readme and "STREAMLIT_SERVER_ALLOWED_HOSTS" in readme and "auth_basic" in readme
-    assert "no login" in ui.NO_LOGIN
+    assert "no login" in messages.NO_LOGIN
 
 
 def _jwt(header: dict, claims: dict, signature: bytes = b"") -> str:

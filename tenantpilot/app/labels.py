@@ -1,0 +1,54 @@
+"""Labels: how pages name things: policy families, tenants (with a kind marker), durations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from tenantpilot import families
+from tenantpilot.app.escaping import reveal
+
+KIND_MARK = {"baseline": "◆ ", "demo": ""}
+KIND_SUFFIX = {"baseline": " (baseline)", "demo": " (demo)"}
+
+
+def family_label(policy_type: str) -> str:
+    return families.label(policy_type)
+
+
+def with_family_labels(frame: pl.DataFrame, column: str = "policy_type") -> pl.DataFrame:
+    """For display only: the policy_type column as the families' labels (filters keep the raw ids)."""
+    from tenantpilot.analysis.explore import with_family_labels as labelled
+
+    return labelled(frame, column)
+
+
+def labelled_csv(frame: pl.DataFrame) -> bytes:
+    """A download's CSV: the frame with the families' labels in its policy_type column."""
+    from tenantpilot.analysis.export import to_csv_bytes
+
+    return to_csv_bytes(with_family_labels(frame))
+
+
+def tenant_label(row: dict[str, Any]) -> str:
+    kind = row.get("kind") or "tenant"
+    return f"{KIND_MARK.get(kind, '')}{reveal(row['display_name'])}{KIND_SUFFIX.get(kind, '')}"
+
+
+def tenant_labels(frame: pl.DataFrame) -> dict[str, str]:
+    """tenant_id -> label with a kind marker ("◆ Name (baseline)"), unique."""
+    from tenantpilot.analysis.explore import unique_labels
+
+    return unique_labels({r["tenant_id"]: tenant_label(r) for r in frame.iter_rows(named=True)})
+
+
+def format_with(labels: dict[str, str]) -> Callable[[str], str]:
+    return lambda key: labels.get(key, key)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

@@ -1,0 +1,77 @@
+"""Sync's widgets: one run as a card (queued, running with its progress, finished with its figures),
+and the history table with links to Explore and Compare filtered to the run's tenant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import polars as pl
+import streamlit as st
+
+from tenantpilot.app.escaping import inert, inert_frame
+from tenantpilot.app.labels import duration
+from tenantpilot.ops import progress
+
+
+def render_run(run: dict[str, Any], prog: dict[str, Any] | None) -> None:
+    """One run as a card: its status badge, live progress while it runs, its figures or error when done."""
+    name = inert(run["display_name"] or run["tenant_id"])
+    status = run["status"]
+    head = f"**{name}** · run {run['run_id']}"
+    if status == "queued":
+        st.markdown(f"{head} · :gray-badge[queued] — waiting for the worker")
+    elif status == "running":
+        phase = inert(progress.waiting_text(prog) or (prog or {}).get("phase") or "starting")
+        done, total = (prog or {}).get("done") or 0, (prog or {}).get("total")
+        st.markdown(f"{head} · :blue-badge[running] — {phase}" + (f" {done:,}/{total:,}" if total else ""))
+        st.progress(min(done / total, 1.0) if total else 0.0)
+    else:
+        color = {"succeeded": "green", "partial": "orange", "failed": "red"}.get(status, "gray")
+        detail = ""
+        if status in ("succeeded", "partial"):
+            detail = (f" — {run['policy_count'] or 0:,} policies, {run['setting_count'] or 0:,} settings, "
+                      f"{run['request_count'] or 0:,} requests in {duration(run['duration_s'])}")
+        st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
+        if run["error"]:
+            st.error(inert(run["error"]))
+    for warning in json.loads(run["warnings"] or "[]"):
+        st.warning(inert(warning))
+
+
+def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
+    """Finished runs, one compact row each, with links to Explore and Compare filtered to the tenant."""
+    label = pl.col("tenant_id").replace_strict(labels, default=pl.col("tenant_id"), return_dtype=pl.String)
+    st.dataframe(
+        inert_frame(history.select(
+            "run_id", pl.col("display_name").alias("tenant"), "status", "queued_at", "duration_s", "policy_count",
+            "setting_count", "request_count",
+            pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
+            .alias("warnings"),
+            pl.coalesce(pl.col("error"), pl.col("warnings").map_elements(
+                lambda w: (json.loads(w or "[]") or [None])[0], return_dtype=pl.String)).alias("error"),
+            ("/explore?" + label.map_elements(lambda t: urlencode({"ex_tenants": t}), return_dtype=pl.String))
+            .alias("explore"),
+            ("/compare?" + label.map_elements(lambda t: urlencode({"cmp_tenants": t}), return_dtype=pl.String))
+            .alias("compare"),
+        )),
+        hide_index=True, placeholder="—",
+        column_config={
+            "run_id": st.column_config.NumberColumn("Run", format="%d"),
+            "tenant": "Tenant",
+            "status": "Status",
+            "queued_at": st.column_config.DatetimeColumn("Queued", format="YYYY-MM-DD HH:mm:ss"),
+            "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+            "policy_count": st.column_config.NumberColumn("Policies", format="localized"),
+            "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
+            "request_count": st.column_config.NumberColumn("Requests", format="localized"),
+            "warnings": st.column_config.NumberColumn("Warnings"),
+            "error": st.column_config.TextColumn("Error or first warning", width="large"),
+            "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
+            "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
+        },
+        column_order=("run_id", "tenant", "status", "explore", "compare", "queued_at", "duration_s", "policy_count",
+                      "setting_count", "request_count", "warnings", "error"),
+        key="sync_history",
+    )
