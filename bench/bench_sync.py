@@ -11,6 +11,10 @@ Cases (the client paces itself to the published limits and runs with a 30 min de
   (b) another app already uses 80 % of the tenant's budget: 200 per 20 s (10 requests/s) left;
   (c) as (b), and the 429s carry no Retry-After (the client backs off min(2**n * 10, 60) s);
   (d) a --big tenant (default 6,000 policies) at the published limits.
+Coverage (issue 19): the same simulated tenant (it holds remediations, compliance scripts, apps, scope
+tags and conditional access, as the demo tenants do) read with every type of the table, then with the
+table as it was before those types (families scope "name" left out), one after the other in the same
+run: what reading them costs in requests and time. --coverage-only runs just that.
 
 Floors (the best any client could do against this server):
   latency floor  = latency x (pages of the longest list + 1 follow-up round + 1 nested round);
@@ -36,6 +40,7 @@ from typing import Any
 
 import requests
 
+from tenantpilot.families import NAME_KEYED
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
@@ -175,6 +180,7 @@ def bench_fetch(args: argparse.Namespace) -> None:
             report("sequential plan, published limits", [seq], counts, args.latency, published)
             seq.client.close()
         bench_definitions(info, tenant, args)
+    bench_coverage(args)
     with simulator(args.big, args.latency) as info:
         state = control(info, "GET", "/_sim/state")["tenants"][0]
         control(info, "POST", "/_sim/knobs", {"latency": args.latency, "family_throttle": True})
@@ -182,6 +188,27 @@ def bench_fetch(args: argparse.Namespace) -> None:
         report(f"d: {sum(state['policy_counts'].values()):,}-policy tenant, published limits", runs,
                state["policy_counts"], args.latency, published)
         runs[0].client.close()
+
+
+def bench_coverage(args: argparse.Namespace) -> None:
+    """The same tenant with and without the coverage types read (published limits, same simulator)."""
+    without = tuple(t for t in POLICY_TYPES if t.family not in NAME_KEYED)
+    added = [t.key for t in POLICY_TYPES if t.family in NAME_KEYED]
+    with simulator(args.policies, args.latency) as info:
+        state = control(info, "GET", "/_sim/state")["tenants"][0]
+        tenant, counts = state["tenant_id"], state["policy_counts"]
+        print(f"\ncoverage: tenant of {sum(counts.values())} objects, of them in the added types: "
+              f"{ {k: counts[k] for k in added if k in counts} } (+ the assignment filters)")
+        control(info, "POST", "/_sim/knobs", {"latency": args.latency, "family_throttle": True})
+        cases = (("every type (with the coverage types)", POLICY_TYPES),
+                 (f"without the {len(added)} coverage types", without))
+        for title, types in cases * 2:  # alternating, twice: the first fetch also warms the server
+            run = fetch(info, tenant, args.concurrency, types=types)
+            objects = len(run.result.policies) if run.result else 0
+            print(f"    {title}: {len(types)} types, {objects} objects; {run.stats['requests']:.0f} HTTP "
+                  f"requests carrying {run.counters['graph_request_count']} Graph calls; {run.wall:.2f} s"
+                  + (f"; FAILED: {run.error}" if run.error else ""))
+            run.client.close()
 
 
 def bench_definitions(info: dict, tenant: str, args: argparse.Namespace) -> None:
@@ -279,7 +306,11 @@ def main() -> None:
     ap.add_argument("--sequential", action="store_true", help="also time the naive one-request-at-a-time plan")
     ap.add_argument("--skip-fetch", action="store_true")
     ap.add_argument("--skip-store", action="store_true")
+    ap.add_argument("--coverage-only", action="store_true", help="only the with/without coverage types figures")
     args = ap.parse_args()
+    if args.coverage_only:
+        bench_coverage(args)
+        return
     if not args.skip_fetch:
         bench_fetch(args)
     if not args.skip_store:

@@ -40,7 +40,7 @@ def demo_tenant_list(count: int = 3) -> list[tuple[str, str]]:
 
 def build_demo_tenants(count: int = 3, policies: int = 40, seed: int = 0) -> dict[str, SimTenant]:
     """Demo tenants: same seed, tenant i with variant i (tenant 0 is the baseline)."""
-    return {tid: build_tenant(tid, name, policies, seed=seed, variant=i)
+    return {tid: build_tenant(tid, name, policies, seed=seed, variant=i, coverage=True)
             for i, (tid, name) in enumerate(demo_tenant_list(count))}
 
 

@@ -127,7 +127,15 @@ def forbidden_message(path: str, *, readwrite: bool = False) -> str:
     """The Intune 403 for an app without the right application permission."""
     # auditEvents: "DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" (Graph's docs,
     # intune-auditing-auditevent-list, application permissions)
-    apps = path.lower().startswith(("/deviceappmanagement", "/devicemanagement/auditevents"))
+    low = path.lower()
+    # remediations and custom compliance scripts: DeviceManagementScripts.* (beta intune-devices-
+    # devicehealthscript-list); the Entra paths (/identity) are answered by the server, not here
+    if not readwrite and low.startswith(("/devicemanagement/devicehealthscripts",
+                                         "/devicemanagement/devicecompliancescripts")):
+        return intune_message("Application is not authorized to perform this operation. Application must have one "
+                              "of the following scopes: DeviceManagementScripts.Read.All, "
+                              "DeviceManagementScripts.ReadWrite.All", path)
+    apps = low.startswith(("/deviceappmanagement", "/devicemanagement/auditevents"))
     scopes = ("DeviceManagementApps.ReadWrite.All" if apps else "DeviceManagementConfiguration.ReadWrite.All") \
         if readwrite else ("DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All" if apps else
                            "DeviceManagementConfiguration.Read.All, DeviceManagementConfiguration.ReadWrite.All")
@@ -286,6 +294,26 @@ _DV_NAV = ("groupPolicyDefinitionValue", {
 })
 
 
+#: collection-valued relationships held in SimPolicy.related: $expand name (lower case) -> Graph's name
+_RELATED = {"roleassignments": "roleAssignments", "localizednotificationmessages": "localizedNotificationMessages",
+            "enrollmentprofiles": "enrollmentProfiles"}
+
+
+#: the one $filter the simulator reads on mobileApps: the tenant's own and assigned apps, without the
+#: built-in store apps Intune lists for app protection (IntuneCD backup/Intune/Applications.py and
+#: IntuneBackupAndRestore Invoke-IntuneBackupClientApp.ps1 send exactly this; `appAvailability` is a
+#: property of managedApp, Graph beta intune-apps-managedapp: global / lineOfBusiness)
+APP_FILTER = ("(microsoft.graph.managedApp/appAvailability eq null or microsoft.graph.managedApp/appAvailability "
+              "eq 'lineOfBusiness' or isAssigned eq true)")
+
+
+def _app_filter(text: str) -> Callable[[JSON], bool]:
+    if " ".join(text.split()) != APP_FILTER:
+        raise GraphError(400, "BadRequest", f"Invalid filter clause: the simulator reads only {APP_FILTER!r} "
+                                            "on mobileApps.")
+    return lambda app: app.get("appAvailability") in (None, "lineOfBusiness") or app.get("isAssigned") is True
+
+
 @dataclass(frozen=True)
 class CollectionSpec:
     """One policy collection as Graph exposes it."""
@@ -374,6 +402,53 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
                    "managedDeviceMobileAppConfiguration",
                    {"assignments": None, "devicestatuses": None, "userstatuses": None,
                     "devicestatussummary": None, "userstatussummary": None}, sub=("assignments",)),
+    # --- coverage types (graphsim/coverage.py; sources in README.md, "Coverage types")
+    # beta deviceHealthScript: assignments, deviceRunStates, runSummary relationships; the list leaves
+    # the script bodies out like deviceManagementScripts (M365Documentation reads each script again)
+    CollectionSpec("/deviceManagement/deviceHealthScripts", ("deviceHealthScripts",), "deviceHealthScript",
+                   {"assignments": None, "devicerunstates": None, "runsummary": None}, BETA, sub=("assignments",),
+                   list_omit=("detectionScriptContent", "remediationScriptContent")),
+    CollectionSpec("/deviceManagement/deviceComplianceScripts", ("deviceComplianceScripts",),
+                   "deviceComplianceScript", {"assignments": None, "devicerunstates": None, "runsummary": None},
+                   BETA, sub=("assignments",), list_omit=("detectionScriptContent",)),
+    # beta mobileApp: assignments, categories relationships; /mobileApps/{id}/assignments
+    CollectionSpec("/deviceAppManagement/mobileApps", ("mobileApps",), "mobileApp",
+                   {"assignments": None, "categories": None}, sub=("assignments",)),
+    # beta roleScopeTag: assignments (roleScopeTagAutoAssignment)
+    CollectionSpec("/deviceManagement/roleScopeTags", ("roleScopeTags",), "roleScopeTag",
+                   {"assignments": None}, BETA),
+    # v1.0 and beta conditionalAccessRoot: policies, namedLocations (Entra, not Intune)
+    CollectionSpec("/identity/conditionalAccess/policies", ("conditionalAccessPolicies",),
+                   "conditionalAccessPolicy", {}),
+    CollectionSpec("/identity/conditionalAccess/namedLocations", ("namedLocations",), "namedLocation", {}),
+    # beta deviceCustomAttributeShellScript: assignments, groupAssignments, runSummary …; scriptContent only
+    # in the single GET, as deviceShellScripts
+    CollectionSpec("/deviceManagement/deviceCustomAttributeShellScripts", ("deviceCustomAttributeShellScripts",),
+                   "deviceCustomAttributeShellScript", {"assignments": None, "groupassignments": None}, BETA,
+                   sub=("assignments",), list_omit=("scriptContent",)),
+    # beta roleDefinition: roleAssignments relationship (/roleDefinitions/{id}/roleAssignments)
+    CollectionSpec("/deviceManagement/roleDefinitions", ("roleDefinitions",), "roleDefinition",
+                   {"roleassignments": None}, BETA, sub=("roleAssignments",)),
+    CollectionSpec("/deviceManagement/deviceCategories", ("deviceCategories",), "deviceCategory", {}),
+    # notificationMessageTemplate: localizedNotificationMessages relationship
+    CollectionSpec("/deviceManagement/notificationMessageTemplates", ("notificationMessageTemplates",),
+                   "notificationMessageTemplate", {"localizednotificationmessages": None},
+                   sub=("localizedNotificationMessages",)),
+    CollectionSpec("/deviceManagement/reusablePolicySettings", ("reusablePolicySettings",),
+                   "deviceManagementReusablePolicySetting",
+                   {"referencingconfigurationpolicies": None}, BETA),
+    # connectors: vppToken (v1.0 and beta), depOnboardingSetting with its enrollmentProfiles relationship,
+    # complianceManagementPartner, deviceManagementPartner, remoteAssistancePartner (graphsim/README.md)
+    CollectionSpec("/deviceAppManagement/vppTokens", ("vppTokens",), "vppToken", {}),
+    CollectionSpec("/deviceManagement/depOnboardingSettings", ("depOnboardingSettings",), "depOnboardingSetting",
+                   {"enrollmentprofiles": None, "importedappledeviceidentities": None, "defaultiosenrollmentprofile": None,
+                    "defaultmacosenrollmentprofile": None}, BETA, sub=("enrollmentProfiles",)),
+    CollectionSpec("/deviceManagement/complianceManagementPartners", ("complianceManagementPartners",),
+                   "complianceManagementPartner", {}),
+    CollectionSpec("/deviceManagement/deviceManagementPartners", ("deviceManagementPartners",),
+                   "deviceManagementPartner", {}),
+    CollectionSpec("/deviceManagement/remoteAssistancePartners", ("remoteAssistancePartners",),
+                   "remoteAssistancePartner", {}),
 )
 
 #: navigation links between profiles, served at /{collection}/{id}/microsoft.graph.{type}/{nav}:
@@ -403,6 +478,12 @@ NAVIGATION_LINKS: dict[str, dict[str, tuple[str, bool]]] = {
         "domainjoinconfiguration": ("domainJoinConfiguration", False)},
 }
 SPECS: dict[str, CollectionSpec] = {s.segment.rsplit("/", 1)[-1]: s for s in COLLECTIONS}
+#: single objects under /deviceManagement (SimTenant collection -> path segment): beta
+#: applePushNotificationCertificate, androidManagedStoreAccountEnterpriseSettings (singleton relationships
+#: of deviceManagement) and deviceManagement's `settings` property (deviceManagementSettings, no id)
+SINGLES: dict[str, str] = {"applePushNotificationCertificate": "applePushNotificationCertificate",
+                           "androidManagedStoreAccountEnterpriseSettings": "androidManagedStoreAccountEnterpriseSettings",
+                           "deviceManagementSettings": "settings"}
 
 Handler = Callable[[GraphRequest, "re.Match[str]"], GraphResponse]
 
@@ -425,12 +506,13 @@ class GraphApi:
         self.routes: list[Route] = []
         for spec in COLLECTIONS:
             base = re.escape(spec.segment)
-            self._add(base, self._bind(self.list_policies, spec), spec.versions)
+            self._add(base, self._bind(self.list_policies, spec), spec.versions,
+                      filterable=spec.segment == "/deviceAppManagement/mobileApps")
             self._add(base + r"/(?P<id>[^/]+)", self._bind(self.get_policy, spec), spec.versions)
             for sub in spec.sub:
                 handler = {"settings": self.list_settings, "assignments": self.list_assignments,
                            "apps": self.list_apps, "scheduledActionsForRule": self.list_rules,
-                           "definitionValues": self.list_definition_values}[sub]
+                           "definitionValues": self.list_definition_values}.get(sub, self.list_related)
                 self._add(base + r"/(?P<id>[^/]+)/" + sub, self._bind(handler, spec), spec.versions)
         for coll in ("deviceConfigurations", "windowsAutopilotDeploymentProfiles"):
             self._add(re.escape(f"/deviceManagement/{coll}/") + r"(?P<id>[^/]+)/microsoft\.graph\.(?P<type>[A-Za-z0-9]+)"
@@ -450,6 +532,8 @@ class GraphApi:
         self._add(r"/deviceManagement/configurationSettings/(?P<id>[^/]+)", self.get_setting_definition, BETA)
         self._add(r"/deviceManagement/configurationCategories", self.list_categories, BETA)
         self._add(r"/deviceManagement/configurationCategories/(?P<id>[^/]+)", self.get_category, BETA)
+        for single in SINGLES:
+            self._add(re.escape(f"/deviceManagement/{SINGLES[single]}"), self._bind_single(single), BETA)
         self._add(r"/deviceManagement/assignmentFilters", self.list_filters, BETA)
         self._add(r"/deviceManagement/assignmentFilters/(?P<id>[^/]+)", self.get_filter, BETA)
         self._add(r"/deviceManagement/auditEvents", self.list_audit_events, filterable=True)
@@ -467,6 +551,24 @@ class GraphApi:
     @staticmethod
     def _bind(fn: Callable[..., GraphResponse], spec: CollectionSpec) -> Handler:
         return lambda req, m: fn(req, m, spec)
+
+    def _bind_single(self, collection: str) -> Handler:
+        return lambda req, m: self.get_single(req, collection)
+
+    def get_single(self, req: GraphRequest, collection: str) -> GraphResponse:
+        """A single object (SINGLES). A tenant without it answers 404 [guess: what Intune answers for a
+        tenant that never uploaded an APNs certificate was not found written down; the simulated tenants
+        built without coverage answer so for all three]."""
+        items = req.tenant.list_policies(collection)
+        if not items:
+            raise GraphError(404, "ResourceNotFound", intune_message(
+                f"Resource not found: {SINGLES[collection]}", req.path))
+        body = dict(items[0].resource)
+        if collection == "deviceManagementSettings":
+            body.pop("id", None)  # a property of the deviceManagement singleton, not an entity
+        return GraphResponse(200, {"@odata.context": self._context(req, f"deviceManagement/{SINGLES[collection]}"
+                                                                        + ("" if "id" not in body else "/$entity")),
+                                   **body})
 
     # --- dispatch
 
@@ -566,6 +668,8 @@ class GraphApi:
                 body["apps"] = list(policy.apps)
             elif name == "definitionvalues":
                 body["definitionValues"] = [self._render_dv(dv, nested) for dv in policy.definition_values]
+            elif name in _RELATED:
+                body[_RELATED[name]] = list(policy.related.get(_RELATED[name], []))
             elif name in ("groupassignments", "assigneddevices"):
                 body[{"groupassignments": "groupAssignments", "assigneddevices": "assignedDevices"}[name]] = []
             elif name == "deploymentsummary":
@@ -618,6 +722,8 @@ class GraphApi:
         items: list[SimPolicy] = []
         for coll in spec.collections:
             items.extend(req.tenant.list_policies(coll))
+        if "filter" in req.query:  # only mobileApps' route is filterable
+            items = [p for p in items if _app_filter(req.query["filter"])(p.resource)]
         fixed = 2 if "settings" in expand and spec.collections[0] == "configurationPolicies" else None
         return self.page(req, items, lambda p: self._render_policy(req, p, expand, select, single=False,
                                                                    omit=spec.list_omit),
@@ -678,6 +784,14 @@ class GraphApi:
         self._expand(req, {}, spec.entity_type + "Assignment")
         return self.page(req, policy.assignments, lambda a: a,
                          f"{spec.segment.lstrip('/')}('{policy.id}')/assignments", max_top=1000)
+
+    def list_related(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
+        """A collection-valued relationship held in ``SimPolicy.related`` (roleAssignments,
+        localizedNotificationMessages): the segment after the id names it."""
+        policy = self._policy(req, spec, m["id"])
+        name = req.path.rstrip("/").rsplit("/", 1)[-1]
+        items = next((v for k, v in policy.related.items() if k.lower() == name.lower()), [])
+        return self.page(req, items, lambda a: a, f"{spec.segment.lstrip('/')}('{policy.id}')/{name}", max_top=1000)
 
     def list_apps(self, req: GraphRequest, m: re.Match[str], spec: CollectionSpec) -> GraphResponse:
         policy = self._policy(req, spec, m["id"])

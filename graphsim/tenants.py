@@ -68,12 +68,41 @@ FAMILIES: dict[str, str] = {
     "windowsInformationProtectionPolicies": "appProtection",
     "mdmWindowsInformationProtectionPolicies": "appProtection",
     "targetedManagedAppConfigurations": "appConfiguration",
+    # filled by build_tenant(coverage=True) (graphsim/coverage.py)
+    "deviceHealthScripts": "healthScript",
+    "deviceComplianceScripts": "healthScript",
+    "mobileApps": "mobileApp",
+    "roleScopeTags": "scopeTag",
+    "conditionalAccessPolicies": "conditionalAccess",
+    "namedLocations": "conditionalAccess",
+    "deviceCustomAttributeShellScripts": "customAttribute",
+    "roleDefinitions": "role",
+    "deviceCategories": "deviceCategory",
+    "notificationMessageTemplates": "notificationTemplate",
+    "reusablePolicySettings": "reusableSetting",
+    "vppTokens": "connector",
+    "depOnboardingSettings": "connector",
+    "complianceManagementPartners": "connector",
+    "deviceManagementPartners": "connector",
+    "remoteAssistancePartners": "connector",
+    # single objects (GraphApi.get_single): the collection holds at most one
+    "applePushNotificationCertificate": "connector",
+    "androidManagedStoreAccountEnterpriseSettings": "connector",
+    "deviceManagementSettings": "tenantSettings",
 }
 COLLECTIONS: tuple[str, ...] = tuple(FAMILIES)
 #: collections build_tenant never fills (only knobs do)
 OPTIONAL_COLLECTIONS: frozenset[str] = frozenset({
     "windowsManagedAppProtections", "windowsInformationProtectionPolicies",
     "mdmWindowsInformationProtectionPolicies", "targetedManagedAppConfigurations",
+})
+#: collections only build_tenant(coverage=True) fills (graphsim/coverage.py)
+COVERAGE_COLLECTIONS: frozenset[str] = frozenset({
+    "deviceHealthScripts", "deviceComplianceScripts", "mobileApps", "roleScopeTags",
+    "conditionalAccessPolicies", "namedLocations", "deviceCustomAttributeShellScripts", "roleDefinitions",
+    "deviceCategories", "notificationMessageTemplates", "reusablePolicySettings", "vppTokens",
+    "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners", "remoteAssistancePartners",
+    "applePushNotificationCertificate", "androidManagedStoreAccountEnterpriseSettings", "deviceManagementSettings",
 })
 
 ALL_DEVICES_ID = "adadadad-808e-44e2-905a-0b7873a8a531"
@@ -111,6 +140,12 @@ _EPOCH = dt.datetime(2023, 3, 1, 8, 0, 0, tzinfo=dt.timezone.utc)
 _SIMPLE_INTENT_TYPES = ("Boolean", "Integer", "String")
 
 
+def is_builtin_app(policy: SimPolicy) -> bool:
+    """A built-in store app Intune lists for app protection: appAvailability "global" and not assigned."""
+    res = policy.resource
+    return policy.collection == "mobileApps" and res.get("appAvailability") == "global" and not res.get("isAssigned")
+
+
 def graph_time(moment: dt.datetime, extra_digit: int = 0) -> str:
     """Graph's timestamp format: seven fractional digits and ``Z``."""
     moment = moment.astimezone(dt.timezone.utc)
@@ -144,6 +179,9 @@ class SimPolicy:
     #: navigation links to other policies of the tenant: property -> policy id (or ids, for a
     #: collection-valued one); served at /{id}/microsoft.graph.{type}/{property}
     links: dict[str, Any] = field(default_factory=dict)
+    #: other collection-valued relationships by Graph's name (roleAssignments of a role definition,
+    #: localizedNotificationMessages of a notification template), served at /{id}/<name> and by $expand
+    related: dict[str, list[JSON]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -151,7 +189,7 @@ class SimPolicy:
 
     @property
     def name(self) -> str:
-        return str(self.resource.get("name") or self.resource.get("displayName") or "")
+        return str(self.resource.get("name") or self.resource.get("displayName") or self.resource.get("tokenName") or "")
 
     @property
     def family(self) -> str:
@@ -205,6 +243,11 @@ class SimTenant:
     def policy_ids(self) -> list[str]:
         """Ids of every policy, all collections."""
         return [p.id for p in self.all_policies()]
+
+    def object_ids(self) -> list[str]:
+        """Ids of every object a sync reads: the policies and the assignment filters themselves, without
+        the built-in store apps its mobileApps $filter leaves out (graphapi.APP_FILTER)."""
+        return [p.id for p in self.all_policies() if not is_builtin_app(p)] + list(self.assignment_filters)
 
     def counts(self) -> dict[str, int]:
         return {c: len(v) for c, v in self.policies.items()}
@@ -1041,7 +1084,7 @@ def _apply_variant(tenant: SimTenant, cat: Catalog) -> None:
 
 
 def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: int = 0,
-                 variant: int = 0) -> SimTenant:
+                 variant: int = 0, *, coverage: bool = False) -> SimTenant:
     """Generate a tenant with ``n_policies`` policies across all families (mostly settings catalog).
 
     Deterministic: the same arguments give the same tenant. Tenants with the same ``seed`` have
@@ -1052,6 +1095,9 @@ def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: 
          "collection": "configurationPolicies", "policy_name": "...",
          "setting_definition_id": "<definition id | property name>" or None,
          "old": <value in variant 0>, "new": <value in this tenant>}
+
+    ``coverage`` adds remediations, custom compliance scripts, apps, scope tags, conditional access
+    policies and named locations (graphsim/coverage.py; ``n_policies`` does not count them).
     """
     cat = load_catalog()
     tenant = SimTenant(tenant_id=tenant_id, display_name=display_name, domain=_domain(display_name),
@@ -1067,4 +1113,8 @@ def build_tenant(tenant_id: str, display_name: str, n_policies: int = 40, seed: 
     _add_links(tenant, n_policies, cat)
     if variant:
         _apply_variant(tenant, cat)
+    if coverage:
+        from graphsim.coverage import add_coverage
+
+        add_coverage(tenant)
     return tenant

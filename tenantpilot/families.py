@@ -10,7 +10,9 @@ Per family:
 * `types`: @odata.type rules (without "#microsoft.graph."): (kind, text) with kind "eq" (whole
   name), "in" (substring) or "end" (suffix). TYPE_RULES orders them across families: first match wins.
 * `platform`: the platform of a policy that does not say (Windows-only families).
-* `scope`: how compare tells one setting key apart from the same key elsewhere: "type" (keys are
+* `scope`: how compare tells one setting key apart from the same key elsewhere: "name" (each object is
+  a thing of its own, matched across tenants by its name: an app, a filter, a conditional-access
+  policy; the flattener starts every key with `[<name>]/`, so two apps' versions never conflict), "type" (keys are
   bare property paths: `passwordRequired` of a Windows and of an iOS compliance policy differ, so the
   short @odata.type is part of the match), "platform" (keys are setting-definition ids, but Apple's
   ids are shared by iOS and macOS profiles, which apply to different devices), or "" (definition
@@ -33,6 +35,18 @@ ENROLLMENT = "enrollment"
 AUTOPILOT = "autopilot"
 WINDOWS_UPDATE = "windowsUpdate"
 SCRIPT = "script"
+HEALTH_SCRIPT = "healthScript"
+CUSTOM_ATTRIBUTE = "customAttribute"
+APP = "mobileApp"
+ASSIGNMENT_FILTER = "assignmentFilter"
+SCOPE_TAG = "scopeTag"
+CONDITIONAL_ACCESS = "conditionalAccess"
+ROLE = "role"
+DEVICE_CATEGORY = "deviceCategory"
+NOTIFICATION_TEMPLATE = "notificationTemplate"
+REUSABLE_SETTING = "reusableSetting"
+CONNECTOR = "connector"
+TENANT_SETTINGS = "tenantSettings"
 UNKNOWN = "unknown"
 
 
@@ -81,9 +95,43 @@ TABLE: tuple[Family, ...] = (
            (("eq", "windowsUpdateForBusinessConfiguration"), ("in", "UpdateProfile"),
             ("eq", "windowsQualityUpdatePolicy")), platform="windows"),
     Family(SCRIPT, "Scripts",
-           ("deviceManagementScripts", "deviceShellScripts", "deviceCustomAttributeShellScripts",
-            "deviceHealthScripts", "deviceComplianceScripts"),
+           ("deviceManagementScripts", "deviceShellScripts"),
            (("in", "Script"),)),
+    Family(CUSTOM_ATTRIBUTE, "Custom attributes (macOS)", ("deviceCustomAttributeShellScripts",),
+           (("eq", "deviceCustomAttributeShellScript"),), platform="macOS", scope="name"),
+    # remediations (deviceHealthScripts) and custom compliance scripts: each script is its own object
+    Family(HEALTH_SCRIPT, "Remediations and compliance scripts", ("deviceHealthScripts", "deviceComplianceScripts"),
+           (("eq", "deviceHealthScript"), ("eq", "deviceComplianceScript")), platform="windows", scope="name"),
+    # mobileApp's derived types (win32LobApp, iosStoreApp, officeSuiteApp, windowsUniversalAppX, …)
+    Family(APP, "Apps", ("mobileApps",),
+           (("end", "App"), ("end", "AppX"), ("in", "LobApp"), ("in", "StoreApp")), scope="name"),
+    Family(ASSIGNMENT_FILTER, "Assignment filters", ("assignmentFilters",),
+           (("eq", "deviceAndAppManagementAssignmentFilter"),), scope="name"),
+    Family(SCOPE_TAG, "Scope tags", ("roleScopeTags",), (("eq", "roleScopeTag"),), scope="name"),
+    # Entra conditional access (identity/conditionalAccess/policies and namedLocations): the Intune
+    # portal shows them, and compliance only matters where a policy requires a compliant device
+    Family(CONDITIONAL_ACCESS, "Conditional Access", ("namedLocations",),
+           (("eq", "conditionalAccessPolicy"), ("in", "NamedLocation")), scope="name"),
+    # Intune RBAC: role definitions with their role assignments (deviceAndAppManagementRoleDefinition)
+    Family(ROLE, "Intune roles", ("roleDefinitions",), (("in", "RoleDefinition"),), scope="name"),
+    Family(DEVICE_CATEGORY, "Device categories", ("deviceCategories",), (("eq", "deviceCategory"),), scope="name"),
+    # the messages compliance actions send (notificationMessageTemplate with localizedNotificationMessages)
+    Family(NOTIFICATION_TEMPLATE, "Compliance notifications", ("notificationMessageTemplates",),
+           (("eq", "notificationMessageTemplate"),), scope="name"),
+    # settings-catalog policies reference these (deviceManagementReusablePolicySetting)
+    Family(REUSABLE_SETTING, "Reusable settings", ("reusablePolicySettings",),
+           (("eq", "deviceManagementReusablePolicySetting"),), scope="name"),
+    # the tenant's connections: Apple VPP and enrollment (ADE) tokens, partner connections (state, expiry;
+    # never a token)
+    Family(CONNECTOR, "Connectors and tokens",
+           ("vppTokens", "depOnboardingSettings", "complianceManagementPartners", "deviceManagementPartners",
+            "remoteAssistancePartners"),
+           (("eq", "vppToken"), ("eq", "depOnboardingSetting"), ("eq", "complianceManagementPartner"),
+            ("eq", "deviceManagementPartner"), ("eq", "remoteAssistancePartner"),
+            ("eq", "applePushNotificationCertificate"), ("eq", "androidManagedStoreAccountEnterpriseSettings")),
+           scope="name"),
+    # the tenant-wide Intune settings (deviceManagement/settings: deviceManagementSettings)
+    Family(TENANT_SETTINGS, "Tenant settings", (), (("eq", "deviceManagementSettings"),), scope="name"),
     Family(UNKNOWN, "Other"),
 )
 
@@ -95,7 +143,9 @@ COLLECTION_FAMILIES: dict[str, str] = {c: f.id for f in TABLE for c in f.collect
 # (kind, text, family), first match wins: specific families first, then the broad suffix rules of
 # device configuration (an "...EnrollmentConfiguration" is enrollment, not device configuration).
 _RULE_ORDER = (SETTINGS_CATALOG, COMPLIANCE_V2, ENDPOINT_SECURITY_INTENT, ADMIN_TEMPLATE, APP_PROTECTION,
-               APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, SCRIPT, DEVICE_CONFIGURATION)
+               APP_CONFIGURATION, AUTOPILOT, WINDOWS_UPDATE, ENROLLMENT, COMPLIANCE, HEALTH_SCRIPT, CUSTOM_ATTRIBUTE,
+               SCRIPT, ASSIGNMENT_FILTER, SCOPE_TAG, CONDITIONAL_ACCESS, ROLE, DEVICE_CATEGORY, NOTIFICATION_TEMPLATE,
+               REUSABLE_SETTING, CONNECTOR, TENANT_SETTINGS, APP, DEVICE_CONFIGURATION)
 TYPE_RULES: tuple[tuple[str, str, str], ...] = tuple(
     (kind, text, fid) for fid in _RULE_ORDER for kind, text in BY_ID[fid].types)
 
@@ -103,7 +153,9 @@ WINDOWS_ONLY: frozenset[str] = frozenset(f.id for f in TABLE if f.platform == "w
 SCOPE_BY_TYPE: frozenset[str] = frozenset(f.id for f in TABLE if f.scope == "type")
 SCOPE_BY_PLATFORM: frozenset[str] = frozenset(f.id for f in TABLE if f.scope == "platform")
 # families whose setting keys are definition ids (the rest are property paths of one Graph type)
-DEFINITION_KEYED: frozenset[str] = frozenset(f.id for f in TABLE if f.scope != "type")
+DEFINITION_KEYED: frozenset[str] = frozenset(f.id for f in TABLE if f.scope in ("platform", ""))
+# families whose objects are matched by name: every setting key starts with "[<object name>]/"
+NAME_KEYED: frozenset[str] = frozenset(f.id for f in TABLE if f.scope == "name")
 # setting-key prefixes that belong to their policy, not to the device: never a conflict between two
 # policies. A compliance policy's actions for noncompliance (scheduledActionsForRule) apply to devices
 # that fail that policy (Microsoft Learn, "Configure actions for noncompliance": each compliance

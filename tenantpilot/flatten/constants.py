@@ -10,16 +10,23 @@ import re
 # --- families: the one table is tenantpilot/families.py (ids, labels, Graph types, collections)
 from tenantpilot.families import (  # noqa: E402,F401 - re-exported for the flatten modules
     ADMIN_TEMPLATE,
+    APP,
     APP_CONFIGURATION,
     APP_PROTECTION,
+    ASSIGNMENT_FILTER,
     AUTOPILOT,
     COLLECTION_FAMILIES,
     COMPLIANCE,
     COMPLIANCE_V2,
+    CONDITIONAL_ACCESS,
     DEVICE_CONFIGURATION,
     ENDPOINT_SECURITY_INTENT,
     ENROLLMENT,
     FAMILIES,
+    HEALTH_SCRIPT,
+    NAME_KEYED,
+    REUSABLE_SETTING,
+    SCOPE_TAG,
     SCRIPT,
     SETTINGS_CATALOG,
     TYPE_RULES,
@@ -49,6 +56,19 @@ METADATA_KEYS: frozenset[str] = frozenset({
     "deviceStatuses", "userStatuses", "deviceStatusOverview", "userStatusOverview",
     "deviceSettingStateSummaries", "deploymentSummary", "assignmentFilterEvaluationStatusDetails",
     "groupAssignments", "managedDeviceMobileAppConfigurationStatuses",
+    # conditional access and named locations stamp their edits here (Graph v1.0 conditionalAccessPolicy)
+    "modifiedDateTime",
+    # apps (mobileApp): the icon is an image, the rest is upload and usage state, not configuration
+    "largeIcon", "smallIcon", "uploadState", "publishingState", "dependentAppCount", "supersedingAppCount",
+    "supersededAppCount", "committedContentVersion",
+    # reusable settings: how many policies use one is a count, not configuration
+    "referencingConfigurationPolicyCount",
+    # connectors: when they last synced or called home is state that moves every hour, not configuration
+    "lastSyncDateTime", "lastHeartbeatDateTime", "lastConnectionDateTime", "lastSuccessfulSyncDateTime",
+    "lastSyncTriggeredDateTime", "syncedDeviceCount", "lastSyncErrorCode", "lastSyncStatus", "tokenActionResults",
+    "lastAppSyncDateTime", "lastAppSyncStatus",
+    # managed Google Play's company codes: enrollment tokens and their QR code images (never stored: blobs.py)
+    "companyCodes",
 })
 
 # Keys a family extractor reads itself; the generic property walk skips them.

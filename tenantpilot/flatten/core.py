@@ -8,18 +8,26 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tenantpilot.families import WINDOWS_ONLY
+from tenantpilot.flatten.assigned import assignment_setting_rows
 from tenantpilot.flatten.catalog import catalog_rows
 from tenantpilot.flatten.constants import (
     ADMIN_TEMPLATE,
+    APP,
     APP_CONFIGURATION,
     APP_PROTECTION,
+    ASSIGNMENT_FILTER,
     AUTOPILOT,
     COLLECTION_FAMILIES,
     COMPLIANCE,
     COMPLIANCE_V2,
+    CONDITIONAL_ACCESS,
     DEVICE_CONFIGURATION,
     ENDPOINT_SECURITY_INTENT,
     ENROLLMENT,
+    HEALTH_SCRIPT,
+    NAME_KEYED,
+    REUSABLE_SETTING,
+    SCOPE_TAG,
     SCRIPT,
     SETTINGS_CATALOG,
     TYPE_RULES,
@@ -202,7 +210,9 @@ def _text(value: Any) -> str:
 
 def policy_identity(policy: Mapping[str, Any], family: str) -> Ident:
     odata_type = _text(policy.get("@odata.type"))
-    name = clean_label(_text(policy.get("displayName")) or _text(policy.get("name")))
+    # an Apple enrollment (ADE) token names itself tokenName (depOnboardingSetting)
+    name = clean_label(_text(policy.get("displayName")) or _text(policy.get("name"))
+                       or _text(policy.get("tokenName")))
     policy_id = _text(policy.get("id")) or derive_policy_id(family, odata_type, name)
     return Ident(policy_id, name, family, odata_type, detect_platform(policy, family))
 
@@ -237,6 +247,20 @@ def _properties(policy: Mapping[str, Any], ident: Ident, _definitions: Mapping[s
     return property_rows(policy, ident)
 
 
+def _assigned(policy: Mapping[str, Any], ident: Ident, _definitions: Mapping[str, dict] | None) -> list[Row]:
+    """Apps and scripts: their properties plus the assignments that are settings (flatten/assigned.py)."""
+    return property_rows(policy, ident) + assignment_setting_rows(policy, ident)
+
+
+def _reusable(policy: Mapping[str, Any], ident: Ident, definitions: Mapping[str, dict] | None) -> list[Row]:
+    """A reusable setting holds one settings-catalog instance (`settingInstance`): rows as a catalog
+    policy with that one setting, keyed and named by definition id like the policies that use it."""
+    instance = policy.get("settingInstance")
+    if not isinstance(instance, Mapping):
+        return property_rows(policy, ident)
+    return catalog_rows({"settings": [{"id": "0", "settingInstance": instance}]}, ident, definitions)
+
+
 EXTRACTORS: dict[str, Extractor] = {
     SETTINGS_CATALOG: _catalog,
     COMPLIANCE_V2: _compliance_v2,
@@ -250,6 +274,12 @@ EXTRACTORS: dict[str, Extractor] = {
     AUTOPILOT: _properties,
     WINDOWS_UPDATE: _properties,
     SCRIPT: _properties,
+    HEALTH_SCRIPT: _assigned,
+    APP: _assigned,
+    REUSABLE_SETTING: _reusable,
+    ASSIGNMENT_FILTER: _properties,
+    SCOPE_TAG: _properties,
+    CONDITIONAL_ACCESS: _properties,
     UNKNOWN: _properties,
 }
 
@@ -289,6 +319,10 @@ def flatten_policy(policy: Mapping[str, Any], family: str | None = None,
     rows = EXTRACTORS.get(family, _properties)(policy, ident, definitions)
     if not rows:
         return [unconfigured(make_row(ident, NO_SETTINGS, "", NO_SETTINGS, "", "", "null", "none", "", ""))]
+    if family in NAME_KEYED:  # objects matched by name (families.py, scope "name")
+        prefix = f"[{ident.policy_name}]/"
+        for row in rows:
+            row["setting_key"] = prefix + str(row["setting_key"])
     _make_unique(rows)
     return rows
 

@@ -18,7 +18,9 @@ What it does with each file:
   values filled from later files).
 - Intune objects that are not policies (assignment report, scope tags, role definitions,
   notification message templates, tenant-wide device management settings, assignment filters,
-  mobile apps): skipped, reason "not a policy: ...".
+  mobile apps): skipped, reason "not a policy: ...", unless their @odata.type names a family the
+  sync reads (issue 19: apps, filters, scope tags, roles … are imported as those families, so a
+  sync's export round-trips; IntuneCD files without @odata.type are still recognised by shape and skipped).
 - JSON objects with no recognisable policy shape and no name: skipped. Objects with a name or an
   @odata.type but no known family are imported as family "unknown".
 - files and folders whose name starts with "." are ignored (not listed).
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenantpilot.flatten.constants import COLLECTION_FAMILIES, MAX_DEPTH, NON_POLICY_TYPES, UNKNOWN
+from tenantpilot.flatten.constants import COLLECTION_FAMILIES, MAX_DEPTH, NAME_KEYED, NON_POLICY_TYPES, UNKNOWN
 from tenantpilot.flatten.core import context_segments, detect_family, family_from_type, short_type
 
 
@@ -190,7 +192,11 @@ _PRESENTATION_KINDS = {
 
 
 def non_policy_reason(obj: dict) -> str | None:
-    """Why a JSON object is an Intune object but not a policy, or None."""
+    """Why a JSON object is an Intune object but not a policy, or None. An object whose @odata.type
+    names a family the sync reads (apps, assignment filters, scope tags, roles … since issue 19) is
+    imported as that family, as a sync's own export of it must round-trip."""
+    if family_from_type(obj.get("@odata.type")) in NAME_KEYED:
+        return None
     label = NON_POLICY_TYPES.get(short_type(obj.get("@odata.type")))
     if label:
         return f"not a policy: {label}"

@@ -36,6 +36,12 @@ SECRET_NAMES: frozenset[str] = frozenset({
     "pin", "password", "passphrase", "passcode", "secret", "clientsecret", "sharedsecret", "presharedkey",
     "wifipresharedkey", "networkkey", "wepkey", "certificatepassword", "wifipassword", "proxyserverpassword",
     "kioskmodeexitcode", "tokenvalue", "accesstoken", "refreshtoken", "clientassertion", "apikey",
+    # an Apple VPP token's own text (deviceAppManagement/vppTokens: vppToken.token, Graph beta
+    # intune-onboarding-vpptoken): the state, expiry and account are shown, the token never
+    "token",
+    # APNs material (applePushNotificationCertificate.certificate) and managed Google Play's enrollment tokens
+    # (androidEnrollmentCompanyCode.enrollmentToken)
+    "certificate", "enrollmenttoken",
 })
 # name endings (ASCII lower case) that make a property a credential: "…password", and the
 # "…key" names that are keys to something rather than a key of a map

@@ -480,8 +480,10 @@ class GraphClient:
     # -- core send loop -----------------------------------------------------------------------
 
     def _send(self, method: str, url: str, json_body: Any = None, *, cost: Mapping[str, int] | None = None,
-              outer_batch: bool = False) -> Any:
+              outer_batch: bool = False, absent_ok: bool = False) -> Any:
         """Send one logical request under the pacing and retry rules; return the parsed JSON body.
+
+        ``absent_ok``: a 404 is an answer (None: "there is none"), not a failure (:meth:`get_optional`).
 
         ``cost``: family -> requests it counts as (default: the family of ``url``); for a $batch
         POST (``outer_batch``) the inner requests' families, whose success is judged per inner
@@ -558,6 +560,9 @@ class GraphClient:
                 token = self._token()
                 continue
 
+            if absent_ok and status == 404:
+                resp.close()
+                return None
             self.stats.add(failed=1)
             if status == 401:
                 err = error_from_response(status, _body_of(resp), url=url, method=method)
@@ -587,6 +592,26 @@ class GraphClient:
         """GET one resource; returns the JSON object."""
         url = self.url_for(path_or_url, params, api_version)
         body = self._send("GET", url)
+        if not isinstance(body, dict):
+            self.stats.add(failed=1)
+            raise BadResponse(
+                f"Graph returned a JSON {type(body).__name__} where an object was expected", status=200, url=url
+            )
+        return body
+
+    def get_optional(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        *,
+        api_version: str | None = None,
+    ) -> dict[str, Any] | None:
+        """GET one object that may not exist (a singleton the tenant never set up): None for a 404,
+        which is then no failure in the stats."""
+        url = self.url_for(path_or_url, params, api_version)
+        body = self._send("GET", url, absent_ok=True)
+        if body is None:
+            return None
         if not isinstance(body, dict):
             self.stats.add(failed=1)
             raise BadResponse(

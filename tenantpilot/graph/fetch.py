@@ -37,7 +37,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -328,7 +328,7 @@ class _Fetcher:
 
     def list_type(self, ptype: PolicyType) -> list[dict[str, Any]] | GraphError:
         try:
-            items = self.client.get_all(ptype.list_path, ptype.list_params, api_version=ptype.api_version)
+            items = [item for page in list_pages(self.client, ptype) for item in page]
             self.check_items(ptype, items, self.client.url_for(ptype.list_url, api_version=ptype.api_version))
         except GraphError as e:
             if isinstance(e, AuthError):
@@ -513,6 +513,20 @@ EXPANDED_SETTINGS_PATH = "/deviceManagement/{collection}/{id}/settings?$expand=s
 CATALOG_COLLECTIONS = ("configurationPolicies", "compliancePolicies")
 
 
+def list_pages(client: GraphClient, ptype: PolicyType) -> Iterator[list[dict[str, Any]]]:
+    """The pages of a type's list; a single object (``PolicyType.single``) is a page of one item, named
+    after the type, and a 404 for it is no item (the tenant has not set it up: OData's "no related entity",
+    as for links)."""
+    if not ptype.single:
+        yield from client.iter_pages(ptype.list_path, ptype.list_params, api_version=ptype.api_version)
+        return
+    item = client.get_optional(ptype.list_path, ptype.list_params, api_version=ptype.api_version)
+    if item is None:
+        return
+    fields = {k: v for k, v in item.items() if k != "@odata.context"}  # as a list item carries none
+    yield [{**fields, "id": item.get("id") or ptype.key, "displayName": ptype.label}]
+
+
 class _Pipeline:
     """The fast mode's one run: every type listed at once, follow-ups batched as items arrive.
 
@@ -593,7 +607,7 @@ class _Pipeline:
         f = self.fetcher
         url = f.client.url_for(ptype.list_url, api_version=ptype.api_version)
         try:
-            for page in f.client.iter_pages(ptype.list_path, ptype.list_params, api_version=ptype.api_version):
+            for page in list_pages(f.client, ptype):
                 f.check_items(ptype, page, url)
                 jobs: list[_Job] = []
                 with f.lock:

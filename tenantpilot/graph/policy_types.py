@@ -62,6 +62,12 @@ READ_APPS = "DeviceManagementApps.Read.All"
 # Graph's docs (beta intune-devices-deviceshellscript-list, -devicemanagementscript-list) list this one
 # for application access to scripts (docs/graph-intune.md §7)
 READ_SCRIPTS = "DeviceManagementScripts.Read.All"
+# identity/conditionalAccess/policies and namedLocations (v1.0): Graph's docs (conditionalaccessroot-list-
+# policies, conditionalaccessroot-list-namedlocations) name Policy.Read.All as the least-privileged
+# application permission
+READ_POLICY = "Policy.Read.All"
+# roleDefinitions and their roleAssignments: beta intune-rbac-roledefinition-list names DeviceManagementRBAC.Read.All
+READ_RBAC = "DeviceManagementRBAC.Read.All"
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,9 @@ class PolicyType:
     api_version: str = "beta"
     permission: str = READ_CONFIG  # the least-privileged app permission that reads it
     skip_odata_types: tuple[str, ...] = ()  # list items that belong to another type
+    # the list path answers one object, not a collection (applePushNotificationCertificate): it is the
+    # type's one item, named by `label`; 404 means the tenant has none (fetch.list_pages)
+    single: bool = False
     notes: str = field(default="", compare=False)
 
     def keeps(self, item: Mapping[str, Any]) -> bool:
@@ -370,6 +379,203 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
             FollowUp(f"{_DM}/deviceShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
         ),
         permission=READ_SCRIPTS,
+    ),
+    # Remediations. Graph's docs (beta intune-devices-devicehealthscript-list) name
+    # DeviceManagementScripts.Read.All; the list leaves the script bodies out and M365Documentation's
+    # collector reads each script again for them (Get-MdmDeviceHealthScripts.ps1), as for PowerShell scripts.
+    PolicyType(
+        key="deviceHealthScripts",
+        family=F.HEALTH_SCRIPT,
+        label="Remediations",
+        list_path=f"{_DM}/deviceHealthScripts",
+        follow_ups=(
+            # detection and remediation bodies and assignments (with their run schedules) in one request
+            FollowUp(f"{_DM}/deviceHealthScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),
+        ),
+        permission=READ_SCRIPTS,
+        notes="detection and remediation bodies hashed in the rows, kept as text in the raw JSON; "
+              "each assignment's run schedule and remediation switch are rows.",
+    ),
+    # Custom compliance scripts: beta intune-devices-devicecompliancescript-list; Microsoft365DSC's
+    # IntuneDeviceComplianceScriptWindows10 reads them with DeviceManagementScripts.Read.All.
+    PolicyType(
+        key="deviceComplianceScripts",
+        family=F.HEALTH_SCRIPT,
+        label="Custom compliance scripts",
+        list_path=f"{_DM}/deviceComplianceScripts",
+        follow_ups=(FollowUp(f"{_DM}/deviceComplianceScripts/{{id}}", None, _EXPAND_ASSIGNMENTS, pages=False),),
+        permission=READ_SCRIPTS,
+    ),
+    # The filters themselves (their rule text), beside their names in every assignment: beta
+    # intune-policyset-deviceandappmanagementassignmentfilter-list, DeviceManagementConfiguration.Read.All.
+    PolicyType(
+        key="assignmentFilters",
+        family=F.ASSIGNMENT_FILTER,
+        label=F.label(F.ASSIGNMENT_FILTER),
+        list_path=f"{_DM}/assignmentFilters",
+    ),
+    # beta intune-rbac-rolescopetag-list: DeviceManagementConfiguration.Read.All is the first (least
+    # privileged) application permission the page lists, before DeviceManagementRBAC.Read.All.
+    PolicyType(
+        key="roleScopeTags",
+        family=F.SCOPE_TAG,
+        label=F.label(F.SCOPE_TAG),
+        list_path=f"{_DM}/roleScopeTags",
+    ),
+    # Apps with their assignments (intent required / available / uninstall, per group): the per-app
+    # GET /mobileApps/{id}/assignments is what IntuneBackupAndRestore (Invoke-IntuneBackupClientApp-
+    # Assignment.ps1) reads; Graph's docs (beta intune-apps-mobileapp-list) name DeviceManagementApps.Read.All.
+    PolicyType(
+        key="mobileApps",
+        family=F.APP,
+        label=F.label(F.APP),
+        list_path="/deviceAppManagement/mobileApps",
+        # the tenant's own and assigned apps, not the built-in store apps Intune lists for app protection:
+        # the filter IntuneCD (backup/Intune/Applications.py) and IntuneBackupAndRestore send
+        list_params=(("$filter", "(microsoft.graph.managedApp/appAvailability eq null or "
+                                 "microsoft.graph.managedApp/appAvailability eq 'lineOfBusiness' or "
+                                 "isAssigned eq true)"),),
+        follow_ups=(_assignments("/deviceAppManagement/mobileApps"),),
+        permission=READ_APPS,
+        notes="icons (largeIcon) are never stored; each assignment's intent is a row named by its group.",
+    ),
+    # macOS custom attributes: beta intune-devices-devicecustomattributeshellscript-list; the list leaves
+    # scriptContent out like deviceShellScripts, the single GET carries it (IntuneCD CustomAttributes reads
+    # each script the same way)
+    PolicyType(
+        key="deviceCustomAttributeShellScripts",
+        family=F.CUSTOM_ATTRIBUTE,
+        label=F.label(F.CUSTOM_ATTRIBUTE),
+        list_path=f"{_DM}/deviceCustomAttributeShellScripts",
+        follow_ups=(FollowUp(f"{_DM}/deviceCustomAttributeShellScripts/{{id}}", None, _EXPAND_ASSIGNMENTS,
+                             pages=False),),
+        permission=READ_SCRIPTS,
+    ),
+    PolicyType(
+        key="roleDefinitions",
+        family=F.ROLE,
+        label=F.label(F.ROLE),
+        list_path=f"{_DM}/roleDefinitions",
+        follow_ups=(FollowUp(f"{_DM}/roleDefinitions/{{id}}/roleAssignments", "roleAssignments"),),
+        permission=READ_RBAC,
+        notes="built-in and custom roles with their permissions; each role's assignments (members, scope "
+              "groups, scope tags) by assignment name.",
+    ),
+    # v1.0 intune-onboarding-devicecategory-list: DeviceManagementConfiguration.Read.All listed first
+    PolicyType(
+        key="deviceCategories",
+        family=F.DEVICE_CATEGORY,
+        label=F.label(F.DEVICE_CATEGORY),
+        list_path=f"{_DM}/deviceCategories",
+    ),
+    # intune-notification-notificationmessagetemplate-list (DeviceManagementServiceConfig.Read.All, as
+    # Microsoft365DSC IntuneDeviceComplianceNotificationMessageTemplate reads them); the messages per locale
+    # are the localizedNotificationMessages relationship, expanded on the list
+    PolicyType(
+        key="notificationMessageTemplates",
+        family=F.NOTIFICATION_TEMPLATE,
+        label=F.label(F.NOTIFICATION_TEMPLATE),
+        list_path=f"{_DM}/notificationMessageTemplates",
+        list_params=(("$expand", "localizedNotificationMessages"),),
+        permission=READ_SERVICE_CONFIG,
+    ),
+    # beta deviceManagementReusablePolicySetting (intune-deviceconfigv2-devicemanagementreusablepolicysetting-list)
+    PolicyType(
+        key="reusablePolicySettings",
+        family=F.REUSABLE_SETTING,
+        label=F.label(F.REUSABLE_SETTING),
+        list_path=f"{_DM}/reusablePolicySettings",
+    ),
+    # Apple VPP tokens (beta intune-onboarding-vpptoken-list, DeviceManagementServiceConfig.Read.All): state,
+    # expiry, Apple ID, sync settings; the token itself is a secret (flatten/secrets.py: "token")
+    PolicyType(
+        key="vppTokens",
+        family=F.CONNECTOR,
+        label="Apple VPP tokens",
+        list_path="/deviceAppManagement/vppTokens",
+        permission=READ_SERVICE_CONFIG,
+        notes="state and expiry; the token is masked by the one secret rule.",
+    ),
+    # Apple automated device enrollment (DEP) tokens with their enrollment profiles: beta
+    # intune-enrollment-deponboardingsetting-list and -enrollmentprofile-list (DeviceManagementServiceConfig.Read.All);
+    # IntuneCD AppleEnrollmentProfiles reads depOnboardingSettings/{id}/enrollmentProfiles
+    PolicyType(
+        key="depOnboardingSettings",
+        family=F.CONNECTOR,
+        label="Apple enrollment (ADE) tokens and profiles",
+        list_path=f"{_DM}/depOnboardingSettings",
+        follow_ups=(FollowUp(f"{_DM}/depOnboardingSettings/{{id}}/enrollmentProfiles", "enrollmentProfiles"),),
+        permission=READ_SERVICE_CONFIG,
+    ),
+    # partner connections: beta intune-onboarding-compliancemanagementpartner-list, -devicemanagementpartner-list,
+    # intune-remoteassistance-remoteassistancepartner-list (DeviceManagementServiceConfig.Read.All)
+    PolicyType(
+        key="complianceManagementPartners",
+        family=F.CONNECTOR,
+        label="Compliance partners",
+        list_path=f"{_DM}/complianceManagementPartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="deviceManagementPartners",
+        family=F.CONNECTOR,
+        label="Device management partners",
+        list_path=f"{_DM}/deviceManagementPartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
+    PolicyType(
+        key="remoteAssistancePartners",
+        family=F.CONNECTOR,
+        label="Remote assistance partners",
+        list_path=f"{_DM}/remoteAssistancePartners",
+        permission=READ_SERVICE_CONFIG,
+    ),
+    # single objects, as IntuneCD's APNs, ManagedGooglePlay and DeviceManagementSettings modules read them:
+    # beta intune-devices-applepushnotificationcertificate-get, intune-androidforwork-
+    # androidmanagedstoreaccountenterprisesettings-get (DeviceManagementConfiguration.Read.All) and the
+    # deviceManagement singleton's settings property (deviceManagementSettings, intune-devices-devicemanagement-get,
+    # DeviceManagementConfiguration.Read.All / DeviceManagementServiceConfig.Read.All, the first listed)
+    PolicyType(
+        key="applePushNotificationCertificate",
+        family=F.CONNECTOR,
+        label="Apple push certificate (APNs)",
+        list_path=f"{_DM}/applePushNotificationCertificate",
+        single=True,
+        notes="Apple ID, topic, expiry, upload state; the certificate itself is never stored (secrets.py).",
+    ),
+    PolicyType(
+        key="androidManagedStoreAccountEnterpriseSettings",
+        family=F.CONNECTOR,
+        label="Managed Google Play",
+        list_path=f"{_DM}/androidManagedStoreAccountEnterpriseSettings",
+        single=True,
+        notes="binding state, owner, enrollment targets; company codes (enrollment tokens) never stored.",
+    ),
+    PolicyType(
+        key="deviceManagementSettings",
+        family=F.TENANT_SETTINGS,
+        label=F.label(F.TENANT_SETTINGS),
+        list_path=f"{_DM}/settings",
+        single=True,
+        notes="compliance check-in threshold, 'mark devices without a policy as', jailbreak detection …",
+    ),
+    PolicyType(
+        key="conditionalAccessPolicies",
+        family=F.CONDITIONAL_ACCESS,
+        label="Conditional Access policies",
+        list_path="/identity/conditionalAccess/policies",
+        api_version="v1.0",
+        permission=READ_POLICY,
+        notes="state (on / off / report-only), conditions, grant and session controls; users, groups, roles "
+              "and locations show as ids.",
+    ),
+    PolicyType(
+        key="namedLocations",
+        family=F.CONDITIONAL_ACCESS,
+        label="Named locations",
+        list_path="/identity/conditionalAccess/namedLocations",
+        api_version="v1.0",
+        permission=READ_POLICY,
     ),
 )
 

@@ -61,7 +61,8 @@ SERVICE_FAMILIES: tuple[ServiceFamily, ...] = (
         ("deviceConfigurations", "deviceCompliancePolicies",
          # not listed on any include page; filed with the legacy profiles they sit beside [guess]
          "groupPolicyConfigurations", "groupPolicyDefinitions", "groupPolicyDefinitionFiles",
-         "groupPolicyUploadedDefinitionFiles", "assignmentFilters"),
+         "groupPolicyUploadedDefinitionFiles", "assignmentFilters",
+         "settings"),  # the tenant-wide deviceManagement settings are not listed either [guess]
         _DOCS + "throttling-intune-device-configuration.md",
     ),
     ServiceFamily(
@@ -70,9 +71,29 @@ SERVICE_FAMILIES: tuple[ServiceFamily, ...] = (
     ),
     ServiceFamily(
         "deviceEnrollment", 1000, 20.0, "deviceManagement",
-        ("deviceEnrollmentConfigurations",
-         "windowsAutopilotDeploymentProfiles"),  # Autopilot profiles are not listed [guess]
+        ("deviceEnrollmentConfigurations", "complianceManagementPartners", "deviceCategories",
+         "deviceManagementPartners",
+         "windowsAutopilotDeploymentProfiles",  # Autopilot profiles are not listed [guess]
+         "depOnboardingSettings", "applePushNotificationCertificate"),  # Apple enrollment: not listed [guess]
         _DOCS + "throttling-intune-device-enrollment.md",
+    ),
+    ServiceFamily(
+        "rbac", 1000, 20.0, "deviceManagement",
+        ("roleDefinitions", "roleAssignments", "resourceOperations",
+         "roleScopeTags"),  # scope tags are not listed [guess]
+        _DOCS + "throttling-intune-rbac.md",
+    ),
+    ServiceFamily(
+        "notifications", 1000, 20.0, "deviceManagement", ("notificationMessageTemplates",),
+        _DOCS + "throttling-intune-notifications.md",
+    ),
+    ServiceFamily(
+        "remoteAssistance", 1000, 20.0, "deviceManagement", ("remoteAssistancePartners",),
+        _DOCS + "throttling-intune-remote-assistance.md",
+    ),
+    ServiceFamily(
+        "androidForWork", 1000, 20.0, "deviceManagement", ("androidManagedStoreAccountEnterpriseSettings",),
+        _DOCS + "throttling-intune-android-for-work.md",
     ),
     ServiceFamily(
         "managedApplications", 1000, 20.0, "deviceAppManagement", ("*",),

@@ -24,7 +24,7 @@ from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
-from tenantpilot.families import CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
+from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.audit import AuditRead, fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
@@ -146,7 +146,15 @@ def names_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapp
     group_ids = {str(t["groupId"]) for t in targets if t.get("groupId")}
     filter_ids = {str(t["deviceAndAppManagementAssignmentFilterId"]) for t in targets
                   if t.get("deviceAndAppManagementAssignmentFilterId")}
-    return group_ids - (names.get(GROUP) or {}).keys(), bool(filter_ids - (names.get(FILTER) or {}).keys())
+    # the assignment filters themselves are a type the sync reads (issue 19): their names come with them
+    known_filters = (names.get(FILTER) or {}).keys() | synced_filter_names(policies).keys()
+    return group_ids - (names.get(GROUP) or {}).keys(), bool(filter_ids - known_filters)
+
+
+def synced_filter_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
+    """{id: name} of the assignment filters the sync read as objects (policy type assignmentFilters)."""
+    return {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
+            if family == ASSIGNMENT_FILTER and raw.get("id") and raw.get("displayName")}
 
 
 # --- gather: Graph only ---------------------------------------------------------------------------------
@@ -239,6 +247,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
                        **{k: v for k, v in got.definitions.items() if k in needed}}
         names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in (GROUP, FILTER)}
+        names[FILTER].update(synced_filter_names(got.policies))
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
             parts = write_parts(got.policies, Path(tmp), definitions, names=names)
             reporter.update("saving", 0, None)

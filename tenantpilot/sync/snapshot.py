@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from tenantpilot.families import APP, HEALTH_SCRIPT
 from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy, secrets
+from tenantpilot.flatten.assigned import with_target_names
+from tenantpilot.flatten.blobs import stored
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
 
 if TYPE_CHECKING:
@@ -72,7 +75,9 @@ CHUNK_RAW_BYTES = 32 * 1024 * 1024  # a chunk also ends at this much raw policy 
 
 def raw_json(raw: dict, family: str = "") -> str:
     """The policy as stored: compact JSON (ASCII, the fastest encoder path) with secrets masked by
-    the one secret rule; the masking walk runs only on policies whose text might hold a secret."""
+    the one secret rule, script bodies as text and without icons (flatten/blobs.py); the masking walk
+    runs only on policies whose text might hold a secret."""
+    raw = stored(raw)
     text = json.dumps(raw, separators=(",", ":"))
     return json.dumps(secrets.mask(raw), separators=(",", ":")) if secrets.might_hold_secrets(text) else text
 
@@ -80,6 +85,8 @@ def raw_json(raw: dict, family: str = "") -> str:
 def _frame(rows: list[dict], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
     return pl.from_dicts(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
+
+_NAMED_TARGETS = frozenset({APP, HEALTH_SCRIPT})
 
 TABLES = {"policies": POLICY_SCHEMA, "settings": SETTING_SCHEMA, "assignments": ASSIGNMENT_SCHEMA}
 
@@ -113,7 +120,10 @@ def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, 
             rows.clear()
         return Frames(**frames)
 
+    groups, filters = (names or {}).get("group") or {}, (names or {}).get("filter") or {}
     for family, raw in policies:
+        if family in _NAMED_TARGETS:  # their assignments are settings keyed by group name (flatten/assigned.py)
+            raw = with_target_names(raw, groups, filters)
         rows = flatten_policy(raw, family, definitions)
         pending["settings"].extend(rows)
         pending["assignments"].extend(name_assignments(flatten_assignments(raw, family), names))

@@ -186,7 +186,8 @@ def test_partial_and_failed_scheduled_syncs_are_alerted(env: dict[str, str], sim
         assert any("Compliance" in t and "forbidden" in t for t in body["not_read"]), body["not_read"]
         assert "sync partial" in body["subject"]
 
-        sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement"}
+        # every type forbidden, Entra's conditional access (/identity, read since issue 19) included
+        sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement", "/identity"}
         failed = scheduled_sync(env)
         assert failed["status"] == "failed"
         body = wait_for(lambda: len(receiver.bodies) == 2 and receiver.bodies[1], what="the failed run's message")

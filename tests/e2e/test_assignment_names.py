@@ -29,10 +29,14 @@ def test_group_and_filter_names_are_resolved_and_cached(env, consumer, sim):
     assert (filtered["filter_name"] == "").sum() == 0
     asked = [p for _, p, _ in sim.request_log if p.lower().startswith(("/v1.0/groups/", "/groups/"))]
     assert len(asked) == groups["group_id"].n_unique()
+    # the filters are a type the sync reads (issue 19): their one list gives the names too, no second read
+    filter_lists = [p for _, p, _ in sim.request_log if "assignmentfilters" in p.lower()]
+    assert len(filter_lists) == 1, filter_lists
     # cached per tenant: the next sync asks Graph for no name it already has
     sim.reset_counters()
     add_and_sync(env, tenant=tid, name="Named")
-    assert not [p for _, p, _ in sim.request_log if "/groups/" in p.lower() or "assignmentfilters" in p.lower()]
+    assert not [p for _, p, _ in sim.request_log if "/groups/" in p.lower()]
+    assert len([p for _, p, _ in sim.request_log if "assignmentfilters" in p.lower()]) == 1  # the type's list
     again = store.current_assignments([tid]).filter(pl.col("group_id") != "")
     assert again.select("group_id", "group_name").unique().sort("group_id").equals(
         groups.select("group_id", "group_name").unique().sort("group_id"))

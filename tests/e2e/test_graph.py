@@ -15,7 +15,7 @@ import time
 import pytest
 
 from graphsim.server import GraphSimulator
-from graphsim.tenants import build_tenant
+from graphsim.tenants import SimPolicy, build_tenant
 from tenantpilot.graph import (
     FAMILIES,
     POLICY_TYPES,
@@ -37,7 +37,8 @@ from tenantpilot.graph.policy_types import get_policy_type
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 # the simulator serves every type of the table and its tenants (from 20 policies) hold every family:
-# managed-device app configuration always, managed-app configuration with the mixed_app_policies knob
+# managed-device app configuration always, managed-app configuration with the mixed_app_policies knob,
+# the coverage types (remediations, apps, conditional access … issue 19) with coverage=True
 SERVED_FAMILIES = set(FAMILIES)
 
 
@@ -55,7 +56,7 @@ class Recorder:
 
 
 def start_sim(n_policies: int = 40, **kw) -> GraphSimulator:
-    tenant = build_tenant(TENANT, "Contoso", n_policies=n_policies, seed=1)
+    tenant = build_tenant(TENANT, "Contoso", n_policies=n_policies, seed=1, coverage=True)
     return GraphSimulator({TENANT: tenant}, **kw).start()
 
 
@@ -83,8 +84,12 @@ def by_id(result) -> dict[str, dict]:
     return {p.raw["id"]: p.raw for p in result.policies}
 
 
-def truth(sim: GraphSimulator) -> dict[str, object]:
-    return {p.id: p for p in sim.tenants[TENANT].all_policies()}
+def truth(sim: GraphSimulator) -> dict[str, SimPolicy]:
+    """Every object a sync reads: the policies and (since issue 19) the assignment filters themselves."""
+    tenant = sim.tenants[TENANT]
+    filters = {fid: SimPolicy("assignmentFilters", f) for fid, f in tenant.assignment_filters.items()}
+    read = set(tenant.object_ids())  # without the built-in store apps the mobileApps $filter leaves out
+    return {p.id: p for p in tenant.all_policies() if p.id in read} | filters
 
 
 def batch_posts(sim: GraphSimulator) -> int:
@@ -131,8 +136,13 @@ def test_fast_fetch_returns_every_policy_complete(sim):
         elif policy.collection in ("deviceManagementScripts", "deviceShellScripts"):
             assert raw["scriptContent"] == policy.resource["scriptContent"]  # only the single GET has it
             assert raw["assignments"] == policy.assignments
-        elif policy.collection != "deviceConfigurations":  # autopilot, enrollment, update profiles
+        elif policy.collection in ("deviceHealthScripts", "deviceComplianceScripts"):
+            assert raw["detectionScriptContent"] == policy.resource["detectionScriptContent"]  # single GET only
             assert raw["assignments"] == policy.assignments
+        elif policy.collection in ("roleDefinitions", "notificationMessageTemplates", "depOnboardingSettings"):
+            assert all(raw[k] == v for k, v in policy.related.items())  # follow-up or $expand
+        elif policy.collection != "deviceConfigurations" and (policy.assignments or "assignments" in raw):
+            assert raw["assignments"] == policy.assignments  # autopilot, enrollment, update profiles, apps
         assert not any("@odata.context" in k for k in raw)
     # progress: listing then details, ending complete
     phases = [p[0] for p in progress]
@@ -191,7 +201,7 @@ def test_get_all_follows_next_links_whole():
 def test_follow_ups_go_twenty_to_a_batch():
     with start_sim(n_policies=200) as s, client(s) as c:
         result = fetch_tenant(c)
-        assert len(result.policies) == s.tenants[TENANT].policy_count
+        assert len(result.policies) == len(truth(s))  # the policies and the assignment filters (issue 19)
         stage2 = sum(len(p.raw["definitionValues"]) for p in result.policies if p.family == "adminTemplate")
         stage1 = result.stats["batched"] - stage2
         posts = batch_posts(s)

@@ -104,8 +104,13 @@ def by_id(result) -> dict[str, dict]:
 
 
 def ids_of(sim: GraphSimulator, *, without: str | None = None) -> set[str]:
-    """Ids of the tenant's policies now, leaving out those of the type ``without``."""
-    return {p.id for p in sim.tenants[TENANT].all_policies() if TYPE_OF.get(p.collection, p.collection) != without}
+    """Ids of the tenant's policies and (read since issue 19) assignment filters now, leaving out those of
+    the type ``without``."""
+    tenant = sim.tenants[TENANT]
+    filters = set(tenant.assignment_filters) if without != "assignmentFilters" else set()
+    read = set(tenant.object_ids())  # without the built-in store apps the mobileApps $filter leaves out
+    return {p.id for p in tenant.all_policies()
+            if p.id in read and TYPE_OF.get(p.collection, p.collection) != without} | filters
 
 
 # ---------------------------------------------------------------------------------------

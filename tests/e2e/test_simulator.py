@@ -25,7 +25,7 @@ import requests
 from graphsim import DEMO_TENANTS, GraphSimulator, build_tenant, serve_forever
 from graphsim.catalog import instance_kind, load_catalog, walk_instances
 from graphsim.limits import FAMILY_LIMITS, effective_limits, service_family
-from graphsim.tenants import OPTIONAL_COLLECTIONS, instance_value
+from graphsim.tenants import COVERAGE_COLLECTIONS, OPTIONAL_COLLECTIONS, instance_value
 
 CONTOSO = "0a1b2c3d-1111-4111-8111-111111111111"
 FABRIKAM = "0a1b2c3d-2222-4222-8222-222222222222"
@@ -92,8 +92,13 @@ def test_build_is_deterministic_and_scales_to_1000_policies() -> None:
     assert big.policy_count == 1000
     print(f"built 1,000 policies in {elapsed:.2f} s")  # a figure, never a timed assertion (it failed under load)
     assert big.counts()["configurationPolicies"] > 500  # mostly settings catalog
-    assert all(n > 0 for c, n in big.counts().items() if c not in OPTIONAL_COLLECTIONS)
+    assert all(n > 0 for c, n in big.counts().items() if c not in OPTIONAL_COLLECTIONS | COVERAGE_COLLECTIONS)
     assert all(big.counts()[c] == 0 for c in OPTIONAL_COLLECTIONS)  # only knobs fill those
+    # the coverage collections (remediations, apps, conditional access …) only with coverage=True
+    assert all(big.counts()[c] == 0 for c in COVERAGE_COLLECTIONS)
+    covered = build_tenant(CONTOSO, "Contoso Ltd", 40, seed=1, coverage=True)
+    assert all(covered.counts()[c] > 0 for c in COVERAGE_COLLECTIONS)
+    assert covered.policy_count == 40 + sum(covered.counts()[c] for c in COVERAGE_COLLECTIONS)
     assert _snapshot(build_tenant(CONTOSO, "Contoso Ltd", 40, seed=1)) == \
         _snapshot(build_tenant(CONTOSO, "Contoso Ltd", 40, seed=1))
     # same seed, another tenant: same names and settings, different ids and timestamps

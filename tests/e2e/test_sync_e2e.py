@@ -27,7 +27,7 @@ def test_sync_lands_every_policy_then_changes_and_deletions(env, consumer, sim):
     run = latest_run(env, tid)
     assert run["status"] == "succeeded", run
     policies = store.current_policies([tid])
-    assert set(policies["policy_id"]) == set(tenant.policy_ids())
+    assert set(policies["policy_id"]) == set(tenant.object_ids())  # policies and (issue 19) assignment filters
     settings = store.current_settings([tid])
     assert settings.height == run["setting_count"] > policies.height
     assert not settings.filter(settings["is_secret"])["value"].str.contains("encryptedValueToken").any()
@@ -40,7 +40,7 @@ def test_sync_lands_every_policy_then_changes_and_deletions(env, consumer, sim):
     policies2 = store.current_policies([tid])
     assert deleted not in set(policies2["policy_id"])
     assert deleted not in set(settings2["policy_id"])
-    assert set(policies2["policy_id"]) == set(tenant.policy_ids())
+    assert set(policies2["policy_id"]) == set(tenant.object_ids())
     hit = settings2.filter(settings2["setting_id"] == changed["setting_definition_id"])
     assert changed["new_display"] in " ".join(hit["value"].to_list()), (changed, hit["value"].to_list())
     # the older snapshot is kept for drift, unchanged

@@ -138,7 +138,8 @@ def test_import_uploads_zipped_intunecd_export(tmp_path):
     store = Store(tmp_path / "u.duckdb")
     result = uploads.import_uploads(store, [("CES2026-IntuneCD.zip", zip_folder(INTUNECD))], "CES zipped")
     assert result.tenant_id == "baseline:ces-zipped"
-    assert result.policies == 111 and result.settings == store.current_settings([result.tenant_id]).height
+    # 112: IntuneCD's role definition (typed) is imported since roles are read (issue 19)
+    assert result.policies == 112 and result.settings == store.current_settings([result.tenant_id]).height
     assert all(f.startswith("CES2026-IntuneCD.zip/CES2026-IntuneCD/") for f, _ in result.skipped)
     assert store.runs(result.tenant_id)["source"].to_list() == ["import:CES2026-IntuneCD.zip"]
     assert store.current_assignments([result.tenant_id]).height > 0
@@ -173,7 +174,7 @@ def test_import_zipped_intunecd_export_in_the_app(filled):
     submit_import(at, "CES IntuneCD", [("CES2026-IntuneCD.zip", zip_folder(INTUNECD), ZIP_MIME)])
     assert not at.error, [e.value for e in at.error]
     success = [shown(s.value) for s in at.success]
-    assert any(s.startswith("Imported baseline CES IntuneCD: 111 policies, ") for s in success), success
+    assert any(s.startswith("Imported baseline CES IntuneCD: 112 policies, ") for s in success), success
     settings = filled.current_settings(["baseline:ces-intunecd"]).height
     assert any(f"{settings:,} settings" in s for s in success)
     # the files that were left out, with the reason

@@ -81,6 +81,7 @@ def test_families_found_in_the_corpus() -> None:
     assert families == {
         "settingsCatalog": 69, "compliance": 25, "deviceConfiguration": 17, "script": 9,
         "appProtection": 8, "enrollment": 6, "windowsUpdate": 1, "adminTemplate": 1,
+        "role": 1,  # IntuneCD's Roles file carries its @odata.type: a family the sync reads since issue 19
     }
     assert set(families) <= set(FAMILIES)
 
@@ -163,7 +164,13 @@ DETECT = [
     ({"@odata.type": "#microsoft.graph.macOSCustomConfiguration"}, "deviceConfiguration"),
     ({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration"}, "deviceConfiguration"),
     ({"@odata.type": "#microsoft.graph.windows81TrustedRootCertificate"}, "deviceConfiguration"),
-    ({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition"}, "unknown"),
+    # Intune roles are read since issue 19 (an export's role file with its @odata.type is imported too)
+    ({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition"}, "role"),
+    ({"@odata.type": "#microsoft.graph.deviceHealthScript"}, "healthScript"),
+    ({"@odata.type": "#microsoft.graph.deviceCustomAttributeShellScript"}, "customAttribute"),
+    ({"@odata.type": "#microsoft.graph.win32LobApp"}, "mobileApp"),
+    ({"@odata.type": "#microsoft.graph.iosStoreApp"}, "mobileApp"),
+    ({"@odata.type": "#microsoft.graph.ipNamedLocation"}, "conditionalAccess"),
     # shapes without @odata.type (IntuneCD / portal exports)
     ({"name": "x", "settings": [], "technologies": "mdm", "platforms": "windows10"}, "settingsCatalog"),
     ({"name": "x", "settings": [], "technologies": "linuxMdm", "platforms": "linux",

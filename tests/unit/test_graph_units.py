@@ -474,6 +474,20 @@ def test_families_are_exactly_the_contract():
         "autopilot",
         "enrollment",
         "script",
+        # issue 19's first slice: objects matched by name (families.py scope "name")
+        "healthScript",  # remediations and custom compliance scripts
+        "mobileApp",
+        "assignmentFilter",
+        "scopeTag",
+        "conditionalAccess",  # policies and named locations (Entra, v1.0)
+        # its second slice
+        "customAttribute",  # macOS custom attribute shell scripts
+        "role",  # Intune role definitions with their role assignments
+        "deviceCategory",
+        "notificationTemplate",  # compliance notification templates with their localized messages
+        "reusableSetting",
+        "connector",  # Apple VPP and ADE tokens (with enrollment profiles), partner connections, APNs, Google Play
+        "tenantSettings",  # deviceManagement/settings
     }
     keys = [t.key for t in POLICY_TYPES]
     assert len(keys) == len(set(keys))
