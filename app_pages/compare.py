@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import compare, explore
-from tenantpilot.app import compare_view, reads
+from tenantpilot.app import compare_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import family_label, format_with, labelled_csv, tenant_labels, with_family_labels
 from tenantpilot.app.messages import show_carried
@@ -22,6 +22,7 @@ st.title("Compare")
 st.caption("Tenants side by side: one row per setting, one column per tenant. Settings match by setting key, "
            "not by policy name; ◆ marks baselines.")
 
+user = signin.current_user(reads.config())
 key = reads.snapshot_key()
 tenants = reads.tenants()
 synced = tenants.filter(pl.col("tenant_id").is_in([t for t, _run in key[1]]))  # tenants with a current snapshot
@@ -148,5 +149,6 @@ if found.height:
                      hide_index=True, placeholder="—", key="cmp_conflicts")
 
 if baseline:
-    compare_view.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline])
-compare_view.deviation_register(compared, register)
+    compare_view.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline],
+                                       user)
+compare_view.deviation_register(compared, register, user)

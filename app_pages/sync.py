@@ -11,7 +11,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from tenantpilot.app import reads, sync_view
+from tenantpilot import access
+from tenantpilot.app import reads, signin, sync_view
 from tenantpilot.app.escaping import inert
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import explain, guard, queue_problems, show_problems
@@ -24,6 +25,7 @@ st.title("Sync")
 st.caption("Pull every Intune policy of the chosen tenants through Microsoft Graph. Syncs run in the "
            "background worker; you can leave this page.")
 
+user = signin.current_user(reads.config())
 store = reads.store()
 tenants = reads.tenants()
 syncable = tenants.filter(pl.col("kind") != "baseline")
@@ -35,8 +37,11 @@ else:
     with st.form("sync_form", border=False):
         chosen = st.multiselect("Tenants to sync", list(labels), format_func=format_with(labels),
                                 placeholder="Choose tenants", key="sync_tenants")
-        go = st.form_submit_button("Sync now", type="primary", icon=":material/sync:")
-    if go and not chosen:
+        go = st.form_submit_button("Sync now", type="primary", icon=":material/sync:",
+                                   disabled=not access.can(user, "sync"), help=signin.why_not(user, "sync"))
+    if go and not signin.permitted(user, "sync"):
+        pass
+    elif go and not chosen:
         st.warning("Choose at least one tenant to sync.")
     elif go:
         watch = set(st.session_state.get("sync_watch", []))

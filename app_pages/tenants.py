@@ -7,7 +7,8 @@ from datetime import datetime
 
 import streamlit as st
 
-from tenantpilot.app import reads, tenants_view
+from tenantpilot import access
+from tenantpilot.app import reads, signin, tenants_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
@@ -24,6 +25,7 @@ if flash:
     st.success(inert(flash), icon=":material/check_circle:")
 
 cfg = reads.config()
+user = signin.current_user(cfg)
 store = reads.store()
 tenants = reads.tenants()
 
@@ -55,8 +57,11 @@ with left:
         tenant_id = st.text_input("Tenant id or domain", placeholder="contoso.onmicrosoft.com or a GUID",
                                   key="new_tenant_id")
         name = st.text_input("Display name", placeholder="Contoso", key="new_tenant_name")
-        submitted = st.form_submit_button("Add tenant", type="primary")
-    if submitted:
+        submitted = st.form_submit_button("Add tenant", type="primary", disabled=not access.can(user, "manage_tenants"),
+                                          help=signin.why_not(user, "manage_tenants"))
+    if submitted and not signin.permitted(user, "manage_tenants"):
+        pass
+    elif submitted:
         tenant_id, name = tenant_key(tenant_id or ""), (name or "").strip()
         if not valid_tenant_id(tenant_id):
             st.error(f"{inert(repr(tenant_id))} is not a tenant id: enter the tenant's GUID "
@@ -90,7 +95,9 @@ with left:
             present = set(tenants["tenant_id"].to_list()) if tenants.height else set()
             if all(demo_id in present for demo_id, _ in demo):
                 st.caption("All demo tenants are added: sync them on the Sync page.")
-            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not present else "secondary"):
+            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not present else "secondary",
+                           disabled=not access.can(user, "manage_tenants"), help=signin.why_not(user, "manage_tenants")) \
+                    and signin.permitted(user, "manage_tenants"):
                 with guard("add the demo tenants"):
                     for demo_id, demo_name in demo:
                         store.add_tenant(demo_id, demo_name, "demo")
@@ -107,8 +114,10 @@ with right:
                               placeholder="Choose a tenant", key="remove_tenant")
         sure = st.checkbox("I understand that its synced snapshots and history are deleted too",
                            key="remove_confirm", disabled=victim is None)
-        clicked = st.button("Remove tenant", type="secondary", disabled=not (victim and sure), icon=":material/delete:")
-        if clicked and victim is not None:
+        clicked = st.button("Remove tenant", type="secondary", icon=":material/delete:",
+                            disabled=not (victim and sure and access.can(user, "manage_tenants")),
+                            help=signin.why_not(user, "manage_tenants"))
+        if clicked and victim is not None and signin.permitted(user, "manage_tenants"):
             with guard("remove the tenant"):
                 removed = store.remove_tenant(victim)
             st.session_state["tenants_flash"] = (
@@ -140,8 +149,10 @@ if tenants.height:
                                  help="5 fields: minute hour day-of-month month day-of-week (0 or 7 = Sunday; "
                                       "day-of-month and day-of-week must both match). `off`: never on its own. "
                                       "`default`: follow TENANTPILOT_SYNC_SCHEDULE.")
-            set_clicked = st.form_submit_button("Set schedule", icon=":material/schedule:")
-        if set_clicked and who:
+            set_clicked = st.form_submit_button("Set schedule", icon=":material/schedule:",
+                                                disabled=not access.can(user, "manage_schedules"),
+                                                help=signin.why_not(user, "manage_schedules"))
+        if set_clicked and who and signin.permitted(user, "manage_schedules"):
             wanted = (cron or "").strip()
             try:
                 text = None if wanted.lower() == "default" else schedule.validate(wanted)
@@ -170,10 +181,14 @@ with st.form("import_baseline", border=True):
                              key=f"baseline_files_{upload_round}",
                              help="Several .json files, or .zip archives of an export folder (e.g. an IntuneCD "
                                   "backup or an IntuneManagement export). Archives are unpacked on the server.")
-    import_clicked = st.form_submit_button("Import baseline", type="primary", icon=":material/upload_file:")
+    import_clicked = st.form_submit_button("Import baseline", type="primary", icon=":material/upload_file:",
+                                           disabled=not access.can(user, "import_baseline"),
+                                           help=signin.why_not(user, "import_baseline"))
 
 
-if import_clicked:
+if import_clicked and not signin.permitted(user, "import_baseline"):
+    pass
+elif import_clicked:
     baseline_name = (baseline_name or "").strip()
     existed = baseline_id(baseline_name) in set(tenants["tenant_id"].to_list()) if baseline_name else False
     failure: uploads.UploadError | None = None

@@ -11,11 +11,13 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import families
+from tenantpilot.access import User, can
 from tenantpilot.analysis import compare, explore
 from tenantpilot.app.escaping import inert, inert_frame, reveal
 from tenantpilot.app.labels import format_with, with_family_labels
 from tenantpilot.app.messages import guard
 from tenantpilot.app.reads import SnapshotKey, cached, chosen_key, store
+from tenantpilot.app.signin import permitted, why_not
 from tenantpilot.store import open_store
 
 STATUS_COLORS = {"differs": "#D13438", "missing": "#F7A600", "conflict": "#8764B8"}
@@ -128,8 +130,10 @@ def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
                                             "label": pl.String}, orient="row")
 
 
-def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str) -> None:
-    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline."""
+def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str,
+                          user: User) -> None:
+    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline
+    (analysts and admins: checked when submitted)."""
     from datetime import date, timedelta
 
     from tenantpilot.analysis import deviations
@@ -156,8 +160,11 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
             owner = c3.text_input("Owner", max_chars=deviations.MAX_TEXT)
             expires = c4.date_input("Accepted until (last day)", value=date.today() + timedelta(days=90),
                                     min_value=date.today())
-            if not st.form_submit_button("Accept", icon=":material/check:"):
+            if not st.form_submit_button("Accept", icon=":material/check:", disabled=not can(user, "accept_deviation"),
+                                         help=why_not(user, "accept_deviation")):
                 return
+        if not permitted(user, "accept_deviation"):
+            return
         with guard("record the deviation"):
             known = store().tenants()["tenant_id"].to_list()
             try:
@@ -172,7 +179,7 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
         st.rerun()
 
 
-def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> None:
+def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame, user: User) -> None:
     """The register (valid, expired and removed; deviations_register()) of these tenants, its CSV export
     and removing one."""
     from datetime import date
@@ -196,7 +203,10 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> Non
         if open_ids:
             chosen = c2.selectbox("Remove a deviation", open_ids, index=None, placeholder="Choose its id",
                                   key="dev_remove_id")
-            if chosen is not None and c2.button("Remove", key="dev_remove", icon=":material/delete:"):
+            if chosen is not None and c2.button("Remove", key="dev_remove", icon=":material/delete:",
+                                                disabled=not can(user, "remove_deviation"),
+                                                help=why_not(user, "remove_deviation")) \
+                    and permitted(user, "remove_deviation"):
                 with guard("remove the deviation"):
                     store().remove_deviation(int(chosen))
                 st.rerun()

@@ -119,6 +119,26 @@ def gate(cfg: Settings) -> access.User:
     return user
 
 
+def permitted(user: access.User, action: str) -> bool:
+    """The server-side check at the moment of acting (a hidden or disabled control is only a courtesy: a session
+    can send any widget value): True when the user may, else st.error saying which role it needs."""
+    import streamlit as st
+
+    from tenantpilot.app.escaping import inert
+
+    try:
+        access.require(user, action)
+    except access.Forbidden as exc:
+        st.error(inert(exc), icon=":material/block:")
+        return False
+    return True
+
+
+def why_not(user: access.User, action: str) -> str | None:
+    """A control's help text when the user may not use it (None when they may)."""
+    return None if access.can(user, action) else f"Needs the {access.ACTIONS[action].label} role."
+
+
 def sidebar(user: access.User) -> None:
     """Who is signed in, with their role, and the sign-out; or that nobody signs in, and why that is safe."""
     import streamlit as st
