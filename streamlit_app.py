@@ -38,6 +38,7 @@ PAGES = {
     ],
     "System": [
         st.Page("app_pages/health.py", title="Health", icon=":material/monitor_heart:"),
+        st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
     ],
 }
 

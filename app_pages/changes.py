@@ -53,6 +53,7 @@ if since_text:
     since = history.parse_since(since_text)
     at = since.at or datetime.now(timezone.utc)
     counts = changes_view.day_counts(key, at.replace(second=0, microsecond=0).isoformat())
+    counts = counts.filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))  # only tenants this user sees
     st.subheader("All tenants")
     grid = history.overview(counts, at.date(), datetime.now(timezone.utc).date())
     if grid.height:

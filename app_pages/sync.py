@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import access
-from tenantpilot.app import reads, signin, sync_view
+from tenantpilot.app import access_view, reads, signin, sync_view
 from tenantpilot.app.escaping import inert
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import explain, guard, queue_problems, show_problems
@@ -53,6 +53,7 @@ else:
                 continue
             watch.add(queued.run_id)
             if queued.created:
+                access_view.record(user, "sync", [tenant_id], f"run {queued.run_id}")
                 st.success(f"{inert(labels[tenant_id])}: run {queued.run_id} queued.")
             else:
                 st.info(f"{inert(labels[tenant_id])}: already queued or running as run {queued.run_id}; following that run.")
@@ -73,6 +74,9 @@ def status_section() -> None:
         reachable = False
     with guard("read the sync runs"):
         history = store.runs(limit=200)
+    seen = reads.visible()
+    if seen is not None:  # a user limited to tenant groups sees their tenants' runs only
+        history = history.filter(pl.col("tenant_id").is_in(list(seen)))
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
     show_problems(queue_problems(reads.config(), active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
 

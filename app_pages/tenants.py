@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import polars as pl
 import streamlit as st
 
 from tenantpilot import access
-from tenantpilot.app import reads, signin, tenants_view
+from tenantpilot.app import access_view, reads, signin, tenants_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
@@ -72,6 +73,8 @@ with left:
         else:
             with guard("add the tenant"):
                 added = store.add_tenant(tenant_id, name)
+            if added.outcome != "alias":
+                access_view.record(user, f"tenant {added.outcome}", [added.tenant_id], name)
             if added.outcome == "alias":
                 owner = tenant_labels(tenants).get(added.tenant_id, added.tenant_id)
                 st.info(f"{tenant_id} is a domain of {owner}, which is already here: nothing was added.",
@@ -83,7 +86,7 @@ with left:
                 )
                 st.rerun()
 
-    if cfg.demo:
+    if cfg.demo and access.can(user, "manage_tenants"):  # adding them is an admin's action
         st.subheader("Demo tenants")
         demo = tenants_view.demo_tenants()
         if demo is None:
@@ -101,6 +104,7 @@ with left:
                 with guard("add the demo tenants"):
                     for demo_id, demo_name in demo:
                         store.add_tenant(demo_id, demo_name, "demo")
+                access_view.record(user, "tenant added", [d for d, _ in demo], "demo tenants")
                 st.session_state["tenants_flash"] = f"Added {len(demo)} demo tenants."
                 st.rerun()
 
@@ -120,6 +124,7 @@ with right:
         if clicked and victim is not None and signin.permitted(user, "manage_tenants"):
             with guard("remove the tenant"):
                 removed = store.remove_tenant(victim)
+            access_view.record(user, "tenant removed", [victim], labels[victim])
             st.session_state["tenants_flash"] = (
                 f"Removed {labels[victim]} and its data." if removed else f"{labels[victim]} was already gone."
             )
@@ -135,7 +140,8 @@ st.caption(f"Tenants sync on their own at `{cfg.sync_schedule}` (TENANTPILOT_SYN
            "The same as `python -m tenantpilot schedule set TENANT \"CRON\"|off|default`.")
 if tenants.height:
     with guard("read the schedules"):
-        plans = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+        mine = store.tenant_schedules().filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))
+        plans = schedule.overview(list(mine.iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
     st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
                  column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
@@ -161,9 +167,12 @@ if tenants.height:
             else:
                 with guard("save the schedule"):
                     store.set_tenant_schedule(who, text)
+                access_view.record(user, "schedule", [who], text or "default")
                 st.session_state["tenants_flash"] = (f"{labels[who]} follows the global schedule again." if text is None
                                                      else f"{labels[who]}: schedule {text}.")
                 st.rerun()
+
+access_view.groups_section(store, tenant_labels(tenants), user)
 
 st.divider()
 st.subheader("Import a baseline", anchor="import-a-baseline")
@@ -210,6 +219,8 @@ elif import_clicked:
             "skipped": result.skipped,
         }
         st.session_state["tenants_upload_round"] = upload_round + 1
+        access_view.record(user, "baseline imported", [baseline_id(baseline_name)],
+                           f"{result.policies:,} policies, {result.settings:,} settings")
         st.rerun()
 elif imported:
     st.success(inert(imported["message"]), icon=":material/check_circle:")

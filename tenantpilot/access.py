@@ -116,3 +116,25 @@ def local_operator(prefix: str = "local") -> User:
     except (KeyError, OSError):  # no passwd entry (some containers)
         who = "unknown"
     return User(actor=f"{prefix}:{who}", name=f"{who} (this machine)", role=Role.ADMIN)
+
+
+# --- tenant groups: which tenants a user sees --------------------------------------------------------
+def principals(user: User) -> frozenset[str]:
+    """The names a limit can be set on: the user's sign-in name, and `role:` + each app-role value or group id of
+    their token (so a whole Entra group or app role can be limited at once)."""
+    return frozenset({user.actor} | {f"role:{c}" for c in user.claims})
+
+
+def visible_tenants(user: User, members: Iterable[tuple[str, str]],
+                    limits: Iterable[tuple[str, str]]) -> frozenset[str] | None:
+    """The tenant ids the user may see, None meaning every tenant. `members`: (group, tenant) pairs; `limits`:
+    (principal, group) pairs. A user none of whose principals is limited sees every tenant; a limited one sees
+    the tenants of all the groups any of their principals is limited to (and nothing when those are empty).
+    Admins are never limited: they set the groups and the limits."""
+    if user.role is Role.ADMIN:
+        return None
+    mine = principals(user)
+    groups = {group for who, group in limits if who in mine}
+    if not groups:
+        return None
+    return frozenset(tenant for group, tenant in members if group in groups)

@@ -45,6 +45,7 @@ import polars as pl
 
 from tenantpilot.flatten import secrets
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SCHEMA, SETTING_SCHEMA
+from tenantpilot.store.access import ACCESS_DDL, AccessStore
 from tenantpilot.tenants import is_guid, tenant_key
 
 if TYPE_CHECKING:
@@ -472,7 +473,7 @@ class AddResult:
 
 
 @dataclass
-class Store:
+class Store(AccessStore):
     """Handle on one DuckDB file. Cheap to create; holds no open connection."""
 
     path: Path
@@ -567,6 +568,7 @@ class Store:
         con.execute(DDL)
         run_migrations(con)
         con.execute(_AFTER_MIGRATIONS)
+        con.execute(ACCESS_DDL)  # tenantpilot/store/access.py
         con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [str(SCHEMA_VERSION)],
@@ -604,7 +606,7 @@ class Store:
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
                           "directory_names", "deviations", "tenant_schedules",
-                          "audit_events", "tenants"):
+                          "audit_events", "tenant_group_members", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
             _drop_unused_history(con, key)
