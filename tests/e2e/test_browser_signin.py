@@ -1,7 +1,8 @@
 """Sign-in in a real browser (Debian's chromium, Playwright): Streamlit's st.login against the simulator's
 OpenID Connect authority, over HTTPS, as three users of one Entra tenant with the app roles viewer, analyst and
-admin. Before sign-in a shared deep link (/compare?...) shows the sign-in button and no tenant data; each
-signed-in user can use exactly their role's controls (an analyst queues a real sync; a viewer cannot); a forged
+admin, the viewer limited to one tenant group. Before sign-in a shared deep link (/compare?...) shows the sign-in
+button and no tenant data; each signed-in user sees only their tenants and can use exactly their role's controls
+(an analyst queues a real sync; a viewer cannot); a forged
 ID token leaves the browser signed out. The app's server checks the ID token with Authlib (SSL_CERT_FILE
 trusts the simulator's CA); the browser is told to accept the simulator's certificate, nothing else.
 Screenshots: screenshots/signin-{before,viewer,analyst,admin}.png."""
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 from apptest import CONTOSO as APP_CONTOSO
+from apptest import FABRIKAM as APP_FABRIKAM
 from apptest import fill
 from test_browser import (  # noqa: F401 - browser is a fixture
     CHROMIUM,
@@ -48,6 +50,9 @@ def signin_app(sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     db = data / "app.duckdb"
     store = Store(db)
     fill(store)
+    store.set_group("Healthcare", [APP_CONTOSO])  # the viewer sees Contoso only
+    store.set_group("Retail", [APP_FABRIKAM])
+    store.set_limits(USERS["Viewer"].username, ["Healthcare"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     secret = secrets.token_urlsafe(24)
@@ -125,7 +130,11 @@ def test_each_role_can_use_only_its_controls(signin_app, page, role, may_sync, m
     page.get_by_role("heading", name="Sync", exact=True).first.wait_for(timeout=60_000)
     settle(page)
     assert enabled(page, "Sync now") == may_sync
-    page.get_by_role("combobox").first.click()  # every role reads the tenants
+    page.get_by_role("combobox").first.click()  # every role reads its tenants: the limited viewer Contoso only
+    page.get_by_role("option", name="Contoso").first.wait_for()
+    offered = page.get_by_role("option").all_inner_texts()
+    assert any("Fabrikam" in o for o in offered) == (role != "Viewer"), offered
+    assert any("Northwind" in o for o in offered) == (role != "Viewer"), offered
     page.get_by_role("option", name="Contoso").first.click()
     page.keyboard.press("Escape")
     if may_sync:  # a real enqueue: the run is in the database as queued
