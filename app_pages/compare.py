@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import compare, explore
-from tenantpilot.app import compare_view, reads, signin
+from tenantpilot.app import access_view, compare_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import family_label, format_with, labelled_csv, tenant_labels, with_family_labels
 from tenantpilot.app.messages import show_carried
@@ -136,7 +136,8 @@ if rows.height:
         lazy=False,
     )
 st.download_button(
-    f"Matrix CSV ({view.height:,} rows)", data=partial(labelled_csv, view),
+    f"Matrix CSV ({view.height:,} rows)",
+    data=access_view.recorded_export(user, "Compare matrix CSV", list(compared), partial(labelled_csv, view)),
     file_name="tenantpilot-compare.csv", mime="text/csv", icon=":material/download:", disabled=view.height == 0,
     key="cmp_csv", on_click="ignore",
 )

@@ -106,7 +106,9 @@ elif assignments_tab.open:
         )
         a_stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
         st.download_button(
-            f"CSV ({shown.height:,} assignments)", data=partial(export.to_csv_bytes, shown),
+            f"CSV ({shown.height:,} assignments)",
+            data=access_view.recorded_export(user, "Assignments CSV", list(chosen_tenants or scope),
+                                             partial(export.to_csv_bytes, shown)),
             file_name=f"tenantpilot-assignments-{a_stamp}.csv", mime="text/csv", icon=":material/download:",
             disabled=shown.height == 0, key="ex_asg_csv", on_click="ignore",
         )

@@ -139,3 +139,14 @@ def test_a_deviation_shows_who_accepted_it(filled):
     register = find_table(at, "deviation_id", "accepted_by")
     assert register["accepted_by"].tolist() == ["ann@msp.example"] and register["owner"].tolist() == ["Ops"]
     assert filled.activity()["action"].to_list() == ["deviation accepted"]
+
+
+def test_compare_and_changes_exports_are_recorded(filled, downloads):
+    at = signed_in("Viewer", "compare", actor="vic@msp.example")
+    at.multiselect(key="cmp_tenants").set_value([CONTOSO, FABRIKAM]).run()
+    assert not at.exception
+    assert "Contoso" in downloads["tenantpilot-compare.csv"]().decode("utf-8-sig")
+    log = filled.activity()
+    assert log["action"].to_list() == ["export", "export"]
+    assert set(log["tenant_id"]) == {CONTOSO, FABRIKAM} and set(log["actor"]) == {"vic@msp.example"}
+    assert all(d.startswith("Compare matrix CSV, ") for d in log["detail"])
