@@ -140,7 +140,7 @@ st.caption(f"Tenants sync on their own at `{cfg.sync_schedule}` (TENANTPILOT_SYN
            "The same as `python -m tenantpilot schedule set TENANT \"CRON\"|off|default`.")
 if tenants.height:
     with guard("read the schedules"):
-        mine = store.tenant_schedules().filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))
+        mine = store.schedules_with_groups().filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))
         plans = schedule.overview(list(mine.iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
     st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",

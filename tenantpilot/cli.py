@@ -345,7 +345,7 @@ def cmd_schedule(args) -> int:
         _did(store, "schedule", [tenant.tenant_id], text)
         print(f"{tenant.label}: schedule {text}")
         return 0
-    rows = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+    rows = schedule.overview(list(store.schedules_with_groups().iter_rows(named=True)), cfg.sync_schedule,
                              cfg.schedule_jitter_s, datetime.now().astimezone())
     if args.json:
         print(json.dumps(rows, indent=2, default=lambda v: v.isoformat()))

@@ -39,6 +39,8 @@ def groups_section(store: Store, labels: dict[str, str], user: access.User) -> N
         name = st.text_input("Group", placeholder="Healthcare", key="group_name",
                              help="An existing group's name changes its tenants; no tenants removes the group.")
         chosen = st.multiselect("Tenants", list(labels), format_func=format_with(labels), key="group_tenants")
+        cron = st.text_input("Group schedule", placeholder="0 2 * * *   ·   off   ·   empty: none",
+                             key="group_schedule", help="Its tenants without a schedule of their own follow it.")
         saved = st.form_submit_button("Save group", icon=":material/group_work:",
                                       disabled=not access.can(user, "manage_groups"),
                                       help=why_not(user, "manage_groups"))
@@ -46,10 +48,19 @@ def groups_section(store: Store, labels: dict[str, str], user: access.User) -> N
         if not (name or "").strip():
             st.error("Name the group.")
         else:
+            from tenantpilot.ops import schedule
+
+            try:
+                text = schedule.validate(cron) if (cron or "").strip() else None
+            except schedule.ScheduleError as exc:
+                st.error(inert(str(exc)), icon=":material/error:")
+                st.stop()
             with guard("save the group"):
                 store.set_group(name, chosen)
+                if chosen:
+                    store.set_group_schedule(name, text)
                 store.record_activity(user.actor, "group", chosen or [None],
-                                      f"group {' '.join(name.split())}: {len(chosen)} tenant(s)")
+                                      f"group {' '.join(name.split())}: {len(chosen)} tenant(s), schedule {text or 'none'}")
             st.session_state["tenants_flash"] = f"Group {' '.join(name.split())}: {len(chosen)} tenant(s)."
             st.rerun()
     with right:

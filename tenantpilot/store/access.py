@@ -1,6 +1,7 @@
 """Access records in DuckDB: tenant groups (a tenant belongs to any number), which users or role claims are
 limited to which groups, and the activity log (who did what, when, to which tenant). A mixin of `Store`
-(tenantpilot/store/__init__.py); `ACCESS_DDL` runs from `Store._migrate`. The rules that use these records
+(tenantpilot/store/__init__.py); `ACCESS_DDL` runs from `Store._migrate`. A group can carry a schedule that its
+tenants without their own follow (`schedules_with_groups`, what the scheduler plans from). The rules that use these records
 live in tenantpilot/access.py."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ CREATE TABLE IF NOT EXISTS tenant_group_members (
     group_name TEXT NOT NULL, tenant_id TEXT NOT NULL, PRIMARY KEY (group_name, tenant_id));
 CREATE TABLE IF NOT EXISTS access_limits (
     principal TEXT NOT NULL, group_name TEXT NOT NULL, PRIMARY KEY (principal, group_name));
+CREATE TABLE IF NOT EXISTS group_settings (
+    group_name TEXT PRIMARY KEY, schedule TEXT, schedule_set_at TIMESTAMPTZ);
 CREATE SEQUENCE IF NOT EXISTS activity_seq START 1;
 CREATE TABLE IF NOT EXISTS activity (
     activity_id BIGINT PRIMARY KEY, acted_at TIMESTAMPTZ NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
@@ -39,6 +42,9 @@ class AccessStore:
     def connect(self, *, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         raise NotImplementedError  # Store's
 
+    def tenant_schedules(self) -> pl.DataFrame:
+        raise NotImplementedError  # Store's
+
     # -- tenant groups ---------------------------------------------------------------------------
     def set_group(self, group_name: str, tenant_ids: Sequence[str]) -> None:
         """The group holds exactly these tenants (none: the group is gone, and every limit to it)."""
@@ -50,7 +56,45 @@ class AccessStore:
                 con.executemany("INSERT INTO tenant_group_members VALUES (?, ?)", [[name, t] for t in set(tenant_ids)])
             else:
                 con.execute("DELETE FROM access_limits WHERE group_name = ?", [name])
+                con.execute("DELETE FROM group_settings WHERE group_name = ?", [name])
             con.execute("COMMIT")
+
+    def set_group_schedule(self, group_name: str, schedule: str | None) -> None:
+        """The cron (validated by ops.schedule.validate, or `off`) the group's tenants follow unless they have their
+        own schedule; None: the group carries none (its tenants follow the global one)."""
+        name = _clean(group_name, "A group name")
+        now = dt.datetime.now(dt.timezone.utc)
+        with self.connect(write=True) as con:
+            con.execute("INSERT INTO group_settings VALUES (?, ?, ?) ON CONFLICT (group_name) DO UPDATE SET "
+                        "schedule = excluded.schedule, schedule_set_at = excluded.schedule_set_at",
+                        [name, schedule, now])
+
+    def group_settings(self) -> pl.DataFrame:
+        """(group_name, schedule, schedule_set_at) of every group that carries a setting."""
+        with self.connect() as con:
+            return con.sql("SELECT group_name, schedule, schedule_set_at FROM group_settings "
+                           "ORDER BY group_name").pl()
+
+    def schedules_with_groups(self) -> pl.DataFrame:
+        """Store.tenant_schedules() where a tenant without its own schedule takes its group's (of several groups
+        with one: the first by name), with `schedule_source` (`group <name>`; NULL: the tenant's own or the
+        global one) and the group schedule's set time (a slot before it never fires)."""
+        rows = self.tenant_schedules()
+        with self.connect() as con:
+            groups = con.sql("""SELECT m.tenant_id, arg_min(g.group_name, g.group_name) AS group_name,
+                                       arg_min(g.schedule, g.group_name) AS group_schedule,
+                                       arg_min(g.schedule_set_at, g.group_name) AS group_set_at
+                                FROM tenant_group_members m JOIN group_settings g USING (group_name)
+                                WHERE g.schedule IS NOT NULL GROUP BY m.tenant_id""").pl()
+        joined = rows.join(groups, on="tenant_id", how="left")
+        from_group = pl.col("schedule").is_null() & pl.col("group_schedule").is_not_null()
+        return joined.with_columns(
+            pl.when(from_group).then(pl.col("group_schedule")).otherwise(pl.col("schedule")).alias("schedule"),
+            pl.when(from_group).then(pl.col("group_set_at")).otherwise(pl.col("schedule_set_at"))
+            .alias("schedule_set_at"),
+            pl.when(from_group).then(pl.lit("group ") + pl.col("group_name")).otherwise(pl.lit(None, pl.String))
+            .alias("schedule_source"),
+        ).drop("group_name", "group_schedule", "group_set_at")
 
     def group_members(self) -> pl.DataFrame:
         """(group_name, tenant_id) of every group, by group name."""

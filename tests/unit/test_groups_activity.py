@@ -150,3 +150,20 @@ def test_compare_and_changes_exports_are_recorded(filled, downloads):
     assert log["action"].to_list() == ["export", "export"]
     assert set(log["tenant_id"]) == {CONTOSO, FABRIKAM} and set(log["actor"]) == {"vic@msp.example"}
     assert all(d.startswith("Compare matrix CSV, ") for d in log["detail"])
+
+
+def test_a_tenant_follows_its_groups_schedule_unless_it_has_its_own(filled):
+    filled.set_group("B-Retail", [FABRIKAM, NORTHWIND])
+    filled.set_group("A-Health", [CONTOSO, NORTHWIND])
+    filled.set_group_schedule("B-Retail", "0 3 * * *")
+    filled.set_group_schedule("A-Health", "15 1 * * 1-5")
+    filled.set_tenant_schedule(CONTOSO, "off")
+    rows = {r["tenant_id"]: r for r in filled.schedules_with_groups().iter_rows(named=True)}
+    assert (rows[CONTOSO]["schedule"], rows[CONTOSO]["schedule_source"]) == ("off", None)  # its own wins
+    assert (rows[FABRIKAM]["schedule"], rows[FABRIKAM]["schedule_source"]) == ("0 3 * * *", "group B-Retail")
+    assert (rows[NORTHWIND]["schedule"], rows[NORTHWIND]["schedule_source"]) == ("15 1 * * 1-5", "group A-Health")
+    assert rows[NORTHWIND]["schedule_set_at"] is not None  # slots before the group schedule was set never fire
+    assert rows[BASELINE]["schedule"] is None
+    filled.set_group("A-Health", [])  # the group and its schedule are gone
+    assert filled.schedules_with_groups().filter(filled.schedules_with_groups()["tenant_id"] == NORTHWIND)[
+        "schedule_source"].to_list() == ["group B-Retail"]
