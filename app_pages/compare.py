@@ -15,7 +15,7 @@ from tenantpilot.analysis import compare, explore
 from tenantpilot.app import access_view, compare_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import family_label, format_with, labelled_csv, tenant_labels, with_family_labels
-from tenantpilot.app.messages import show_carried
+from tenantpilot.app.messages import guard, show_carried
 from tenantpilot.app.widgets import PAGE_SIZE, SHARED, paginate, policy_filter
 
 st.title("Compare")
@@ -37,6 +37,9 @@ c1, c2 = st.columns([3, 1])
 chosen = c1.multiselect("Tenants to compare", ids, format_func=format_with(labels), key="cmp_tenants", **SHARED,
                         placeholder="Choose two or more tenants")
 default_baseline = next((t for t in chosen if synced.filter(pl.col("tenant_id") == t)["kind"][0] == "baseline"), None)
+if default_baseline is None and chosen:  # else the baseline the first chosen tenant's groups carry
+    with guard("read the group baselines"):
+        default_baseline = next((b for b in reads.store().group_baselines(chosen[0]) if b in ids), None)
 baseline = c2.selectbox("Baseline (optional)", ids, format_func=format_with(labels), key="cmp_baseline", **SHARED,
                         index=ids.index(default_baseline) if default_baseline else None, placeholder="No baseline")
 compared = list(dict.fromkeys([*([baseline] if baseline else []), *chosen]))

@@ -39,6 +39,10 @@ def groups_section(store: Store, labels: dict[str, str], user: access.User) -> N
         name = st.text_input("Group", placeholder="Healthcare", key="group_name",
                              help="An existing group's name changes its tenants; no tenants removes the group.")
         chosen = st.multiselect("Tenants", list(labels), format_func=format_with(labels), key="group_tenants")
+        baselines = [t for t in labels if t.startswith("baseline:")]
+        held_to = st.selectbox("Group baseline", baselines, index=None, format_func=format_with(labels),
+                               placeholder="None", key="group_baseline",
+                               help="Alerts check its tenants against it; Compare offers it first.")
         cron = st.text_input("Group schedule", placeholder="0 2 * * *   ·   off   ·   empty: none",
                              key="group_schedule", help="Its tenants without a schedule of their own follow it.")
         saved = st.form_submit_button("Save group", icon=":material/group_work:",
@@ -59,8 +63,10 @@ def groups_section(store: Store, labels: dict[str, str], user: access.User) -> N
                 store.set_group(name, chosen)
                 if chosen:
                     store.set_group_schedule(name, text)
+                    store.set_group_baseline(name, held_to)
                 store.record_activity(user.actor, "group", chosen or [None],
-                                      f"group {' '.join(name.split())}: {len(chosen)} tenant(s), schedule {text or 'none'}")
+                                      f"group {' '.join(name.split())}: {len(chosen)} tenant(s), schedule {text or 'none'}, "
+                                      f"baseline {held_to or 'none'}")
             st.session_state["tenants_flash"] = f"Group {' '.join(name.split())}: {len(chosen)} tenant(s)."
             st.rerun()
     with right:

@@ -1,7 +1,8 @@
 """Access records in DuckDB: tenant groups (a tenant belongs to any number), which users or role claims are
 limited to which groups, and the activity log (who did what, when, to which tenant). A mixin of `Store`
 (tenantpilot/store/__init__.py); `ACCESS_DDL` runs from `Store._migrate`. A group can carry a schedule that its
-tenants without their own follow (`schedules_with_groups`, what the scheduler plans from). The rules that use these records
+tenants without their own follow (`schedules_with_groups`, what the scheduler plans from) and a baseline that
+alerts check its tenants against and Compare offers first (`group_baselines`). The rules that use these records
 live in tenantpilot/access.py."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ CREATE TABLE IF NOT EXISTS access_limits (
     principal TEXT NOT NULL, group_name TEXT NOT NULL, PRIMARY KEY (principal, group_name));
 CREATE TABLE IF NOT EXISTS group_settings (
     group_name TEXT PRIMARY KEY, schedule TEXT, schedule_set_at TIMESTAMPTZ);
+ALTER TABLE group_settings ADD COLUMN IF NOT EXISTS baseline_id TEXT;
 CREATE SEQUENCE IF NOT EXISTS activity_seq START 1;
 CREATE TABLE IF NOT EXISTS activity (
     activity_id BIGINT PRIMARY KEY, acted_at TIMESTAMPTZ NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
@@ -65,14 +67,30 @@ class AccessStore:
         name = _clean(group_name, "A group name")
         now = dt.datetime.now(dt.timezone.utc)
         with self.connect(write=True) as con:
-            con.execute("INSERT INTO group_settings VALUES (?, ?, ?) ON CONFLICT (group_name) DO UPDATE SET "
-                        "schedule = excluded.schedule, schedule_set_at = excluded.schedule_set_at",
+            con.execute("INSERT INTO group_settings (group_name, schedule, schedule_set_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (group_name) DO UPDATE SET schedule = excluded.schedule, "
+                        "schedule_set_at = excluded.schedule_set_at",
                         [name, schedule, now])
 
-    def group_settings(self) -> pl.DataFrame:
-        """(group_name, schedule, schedule_set_at) of every group that carries a setting."""
+    def set_group_baseline(self, group_name: str, baseline_id: str | None) -> None:
+        """The baseline (an imported baseline's tenant id) the group's tenants are held to; None: none."""
+        name = _clean(group_name, "A group name")
+        with self.connect(write=True) as con:
+            con.execute("INSERT INTO group_settings (group_name, baseline_id) VALUES (?, ?) ON CONFLICT (group_name) "
+                        "DO UPDATE SET baseline_id = excluded.baseline_id", [name, baseline_id])
+
+    def group_baselines(self, tenant_id: str) -> list[str]:
+        """The baselines of the tenant's groups, by group name (empty: its groups carry none)."""
         with self.connect() as con:
-            return con.sql("SELECT group_name, schedule, schedule_set_at FROM group_settings "
+            rows = con.execute("""SELECT g.baseline_id FROM tenant_group_members m JOIN group_settings g USING (group_name)
+                                  WHERE m.tenant_id = ? AND g.baseline_id IS NOT NULL
+                                  ORDER BY g.group_name""", [tenant_id]).fetchall()
+        return list(dict.fromkeys(str(r[0]) for r in rows))
+
+    def group_settings(self) -> pl.DataFrame:
+        """(group_name, schedule, schedule_set_at, baseline_id) of every group that carries a setting."""
+        with self.connect() as con:
+            return con.sql("SELECT group_name, schedule, schedule_set_at, baseline_id FROM group_settings "
                            "ORDER BY group_name").pl()
 
     def schedules_with_groups(self) -> pl.DataFrame:

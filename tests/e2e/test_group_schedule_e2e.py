@@ -1,7 +1,8 @@
-"""A tenant group's schedule, end to end through a real huey_consumer's periodic task against the simulator:
-Contoso (in the group, no schedule of its own) follows the group's one-minute cron and syncs; Fabrikam (in the
-group, its own schedule `off`) does not; Northwind (in no group) follows the global schedule, `off` here.
-`schedule show` names where each schedule comes from."""
+"""A tenant group's schedule and baseline, end to end through a real huey_consumer's periodic task against the
+simulator: Contoso (in the group, no schedule of its own) follows the group's one-minute cron and syncs; Fabrikam
+(in the group, its own schedule `off`) does not; Northwind (in no group) follows the global schedule, `off` here.
+`schedule show` names where each schedule comes from. The alert after Contoso's scheduled sync (a real local
+webhook receiver) holds it to the group's baseline only, though another baseline is imported too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from apptest import write_snapshot
 from realparts import CONTOSO, FABRIKAM, Consumer, run_cli, store_of
+from test_alerts_e2e import Receiver
 
 from tenantpilot.config import settings
 
@@ -27,7 +30,9 @@ def _ticks(log_dir: Path) -> list[dict]:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, backend, tmp_path, monkeypatch):
-    extra = {"TENANTPILOT_SYNC_SCHEDULE": "off", "TENANTPILOT_SCHEDULE_JITTER_SECONDS": "0"}
+    hook = Receiver(fail_first=0)
+    extra = {"TENANTPILOT_SYNC_SCHEDULE": "off", "TENANTPILOT_SCHEDULE_JITTER_SECONDS": "0",
+             "TENANTPILOT_ALERT_WEBHOOK": hook.url, "TENANTPILOT_ALERT_ALWAYS": "1"}
     for k, v in extra.items():
         monkeypatch.setenv(k, v)
     settings.cache_clear()
@@ -38,6 +43,10 @@ def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, bac
     store = store_of(env)
     store.set_group("Healthcare", [CONTOSO, FABRIKAM])
     store.set_group_schedule("Healthcare", "* * * * *")
+    for baseline, name in (("baseline:groupcis", "GroupCIS"), ("baseline:othercis", "OtherCIS")):
+        store.add_tenant(baseline, name, "baseline")
+        write_snapshot(store, baseline, {name: {"fw_enable": "true"}})
+    store.set_group_baseline("Healthcare", "baseline:groupcis")
     shown = {r["tenant_id"]: r for r in json.loads(run_cli(env, "schedule", "show", "--json").stdout)}
     assert (shown[CONTOSO]["source"], shown[CONTOSO]["schedule"]) == ("group Healthcare", "* * * * *")
     assert (shown[FABRIKAM]["source"], shown[FABRIKAM]["schedule"]) == ("tenant", "off")
@@ -50,16 +59,20 @@ def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, bac
         while time.monotonic() < deadline:
             done = [r for r in store_of(env).runs(CONTOSO).iter_rows(named=True)
                     if r["status"] in ("succeeded", "partial", "failed")]
-            if done and len(_ticks(log_dir)) >= 1:
+            if done and hook.bodies:
                 break
             time.sleep(1)
         else:
             pytest.fail(f"no group-scheduled run in time: ticks={_ticks(log_dir)}\n{consumer.output()[-3000:]}")
     finally:
         consumer.stop()
+        hook.server.shutdown()
     contoso = list(store_of(env).runs(CONTOSO).iter_rows(named=True))
     assert contoso and all(r["trigger"] == "schedule" for r in contoso)
     assert any(r["status"] == "succeeded" for r in contoso), contoso
     assert store_of(env).runs(FABRIKAM).height == 0 and store_of(env).runs(NORTHWIND).height == 0
     fired = [f["tenant"] for t in _ticks(log_dir) for f in t["fired"]]
     assert CONTOSO in fired and FABRIKAM not in fired and NORTHWIND not in fired
+    alert = hook.bodies[0]
+    assert alert["tenant_id"] == CONTOSO and "cmp_baseline=GroupCIS" in alert["url"], alert["url"]
+    assert "OtherCIS" not in json.dumps(alert)

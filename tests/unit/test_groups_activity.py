@@ -167,3 +167,33 @@ def test_a_tenant_follows_its_groups_schedule_unless_it_has_its_own(filled):
     filled.set_group("A-Health", [])  # the group and its schedule are gone
     assert filled.schedules_with_groups().filter(filled.schedules_with_groups()["tenant_id"] == NORTHWIND)[
         "schedule_source"].to_list() == ["group B-Retail"]
+
+
+def test_alerts_hold_a_tenant_to_its_groups_baseline(filled):
+    """alerts.collect on real runs: without a group baseline every imported baseline is checked; with one, only it."""
+    from datetime import date
+
+    from apptest import write_snapshot
+
+    from tenantpilot.ops import alerts
+
+    other = "baseline:other"
+    filled.add_tenant(other, "Other baseline", "baseline")
+    write_snapshot(filled, other, {"Other": {"fw_enable": "false"}})
+    run_id = int(filled.runs(FABRIKAM, limit=1)["run_id"][0])
+    everyone = alerts.collect(filled, run_id, date.today())
+    assert everyone is not None and sorted(b for b, _n, _d in everyone.baselines) == sorted([BASELINE, other])
+    filled.set_group("Retail", [FABRIKAM])
+    filled.set_group_baseline("Retail", other)
+    held = alerts.collect(filled, run_id, date.today())
+    assert held is not None and [b for b, _n, _d in held.baselines] == [other]
+
+
+def test_compare_offers_the_groups_baseline_first(filled):
+    """A link naming a tenant of a group with a baseline opens Compare against that baseline (as a link naming
+    a baseline among the tenants does: the baseline box's first value)."""
+    filled.set_group("Retail", [FABRIKAM])
+    filled.set_group_baseline("Retail", BASELINE)
+    at = signed_in("Viewer", "compare", cmp_tenants=[NAMES[FABRIKAM]])
+    assert at.selectbox(key="cmp_baseline").value == BASELINE
+    assert find_table(at, "tenant", "matched", "score")["tenant"].tolist()  # compared against it
