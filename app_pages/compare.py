@@ -100,6 +100,7 @@ if baseline and scores is not None:  # scores come with a baseline
                 "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100),
             },
         )
+        compare_view.report_buttons(compared, baseline, user)
 with right if baseline else left:
     st.subheader("Differences per policy type")
     by_type = with_family_labels(compare.differences_by_policy_type(matrix))

@@ -17,8 +17,11 @@ if not signin.current_user(cfg).signed_in:
 with guard("check health"):
     report = health_report(cfg, reads.store())
 
-if report["healthy"]:
+if report["healthy"] and not report["attention"]:
     st.success("Queue, database and worker are all working.", icon=":material/check_circle:")
+elif report["healthy"]:  # every part up, but a tenant's last sync failed or an alert was given up on
+    st.warning("Queue, database and worker are working, but:\n\n" + "\n\n".join(
+        f"- {inert(line)}" for line in report["attention"]), icon=":material/warning:")
 else:
     problems = queue_problems(cfg)
     show_problems(problems)

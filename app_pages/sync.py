@@ -16,7 +16,7 @@ from tenantpilot.app import access_view, reads, signin, sync_view
 from tenantpilot.app.escaping import inert
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import explain, guard, queue_problems, show_problems
-from tenantpilot.ops import queue
+from tenantpilot.ops import outbox, queue
 from tenantpilot.store import StoreError
 
 REFRESH_S = 1.0
@@ -79,6 +79,9 @@ def status_section() -> None:
         history = history.filter(pl.col("tenant_id").is_in(list(seen)))
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
     show_problems(queue_problems(reads.config(), active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
+    for lost in outbox.given_up(reads.config(), limit=5, within_s=outbox.RECENT_S):  # alerts given up on (ops/outbox.py)
+        st.error(inert(f"Alert of run {lost['run_id']} ({lost.get('tenant') or 'unknown tenant'}) never reached "
+                       f"{lost['channel']}: {lost['error']} (given up after {lost['attempts']} attempt(s))"))
 
     st.subheader("Active syncs")
     # cards: what is queued or running, and the runs queued from this page (their outcome, once);

@@ -14,6 +14,7 @@ from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
 from tenantpilot.ops import schedule
+from tenantpilot.ops.health import with_causes
 from tenantpilot.sync import uploads
 from tenantpilot.tenants import baseline_id, tenant_key, valid_tenant_id
 
@@ -32,7 +33,7 @@ tenants = reads.tenants()
 
 if tenants.height:
     st.dataframe(
-        inert_frame(tenants_view.tenant_status_table(tenants)),
+        inert_frame(tenants_view.tenant_status_table(with_causes(store, tenants))),  # a partial run shows its cause
         hide_index=True, placeholder="—",
         column_config={
             "display_name": st.column_config.TextColumn("Name"),

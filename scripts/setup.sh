@@ -26,6 +26,10 @@ if [ "${1:-}" = "--dev" ]; then
       echo "warning: chromium not found (apt-get install chromium); the browser test will be skipped" >&2
     fi
   fi
+  # the report tests render the PDF with poppler's pdftoppm / pdftotext (skipped with a reason without them)
+  command -v pdftoppm >/dev/null 2>&1 || {
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then apt-get install -y -q poppler-utils >/dev/null 2>&1 || true; fi
+  }
   command -v redis-server >/dev/null 2>&1 || {
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then apt-get install -y -q redis-server >/dev/null 2>&1 || true; fi
   }

@@ -1,4 +1,10 @@
-"""`python -m tenantpilot …`: scripting, automation and tests. Errors are one line, exit 1/2."""
+"""`python -m tenantpilot …`: scripting, automation and tests. Errors are one line, exit 1/2.
+
+What reaches the screen is inert: every text written to standard output or error passes
+`outbound.terminal` (no escape sequence can clear the screen, set the window title or fake coloured
+text; bidi and invisible characters are shown as [U+XXXX]). JSON on standard output is ASCII (its
+escapes keep every character, losslessly); CSV and `--output` files keep text as it is.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,9 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tenantpilot import outbound
 from tenantpilot.config import ConfigError, private_files, settings
 from tenantpilot.ops.health import status_line
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
@@ -28,11 +35,25 @@ def _known(store) -> list[Known]:
     return known_from_rows(store.tenants().iter_rows(named=True))
 
 
-def _emit(data: bytes, output: str | None, what: str) -> None:
-    """A report to `output` (saying what was written there), or to standard output as bytes."""
+def _json(value: Any, output: str | None) -> bytes:
+    """A JSON report: UTF-8 in a file; ASCII with \\u escapes on standard output (inert, lossless)."""
+    return (json.dumps(value, indent=2, ensure_ascii=not output, default=str) + "\n").encode("utf-8")
+
+
+def _ascii(json_text: str) -> str:
+    """JSON from polars as ASCII (\\u escapes): the same values, inert on a screen."""
+    return json.dumps(json.loads(json_text), separators=(",", ":"))
+
+
+def _emit(data: bytes, output: str | None, what: str, *, screen: bool = False) -> None:
+    """A report to `output` (saying what was written there), or to standard output: as text through
+    the screen rule when `screen` (a text report), else as bytes (CSV, ASCII JSON)."""
     if output:
         Path(output).write_bytes(data)
         print(f"wrote {what} to {output}")
+    elif screen:
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -70,9 +91,11 @@ def cmd_tenants(args) -> int:
         _did(store, "tenant removed", [tenant.tenant_id], tenant.label)
         print(f"removed {tenant.label} and its data")
     else:
-        frame = store.tenants()
+        from tenantpilot.ops.health import with_causes
+
+        frame = with_causes(store, store.tenants())
         if args.json:
-            print(frame.write_json())
+            print(_ascii(frame.write_json()))
         else:
             now = datetime.now(timezone.utc)
             for row in frame.iter_rows(named=True):
@@ -99,6 +122,12 @@ def cmd_sync(args) -> int:
         ids = tenants.filter(tenants["kind"] != "baseline")["tenant_id"].to_list()
     elif args.tenant_id:
         ids = [_resolve(store, args.tenant_id).tenant_id]
+        kind = (store.get_tenant(ids[0]) or {}).get("kind")
+        if kind == "baseline":
+            print(f"error: {_resolve(store, args.tenant_id).label} is a baseline (imported from files), not a "
+                  "tenant: it is never synced from Graph. Import its files again to update it "
+                  "(`python -m tenantpilot import FOLDER --name NAME`).", file=sys.stderr)
+            return 2
     else:
         print("error: name a tenant, or pass --all", file=sys.stderr)
         return 2
@@ -143,7 +172,11 @@ def cmd_runs(args) -> int:
     tenant_id = _resolve(store, args.tenant_id).tenant_id if args.tenant_id else None
     frame = store.runs(tenant_id, limit=args.limit)
     if args.json:
-        print(frame.write_json())
+        print(_ascii(frame.write_json()))
+        return 0
+    if not frame.height:
+        whose = f"for {_resolve(store, args.tenant_id).label}" if args.tenant_id else "yet"
+        print(f"no sync runs {whose}: start one with `python -m tenantpilot sync TENANT`")
         return 0
     for r in frame.iter_rows(named=True):
         dur = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
@@ -194,7 +227,7 @@ def cmd_compare(args) -> int:
         report = {"baseline": baseline, "tenants": compared,
                   "alignment": scores.to_dicts() if scores is not None else None,
                   "settings": shown.to_dicts()}
-        data = (json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        data = _json(report, args.output)
     else:
         data = export.to_csv_bytes(shown)
     _emit(data, args.output, f"{shown.height} settings")
@@ -226,9 +259,27 @@ def cmd_changes(args) -> int:
         rows = history.report_rows(found)
         frame = pl.DataFrame([{k: None if v is None else str(v) for k, v in r.items()} for r in rows],
                              schema={c: pl.String for c in history.REPORT_COLUMNS})
-        data = (json.dumps({"since": args.since, "changes": rows}, indent=2, ensure_ascii=False, default=str) + "\n"
-                ).encode("utf-8") if args.format == "json" else export.to_csv_bytes(frame)
-    _emit(data, args.output, f"{sum(t.count for t in found)} changes of {len(found)} tenants")
+        data = (_json({"since": args.since, "changes": rows}, args.output) if args.format == "json"
+                else export.to_csv_bytes(frame))
+    _emit(data, args.output, f"{sum(t.count for t in found)} changes of {len(found)} tenants",
+          screen=args.format == "text")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from tenantpilot import report
+    from tenantpilot.analysis import history
+
+    store = _store()
+    tenants = [_resolve(store, name).tenant_id for name in args.tenants]
+    baseline = _resolve(store, args.baseline).tenant_id
+    try:
+        data = report.gather(store, tenants, baseline, history.parse_since(args.since))
+    except (history.SinceError, report.ReportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    output = args.output or f"tenantpilot-report.{args.format}"
+    _emit(report.render(data, args.format), output, f"the {args.format} report of {len(data.tenants)} tenant(s)")
     return 0
 
 
@@ -275,7 +326,7 @@ def cmd_deviations(args) -> int:
     tenant_ids = [_resolve(store, args.tenant).tenant_id] if args.tenant else None
     register = deviations.with_state(store.deviations(tenant_ids), date.today())
     if args.format == "json":
-        print(register.write_json())
+        print(_ascii(register.write_json()))
     elif args.format == "csv":
         sys.stdout.buffer.write(export.to_csv_bytes(register))
         sys.stdout.flush()
@@ -413,6 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     ch.set_defaults(func=cmd_changes)
 
+    rp = sub.add_parser("report", allow_abbrev=False,
+                        help="a customer report against a baseline: Excel workbook or printable PDF")
+    rp.add_argument("tenants", nargs="+", metavar="TENANT", help="tenant id, domain or display name")
+    rp.add_argument("--baseline", required=True, metavar="NAME", help="the baseline (or tenant) to align against")
+    rp.add_argument("--since", default="7d", help="changes since: 7d, 2026-11-01, run:N (default 7d)")
+    rp.add_argument("--format", choices=("xlsx", "pdf"), default="xlsx")
+    rp.add_argument("--output", metavar="PATH", help="default: tenantpilot-report.FORMAT")
+    rp.set_defaults(func=cmd_report)
+
     d = sub.add_parser("deviations", allow_abbrev=False,
                        help="the register of accepted deviations from a baseline (add, list, remove)")
     d_sub = d.add_subparsers(dest="action", required=True)
@@ -461,6 +521,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     private_files()  # the database, queue and simulator files it may create: 0600, folders 0700
+    screen = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = outbound.Screen(sys.stdout), outbound.Screen(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = screen
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings()

@@ -59,6 +59,8 @@ class Settings:
     alert_to: tuple[str, ...] = ()
     alert_from: str = "tenantpilot@localhost"
     alert_always: bool = False
+    not_read_days: float = 3.0  # Health asks for attention when a type has not been read for longer
+    alert_deadline_s: float = 20.0  # one webhook call, whole (connect, send, the complete answer)
     app_url: str = "http://127.0.0.1:8501"
     sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
     schedule_jitter_s: int = 300  # tenants due in the same minute start spread over this many seconds
@@ -67,6 +69,7 @@ class Settings:
     role_claims: tuple[tuple[str, Role], ...] = tuple(DEFAULT_ROLE_CLAIMS.items())
     # without sign-in the app serves 127.0.0.1 only, unless a reverse proxy in front authenticates users
     proxy_authenticates: bool = False
+    csv_separator: str = ","  # every CSV the product writes (analysis/export.py); ";" for Excel in German & co.
 
     @property
     def queue_backend(self) -> str:
@@ -194,6 +197,19 @@ def _non_negative_int(name: str, value: str) -> int:
     return number
 
 
+CSV_SEPARATORS: dict[str, str] = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
+
+
+def _csv_separator(value: str | None) -> str:
+    if value is None:
+        return ","
+    try:
+        return CSV_SEPARATORS[value.lower()]
+    except KeyError:
+        raise ConfigError(f"TENANTPILOT_CSV_SEPARATOR={value!r} is not a CSV separator: expected , or ; "
+                          "(';' is what Excel expects where the decimal mark is a comma, e.g. German)") from None
+
+
 def _schedule(value: str) -> str:
     try:
         return validate(value)
@@ -280,12 +296,16 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         alert_to=alert_to,
         alert_from=get("TENANTPILOT_ALERT_FROM") or "tenantpilot@localhost",
         alert_always=_flag("TENANTPILOT_ALERT_ALWAYS", get("TENANTPILOT_ALERT_ALWAYS")),
+        not_read_days=_positive("TENANTPILOT_NOT_READ_DAYS", get("TENANTPILOT_NOT_READ_DAYS") or "3"),
+        alert_deadline_s=_positive("TENANTPILOT_ALERT_DEADLINE_SECONDS",
+                                   get("TENANTPILOT_ALERT_DEADLINE_SECONDS") or "20"),
         app_url=_url("TENANTPILOT_APP_URL", get("TENANTPILOT_APP_URL") or "http://127.0.0.1:8501"),
         sync_schedule=_schedule(get("TENANTPILOT_SYNC_SCHEDULE") or DEFAULT_SCHEDULE),
         schedule_jitter_s=_non_negative_int("TENANTPILOT_SCHEDULE_JITTER_SECONDS",
                                             get("TENANTPILOT_SCHEDULE_JITTER_SECONDS") or "300"),
         role_claims=_role_claims(get),
         proxy_authenticates=_flag("TENANTPILOT_PROXY_AUTHENTICATES", get("TENANTPILOT_PROXY_AUTHENTICATES")),
+        csv_separator=_csv_separator(get("TENANTPILOT_CSV_SEPARATOR")),
     )
 
 
@@ -299,8 +319,9 @@ def launch_values() -> str:
     """What scripts/run.sh needs, read the way the app reads it (environment, then .env as data):
     "<demo 0|1> <consumer workers> <app port>". Raises ConfigError like load_settings."""
     cfg = load_settings()  # loads .env into this process's environment (python-dotenv, no expansion)
-    workers = int(_positive("TENANTPILOT_WORKERS", (os.environ.get("TENANTPILOT_WORKERS") or "1").strip(), int))
-    port = int(_positive("PORT", (os.environ.get("PORT") or "8501").strip(), int))
+    get = os.environ.get
+    workers = int(_positive("TENANTPILOT_WORKERS", (get("TENANTPILOT_WORKERS") or "1").strip(), int))
+    port = int(_positive("PORT", (get("PORT") or "8501").strip(), int))
     if port > 65535:
         raise ConfigError(f"PORT={port} is not a TCP port (1-65535)")
     return f"{int(cfg.demo)} {workers} {port}"

@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ _SECRET_PATTERNS = [
     re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"),  # JWTs
 ]
 _known_secrets: set[str] = set()
+_configure_lock = threading.Lock()  # the consumer's worker threads all configure at start, at once
 
 
 def register_secret(value: str | None) -> None:
@@ -52,7 +54,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(log_dir: Path, *, level: int = logging.INFO, stderr: bool = True) -> None:
-    """Set up JSON logging once per process: stderr, worker-combined.log, worker-error.log."""
+    """Set up JSON logging once per process: stderr, worker-combined.log, worker-error.log. Thread-safe:
+    two threads configuring at once added every handler twice, so each event was written twice."""
+    with _configure_lock:
+        _configure(log_dir, level, stderr)
+
+
+def _configure(log_dir: Path, level: int, stderr: bool) -> None:
     root = logging.getLogger("tenantpilot")
     if getattr(root, "_tenantpilot_configured", False):
         return

@@ -8,6 +8,10 @@ quote, so it shows as text instead of running. That is a cell that
 - starts with = + - @, or their full-width (＝ ＋ － ＠) or small-form (﹦ ﹢ ﹣ ﹫) twins,
   after any leading whitespace or zero-width characters (" =1+1" runs in some spreadsheets too).
 Numbers stay numbers; a text "-1" becomes "'-1".
+
+The separator is TENANTPILOT_CSV_SEPARATOR (`,` by default, or `;`: Excel opens a file by double-click
+with the list separator of the machine's region, `;` where the decimal mark is a comma, as in German).
+Every CSV the product writes goes through `to_csv_bytes`; a cell holding the separator is quoted.
 """
 
 from __future__ import annotations
@@ -54,9 +58,14 @@ def _flatten_nested(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).cast(pl.String, strict=False) for c in nested) if nested else frame
 
 
-def to_csv_bytes(frame: pl.DataFrame) -> bytes:
+def to_csv_bytes(frame: pl.DataFrame, separator: str | None = None) -> bytes:
+    """The frame as CSV: BOM, formula guard, `separator` (default: the TENANTPILOT_CSV_SEPARATOR setting)."""
+    if separator is None:
+        from tenantpilot.config import settings
+
+        separator = settings().csv_separator
     buf = io.BytesIO()
-    neutralise_formulas(_flatten_nested(frame)).write_csv(buf)
+    neutralise_formulas(_flatten_nested(frame)).write_csv(buf, separator=separator)
     return BOM + buf.getvalue()
 
 

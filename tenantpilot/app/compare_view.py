@@ -223,3 +223,39 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame, user: 
                 record(user, "deviation removed", gone["tenant_id"].to_list()[:1], f"deviation {chosen}")
                 st.rerun()
 
+
+
+REPORT_SINCE = "30d"  # the report's "Changes since" from the Compare page (the CLI takes --since)
+
+
+def report_bytes(tenant_ids: tuple[str, ...], baseline: str, fmt: str) -> bytes:
+    """The customer report of these tenants against the baseline (built when its button is clicked)."""
+    from tenantpilot import report
+    from tenantpilot.analysis import history
+
+    with guard(f"build the {fmt.upper()} report"):
+        return report.render(report.gather(store(), list(tenant_ids), baseline, history.parse_since(REPORT_SINCE)),
+                             fmt)
+
+
+def report_buttons(tenant_ids: Sequence[str], baseline: str, user: User) -> None:
+    """Excel and PDF downloads of the customer report (the compared tenants against the baseline; the
+    report reads the whole snapshot, not the page's filters); each download is recorded as an export."""
+    from functools import partial
+
+    from tenantpilot.app.access_view import recorded_export
+
+    ids = tuple(t for t in tenant_ids if t != baseline)
+    xlsx, pdf = st.columns(2)
+    help_text = (f"Alignment, differences, accepted deviations, changes in the last {REPORT_SINCE[:-1]} days and "
+                 "types not read, for the compared tenants against the baseline (all settings, not only the "
+                 "filtered ones).")
+    xlsx.download_button("Report (Excel)", data=recorded_export(user, "Report (Excel)", [*ids, baseline],
+                                                              partial(report_bytes, ids, baseline, "xlsx")),
+                         file_name="tenantpilot-report.xlsx", icon=":material/table_view:", key="cmp_report_xlsx",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         on_click="ignore", help=help_text, width="stretch")
+    pdf.download_button("Report (PDF)", data=recorded_export(user, "Report (PDF)", [*ids, baseline],
+                                                            partial(report_bytes, ids, baseline, "pdf")),
+                        file_name="tenantpilot-report.pdf", icon=":material/picture_as_pdf:", key="cmp_report_pdf",
+                        mime="application/pdf", on_click="ignore", help=help_text, width="stretch")

@@ -108,6 +108,8 @@ def _load(data: bytes, *, check: bool = True) -> tuple[Any, str]:
     except RecursionError:
         raise ExportFormatError(f"JSON nested too deeply: deeper than the {MAX_DEPTH} levels the flattener "
                                 "reads") from None
+    except ValueError as exc:  # the reader refuses for another reason: a number over 4,300 digits, ...
+        raise ExportFormatError(f"JSON the reader refuses ({codec}): {exc}") from None
     if not check:
         return doc, text
     if too_deep(text, MAX_DEPTH):
@@ -227,6 +229,14 @@ def _family_of(obj: dict, hint: str) -> str:
 # usual export is parsed once; beyond it the second pass parses each file again
 KEEP_PARSED_BYTES = 16 * 1024 * 1024
 MAX_FILE_BYTES = 256 * 1024 * 1024  # one exported policy file; a whole tenant's Graph list stays far below
+# all the JSON of one import: what is read is written as one snapshot, which the database holds in
+# memory while it writes it (950 files of 1 MB each ran DuckDB out of memory); the largest real
+# exports of the corpus are a few MB
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+
+
+class ExportTooLarge(ValueError):
+    """The export holds more JSON than one import may (MAX_IMPORT_BYTES); the message names the cap."""
 
 
 def list_files(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
@@ -353,11 +363,13 @@ class ExportReader:
     or the files of the policy last yielded, for error messages.
     """
 
-    def __init__(self, path: str | Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    def __init__(self, path: str | Path, *, max_file_bytes: int = MAX_FILE_BYTES,
+                 max_total_bytes: int = MAX_IMPORT_BYTES) -> None:
         self.root = Path(path)
         if not self.root.exists() and not self.root.is_symlink():
             raise FileNotFoundError(f"export not found: {self.root}")
         self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
         self.skipped: list[tuple[str, str]] = []
         self.largest_file = 0
         self.definition_ids: set[str] = set()
@@ -382,6 +394,13 @@ class ExportReader:
 
     def _scan(self) -> None:
         files, left_out = list_files(self.root)
+        total = sum(p.lstat().st_size for p, _rel in files if p.suffix.lower() == ".json")
+        if total > self.max_total_bytes:  # refused before anything is parsed
+            mb = 1024 * 1024
+            raise ExportTooLarge(
+                f"{self.root.name} holds {total / mb:,.0f} MB of JSON, more than the {self.max_total_bytes / mb:,.0f} MB "
+                "one import may hold (the database writes an import whole, in memory): import the export in parts, "
+                "for example one folder per policy type")
         self.skipped.extend(left_out)
         parts: list[_Part] = []
         by_id: dict[str, int] = {}

@@ -26,18 +26,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from email.message import EmailMessage
+from email.policy import SMTP
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlparse
 
 import polars as pl
-import requests
 
-from tenantpilot import logs
+from tenantpilot import logs, outbound
 from tenantpilot.analysis import deviations, drift
 from tenantpilot.analysis.compare import MATCH_KEY, cells
 from tenantpilot.families import label as family_label
 from tenantpilot.flatten.secrets import SECRET_MASK, is_secret_name, scrub_urls
 from tenantpilot.graph.retry import CONNECTION, Attempts, Decision, RetryPolicy
+from tenantpilot.ops import transport
 
 if TYPE_CHECKING:
     from tenantpilot.config import Settings
@@ -46,9 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantpilot.alerts")
 MAX_LINES = 10  # changes and deviations named in a message; the rest are counted
 RETRY = RetryPolicy(max_retries=8, backoff_base=1.0, max_backoff=300.0)  # ~4 min of tries in all
-TIMEOUT_S = 15.0
+TIMEOUT_S = 15.0  # each SMTP socket operation
 WEBHOOK, TEAMS, SLACK, EMAIL = "webhook", "teams", "slack", "email"
-CHANNELS: tuple[str, ...] = (WEBHOOK, TEAMS, SLACK, EMAIL)
 
 
 # --- the facts of one run (read from the Store) -------------------------------------------------
@@ -244,9 +244,9 @@ def summary_line(alert: Alert) -> str:
     return ", ".join(parts)
 
 
-def render_text(alert: Alert, esc: Callable[[str], str] = str, link: Callable[[str], str] = str) -> str:
-    """The message as lines of text; `esc` makes text from tenants inert for the channel's markup,
-    `link` renders the app URL."""
+def render_text(alert: Alert, esc: Callable[[str], str] = outbound.line, link: Callable[[str], str] = str) -> str:
+    """The message as lines of text; `esc` makes text from tenants inert for the channel (at least
+    outbound.line: one line, controls shown), `link` renders the app URL."""
     c = alert.counts
     out = [f"{esc(alert.tenant)}: {summary_line(alert)} (scheduled sync, run {alert.run_id}: {alert.status})"]
     if alert.status == "failed":
@@ -288,22 +288,25 @@ _TEAMS_SPECIAL = {ord(ch): "\\" + ch for ch in "\\`*_{}[]()#+-.!|<>~"}
 
 
 def teams_escape(text: str) -> str:
-    """Teams renders a webhook's text as Markdown: every Markdown character is escaped."""
-    return text.translate(_TEAMS_SPECIAL)
+    """Teams renders a webhook's text as Markdown: controls shown (outbound.chat), every Markdown
+    character escaped."""
+    return outbound.chat(text).translate(_TEAMS_SPECIAL)
 
 
 def slack_escape(text: str) -> str:
-    """Slack's mrkdwn: &, < and > are the control characters to escape
+    """Slack's mrkdwn: controls shown (outbound.chat); &, < and > are the control characters to escape
     (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return outbound.chat(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def webhook_payload(alert: Alert) -> dict[str, Any]:
-    """The generic JSON POST: every field of the alert, plus its subject and plain text."""
-    return {"event": "tenantpilot.sync", **alert.to_dict(), "subject": alert.subject, "text": render_text(alert)}
+# --- the channels: one entry each (its setting, its payload, its transport) ----------------------
+def webhook_payload(alert: Alert, cfg: Settings | None = None) -> dict[str, Any]:
+    """The generic JSON POST: every field of the alert (each string one inert line), its subject and text."""
+    return {"event": "tenantpilot.sync", **outbound.webhook(alert.to_dict()),
+            "subject": outbound.line(alert.subject), "text": render_text(alert)}
 
 
-def teams_payload(alert: Alert) -> dict[str, Any]:
+def teams_payload(alert: Alert, cfg: Settings | None = None) -> dict[str, Any]:
     # Teams incoming webhook: POST {"text": "..."} (Microsoft Learn, "Create and send messages":
     # https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using,
     # "Post a message to the webhook using cURL"); Markdown text, so a blank line between lines.
@@ -311,25 +314,27 @@ def teams_payload(alert: Alert) -> dict[str, Any]:
     return {"text": text.replace("\n", "\n\n")}
 
 
-def slack_payload(alert: Alert) -> dict[str, Any]:
+def slack_payload(alert: Alert, cfg: Settings | None = None) -> dict[str, Any]:
     # Slack incoming webhook: POST {"text": "..."} as JSON (https://api.slack.com/messaging/webhooks);
     # links as <url|label>.
     return {"text": render_text(alert, slack_escape, lambda url: f"<{url}|{slack_escape(alert.tenant)}>")}
 
 
 def email_message(alert: Alert, sender: str, to: Sequence[str]) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = alert.subject.replace("\n", " ")
-    message["From"] = sender
-    message["To"] = ", ".join(to)
-    message.set_content(render_text(alert))
+    """The mail: headers are one inert line each (outbound.mail_header) and the SMTP policy refuses any
+    header that would still fold in a line break, so a name can never add a header (`Bcc:`)."""
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = outbound.mail_header(alert.subject)
+    message["From"] = outbound.mail_header(sender)
+    message["To"] = ", ".join(outbound.mail_header(t) for t in to)
+    message.set_content(outbound.mail_body(render_text(alert)))
     return message
 
 
-# --- delivery -------------------------------------------------------------------------------------
-def configured_channels(cfg: Settings) -> list[str]:
-    urls = {WEBHOOK: cfg.alert_webhook, TEAMS: cfg.alert_teams, SLACK: cfg.alert_slack, EMAIL: cfg.alert_smtp}
-    return [c for c in CHANNELS if urls[c]]
+def email_payload(alert: Alert, cfg: Settings | None = None) -> EmailMessage:
+    if cfg is None:
+        raise ValueError("the mail channel needs the settings (sender, recipients)")
+    return email_message(alert, cfg.alert_from, cfg.alert_to)
 
 
 class DeliveryError(RuntimeError):
@@ -340,21 +345,19 @@ class DeliveryError(RuntimeError):
         self.outcome = outcome
 
 
-def _post(url: str, payload: dict[str, Any], channel: str) -> None:
+def _post(channel: Channel, body: Any, cfg: Settings) -> None:
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     try:
-        response = requests.post(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                                 headers={"Content-Type": "application/json"}, timeout=TIMEOUT_S)
-    except requests.RequestException as exc:  # its text holds the URL: only its type is shown
-        raise DeliveryError(f"{channel}: no answer ({type(exc).__name__})", CONNECTION) from None
-    if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"{channel}: HTTP {response.status_code}", response.status_code)
+        transport.post_json(getattr(cfg, channel.setting) or "", data, what=channel.name, deadline_s=cfg.alert_deadline_s,
+                            ca_bundle=None if cfg.demo else cfg.ca_bundle)  # demo: the simulator's CA
+    except transport.CallFailed as exc:
+        raise DeliveryError(str(exc), exc.outcome) from None
 
 
-def _send_mail(cfg: Settings, alert: Alert) -> None:
+def _send_mail(channel: Channel, message: Any, cfg: Settings) -> None:
     url = urlparse(cfg.alert_smtp or "")
     host, user, password = url.hostname or "", unquote(url.username or ""), unquote(url.password or "")
-    message = email_message(alert, cfg.alert_from, cfg.alert_to)
-    try:
+    try:  # every socket operation is bounded by TIMEOUT_S; the server is the operator's own
         if url.scheme == "smtps":
             server: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=TIMEOUT_S,
                                                     context=ssl.create_default_context())
@@ -375,33 +378,59 @@ def _send_mail(cfg: Settings, alert: Alert) -> None:
         raise DeliveryError(f"email: no answer ({type(exc).__name__})", CONNECTION) from None
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One way an alert leaves: the Settings field that configures it (its URL), the function that makes
+    its payload from the alert, and the transport that hands the payload over."""
+
+    name: str
+    setting: str
+    payload: Callable[[Alert, Settings | None], Any]
+    transport: Callable[[Channel, Any, Settings], None]
+
+
+TABLE: tuple[Channel, ...] = (
+    Channel(WEBHOOK, "alert_webhook", webhook_payload, _post),
+    Channel(TEAMS, "alert_teams", teams_payload, _post),
+    Channel(SLACK, "alert_slack", slack_payload, _post),
+    Channel(EMAIL, "alert_smtp", email_payload, _send_mail),
+)
+BY_NAME = {c.name: c for c in TABLE}
+CHANNELS: tuple[str, ...] = tuple(BY_NAME)
+
+
+def configured_channels(cfg: Settings) -> list[str]:
+    return [c.name for c in TABLE if getattr(cfg, c.setting)]
+
+
 def send(channel: str, alert: Alert, cfg: Settings) -> None:
     """Hand the alert to one channel; DeliveryError when it does not take it."""
-    if channel == WEBHOOK:
-        _post(cfg.alert_webhook or "", webhook_payload(alert), channel)
-    elif channel == TEAMS:
-        _post(cfg.alert_teams or "", teams_payload(alert), channel)
-    elif channel == SLACK:
-        _post(cfg.alert_slack or "", slack_payload(alert), channel)
-    elif channel == EMAIL:
-        _send_mail(cfg, alert)
-    else:
-        raise ValueError(channel)
+    entry = BY_NAME[channel]
+    entry.transport(entry, entry.payload(alert, cfg), cfg)
 
 
 @dataclass(frozen=True)
-class Retry:
+class Delivery:
+    """What one attempt left: channels to try again (after `delay` s, with the same `message`) and
+    channels given up on (channel -> why)."""
+
     channels: list[str]
     delay: float
-    message: dict[str, Any]  # the same alert, for the next attempt
+    message: dict[str, Any]
+    given_up: dict[str, str]
+
+    @property
+    def retry(self) -> bool:
+        return bool(self.channels)
 
 
 def deliver(alert: Alert, channels: Sequence[str], cfg: Settings, attempt: int = 0,
-            sender: Callable[[str, Alert, Settings], None] = send) -> Retry | None:
-    """Send to each channel; the channels to try again (and after how long), or None when done.
+            sender: Callable[[str, Alert, Settings], None] = send) -> Delivery:
+    """Send to each channel; what to try again (and after how long) and what was given up on.
     Failures are logged by channel, never with a URL."""
     again: list[str] = []
     delays: list[float] = []
+    given_up: dict[str, str] = {}
     for channel in channels:
         try:
             sender(channel, alert, cfg)
@@ -414,6 +443,8 @@ def deliver(alert: Alert, channels: Sequence[str], cfg: Settings, attempt: int =
             if retry:
                 again.append(channel)
                 delays.append(decision.delay)
+            else:
+                given_up[channel] = str(exc)
             continue
         logs.log(log, logging.INFO, "alert delivered", channel=channel, run_id=alert.run_id, attempt=attempt + 1)
-    return Retry(again, max(delays), alert.to_dict()) if again else None
+    return Delivery(again, max(delays, default=0.0), alert.to_dict(), given_up)

@@ -6,9 +6,29 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import polars as pl
+
 from tenantpilot.config import Settings
-from tenantpilot.ops import progress, queue
+from tenantpilot.ops import outbox, progress, queue
 from tenantpilot.store import Store, StoreError
+
+
+def with_causes(store: Store, tenants: pl.DataFrame) -> pl.DataFrame:
+    """Store.tenants() with `last_error` of a partial last run filled with its cause: the types it did
+    not read and why ("partial: 2 types not read: Compliance policies (forbidden), …"), as a failed
+    run shows its error. The Tenants page, `tenants list` and Health show the same text."""
+    partial = tenants.filter((pl.col("last_status") == "partial") & pl.col("last_error").is_null())
+    if not partial.height:
+        return tenants
+    types = store.run_types([int(r) for r in partial["last_run_id"]]).filter(pl.col("status") != "read")
+    causes: dict[int, str] = {}
+    for (run_id,), group in types.group_by("run_id"):
+        named = [f"{t['label']} ({t.get('reason') or t['status']})" for t in group.sort("label").iter_rows(named=True)]
+        causes[int(run_id)] = f"partial: {len(named)} type(s) not read: " + "; ".join(named)
+    cause = pl.Series("cause", [causes.get(int(r)) if r is not None else None for r in tenants["last_run_id"]],
+                      dtype=pl.String)
+    return tenants.with_columns(pl.when(pl.col("last_status") == "partial").then(
+        pl.coalesce(pl.col("last_error"), cause)).otherwise(pl.col("last_error")).alias("last_error"))
 
 
 def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
@@ -27,7 +47,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
     report["stuck_runs"] = []
     try:
         active = store.runs(statuses=["queued", "running"], limit=5000)
-        tenants = store.tenants()
+        tenants = with_causes(store, store.tenants())
         report["database"]["reachable"] = True
         report["queue"]["running"] = active.filter(active["status"] == "running").height
         now = datetime.now(timezone.utc)
@@ -40,6 +60,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
              "summary": status_line(r, now), "data": data_line(r, now)}
             for r in tenants.iter_rows(named=True) if r["last_run_id"] is not None
         ]
+        report["not_read"] = not_read(store, tenants, cfg.not_read_days, now)
         if report["queue"]["reachable"]:
             report["stuck_runs"] = stuck_runs(cfg, active)
     except StoreError as exc:
@@ -47,9 +68,48 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
         report["tenants"] = []
     except queue.QueueUnavailable as exc:
         report["queue"].update(reachable=False, error=str(exc))
+    report["alerts"] = alert_report(cfg)
+    report["attention"] = attention(report)
     report["healthy"] = bool(report["queue"]["reachable"] and report["database"].get("reachable")
                              and report["consumer"]["alive"] and not report["stuck_runs"])
     return report
+
+
+def alert_report(cfg: Settings) -> dict[str, Any]:
+    """Alerts waiting in the outbox and those given up on (newest first), from tenantpilot/ops/outbox.py."""
+    try:
+        return {"pending": len(outbox.pending(cfg)), "given_up": outbox.given_up(cfg, within_s=outbox.RECENT_S)}
+    except OSError as exc:
+        return {"pending": None, "given_up": [], "error": f"the alert outbox {outbox.folder(cfg)} is unreadable: {exc}"}
+
+
+def not_read(store: Store, tenants: pl.DataFrame, days: float, now: datetime) -> list[dict[str, Any]]:
+    """Types of the tenants' current data not read for longer than `days` (TENANTPILOT_NOT_READ_DAYS):
+    carried forward from a run older than that, or never read by a tenant added before that."""
+    added = dict(zip(tenants["tenant_id"], tenants["added_at"]))
+    out = []
+    for t in store.current_carried().iter_rows(named=True):
+        since = t["carried_from_at"] or added.get(t["tenant_id"])
+        if since is None or (now - since).total_seconds() <= days * 86400:
+            continue
+        out.append({"tenant_id": t["tenant_id"], "tenant": t["tenant"], "label": t["label"],
+                    "reason": t["reason"] or t["status"], "last_read": t["carried_from_at"],
+                    "since": f"since {age(t['carried_from_at'], now)}" if t["carried_from_at"] else "ever"})
+    return out
+
+
+def attention(report: dict[str, Any]) -> list[str]:
+    """What someone should look at even when every part is up: tenants whose last sync failed, alerts
+    given up on in the last week. The Health page's banner is green only when this is empty."""
+    out = [f"{t['display_name']}: last sync failed" + (f": {t['error']}" if t.get("error") else "")
+           for t in report.get("tenants", []) if t.get("status") == "failed"]
+    out += [f"{t['tenant']}: {t['label']} not read {t['since']} ({t['reason']})" for t in report.get("not_read", [])]
+    for g in report["alerts"]["given_up"]:
+        out.append(f"alert of run {g['run_id']} ({g.get('tenant') or 'unknown tenant'}) not delivered to "
+                   f"{g['channel']}, given up after {g['attempts']} attempt(s): {g['error']}")
+    if report["alerts"].get("error"):
+        out.append(report["alerts"]["error"])
+    return out
 
 
 STUCK_QUEUED_S = 120.0  # a queued run older than this, with a live worker, is stuck
@@ -108,6 +168,7 @@ def status_line(row: dict, now: datetime) -> str:
     shown = data_line(row, now)
     if row.get("last_run_id") == row.get("current_run_id"):
         carried = " (some types carried forward)" if last == "partial" else ""
-        return f"last sync {last}{carried}; {shown}"
+        cause = f" ({row['last_error']})" if last == "partial" and row.get("last_error") else ""
+        return f"last sync {last}{carried}{cause}; {shown}"
     error = f": {row['last_error']}" if row.get("last_error") else ""
     return f"last sync {last} ({age(row.get('last_run_at'), now)}){error}; {shown}"

@@ -38,8 +38,9 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 
 from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
-from tenantpilot.ops import progress, schedule, tasks
+from tenantpilot.ops import alerts, outbox, progress, schedule, tasks
 from tenantpilot.store import NotFound, Store, StoreError, open_store
+from tenantpilot.sync.snapshot import remove_leftover_parts
 
 log = logging.getLogger("tenantpilot.queue")
 T = TypeVar("T")
@@ -101,21 +102,16 @@ def _register(instance: Huey) -> Any:
     """Register the sync task and the consumer hooks on a new instance; returns the task."""
     started = threading.Event()
 
-    @instance.task(retries=0, context=False, name="alert_task")
-    def alert_task(run_id: int, message: dict[str, Any] | None = None, channels: list[str] | None = None,
-                   attempt: int = 0) -> None:
-        """The alert of a scheduled run (tasks.alert_job); channels that failed are tried again later,
-        with the same message, after the retry rule's backoff (off the sync's path)."""
-        again = tasks.alert_job(run_id, message, channels, attempt)
-        if again is not None:
-            _call("schedule an alert retry", lambda: alert_task.schedule(
-                args=(run_id, again.message, again.channels, attempt + 1), delay=again.delay))
-
     def after_sync(run_id: int) -> None:
-        """Queue the run's alert; a queue that is down costs the alert (logged), never the sync."""
+        """Leave the run's alert decision in the outbox (a local file: no network, no queue); the
+        consumer's delivery thread builds and sends it. A write that fails costs the alert (logged as
+        an error), never the sync."""
+        cfg = settings()
+        if not alerts.configured_channels(cfg):
+            return
         try:
-            _call("queue an alert", lambda: alert_task(run_id))
-        except QueueUnavailable as exc:
+            outbox.add(cfg, run_id)
+        except OSError as exc:
             logs.log(log, logging.ERROR, "could not queue the alert", run_id=run_id, error=str(exc))
 
     @instance.task(retries=0, context=False, name="sync_task")
@@ -139,7 +135,9 @@ def _register(instance: Huey) -> Any:
             repair(cfg)
         except Exception:  # noqa: BLE001 - the consumer must start even when the database is busy
             logs.log(log, logging.ERROR, "could not check for interrupted or orphaned runs", exc_info=True)
+        _remove_leftover_parts(cfg)
         threading.Thread(target=_consumer_beat, args=(instance, cfg), name="consumer-heartbeat", daemon=True).start()
+        outbox.Deliverer(cfg, tasks.alert_job).start()  # alerts: their own thread, never a sync worker
         logs.log(log, logging.INFO, "consumer started", backend=cfg.queue_backend, db=str(cfg.db_path))
 
     @instance.signal(signals.SIGNAL_INTERRUPTED)
@@ -149,6 +147,19 @@ def _register(instance: Huey) -> Any:
             open_store(cfg).fail_run(int(task.args[0]), tasks.INTERRUPTED)
 
     return sync_task
+
+
+def _remove_leftover_parts(cfg: Settings) -> None:
+    """At consumer start: the part folders of runs that are no longer queued or running (a consumer
+    killed mid-sync leaves them; the repair just marked such runs failed)."""
+    try:
+        active = open_store(cfg).runs(statuses=["queued", "running"], limit=5000)["run_id"].to_list()
+        removed = remove_leftover_parts(cfg, {int(r) for r in active})
+    except (StoreError, OSError) as exc:
+        logs.log(log, logging.WARNING, "could not remove the parts interrupted syncs left", error=str(exc))
+        return
+    if removed:
+        logs.log(log, logging.INFO, "removed the parts interrupted syncs left", folders=removed)
 
 
 def _consumer_beat(instance: Huey, cfg: Settings) -> None:

@@ -18,10 +18,12 @@ comes back (`due_slot` returns only the most recent slot not fired yet: never a 
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Callable
+from functools import lru_cache
 
 from huey import crontab
 
@@ -71,6 +73,7 @@ def _field_values(name: str, matcher: Callable[[datetime], bool]) -> list[int]:
     return [w for w in range(7) if matcher(datetime.combine(_SUNDAY + timedelta(days=w), datetime.min.time()))]
 
 
+@lru_cache(maxsize=1024)  # a tick or a page parses the same few crons for every tenant
 def parse(text: str) -> Cron | None:
     """A schedule string -> Cron, or None for `off`. Raises ScheduleError naming the bad field."""
     raw = " ".join((text or "").split())
@@ -92,7 +95,7 @@ def parse(text: str) -> Cron | None:
             raise ScheduleError(f"schedule {raw!r}: the {FIELD_LABELS[name]} field {value!r} matches nothing")
     cron = Cron(raw, crontab(*parts, strict=True), tuple(values["minute"]), tuple(values["hour"]),
                 frozenset(values["day"]), frozenset(values["month"]), frozenset(values["day_of_week"]))
-    if not any(cron.day_matches(_PROBE_DAY + timedelta(days=i)) for i in range(SEARCH_DAYS)):
+    if next(allowed_days(cron, _PROBE_DAY, forward=True), None) is None:
         raise ScheduleError(f"schedule {raw!r}: its day of month, month and day of week never fall together")
     return cron
 
@@ -112,33 +115,53 @@ def _wall(moment: datetime, tz: tzinfo | None) -> datetime:
     return (moment.astimezone() if tz is None else moment.astimezone(tz)).replace(tzinfo=None)
 
 
+SEARCH_YEARS = SEARCH_DAYS // 365 + 1
+
+
+def allowed_days(cron: Cron, start: date, forward: bool) -> Iterator[date]:
+    """The days the cron's day fields allow, from `start` (included) onwards or backwards, within
+    SEARCH_YEARS: computed from the allowed months and days of each year (at most 29 x 12 x 31
+    candidates, 29 for `0 0 29 2 1`), never walked day by day."""
+    months, days = sorted(cron.months, reverse=not forward), sorted(cron.days, reverse=not forward)
+    step = 1 if forward else -1
+    for year in range(start.year, start.year + step * SEARCH_YEARS, step):
+        if not 1 <= year <= 9999:
+            return
+        for month in months:
+            if (year, month) < (start.year, start.month) if forward else (year, month) > (start.year, start.month):
+                continue
+            last = calendar.monthrange(year, month)[1]
+            for day in days:
+                if day > last:
+                    continue
+                candidate = date(year, month, day)
+                if (candidate < start) if forward else (candidate > start):
+                    continue
+                if (candidate.isoweekday() % 7) in cron.weekdays:
+                    yield candidate
+
+
 def previous_slot(cron: Cron, now: datetime, tz: tzinfo | None = None) -> datetime | None:
     """The latest slot at or before `now` (aware, in `tz`); None if there is none in the search span."""
     wall = _wall(now, tz).replace(second=0, microsecond=0)
-    day = wall.date()
-    for _ in range(SEARCH_DAYS):
-        if cron.day_matches(day):
-            for hour in reversed(cron.hours):
-                for minute in reversed(cron.minutes):
-                    candidate = datetime(day.year, day.month, day.day, hour, minute)
-                    if candidate <= wall and cron.matches(candidate):
-                        return _aware(candidate, tz)
-        day -= timedelta(days=1)
+    for day in allowed_days(cron, wall.date(), forward=False):
+        for hour in reversed(cron.hours):
+            for minute in reversed(cron.minutes):
+                candidate = datetime(day.year, day.month, day.day, hour, minute)
+                if candidate <= wall:
+                    return _aware(candidate, tz)
     return None
 
 
 def next_slot(cron: Cron, now: datetime, tz: tzinfo | None = None) -> datetime | None:
     """The first slot strictly after `now` (aware, in `tz`); None if there is none in the search span."""
     wall = _wall(now, tz)
-    day = wall.date()
-    for _ in range(SEARCH_DAYS):
-        if cron.day_matches(day):
-            for hour in cron.hours:
-                for minute in cron.minutes:
-                    candidate = datetime(day.year, day.month, day.day, hour, minute)
-                    if candidate > wall and cron.matches(candidate):
-                        return _aware(candidate, tz)
-        day += timedelta(days=1)
+    for day in allowed_days(cron, wall.date(), forward=True):
+        for hour in cron.hours:
+            for minute in cron.minutes:
+                candidate = datetime(day.year, day.month, day.day, hour, minute)
+                if candidate > wall:
+                    return _aware(candidate, tz)
     return None
 
 

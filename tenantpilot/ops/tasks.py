@@ -36,9 +36,10 @@ def sync_job(run_id: int, huey: Any, after: Callable[[int], None] | None = None)
 
 
 def alert_job(run_id: int, message: dict[str, Any] | None, channels: list[str] | None,
-              attempt: int) -> alerts.Retry | None:
+              attempt: int) -> alerts.Delivery | None:
     """The alert of one scheduled run: built on the first attempt (None: not a scheduled run, no
-    channel, or nothing to say), then delivered; returns what to try again, and when."""
+    channel, or nothing to say), then delivered; returns what to try again (and when) and what was
+    given up on. Called by the consumer's delivery thread (tenantpilot/ops/outbox.py), never a sync worker."""
     cfg = settings()
     logs.configure(cfg.log_dir)
     targets = channels if channels is not None else alerts.configured_channels(cfg)

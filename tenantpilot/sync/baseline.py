@@ -62,7 +62,18 @@ def import_baseline(store: Store, path: Path, name: str, *, work_dir: Path | Non
                          reader.skipped)
     tenant_id = baseline_id(name)
     source = f"import:{path.name}"
+    existed = store.get_tenant(tenant_id) is not None
     store.add_tenant(tenant_id, name, kind="baseline")
+    try:
+        return _import(store, reader, path, tenant_id, source, work_dir)
+    except ImportFailed:
+        if not existed:  # a first import that failed leaves no empty baseline behind
+            store.remove_tenant(tenant_id)
+        raise
+
+
+def _import(store: Store, reader: ExportReader, path: Path, tenant_id: str, source: str,
+            work_dir: Path | None) -> ImportResult:
     # read-only use of Graph's cache: the definitions this export's policies use
     definitions = store.definitions(sorted(reader.definition_ids)) if reader.definition_ids else {}
     with tempfile.TemporaryDirectory(prefix="tenantpilot-import-", dir=work_dir) as tmp:
@@ -93,5 +104,11 @@ def _policies(reader: ExportReader) -> Iterator[tuple[str, dict]]:
 
 
 def _failure(path: Path, file: str, exc: BaseException) -> str:
+    """One readable sentence: where it broke off and the first line of the cause (a database error's
+    text runs to many lines of internals)."""
     where = f" while reading {file}" if file else " while saving it"
-    return logs.redact(f"Import of {path.name} failed{where}: {type(exc).__name__}: {exc}")
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    cause = first if len(first) <= 200 else first[:199] + "…"
+    hint = (" The import is too large for the database's memory: import the export in parts."
+            if "memory" in str(exc).lower() else "")
+    return logs.redact(f"Import of {path.name} failed{where}: {type(exc).__name__}: {cause}.{hint}")

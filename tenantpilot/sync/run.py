@@ -43,7 +43,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
-from tenantpilot.sync.snapshot import inline_definitions, write_parts
+from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
@@ -241,7 +241,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
                        **{k: v for k, v in got.definitions.items() if k in needed}}
         names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in (GROUP, FILTER)}
-        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=cfg.data_dir) as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
             parts = write_parts(got.policies, Path(tmp), definitions, names=names)
             reporter.update("saving", 0, None)
             # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot

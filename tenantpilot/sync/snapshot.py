@@ -5,14 +5,48 @@ Flattening itself is pure (tenantpilot.flatten); only write_parts touches the di
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+import shutil
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy, secrets
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
+
+if TYPE_CHECKING:
+    from tenantpilot.config import Settings
+
+
+# --- where a sync's Parquet parts live while it runs ----------------------------------------------
+_RUN_PARTS = re.compile(r"run-(\d+)-")
+
+
+def parts_dir(cfg: Settings) -> Path:
+    """The folder for running syncs' temporary parts: beside the database (never `./data` relative to
+    the working directory, which a service deployment does not have), created 0700 on first use."""
+    folder = cfg.db_path.parent / f"{cfg.db_path.name}.parts"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def remove_leftover_parts(cfg: Settings, active_run_ids: Collection[int]) -> list[str]:
+    """Remove the `run-<id>-*` part folders of runs no longer queued or running (a consumer killed
+    mid-sync leaves them), beside the database and in the data folder (where they went before).
+    Returns the names removed."""
+    removed: list[str] = []
+    for folder in dict.fromkeys((parts_dir(cfg), cfg.data_dir)):
+        if not folder.is_dir():
+            continue
+        for child in folder.iterdir():
+            found = _RUN_PARTS.match(child.name)
+            if found and child.is_dir() and not child.is_symlink() and int(found[1]) not in active_run_ids:
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child.name)
+    return removed
 
 
 @dataclass(frozen=True)

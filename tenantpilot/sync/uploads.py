@@ -28,11 +28,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from tenantpilot.flatten.files import MAX_FILE_BYTES
+from tenantpilot.flatten.files import MAX_FILE_BYTES, MAX_IMPORT_BYTES
 from tenantpilot.store import Store
 from tenantpilot.sync.baseline import ImportFailed, ImportResult, NoPolicies, import_baseline
 
-MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # 1 GiB of JSON is far beyond any real tenant export
+MAX_UNPACKED_BYTES = MAX_IMPORT_BYTES  # what one import may hold in all (flatten/files.py says why)
 MAX_FILES = 50_000
 # Real exports compress 5-40:1 (the corpus' best: 41:1 for a 0.5 MB Office policy); a file that
 # unpacks to more than 200 times its compressed size is not an export. Tiny files are exempt.

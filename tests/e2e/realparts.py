@@ -33,8 +33,8 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Consumer:
     """A real `huey_consumer huey_worker.huey` subprocess."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
-        self.env, self.log_path, self.workers = env, log_path, workers
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, cwd: Path = ROOT) -> None:
+        self.env, self.log_path, self.workers, self.cwd = env, log_path, workers, cwd
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Consumer:
@@ -42,7 +42,7 @@ class Consumer:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(consumer), "huey_worker.huey", "-w", str(self.workers), "-m", "0.2", "-d", "0.05"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def kill(self) -> None:

@@ -424,6 +424,11 @@ def test_compare_in_a_real_browser(server, page):
     assert filename == "tenantpilot-compare.csv"
     text = data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text  # formula injection neutralised
+    # the customer report, built on click: the compared tenants against the baseline
+    filename, data = download(page, "Report (PDF)")
+    assert filename == "tenantpilot-report.pdf" and data.startswith(b"%PDF-")
+    filename, data = download(page, "Report (Excel)")
+    assert filename == "tenantpilot-report.xlsx" and data.startswith(b"PK")  # a zip, as every .xlsx
 
 
 # --- text others wrote renders as text (issue 9) ---------------------------------------------

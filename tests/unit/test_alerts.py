@@ -165,9 +165,11 @@ def test_delivery_retries_by_the_shared_rule(outcome, attempt: int, retried: boo
 
     again = alerts.deliver(hostile_alert(), ["webhook"], cfg, attempt, sender=failing)
     assert seen == ["webhook"]
-    assert (again is not None) == retried
-    if again is not None:
-        assert again.channels == ["webhook"] and 0 < again.delay <= alerts.RETRY.max_backoff
+    assert again.retry == retried
+    if retried:
+        assert again.channels == ["webhook"] and 0 < again.delay <= alerts.RETRY.max_backoff and not again.given_up
+    else:
+        assert again.channels == [] and list(again.given_up) == ["webhook"]
 
 
 @pytest.mark.parametrize("env, message", [

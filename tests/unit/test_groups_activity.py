@@ -197,3 +197,14 @@ def test_compare_offers_the_groups_baseline_first(filled):
     at = signed_in("Viewer", "compare", cmp_tenants=[NAMES[FABRIKAM]])
     assert at.selectbox(key="cmp_baseline").value == BASELINE
     assert find_table(at, "tenant", "matched", "score")["tenant"].tolist()  # compared against it
+
+
+def test_the_customer_report_download_is_recorded(filled, downloads):
+    at = signed_in("Viewer", "compare", actor="vic@msp.example")
+    at.multiselect(key="cmp_tenants").set_value([FABRIKAM]).run()
+    at.selectbox(key="cmp_baseline").set_value(BASELINE).run()
+    assert not at.exception
+    assert downloads["tenantpilot-report.xlsx"]()[:2] == b"PK"  # a real workbook
+    log = filled.activity()
+    assert set(log["detail"].str.split(",").list.first()) == {"Report (Excel)"}
+    assert set(log["tenant_id"]) == {FABRIKAM, BASELINE} and set(log["actor"]) == {"vic@msp.example"}
