@@ -7,6 +7,10 @@ Why app_pages/ and not pages/: Streamlit 1.67 still treats a folder named `pages
 entrypoint as a v1 multipage app until some session has run st.navigation, so a deep link
 (/compare?...) opened first on a fresh server ran the page file directly, bypassing this router
 (no page config, no navigation sections, pages/ file names in the sidebar).
+
+Sign-in (tenantpilot/app/signin.py) is checked here, before st.navigation and before any page runs: a
+session that has not signed in (when sign-in is configured) gets the sign-in button and nothing else,
+whatever page or query string its URL names.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 
 import streamlit as st
 
-from tenantpilot.app import reads
+from tenantpilot.app import reads, signin
 from tenantpilot.app.escaping import inert
 from tenantpilot.config import private_files
 
@@ -34,17 +38,19 @@ PAGES = {
     ],
     "System": [
         st.Page("app_pages/health.py", title="Health", icon=":material/monitor_heart:"),
+        st.Page("app_pages/activity.py", title="Activity", icon=":material/history:"),
     ],
 }
 
-page = st.navigation(PAGES)
 cfg = reads.config()
+user = signin.gate(cfg)  # stops this run unless the user may use the app
+page = st.navigation(PAGES)
 with st.sidebar:
+    signin.sidebar(user)
     st.caption(
         ("Demo mode: syncs use the local Graph simulator. " if cfg.demo else "")
         + f"Database {inert(cfg.db_path.name)} · queue {cfg.queue_backend}"
     )
-    st.caption("No login: anyone who can open this address can use the app.")
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - last safety net: pages explain their own errors with st.error

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import drift, explore, history
-from tenantpilot.app import changes_view, reads
+from tenantpilot.app import access_view, changes_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, labelled_csv, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard
@@ -53,6 +53,7 @@ if since_text:
     since = history.parse_since(since_text)
     at = since.at or datetime.now(timezone.utc)
     counts = changes_view.day_counts(key, at.replace(second=0, microsecond=0).isoformat())
+    counts = counts.filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))  # only tenants this user sees
     st.subheader("All tenants")
     grid = history.overview(counts, at.date(), datetime.now(timezone.utc).date())
     if grid.height:
@@ -159,6 +160,8 @@ st.dataframe(
                                                               help="when a sync first saw the change"),
                    "policy_id": None, **WHO},
 )
-st.download_button(f"CSV ({view.height:,} changes)", data=partial(labelled_csv, view),
+st.download_button(f"CSV ({view.height:,} changes)",
+                   data=access_view.recorded_export(signin.current_user(reads.config()), "Changes CSV", [tenant_id],
+                                                    partial(labelled_csv, view)),
                    file_name=f"tenantpilot-changes-{tenant_id}-{t.base_run}-{t.cur_run}.csv", mime="text/csv",
                    icon=":material/download:", key="chg_csv", on_click="ignore")

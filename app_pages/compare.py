@@ -12,16 +12,17 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import compare, explore
-from tenantpilot.app import compare_view, reads
+from tenantpilot.app import access_view, compare_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import family_label, format_with, labelled_csv, tenant_labels, with_family_labels
-from tenantpilot.app.messages import show_carried
+from tenantpilot.app.messages import guard, show_carried
 from tenantpilot.app.widgets import PAGE_SIZE, SHARED, paginate, policy_filter
 
 st.title("Compare")
 st.caption("Tenants side by side: one row per setting, one column per tenant. Settings match by setting key, "
            "not by policy name; ◆ marks baselines.")
 
+user = signin.current_user(reads.config())
 key = reads.snapshot_key()
 tenants = reads.tenants()
 synced = tenants.filter(pl.col("tenant_id").is_in([t for t, _run in key[1]]))  # tenants with a current snapshot
@@ -36,6 +37,9 @@ c1, c2 = st.columns([3, 1])
 chosen = c1.multiselect("Tenants to compare", ids, format_func=format_with(labels), key="cmp_tenants", **SHARED,
                         placeholder="Choose two or more tenants")
 default_baseline = next((t for t in chosen if synced.filter(pl.col("tenant_id") == t)["kind"][0] == "baseline"), None)
+if default_baseline is None and chosen:  # else the baseline the first chosen tenant's groups carry
+    with guard("read the group baselines"):
+        default_baseline = next((b for b in reads.store().group_baselines(chosen[0]) if b in ids), None)
 baseline = c2.selectbox("Baseline (optional)", ids, format_func=format_with(labels), key="cmp_baseline", **SHARED,
                         index=ids.index(default_baseline) if default_baseline else None, placeholder="No baseline")
 compared = list(dict.fromkeys([*([baseline] if baseline else []), *chosen]))
@@ -96,7 +100,7 @@ if baseline and scores is not None:  # scores come with a baseline
                 "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100),
             },
         )
-        compare_view.report_buttons(compared, baseline)
+        compare_view.report_buttons(compared, baseline, user)
 with right if baseline else left:
     st.subheader("Differences per policy type")
     by_type = with_family_labels(compare.differences_by_policy_type(matrix))
@@ -136,7 +140,8 @@ if rows.height:
         lazy=False,
     )
 st.download_button(
-    f"Matrix CSV ({view.height:,} rows)", data=partial(labelled_csv, view),
+    f"Matrix CSV ({view.height:,} rows)",
+    data=access_view.recorded_export(user, "Compare matrix CSV", list(compared), partial(labelled_csv, view)),
     file_name="tenantpilot-compare.csv", mime="text/csv", icon=":material/download:", disabled=view.height == 0,
     key="cmp_csv", on_click="ignore",
 )
@@ -149,5 +154,6 @@ if found.height:
                      hide_index=True, placeholder="—", key="cmp_conflicts")
 
 if baseline:
-    compare_view.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline])
-compare_view.deviation_register(compared, register)
+    compare_view.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline],
+                                       user)
+compare_view.deviation_register(compared, register, user)

@@ -18,7 +18,7 @@ import streamlit as st
 
 from tenantpilot import families
 from tenantpilot.analysis import explore, export
-from tenantpilot.app import explore_view, reads
+from tenantpilot.app import access_view, explore_view, reads, signin
 from tenantpilot.app.escaping import inert, inert_frame, inert_json, reveal
 from tenantpilot.app.labels import family_label, format_with, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard, show_carried
@@ -28,8 +28,10 @@ from tenantpilot.flatten import secrets
 st.title("Explore")
 st.caption("Every setting of every synced policy, one row each. Filter, search, open a setting, export.")
 
+user = signin.current_user(reads.config())
 snap = reads.snapshot_key()
-everything = explore.Filters()
+scope = reads.scope()  # the tenants this user may see (empty: all): every read below keeps to them
+everything = explore.Filters(scope)
 total_rows = explore_view.settings_count(snap, everything)
 if total_rows == 0:
     st.info("Nothing synced yet: add a tenant on the Tenants page and sync it on the Sync page.",
@@ -51,7 +53,7 @@ chosen_types = c2.multiselect("Policy type", facets["policy_types"], format_func
                               placeholder="All types", key="ex_types", **SHARED)
 chosen_platforms = c3.multiselect("Platform", facets["platforms"], format_func=lambda p: p or "(none)",
                                   placeholder="All platforms", key="ex_platforms", **SHARED)
-narrowed = explore.Filters(tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms))
+narrowed = explore.Filters(tuple(chosen_tenants) or scope, tuple(chosen_types), tuple(chosen_platforms))
 c4, c5 = st.columns([2, 2])
 chosen_policies = policy_filter(c4, explore_view.settings_facets(snap, narrowed, "policy_name")["policy_name"],
                                 "ex_policies")
@@ -68,7 +70,7 @@ if assignments_tab.open and not chosen_tenants and n_tenants > explore_view.ASSI
                 f"({n_tenants:,} tenants have synced data).", icon=":material/filter_alt:")
 elif assignments_tab.open:
     with assignments_tab:
-        assignments = explore_view.load_assignments(snap, chosen_tenants or None)
+        assignments = explore_view.load_assignments(snap, chosen_tenants or list(scope) or None)
         scoped = explore.facet_matching(assignments, explore.Filters(
             tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms), tuple(chosen_policies)))
         a1, a2 = st.columns([2, 2])
@@ -104,14 +106,16 @@ elif assignments_tab.open:
         )
         a_stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
         st.download_button(
-            f"CSV ({shown.height:,} assignments)", data=partial(export.to_csv_bytes, shown),
+            f"CSV ({shown.height:,} assignments)",
+            data=access_view.recorded_export(user, "Assignments CSV", list(chosen_tenants or scope),
+                                             partial(export.to_csv_bytes, shown)),
             file_name=f"tenantpilot-assignments-{a_stamp}.csv", mime="text/csv", icon=":material/download:",
             disabled=shown.height == 0, key="ex_asg_csv", on_click="ignore",
         )
 
 if settings_tab.open:
     with settings_tab:
-        filters = explore.Filters(tuple(chosen_tenants), tuple(chosen_types), tuple(chosen_platforms),
+        filters = explore.Filters(tuple(chosen_tenants) or scope, tuple(chosen_types), tuple(chosen_platforms),
                                   tuple(chosen_policies), search or "")
         matched_rows = explore_view.settings_count(snap, filters)
         filters_key = hash(filters)
@@ -148,13 +152,15 @@ if settings_tab.open:
         stamp = chosen_tenants[0] if len(chosen_tenants) == 1 else f"{len(chosen_tenants) or 'all'}-tenants"
         downloads.download_button(
             f"CSV ({matched_rows:,} rows)",
-            data=partial(explore_view.matching_csv, snap, filters),
+            data=access_view.recorded_export(user, "Explore CSV", list(chosen_tenants or scope),
+                                             partial(explore_view.matching_csv, snap, filters)),
             file_name=f"tenantpilot-{stamp}.csv", mime="text/csv", icon=":material/download:",
             disabled=matched_rows == 0, key="ex_csv", on_click="ignore",
         )
         downloads.download_button(
             f"Parquet ({matched_rows:,} rows)",
-            data=partial(explore_view.matching_parquet, snap, filters),
+            data=access_view.recorded_export(user, "Explore Parquet", list(chosen_tenants or scope),
+                                             partial(explore_view.matching_parquet, snap, filters)),
             file_name=f"tenantpilot-{stamp}.parquet", mime="application/vnd.apache.parquet",
             icon=":material/download:",
             disabled=matched_rows == 0, key="ex_parquet", on_click="ignore",

@@ -5,14 +5,15 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from tenantpilot.app import reads
+from tenantpilot.app import reads, signin
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.messages import CONSUMER_COMMAND, NO_LOGIN, guard, queue_problems, show_problems
 from tenantpilot.ops.health import health_report
 
 st.title("Health")
-st.caption(NO_LOGIN)
 cfg = reads.config()
+if not signin.current_user(cfg).signed_in:
+    st.caption(NO_LOGIN)
 with guard("check health"):
     report = health_report(cfg, reads.store())
 
@@ -61,6 +62,10 @@ with c3:
             st.caption(f"last heartbeat {worker['last_heartbeat_s_ago']} s ago")
         st.caption(f"Start it: `{CONSUMER_COMMAND}`")
 
+seen = reads.visible()
+if seen is not None:  # a user limited to tenant groups sees their tenants only
+    report["tenants"] = [r for r in report["tenants"] if r["tenant_id"] in seen]
+    report["stuck_runs"] = [r for r in report["stuck_runs"] if r.get("tenant_id") in seen]
 if report["stuck_runs"]:
     st.subheader("Stuck runs")
     st.caption("These runs will not finish on their own. The worker repairs them within seconds of starting "

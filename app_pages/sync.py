@@ -11,7 +11,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from tenantpilot.app import reads, sync_view
+from tenantpilot import access
+from tenantpilot.app import access_view, reads, signin, sync_view
 from tenantpilot.app.escaping import inert
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import explain, guard, queue_problems, show_problems
@@ -24,6 +25,7 @@ st.title("Sync")
 st.caption("Pull every Intune policy of the chosen tenants through Microsoft Graph. Syncs run in the "
            "background worker; you can leave this page.")
 
+user = signin.current_user(reads.config())
 store = reads.store()
 tenants = reads.tenants()
 syncable = tenants.filter(pl.col("kind") != "baseline")
@@ -35,8 +37,11 @@ else:
     with st.form("sync_form", border=False):
         chosen = st.multiselect("Tenants to sync", list(labels), format_func=format_with(labels),
                                 placeholder="Choose tenants", key="sync_tenants")
-        go = st.form_submit_button("Sync now", type="primary", icon=":material/sync:")
-    if go and not chosen:
+        go = st.form_submit_button("Sync now", type="primary", icon=":material/sync:",
+                                   disabled=not access.can(user, "sync"), help=signin.why_not(user, "sync"))
+    if go and not signin.permitted(user, "sync"):
+        pass
+    elif go and not chosen:
         st.warning("Choose at least one tenant to sync.")
     elif go:
         watch = set(st.session_state.get("sync_watch", []))
@@ -48,6 +53,7 @@ else:
                 continue
             watch.add(queued.run_id)
             if queued.created:
+                access_view.record(user, "sync", [tenant_id], f"run {queued.run_id}")
                 st.success(f"{inert(labels[tenant_id])}: run {queued.run_id} queued.")
             else:
                 st.info(f"{inert(labels[tenant_id])}: already queued or running as run {queued.run_id}; following that run.")
@@ -68,6 +74,9 @@ def status_section() -> None:
         reachable = False
     with guard("read the sync runs"):
         history = store.runs(limit=200)
+    seen = reads.visible()
+    if seen is not None:  # a user limited to tenant groups sees their tenants' runs only
+        history = history.filter(pl.col("tenant_id").is_in(list(seen)))
     active = history.filter(pl.col("status").is_in(["queued", "running"]))
     show_problems(queue_problems(reads.config(), active.filter(pl.col("status") == "queued")["queued_at"].to_list()))
     for lost in outbox.given_up(reads.config(), limit=5, within_s=outbox.RECENT_S):  # alerts given up on (ops/outbox.py)

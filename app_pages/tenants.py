@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import polars as pl
 import streamlit as st
 
-from tenantpilot.app import reads, tenants_view
+from tenantpilot import access
+from tenantpilot.app import access_view, reads, signin, tenants_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
@@ -25,6 +27,7 @@ if flash:
     st.success(inert(flash), icon=":material/check_circle:")
 
 cfg = reads.config()
+user = signin.current_user(cfg)
 store = reads.store()
 tenants = reads.tenants()
 
@@ -56,8 +59,11 @@ with left:
         tenant_id = st.text_input("Tenant id or domain", placeholder="contoso.onmicrosoft.com or a GUID",
                                   key="new_tenant_id")
         name = st.text_input("Display name", placeholder="Contoso", key="new_tenant_name")
-        submitted = st.form_submit_button("Add tenant", type="primary")
-    if submitted:
+        submitted = st.form_submit_button("Add tenant", type="primary", disabled=not access.can(user, "manage_tenants"),
+                                          help=signin.why_not(user, "manage_tenants"))
+    if submitted and not signin.permitted(user, "manage_tenants"):
+        pass
+    elif submitted:
         tenant_id, name = tenant_key(tenant_id or ""), (name or "").strip()
         if not valid_tenant_id(tenant_id):
             st.error(f"{inert(repr(tenant_id))} is not a tenant id: enter the tenant's GUID "
@@ -68,6 +74,8 @@ with left:
         else:
             with guard("add the tenant"):
                 added = store.add_tenant(tenant_id, name)
+            if added.outcome != "alias":
+                access_view.record(user, f"tenant {added.outcome}", [added.tenant_id], name)
             if added.outcome == "alias":
                 owner = tenant_labels(tenants).get(added.tenant_id, added.tenant_id)
                 st.info(f"{tenant_id} is a domain of {owner}, which is already here: nothing was added.",
@@ -79,7 +87,7 @@ with left:
                 )
                 st.rerun()
 
-    if cfg.demo:
+    if cfg.demo and access.can(user, "manage_tenants"):  # adding them is an admin's action
         st.subheader("Demo tenants")
         demo = tenants_view.demo_tenants()
         if demo is None:
@@ -91,10 +99,13 @@ with left:
             present = set(tenants["tenant_id"].to_list()) if tenants.height else set()
             if all(demo_id in present for demo_id, _ in demo):
                 st.caption("All demo tenants are added: sync them on the Sync page.")
-            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not present else "secondary"):
+            elif st.button("Add demo tenants", icon=":material/science:", type="primary" if not present else "secondary",
+                           disabled=not access.can(user, "manage_tenants"), help=signin.why_not(user, "manage_tenants")) \
+                    and signin.permitted(user, "manage_tenants"):
                 with guard("add the demo tenants"):
                     for demo_id, demo_name in demo:
                         store.add_tenant(demo_id, demo_name, "demo")
+                access_view.record(user, "tenant added", [d for d, _ in demo], "demo tenants")
                 st.session_state["tenants_flash"] = f"Added {len(demo)} demo tenants."
                 st.rerun()
 
@@ -108,10 +119,13 @@ with right:
                               placeholder="Choose a tenant", key="remove_tenant")
         sure = st.checkbox("I understand that its synced snapshots and history are deleted too",
                            key="remove_confirm", disabled=victim is None)
-        clicked = st.button("Remove tenant", type="secondary", disabled=not (victim and sure), icon=":material/delete:")
-        if clicked and victim is not None:
+        clicked = st.button("Remove tenant", type="secondary", icon=":material/delete:",
+                            disabled=not (victim and sure and access.can(user, "manage_tenants")),
+                            help=signin.why_not(user, "manage_tenants"))
+        if clicked and victim is not None and signin.permitted(user, "manage_tenants"):
             with guard("remove the tenant"):
                 removed = store.remove_tenant(victim)
+            access_view.record(user, "tenant removed", [victim], labels[victim])
             st.session_state["tenants_flash"] = (
                 f"Removed {labels[victim]} and its data." if removed else f"{labels[victim]} was already gone."
             )
@@ -127,7 +141,8 @@ st.caption(f"Tenants sync on their own at `{cfg.sync_schedule}` (TENANTPILOT_SYN
            "The same as `python -m tenantpilot schedule set TENANT \"CRON\"|off|default`.")
 if tenants.height:
     with guard("read the schedules"):
-        plans = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+        mine = store.schedules_with_groups().filter(pl.col("tenant_id").is_in(tenants["tenant_id"].to_list()))
+        plans = schedule.overview(list(mine.iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
     st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
                  column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
@@ -141,8 +156,10 @@ if tenants.height:
                                  help="5 fields: minute hour day-of-month month day-of-week (0 or 7 = Sunday; "
                                       "day-of-month and day-of-week must both match). `off`: never on its own. "
                                       "`default`: follow TENANTPILOT_SYNC_SCHEDULE.")
-            set_clicked = st.form_submit_button("Set schedule", icon=":material/schedule:")
-        if set_clicked and who:
+            set_clicked = st.form_submit_button("Set schedule", icon=":material/schedule:",
+                                                disabled=not access.can(user, "manage_schedules"),
+                                                help=signin.why_not(user, "manage_schedules"))
+        if set_clicked and who and signin.permitted(user, "manage_schedules"):
             wanted = (cron or "").strip()
             try:
                 text = None if wanted.lower() == "default" else schedule.validate(wanted)
@@ -151,9 +168,12 @@ if tenants.height:
             else:
                 with guard("save the schedule"):
                     store.set_tenant_schedule(who, text)
+                access_view.record(user, "schedule", [who], text or "default")
                 st.session_state["tenants_flash"] = (f"{labels[who]} follows the global schedule again." if text is None
                                                      else f"{labels[who]}: schedule {text}.")
                 st.rerun()
+
+access_view.groups_section(store, tenant_labels(tenants), user)
 
 st.divider()
 st.subheader("Import a baseline", anchor="import-a-baseline")
@@ -171,10 +191,14 @@ with st.form("import_baseline", border=True):
                              key=f"baseline_files_{upload_round}",
                              help="Several .json files, or .zip archives of an export folder (e.g. an IntuneCD "
                                   "backup or an IntuneManagement export). Archives are unpacked on the server.")
-    import_clicked = st.form_submit_button("Import baseline", type="primary", icon=":material/upload_file:")
+    import_clicked = st.form_submit_button("Import baseline", type="primary", icon=":material/upload_file:",
+                                           disabled=not access.can(user, "import_baseline"),
+                                           help=signin.why_not(user, "import_baseline"))
 
 
-if import_clicked:
+if import_clicked and not signin.permitted(user, "import_baseline"):
+    pass
+elif import_clicked:
     baseline_name = (baseline_name or "").strip()
     existed = baseline_id(baseline_name) in set(tenants["tenant_id"].to_list()) if baseline_name else False
     failure: uploads.UploadError | None = None
@@ -196,6 +220,8 @@ if import_clicked:
             "skipped": result.skipped,
         }
         st.session_state["tenants_upload_round"] = upload_round + 1
+        access_view.record(user, "baseline imported", [baseline_id(baseline_name)],
+                           f"{result.policies:,} policies, {result.settings:,} settings")
         st.rerun()
 elif imported:
     st.success(inert(imported["message"]), icon=":material/check_circle:")

@@ -1,4 +1,5 @@
-"""The simulated Microsoft identity platform: OIDC discovery and client-credentials tokens.
+"""The simulated Microsoft identity platform: OIDC discovery, client-credentials tokens, and user sign-in
+(authorization code -> RS256 ID token, JWKS: :mod:`graphsim.oidc`, reached as ``TokenAuthority.signin``).
 
 Pure logic, no sockets: the server maps ``GET /{tenant}/v2.0/.well-known/openid-configuration``
 and ``POST /{tenant}/oauth2/v2.0/token`` onto :meth:`TokenAuthority.discovery` and
@@ -46,6 +47,19 @@ def _b64url_decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
+def _basic(header: str | None) -> tuple[str, str] | None:
+    """client_secret_basic: (client id, secret) from an Authorization: Basic header (RFC 6749 2.3.1: form-encoded)."""
+    from urllib.parse import unquote_plus
+
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+    except (ValueError, binascii.Error):
+        return None
+    return unquote_plus(user), unquote_plus(secret)
+
+
 def _aad_error(status: int, error: str, code: int, text: str) -> tuple[int, JSON]:
     trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -77,6 +91,9 @@ class TokenAuthority:
         #: when set, every token is rejected this many seconds after it was issued, whatever
         #: ``expires_in`` said (a token "expiring" mid-sync, for clients that cache tokens)
         self.token_max_age: float | None = None
+        from graphsim.oidc import SignIn
+
+        self.signin = SignIn()  # users signing in to an app (OpenID Connect), apart from the app-only Graph client
 
     # --- OIDC discovery
 
@@ -108,7 +125,9 @@ class TokenAuthority:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid"],
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
+                                 "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
             "kerberos_endpoint": f"{root}/kerberos",
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",
@@ -119,13 +138,16 @@ class TokenAuthority:
 
     # --- token endpoint
 
-    def token(self, base_url: str, tenant_segment: str, form: dict[str, str]) -> tuple[int, JSON]:
+    def token(self, base_url: str, tenant_segment: str, form: dict[str, str],
+              authorization: str | None = None) -> tuple[int, JSON]:
         tenant = self._resolve(tenant_segment)
         if tenant is None:
             return _aad_error(400, "invalid_request", 90002, f"Tenant '{tenant_segment}' not found. Check to "
                               "make sure you have the correct tenant ID and are signing into the correct "
                               "cloud.")
         grant = form.get("grant_type", "")
+        if grant == "authorization_code":  # a user signing in to an app (graphsim.oidc)
+            return self.signin.redeem(f"{base_url}/{tenant.tenant_id}/v2.0", form, _basic(authorization))
         if grant != "client_credentials":
             return _aad_error(400, "unsupported_grant_type", 70003,
                               f"The app requested an unsupported grant type '{grant}'.")

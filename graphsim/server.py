@@ -91,6 +91,9 @@ _FAULTS: dict[int, tuple[str, str]] = {
 }
 _AUTH_DISCOVERY = re.compile(r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration")
 _AUTH_TOKEN = re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token")
+_AUTH_AUTHORIZE = re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/authorize")
+_AUTH_KEYS = re.compile(r"/(?P<tenant>[^/]+)/discovery/v2\.0/keys")
+_AUTH_LOGOUT = re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/logout")
 _GRAPH = re.compile(r"/(?P<version>beta|v1\.0)(?P<path>/.*)?", re.IGNORECASE)
 
 
@@ -618,12 +621,27 @@ class GraphSimulator:
             return
         if method == "POST" and (m := _AUTH_TOKEN.fullmatch(path)):
             form = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
-            status, body = self.authority.token(self.url, m["tenant"], form)
+            status, body = self.authority.token(self.url, m["tenant"], form, h.headers.get("Authorization"))
             with self._stats_lock:
                 self.token_request_count += 1
             self._count(method, path, status, http=True, graph=False)
             self._send_json(h, status, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                                               "x-ms-request-id": str(uuid.uuid4())})
+            return
+        if (m := _AUTH_AUTHORIZE.fullmatch(path)) and method in ("GET", "POST"):
+            self._serve_authorize(h, method, m["tenant"], params, raw_body)
+            return
+        if method == "GET" and (m := _AUTH_KEYS.fullmatch(path)):
+            self._count(method, path, 200, http=True, graph=False)
+            self._send_json(h, 200, self.authority.signin.jwks(), {"Cache-Control": "max-age=86400, private"})
+            return
+        if method == "GET" and (m := _AUTH_LOGOUT.fullmatch(path)):  # signed out here; back to the app
+            back = dict(params).get("post_logout_redirect_uri", "")
+            self._count(method, path, 302 if back else 200, http=True, graph=False)
+            if back:
+                self._send(h, 302, b"", {"Location": back})
+            else:
+                self._send(h, 200, b"You signed out.", {"Content-Type": "text/plain; charset=utf-8"})
             return
         if method == "GET" and path == "/common/discovery/instance":
             host = urlsplit(self.url).netloc
@@ -635,6 +653,22 @@ class GraphSimulator:
             return
         self._count(method, path, 404, http=True, graph=False)
         self._send_json(h, 404, error_body("ResourceNotFound", f"No such endpoint: {method} {path}"))
+
+    def _serve_authorize(self, h: _Handler, method: str, segment: str, params: list[tuple[str, str]],
+                         raw_body: bytes) -> None:
+        """GET: the consent page listing the tenant's test users; POST (the page's form): sign in as one."""
+        tenant = self._resolve_tenant(segment)
+        query = dict(params)
+        picked = None
+        if method == "POST":
+            query = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
+            picked = query.pop("login_hint", "")
+        if tenant is None:
+            status, headers, page = 400, {"Content-Type": "text/plain; charset=utf-8"}, f"Tenant {segment} not found."
+        else:
+            status, headers, page = self.authority.signin.authorize(tenant.tenant_id, query, picked)
+        self._count(method, f"/{segment}/oauth2/v2.0/authorize", status, http=True, graph=False)
+        self._send(h, status, page.encode("utf-8"), headers)
 
     # --- Graph
 

@@ -12,6 +12,8 @@ PY=.venv/bin/python
 # this script needs come from that same reader, validated: demo mode, consumer workers, app port.
 launch=$($PY -m tenantpilot.config) || exit 2
 read -r demo workers port <<<"$launch"
+# without sign-in ([auth] in .streamlit/secrets.toml) the app may listen on 127.0.0.1 only (README, *Exposure*)
+$PY -m tenantpilot.app.signin || exit 2
 umask 077  # the data folder, database, queue and logs: folders 0700, files 0600
 mkdir -p data
 pids=()

@@ -14,12 +14,15 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenantpilot import outbound
 from tenantpilot.config import ConfigError, private_files, settings
 from tenantpilot.ops.health import status_line
 from tenantpilot.tenants import Known, TenantNameError, known_from_rows, resolve, tenant_key, valid_tenant_id
+
+if TYPE_CHECKING:
+    from tenantpilot.store import Store
 
 
 def _store():
@@ -61,6 +64,13 @@ def _resolve(store, name: str) -> Known:
     return resolve(name, _known(store))
 
 
+def _did(store: Store, action: str, tenant_ids: list[str | None], detail: str = "") -> None:
+    """Who did what: the command line acts as cli:<os user> (tenantpilot/access.py), in the Activity log."""
+    from tenantpilot.access import local_operator
+
+    store.record_activity(local_operator("cli").actor, action, tenant_ids, detail)
+
+
 def cmd_tenants(args) -> int:
     store = _store()
     if args.action == "add":
@@ -74,9 +84,11 @@ def cmd_tenants(args) -> int:
             print(f"{key} is a domain of {owner.label}, which exists already; nothing added")
         else:
             print(f"{added.outcome} {key}")
+            _did(store, f"tenant {added.outcome}", [added.tenant_id], args.name or key)
     elif args.action == "remove":
         tenant = _resolve(store, args.tenant_id)
         store.remove_tenant(tenant.tenant_id)
+        _did(store, "tenant removed", [tenant.tenant_id], tenant.label)
         print(f"removed {tenant.label} and its data")
     else:
         from tenantpilot.ops.health import with_causes
@@ -123,6 +135,8 @@ def cmd_sync(args) -> int:
     for tenant_id in ids:
         queued = queue.enqueue_sync(tenant_id, store)
         note = "queued" if queued.created else "already queued or running"
+        if queued.created:
+            _did(store, "sync", [tenant_id], f"run {queued.run_id}")
         print(f"tenant {tenant_id}: run {queued.run_id} {note}", flush=True)
         if not args.wait:
             continue
@@ -298,6 +312,7 @@ def cmd_deviations(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         dev_id = store.add_deviation(new)
+        _did(store, "deviation accepted", [tenant.tenant_id], f"deviation {dev_id}: {name} until {new.expires_on}")
         print(f"deviation {dev_id}: {tenant.label} may differ from {baseline.label} on {name} "
               f"({'/'.join(key)}) until {new.expires_on.isoformat()}")
         return 0
@@ -305,6 +320,7 @@ def cmd_deviations(args) -> int:
         if not store.remove_deviation(args.deviation_id):
             print(f"error: no open deviation {args.deviation_id} (see `deviations list`)", file=sys.stderr)
             return 2
+        _did(store, "deviation removed", [None], f"deviation {args.deviation_id}")
         print(f"removed deviation {args.deviation_id}; the difference counts again")
         return 0
     tenant_ids = [_resolve(store, args.tenant).tenant_id] if args.tenant else None
@@ -341,7 +357,10 @@ def cmd_simulate(args) -> int:
 def cmd_import(args) -> int:
     from tenantpilot.sync.baseline import import_baseline
 
-    result = import_baseline(_store(), Path(args.path), args.name)
+    store = _store()
+    result = import_baseline(store, Path(args.path), args.name)
+    if result.policies:
+        _did(store, "baseline imported", [result.tenant_id], f"{result.policies} policies, {result.settings} settings")
     for file, reason in result.skipped:
         print(f"skipped {file}: {reason}")
     print(f"baseline {result.tenant_id!r}: {result.policies} policies, {result.settings} settings "
@@ -365,6 +384,7 @@ def cmd_schedule(args) -> int:
             return 2
         if args.schedule.strip().lower() == "default":
             store.set_tenant_schedule(tenant.tenant_id, None)
+            _did(store, "schedule", [tenant.tenant_id], "default")
             print(f"{tenant.label}: follows TENANTPILOT_SYNC_SCHEDULE ({cfg.sync_schedule})")
             return 0
         try:
@@ -373,9 +393,10 @@ def cmd_schedule(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         store.set_tenant_schedule(tenant.tenant_id, text)
+        _did(store, "schedule", [tenant.tenant_id], text)
         print(f"{tenant.label}: schedule {text}")
         return 0
-    rows = schedule.overview(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+    rows = schedule.overview(list(store.schedules_with_groups().iter_rows(named=True)), cfg.sync_schedule,
                              cfg.schedule_jitter_s, datetime.now().astimezone())
     if args.json:
         print(json.dumps(rows, indent=2, default=lambda v: v.isoformat()))

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tenantpilot.access import DEFAULT_ROLE_CLAIMS, Role
 from tenantpilot.flatten.secrets import redacted_url
 from tenantpilot.ops.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
 
@@ -62,6 +64,11 @@ class Settings:
     app_url: str = "http://127.0.0.1:8501"
     sync_schedule: str = "0 2 * * *"  # cron (consumer's local time) for every tenant without its own; "off"
     schedule_jitter_s: int = 300  # tenants due in the same minute start spread over this many seconds
+    # sign-in (tenantpilot/app/signin.py): ID-token claim value (app role or group object id) -> role
+    # (pairs, not a dict: Settings stays hashable)
+    role_claims: tuple[tuple[str, Role], ...] = tuple(DEFAULT_ROLE_CLAIMS.items())
+    # without sign-in the app serves 127.0.0.1 only, unless a reverse proxy in front authenticates users
+    proxy_authenticates: bool = False
     csv_separator: str = ","  # every CSV the product writes (analysis/export.py); ";" for Excel in German & co.
 
     @property
@@ -145,6 +152,24 @@ def _flag(name: str, value: str | None) -> bool:
     if value.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={value!r} is not a flag: expected 1 or 0")
+
+
+def _role_claims(get: Callable[[str], str | None]) -> tuple[tuple[str, Role], ...]:
+    """DEFAULT_ROLE_CLAIMS plus TENANTPILOT_ROLES_{VIEWER,ANALYST,ADMIN}: comma-separated app-role values or
+    group object ids that grant the role; a value named for two roles grants the higher."""
+    mapping = dict(DEFAULT_ROLE_CLAIMS)
+    given = {Role.VIEWER: ("TENANTPILOT_ROLES_VIEWER", get("TENANTPILOT_ROLES_VIEWER")),
+             Role.ANALYST: ("TENANTPILOT_ROLES_ANALYST", get("TENANTPILOT_ROLES_ANALYST")),
+             Role.ADMIN: ("TENANTPILOT_ROLES_ADMIN", get("TENANTPILOT_ROLES_ADMIN"))}
+    for role, (name, text) in given.items():
+        for value in (v.strip() for v in (text or "").split(",")):
+            if not value:
+                continue
+            if any(c in value for c in " \t\r\n\"'"):
+                raise ConfigError(f"{name}: {value!r} is not an app-role value or a group object id (no spaces or "
+                                  "quotes); separate several with commas")
+            mapping[value] = max(role, mapping.get(value, role))
+    return tuple(mapping.items())
 
 
 def private_files() -> None:
@@ -280,6 +305,8 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         sync_schedule=_schedule(get("TENANTPILOT_SYNC_SCHEDULE") or DEFAULT_SCHEDULE),
         schedule_jitter_s=_non_negative_int("TENANTPILOT_SCHEDULE_JITTER_SECONDS",
                                             get("TENANTPILOT_SCHEDULE_JITTER_SECONDS") or "300"),
+        role_claims=_role_claims(get),
+        proxy_authenticates=_flag("TENANTPILOT_PROXY_AUTHENTICATES", get("TENANTPILOT_PROXY_AUTHENTICATES")),
         csv_separator=_csv_separator(get("TENANTPILOT_CSV_SEPARATOR")),
     )
 

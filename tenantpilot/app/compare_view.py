@@ -11,11 +11,13 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import families
+from tenantpilot.access import User, can
 from tenantpilot.analysis import compare, explore
 from tenantpilot.app.escaping import inert, inert_frame, reveal
 from tenantpilot.app.labels import format_with, with_family_labels
 from tenantpilot.app.messages import guard
 from tenantpilot.app.reads import SnapshotKey, cached, chosen_key, store
+from tenantpilot.app.signin import permitted, why_not
 from tenantpilot.store import open_store
 
 STATUS_COLORS = {"differs": "#D13438", "missing": "#F7A600", "conflict": "#8764B8"}
@@ -131,8 +133,10 @@ def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
                                             "label": pl.String}, orient="row")
 
 
-def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str) -> None:
-    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline."""
+def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str,
+                          user: User) -> None:
+    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline
+    (analysts and admins: checked when submitted)."""
     from datetime import date, timedelta
 
     from tenantpilot.analysis import deviations
@@ -159,8 +163,11 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
             owner = c3.text_input("Owner", max_chars=deviations.MAX_TEXT)
             expires = c4.date_input("Accepted until (last day)", value=date.today() + timedelta(days=90),
                                     min_value=date.today())
-            if not st.form_submit_button("Accept", icon=":material/check:"):
+            if not st.form_submit_button("Accept", icon=":material/check:", disabled=not can(user, "accept_deviation"),
+                                         help=why_not(user, "accept_deviation")):
                 return
+        if not permitted(user, "accept_deviation"):
+            return
         with guard("record the deviation"):
             known = store().tenants()["tenant_id"].to_list()
             try:
@@ -171,11 +178,14 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
             except deviations.DeviationError as exc:
                 st.error(inert(exc), icon=":material/error:")
                 return
-            store().add_deviation(new)
+            deviation_id = store().add_deviation(new)
+        from tenantpilot.app.access_view import record
+
+        record(user, "deviation accepted", [str(tenant)], f"deviation {deviation_id}: {names[key]} until {expires}")
         st.rerun()
 
 
-def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> None:
+def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame, user: User) -> None:
     """The register (valid, expired and removed; deviations_register()) of these tenants, its CSV export
     and removing one."""
     from datetime import date
@@ -183,6 +193,11 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> Non
     from tenantpilot.analysis import deviations, export
 
     register = deviations.with_state(register.filter(pl.col("tenant_id").is_in(list(tenant_ids))), date.today())
+    with guard("read who accepted the deviations"):  # the activity log names the signed-in user who accepted
+        acts = store().activity(list(tenant_ids), limit=100_000).filter(pl.col("action") == "deviation accepted")
+    by = acts.select(pl.col("detail").str.extract(r"^deviation (\d+):", 1).cast(pl.Int64).alias("deviation_id"),
+                     pl.col("actor").alias("accepted_by")).drop_nulls("deviation_id").unique("deviation_id")
+    register = register.join(by, on="deviation_id", how="left")
     with st.expander(f"Deviation register ({register.height:,})", icon=":material/fact_check:"):
         if not register.height:
             st.caption("No accepted deviation yet.")
@@ -199,9 +214,16 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame) -> Non
         if open_ids:
             chosen = c2.selectbox("Remove a deviation", open_ids, index=None, placeholder="Choose its id",
                                   key="dev_remove_id")
-            if chosen is not None and c2.button("Remove", key="dev_remove", icon=":material/delete:"):
+            if chosen is not None and c2.button("Remove", key="dev_remove", icon=":material/delete:",
+                                                disabled=not can(user, "remove_deviation"),
+                                                help=why_not(user, "remove_deviation")) \
+                    and permitted(user, "remove_deviation"):
                 with guard("remove the deviation"):
                     store().remove_deviation(int(chosen))
+                from tenantpilot.app.access_view import record
+
+                gone = register.filter(pl.col("deviation_id") == chosen)
+                record(user, "deviation removed", gone["tenant_id"].to_list()[:1], f"deviation {chosen}")
                 st.rerun()
 
 
@@ -219,20 +241,24 @@ def report_bytes(tenant_ids: tuple[str, ...], baseline: str, fmt: str) -> bytes:
                              fmt)
 
 
-def report_buttons(tenant_ids: Sequence[str], baseline: str) -> None:
+def report_buttons(tenant_ids: Sequence[str], baseline: str, user: User) -> None:
     """Excel and PDF downloads of the customer report (the compared tenants against the baseline; the
-    report reads the whole snapshot, not the page's filters)."""
+    report reads the whole snapshot, not the page's filters); each download is recorded as an export."""
     from functools import partial
+
+    from tenantpilot.app.access_view import recorded_export
 
     ids = tuple(t for t in tenant_ids if t != baseline)
     xlsx, pdf = st.columns(2)
     help_text = (f"Alignment, differences, accepted deviations, changes in the last {REPORT_SINCE[:-1]} days and "
                  "types not read, for the compared tenants against the baseline (all settings, not only the "
                  "filtered ones).")
-    xlsx.download_button("Report (Excel)", data=partial(report_bytes, ids, baseline, "xlsx"),
+    xlsx.download_button("Report (Excel)", data=recorded_export(user, "Report (Excel)", [*ids, baseline],
+                                                              partial(report_bytes, ids, baseline, "xlsx")),
                          file_name="tenantpilot-report.xlsx", icon=":material/table_view:", key="cmp_report_xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", help=help_text, width="stretch")
-    pdf.download_button("Report (PDF)", data=partial(report_bytes, ids, baseline, "pdf"),
+    pdf.download_button("Report (PDF)", data=recorded_export(user, "Report (PDF)", [*ids, baseline],
+                                                            partial(report_bytes, ids, baseline, "pdf")),
                         file_name="tenantpilot-report.pdf", icon=":material/picture_as_pdf:", key="cmp_report_pdf",
                         mime="application/pdf", on_click="ignore", help=help_text, width="stretch")

@@ -23,9 +23,9 @@ from tenantpilot.ops.queue import QueueUnavailable
 from tenantpilot.store import StoreBusy, StoreError
 
 CONSUMER_COMMAND = ".venv/bin/huey_consumer huey_worker.huey -w 1 -m 0.5"  # as in the README
-NO_LOGIN = ("TenantPilot has no login: anyone who can open this address can read every tenant's settings and "
-            "start syncs. Keep it on this machine (127.0.0.1), or serve it only behind a reverse proxy that "
-            "authenticates users (README, *Exposure*).")
+NO_LOGIN = ("Without sign-in TenantPilot has no login: anyone who can open this address can read every tenant's "
+            "settings and start syncs. Keep it on this machine (127.0.0.1), configure sign-in (README, *Sign-in and "
+            "roles*), or serve it only behind a reverse proxy that authenticates users (README, *Exposure*).")
 QUEUED_TOO_LONG_S = 5.0
 
 

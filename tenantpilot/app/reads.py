@@ -58,9 +58,40 @@ def store() -> Store:
     return open_store(config())
 
 
+def visible() -> frozenset[str] | None:
+    """The tenant ids this session's user may see (tenantpilot.access.visible_tenants; None: every tenant).
+    Every page reads tenants through `tenants()` and data through `snapshot_key()`, both narrowed by this."""
+    from tenantpilot import access
+    from tenantpilot.app import signin
+
+    user = signin.current_user(config())
+    if user.role is access.Role.ADMIN:
+        return None
+    with guard("read the tenant groups"):
+        s = store()
+        with s.reading():
+            return access.visible_tenants(user, s.group_members().rows(), s.access_limits().rows())
+
+
+def scope() -> tuple[str, ...]:
+    """The tenant ids a filter must keep when the user chose none (empty: the user may see every tenant).
+    A user limited to groups without tenants sees nothing: the page says so and stops."""
+    seen = visible()
+    if seen is None:
+        return ()
+    if not seen:
+        st.info("Your account is limited to tenant groups that hold no tenant yet. Ask a TenantPilot admin.",
+                icon=":material/lock:")
+        st.stop()
+    return tuple(sorted(seen))
+
+
 def tenants() -> pl.DataFrame:
+    """The tenants this user may see."""
     with guard("list the tenants"):
-        return store().tenants()
+        frame = store().tenants()
+    seen = visible()
+    return frame if seen is None else frame.filter(pl.col("tenant_id").is_in(list(seen)))
 
 
 # --- the current snapshot ----------------------------------------------------------------------
@@ -68,7 +99,9 @@ def snapshot_key() -> SnapshotKey:
     """(database path, snapshot token): identifies the current snapshot for caches."""
     cfg = config()
     with guard("read the current snapshot"):
-        return str(cfg.db_path), open_store(cfg).snapshot_token()
+        token = open_store(cfg).snapshot_token()
+    seen = visible()
+    return str(cfg.db_path), token if seen is None else tuple(pair for pair in token if pair[0] in seen)
 
 
 def chosen_key(key: SnapshotKey, tenant_ids: Sequence[str]) -> SnapshotKey:
@@ -93,4 +126,5 @@ def carried(key: SnapshotKey, tenant_ids: Sequence[str] | None = None) -> pl.Dat
     """The policy types of these tenants (all: None) whose rows on screen are not current
     (messages.show_carried says which and why)."""
     frame = _carried(key[0], token_digest(key[1]))
-    return frame.filter(pl.col("tenant_id").is_in(list(tenant_ids))) if tenant_ids is not None else frame
+    ids = list(tenant_ids) if tenant_ids is not None else [t for t, _run in key[1]]  # the key holds what the user sees
+    return frame.filter(pl.col("tenant_id").is_in(ids))

@@ -4,8 +4,8 @@ One message per scheduled sync run (`sync_runs.trigger = 'schedule'`), built in 
 * `collect` (reads the Store): the run, drift since the tenant's previous done run (drift.changes:
   policy events and setting changes), the types the run could not read, new deviations from the
   tenant's baselines and the accepted deviations that expired since the previous run.
-  Which baselines: those the deviation register names for the tenant; a tenant with none in the
-  register is checked against every imported baseline (kind 'baseline').
+  Which baselines: those the deviation register names for the tenant; else those its tenant groups carry;
+  else every imported baseline (kind 'baseline').
   A *new deviation* is a baseline setting the tenant now misses or sets to another value, that it
   did not miss or differ on in the previous run, and that no valid accepted deviation covers.
 * `build` (pure): an `Alert` with counts, the first MAX_LINES changes by name, the app's URL for
@@ -119,7 +119,8 @@ def collect(store: Store, run_id: int, today: date) -> Facts | None:
     register = store.deviations([tenant_id])
     named = list(dict.fromkeys(register["baseline_id"].to_list()))
     current = tenants.filter(pl.col("current_run_id").is_not_null())
-    ids = named or current.filter(pl.col("kind") == "baseline")["tenant_id"].to_list()
+    # the register's baselines, else its tenant groups' baselines, else every imported one
+    ids = named or store.group_baselines(tenant_id) or current.filter(pl.col("kind") == "baseline")["tenant_id"].to_list()
     names = dict(zip(current["tenant_id"], current["display_name"]))
     for baseline in ids:
         if baseline not in names or baseline == tenant_id:

@@ -215,7 +215,7 @@ def schedule_tick(cfg: Settings | None = None, store: Store | None = None,
     cfg = cfg or settings()
     store = store or open_store(cfg)
     now = now or datetime.now().astimezone()
-    plans = schedule.plan(list(store.tenant_schedules().iter_rows(named=True)), cfg.sync_schedule,
+    plans = schedule.plan(list(store.schedules_with_groups().iter_rows(named=True)), cfg.sync_schedule,
                           cfg.schedule_jitter_s, now)
     fired: list[dict[str, Any]] = []
     for item in plans:

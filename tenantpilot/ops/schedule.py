@@ -226,7 +226,7 @@ class TenantPlan:
     tenant_id: str
     display_name: str
     schedule: str  # the cron text, or "off"
-    source: str  # tenant (its own) | global (TENANTPILOT_SYNC_SCHEDULE) | baseline (never scheduled)
+    source: str  # tenant (its own) | group <name> (its tenant group's) | global (TENANTPILOT_SYNC_SCHEDULE) | baseline
     offset_s: int
     due: Due | None  # fire on this tick
     next_run: datetime | None  # when its next scheduled sync starts (None: off)
@@ -234,7 +234,7 @@ class TenantPlan:
     @property
     def described(self) -> str:
         what = {"tenant": "own schedule", "global": "TENANTPILOT_SYNC_SCHEDULE",
-                "baseline": "baselines are imports, never synced"}[self.source]
+                "baseline": "baselines are imports, never synced"}.get(self.source, self.source)  # group <name>
         return f"{self.schedule} ({what})"
 
 
@@ -257,7 +257,7 @@ def plan(rows: list[dict] | tuple[dict, ...], global_schedule: str, jitter_s: in
                 text = OFF if cron is None else cron.text
             except ScheduleError:  # not written through validate(): never run it, show it as it is
                 cron, text = None, f"{own} (not a valid schedule: set it again)"
-            source = "tenant"
+            source = row.get("schedule_source") or "tenant"  # "group <name>": its tenant group's schedule
         else:
             cron, source = default, "global"
             text = OFF if cron is None else cron.text

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tenantpilot.store.access import AccessStore
 from tenantpilot.store.connection import (
     MEMORY_LIMIT,
     NotFound,
@@ -46,7 +47,7 @@ __all__ = [
 
 
 @dataclass
-class Store(Registry, Writes, Reads, History, Migrations):
+class Store(Registry, Writes, Reads, History, Migrations, AccessStore):
     """Handle on one database file (path, lock budget, days of history kept). Cheap to create; holds no
     open connection. Get one with open_store(settings)."""
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from tenantpilot.flatten import secrets
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA
+from tenantpilot.store.access import ACCESS_DDL
 from tenantpilot.store.connection import Connection, StoreTooNew, _one
 from tenantpilot.store.schema import (
     _AFTER_MIGRATIONS,
@@ -29,7 +30,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 8  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 9  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -140,6 +141,12 @@ def _drop_alignments(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS alignments")
 
 
+def _access_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 9: tenant groups, access limits and the activity log (store/access.py); a new file gets
+    them from the same DDL."""
+    con.execute(ACCESS_DDL)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -148,6 +155,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (6, _snapshots_to_ranges),
     (7, _split_setting_versions),
     (8, _drop_alignments),
+    (9, _access_tables),
 )
 
 
@@ -194,6 +202,7 @@ class Migrations(Connection):
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(DDL)
+        con.execute(ACCESS_DDL)
         run_migrations(con)
         con.execute(_AFTER_MIGRATIONS)
         con.execute(

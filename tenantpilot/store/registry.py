@@ -66,7 +66,7 @@ class Registry(Connection):
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
                           "directory_names", "deviations", "tenant_schedules",
-                          "audit_events", "tenants"):
+                          "audit_events", "tenant_group_members", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
             _drop_unused_history(con, key)
