@@ -5,8 +5,9 @@ Names, descriptions and values come from other admins and from export files othe
 they leave (an alert, the CLI's screen) control characters (C0/C1, ESC sequences), CR/LF where a line
 break would forge a header or a line, U+2028/U+2029, bidi controls (U+202E makes "exe.tnemyap" read
 "payment.exe"), zero-width and tag characters are shown as ``[U+XXXX]``: visible, never acting.
-Files and CSV keep text as it is (they are data, not a screen); the app's pages use tenantpilot/app/ui.py's
-`reveal`, which applies the same character set.
+Lone surrogates (which no encoder can write) are shown the same way. Files and CSV keep text as it is
+(they are data, not a screen); the app's pages (tenantpilot/app/escaping.py) and the customer report
+(tenantpilot/report/) show text through `block` and `invisibles`, this module's table.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ def _table(keep: str) -> dict[int, str]:
     found = {}
     # planes 0-1 and the tag block of plane 14 hold every such character (planes 2-13: none)
     for code in (*range(0x20000), *range(0xE0000, 0xE1000)):
-        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp") and chr(code) not in keep:
+        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp", "Cs") and chr(code) not in keep:
             found[code] = f"[U+{code:04X}]"
     found.update({code: f"[U+{code:04X}]" for code in _FILLERS})
     return found
+
+
+def invisibles() -> dict[int, str]:
+    """The translation table of `block`: code point -> "[U+XXXX]" (LF and TAB kept)."""
+    return _table("\n\t")
 
 
 def _text(value: Any) -> str:

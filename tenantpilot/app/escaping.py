@@ -4,11 +4,12 @@ tables, `inert_json` for st.json, `reveal` for widget options and code blocks)."
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from typing import Any
 
 import polars as pl
+
+from tenantpilot import outbound
 
 # Names, descriptions and values come from tenants' admins and from export files other people wrote.
 # Streamlit renders Markdown (links, images, colours, LaTeX) in st.markdown, st.caption, titles,
@@ -16,27 +17,15 @@ import polars as pl
 # `inert_frame`, widget options and code blocks through `reveal`. Invisible and bidi control characters
 # (U+202E makes "exe.tnemyap" read "payment.exe") are shown as [U+202E] everywhere.
 
-_KEEP = frozenset("\n\t")
-_FILLERS = (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0)  # invisible letters and the grapheme joiner
-
-
-@lru_cache(maxsize=1)
 def _invisibles() -> dict[int, str]:
-    """code point -> "[U+XXXX]" for every control, format (bidi, zero-width, tags), line/paragraph
-    separator and invisible filler character."""
-    found = {}
-    # planes 0-1 and the tag block of plane 14 hold every such character (planes 2-13: none)
-    for code in (*range(0x20000), *range(0xE0000, 0xE1000)):
-        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp") and chr(code) not in _KEEP:
-            found[code] = f"[U+{code:04X}]"
-    found.update({code: f"[U+{code:04X}]" for code in _FILLERS})
-    return found
+    """The outbound rule's table (tenantpilot/outbound.py): every invisible character -> "[U+XXXX]"."""
+    return outbound.invisibles()
 
 
 @lru_cache(maxsize=1)
 def _invisible_class() -> str:
     """The characters of _invisibles() as a regex class for polars (Rust regex syntax)."""
-    codes = sorted(_invisibles())
+    codes = sorted(c for c in _invisibles() if not 0xD800 <= c <= 0xDFFF)  # no surrogate is in a polars string
     ranges: list[tuple[int, int]] = []
     for code in codes:
         if ranges and code == ranges[-1][1] + 1:
@@ -51,7 +40,7 @@ _MARKDOWN_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:\"'&%=?@^,
 
 def reveal(text: Any) -> str:
     """Text with invisible and bidi control characters shown as [U+XXXX] (for tables, options, code)."""
-    return "" if text is None else str(text).translate(_invisibles())
+    return outbound.block(text)
 
 
 # Streamlit's Markdown also rewrites *text* (after escapes are resolved): bare URLs, www. names and

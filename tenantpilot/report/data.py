@@ -14,14 +14,13 @@ name reads as itself in Excel and in the PDF. Formula safety is the writers' bus
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from functools import lru_cache
 
 import polars as pl
 
+from tenantpilot import outbound
 from tenantpilot.analysis import compare, deviations, history
 from tenantpilot.analysis.explore import mask_secrets, tenant_labels
 from tenantpilot.families import LABELS
@@ -254,22 +253,6 @@ def display_text(text: str | None) -> str | None:
     return shown if len(shown) <= MAX_CELL else shown[:MAX_CELL - len(_CUT)] + _CUT
 
 
-_KEEP = frozenset("\n\t")
-_FILLERS = frozenset(map(chr, (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0)))  # invisible letters, grapheme joiner
-
-
-@lru_cache(maxsize=4096)
-def _shown(char: str) -> str:
-    if char in _FILLERS or (unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs") and char not in _KEEP):
-        return f"[U+{ord(char):04X}]"
-    return char
-
-
 def reveal(text: object) -> str:
-    """Text with every control, format (bidi, zero-width, tags), line/paragraph separator and invisible
-    filler character shown as [U+XXXX], newline and tab kept: the rule of the app's `ui.reveal` (that
-    module imports Streamlit, which a CLI report must not load)."""
-    value = "" if text is None else str(text)
-    if value.isprintable() and _FILLERS.isdisjoint(value):
-        return value
-    return "".join(_shown(c) for c in value)
+    """Text with every invisible character shown as [U+XXXX], newline and tab kept: the outbound rule."""
+    return outbound.block(text)
