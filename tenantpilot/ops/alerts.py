@@ -176,9 +176,13 @@ def safe_value(value: Any, setting_key: str | None = None) -> str | None:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _changed_by(row: dict[str, Any]) -> str | None:
+def _changed_by(row: dict[str, Any], *, setting: bool = False) -> str | None:
+    """Who Intune's audit log names; for a setting it names only by its policy, every admin of the
+    policy, said to be per policy (sync/audit.py)."""
     who = row.get("changed_by")
-    return str(who) if who else None
+    if not who:
+        return None
+    return f"{who} (per policy)" if setting and row.get("attribution") == "policy" else str(who)
 
 
 def change_lines(events: pl.DataFrame | None, settings: pl.DataFrame | None) -> list[dict[str, Any]]:
@@ -193,7 +197,7 @@ def change_lines(events: pl.DataFrame | None, settings: pl.DataFrame | None) -> 
         out.append({"kind": f"setting {r['change']}", "policy_type": family_label(r["policy_type"]),
                     "policy": r["new_policies"] or r["old_policies"], "setting": r["setting_name"] or r["setting_key"],
                     "old": safe_value(r["old_value"], r["setting_key"]),
-                    "new": safe_value(r["new_value"], r["setting_key"]), "changed_by": _changed_by(r)})
+                    "new": safe_value(r["new_value"], r["setting_key"]), "changed_by": _changed_by(r, setting=True)})
     return out
 
 

@@ -110,6 +110,19 @@ def test_first_lines_by_name_then_a_count_and_who_changed_it() -> None:
     assert "… and 5 more change(s)" in text and "(by admin@contoso.com)" in text
 
 
+@pytest.mark.parametrize("attribution, shown", [
+    ("setting", "(by admin@contoso.com)"),  # Intune's event named the setting
+    ("policy", "(by admin@contoso.com (per policy))"),  # it named the policy only: said so
+])
+def test_an_alert_says_when_who_changed_it_is_per_policy(attribution: str, shown: str) -> None:
+    f = facts(rows(("p1", "k1", "1")), rows(("p1", "k1", "2")))
+    assert f.settings is not None
+    f.settings = f.settings.with_columns(pl.lit("admin@contoso.com").alias("changed_by"),
+                                         pl.lit(attribution).alias("attribution"))
+    alert = alerts.build(f, app_url=APP)
+    assert alert is not None and shown in alerts.render_text(alert)
+
+
 @pytest.mark.parametrize("key, value, shown", [
     ("wifi.preSharedKey", "hunter2", "********"),
     ("device_vendor_msft_password", "abc", "********"),
