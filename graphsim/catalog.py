@@ -1,5 +1,7 @@
 """Static content shared by every simulated tenant: policy templates and definitions.
 
+Why one module of ~770 lines: static template and definition data, read once.
+
 Templates come from real exports copied into ``corpus/`` (see ``corpus/SOURCES.md``) plus the
 hand-written shapes in :mod:`graphsim.synthetic`. Exports are normalised to the
 shape Graph returns (scope tags as ids, no export-only keys, navigation properties split off).

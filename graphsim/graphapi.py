@@ -1,5 +1,7 @@
 """Microsoft Graph's Intune endpoints over a :class:`SimTenant`, as pure request → response.
 
+Why one module of ~950 lines: one routing table and one handler per Graph collection shape.
+
 No sockets and no knobs here: :mod:`graphsim.server` authenticates, applies latency,
 throttling, faults and forbidden paths, then calls :meth:`GraphApi.handle`. Routing is a small
 table of (regex, handler) built from :data:`COLLECTIONS` (one row of data per policy collection)

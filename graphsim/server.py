@@ -1,5 +1,8 @@
 """The local HTTPS Graph simulator and token authority, on one URL.
 
+Why one module of ~1,000 lines: HTTPS, the token authority's routes, every fault knob and the control
+API share one request loop and its locks; the Graph routes themselves are in graphapi.py.
+
     with GraphSimulator({t.tenant_id: t}, latency=0.05) as sim:
         app = msal.ConfidentialClientApplication(sim.client_id, client_credential=sim.client_secret,
                   authority=f"{sim.url}/{t.tenant_id}", instance_discovery=False, verify=sim.ca_path)

@@ -1,5 +1,7 @@
 """Hand-written policy content for shapes the copied corpus does not contain.
 
+Why one module of ~1,000 lines: it is data (hand-written Graph shapes), one function per shape.
+
 The corpus under ``corpus/`` (real exports) has no ``groupSettingInstance``, no secret setting
 values, no settings-catalog compliance, no OMA-URI policy, no endpoint-security intents and no
 administrative templates with their definitions. Those are written here, in Graph's resource

@@ -1,5 +1,8 @@
 """Simulated tenants: policies in Graph's resource shape, generated deterministically.
 
+Why one module of ~1,100 lines: a simulated tenant's state and every mutation tests make through the
+control API (change, delete, audit) live together; it is a test stand-in, mostly data shaping.
+
 ``build_tenant(tenant_id, display_name, n_policies, seed, variant)`` returns a :class:`SimTenant`.
 
 * **Content** (names, settings, values, assignment patterns) depends only on ``seed``.

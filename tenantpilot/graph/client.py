@@ -1,5 +1,8 @@
 """A small, strict Microsoft Graph client on ``requests`` for one tenant: pacing, retries, paging, ``$batch``, concurrency.
 
+Why one module of ~900 lines: pacing, retrying, paging, ``$batch`` and the worker pool share one
+request path and its state (the pacer, the stats, the token); split, each half would reach into the other.
+
 One logical request is one call to :meth:`GraphClient.get` or one inner request of
 :meth:`GraphClient.batch`. Both go through the same two rules:
 
