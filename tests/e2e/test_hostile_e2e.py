@@ -164,6 +164,8 @@ def run_sh_in(tmp_path: Path, dotenv: str, timeout: float = 60) -> tuple[subproc
     (project / "scripts").mkdir(parents=True)
     (project / "scripts" / "run.sh").write_bytes((ROOT / "scripts" / "run.sh").read_bytes())
     (project / "scripts" / "setup.sh").write_text("#!/bin/sh\nexit 0\n")
+    (project / ".streamlit").mkdir()  # the app's settings (127.0.0.1 only: run.sh refuses more without sign-in)
+    (project / ".streamlit" / "config.toml").write_bytes((ROOT / ".streamlit" / "config.toml").read_bytes())
     bin_dir = project / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
