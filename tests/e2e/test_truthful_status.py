@@ -34,7 +34,7 @@ def test_a_partial_run_shows_its_cause_and_a_failed_one_is_not_all_clear(consume
         frame = with_causes(store_of(env), store_of(env).tenants())
         assert frame.filter(frame["tenant_id"] == CONTOSO)["last_error"][0] == tenant["error"]
 
-        sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement"}
+        sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement", "/identity"}  # every type refused
         run_cli(env, "sync", CONTOSO, "--wait", "--timeout", "180", timeout=210, expect=1)
         report = json.loads(run_cli(env, "health").stdout)
         assert report["tenants"][0]["status"] == "failed"
