@@ -234,8 +234,9 @@ def cmd_compare(args) -> int:
     if scores is not None and (args.output or args.format == "csv"):
         for r in scores.iter_rows(named=True):
             score = "—" if r["score"] is None else f"{r['score']:.1%}"
+            counts = ", ".join(f"{r[k]} {compare.SCORE_WORDS[k]}" for k in ("differing", "missing", "extra", "accepted"))
             print(f"alignment {r['tenant']}: {score} ({r['matched']} of {r['baseline_settings']} baseline settings; "
-                  f"{r['differing']} other value, {r['missing']} missing, {r['extra']} extra)",
+                  f"{counts})",
                   file=sys.stderr if not args.output else sys.stdout)
     return 0
 

@@ -45,11 +45,26 @@ READS: tuple[str, ...] = ("policy_type", "odata_type", "platform", "setting_key"
 CELL_SEPARATOR = " | "
 _CMP_SEP = "\x1f"  # joins normalised values inside a cell key; never shown
 
+# --- the vocabulary: the one place a status is spelled (matrix, scores, metrics, exports, report, alerts) ----
+# Without a baseline, a row says how the compared tenants agree:
 SAME, DIFFERS, MISSING, CONFLICT = "same", "differs", "missing", "conflict"
-ACCEPTED = "accepted"  # a status "accepted (reason, until date)": a difference in the deviation register
 STATUSES: tuple[str, ...] = (CONFLICT, DIFFERS, MISSING, SAME)
-"""Status precedence, strongest first: a conflict inside any tenant; else the tenants that set
-the key disagree (differs); else some tenants do not set it (missing); else same."""
+"""Status precedence without a baseline, strongest first: a conflict inside any tenant; else the tenants that
+set the key disagree (differs); else some tenants do not set it (missing); else same."""
+# With a baseline, a tenant's cell is judged against the baseline's (baseline_status), and so is a row:
+DIFFERENT = "different value"  # the tenant sets a baseline setting to another value
+MISSING_IN_TENANT = "missing in the tenant"  # the baseline sets it, the tenant does not
+NOT_IN_BASELINE = "not in the baseline"  # the tenant sets it, the baseline does not
+ACCEPTED = "accepted"  # a status "accepted (reason, until date)": a difference in the deviation register
+BASELINE_STATUSES: tuple[str, ...] = (CONFLICT, DIFFERENT, MISSING_IN_TENANT, NOT_IN_BASELINE, SAME)
+"""Status precedence with a baseline, strongest first: a conflict inside any tenant; else some tenant sets a
+baseline setting to another value; else some tenant lacks it; else the baseline lacks it; else same."""
+OPEN: tuple[str, ...] = (DIFFERENT, MISSING_IN_TENANT, NOT_IN_BASELINE)
+"""The differences from a baseline an accepted deviation can cover (a setting the baseline lacks is not in the
+score, but a tenant's extra policy can be accepted all the same: it leaves the score table's count)."""
+# What a column of alignment_scores counts, in the same words (page headers, CLI text, report columns)
+SCORE_WORDS: dict[str, str] = {"matched": "matched", "differing": DIFFERENT, "missing": MISSING_IN_TENANT,
+                               "extra": NOT_IN_BASELINE, "accepted": ACCEPTED}
 
 
 def _short_type(odata_type: pl.Expr) -> pl.Expr:
@@ -205,7 +220,7 @@ def comparison(
     cell = _cells(rows, unconfigured=unconfigured)
     apart = unconfigured and "configured" in rows.columns  # then the scores' configured cells are others
     scored = baseline is not None and not apart
-    per_key = _by_key(cell, frame, order, values=True, cmps=scored)
+    per_key = _by_key(cell, frame, order, values=True, cmps=baseline is not None)
     matrix = _matrix(per_key, cell, order, names, baseline, accepted)
     configured = _cells(rows) if apart else cell
     scores = None
@@ -230,9 +245,11 @@ def compare_matrix(
     """One row per MATCH_KEY (policy_type, scope, setting_key) set by any of `tenants` (and the baseline).
 
     `unconfigured`: show "Not configured" apart from "not present" (module docstring).
-    `accepted` (with a baseline; deviations.accepted_keys: tenant_id, MATCH_KEY, label): a differs or
-    missing row whose every tenant that differs from the baseline there has an accepted deviation
-    shows that deviation's label ("accepted (reason, until date)") as its status.
+    `status`: without a baseline, STATUSES (how the tenants agree); with one, BASELINE_STATUSES (each
+    tenant judged against the baseline by baseline_status, the strongest wins). `accepted` (with a
+    baseline; deviations.accepted_keys: tenant_id, MATCH_KEY, label): an OPEN row whose every tenant
+    that differs from the baseline there has an accepted deviation shows that deviation's label
+    ("accepted (reason, until date)") as its status.
 
     Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
     the compared tenants set it), then one column per tenant holding its display value (null:
@@ -244,7 +261,8 @@ def compare_matrix(
     order = _tenant_order(tenants, baseline)
     names = _matrix_labels(frame, order, labels)
     cell = _cells(frame, order, unconfigured=unconfigured)
-    return _matrix(_by_key(cell, frame, order, values=True, cmps=False), cell, order, names, baseline, accepted)
+    return _matrix(_by_key(cell, frame, order, values=True, cmps=baseline is not None), cell, order, names, baseline,
+                   accepted)
 
 
 def _matrix_labels(frame: pl.DataFrame, order: list[str], labels: Mapping[str, str] | None) -> dict[str, str]:
@@ -289,14 +307,23 @@ def _matrix(per_key: pl.DataFrame, cell: pl.DataFrame, order: list[str], names: 
             baseline: str | None, accepted: pl.DataFrame | None) -> pl.DataFrame:
     """compare_matrix from _by_key(values=True) and the cells it was made of (for accepted deviations)."""
     key_cols = list(MATCH_KEY)
-    status = (
-        pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
-        .when(pl.col("_distinct") > 1).then(pl.lit(DIFFERS))
-        .when(pl.col("tenants_set") < len(order)).then(pl.lit(MISSING))
-        .otherwise(pl.lit(SAME))
-        .alias("status")
-    )
-    summary = per_key.with_columns(status)
+    if baseline is not None and len(order) > 1:
+        found = [baseline_status(pl.col(f"_cmp{i}"), pl.col("_cmp0")) for i in range(1, len(order))]
+
+        def some(word: str) -> pl.Expr:
+            return pl.any_horizontal([(f == word).fill_null(False) for f in found])
+
+        status = (pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
+                  .when(some(DIFFERENT)).then(pl.lit(DIFFERENT))
+                  .when(some(MISSING_IN_TENANT)).then(pl.lit(MISSING_IN_TENANT))
+                  .when(some(NOT_IN_BASELINE)).then(pl.lit(NOT_IN_BASELINE))
+                  .otherwise(pl.lit(SAME)))
+    else:
+        status = (pl.when(pl.col("_conflict")).then(pl.lit(CONFLICT))
+                  .when(pl.col("_distinct") > 1).then(pl.lit(DIFFERS))
+                  .when(pl.col("tenants_set") < len(order)).then(pl.lit(MISSING))
+                  .otherwise(pl.lit(SAME)))
+    summary = per_key.with_columns(status.alias("status"))
     if baseline is not None and accepted is not None and accepted.height and len(order) > 1:
         summary = _accepted_status(summary, cell, baseline, order[1:], accepted)
     return summary.select(
@@ -326,7 +353,7 @@ def _accepted_status(summary: pl.DataFrame, cell: pl.DataFrame, baseline: str, o
     """compare_matrix's statuses with accepted deviations (see its docstring)."""
     key_cols = list(MATCH_KEY)
     base = cell.filter(pl.col("tenant_id") == baseline).select(*key_cols, pl.col("cmp").alias("_base"))
-    grid = summary.filter(pl.col("status").is_in([DIFFERS, MISSING])).select(key_cols).join(
+    grid = summary.filter(pl.col("status").is_in(list(OPEN))).select(key_cols).join(
         pl.DataFrame({"tenant_id": list(others)}, schema={"tenant_id": pl.String}), how="cross")
     grid = (grid.join(cell.select("tenant_id", *key_cols, "cmp"), on=["tenant_id", *key_cols], how="left")
             .join(base, on=key_cols, how="left"))
@@ -339,6 +366,17 @@ def _accepted_status(summary: pl.DataFrame, cell: pl.DataFrame, baseline: str, o
     ).filter(pl.col("_all")).drop("_all")
     return summary.join(per_key, on=key_cols, how="left").with_columns(
         pl.coalesce("_label", "status").alias("status")).drop("_label")
+
+
+def baseline_status(own: pl.Expr, base: pl.Expr) -> pl.Expr:
+    """A tenant's cell against the baseline's, from their normalised values (null: not set): SAME,
+    DIFFERENT, MISSING_IN_TENANT or NOT_IN_BASELINE; null where neither sets the key. The one rule the
+    matrix, the report's differences and the alerts' deviations judge a tenant by."""
+    return (pl.when(base.is_null() & own.is_null()).then(pl.lit(None, pl.String))
+            .when(base.is_null()).then(pl.lit(NOT_IN_BASELINE))
+            .when(own.is_null()).then(pl.lit(MISSING_IN_TENANT))
+            .when(own != base).then(pl.lit(DIFFERENT))
+            .otherwise(pl.lit(SAME)))
 
 
 def is_accepted(status: pl.Expr | None = None) -> pl.Expr:
@@ -360,14 +398,15 @@ def only_differences(matrix: pl.DataFrame) -> pl.DataFrame:
     return matrix.filter(pl.col("status") != SAME)
 
 
-def differences_by_policy_type(matrix: pl.DataFrame) -> pl.DataFrame:
-    """Counts of each status per policy type (for a chart): policy_type, conflict, differs, missing, same."""
+def differences_by_policy_type(matrix: pl.DataFrame, statuses: Sequence[str] = STATUSES) -> pl.DataFrame:
+    """Counts of each status per policy type (for a chart): policy_type, then one column per status of
+    `statuses` (STATUSES; BASELINE_STATUSES for a matrix with a baseline). Accepted rows are not counted."""
     counts = matrix.group_by("policy_type", "status").agg(pl.len().alias("n"))
-    wide = counts.pivot(on="status", index="policy_type", values="n", on_columns=list(STATUSES))
-    for s in STATUSES:
+    wide = counts.pivot(on="status", index="policy_type", values="n", on_columns=list(statuses))
+    for s in statuses:
         if s not in wide.columns:
             wide = wide.with_columns(pl.lit(0, pl.UInt32).alias(s))
-    return wide.select("policy_type", *(pl.col(s).fill_null(0) for s in STATUSES)).sort("policy_type")
+    return wide.select("policy_type", *(pl.col(s).fill_null(0) for s in statuses)).sort("policy_type")
 
 
 def alignment_scores(frame: pl.DataFrame, tenants: Sequence[str], baseline: str, *,

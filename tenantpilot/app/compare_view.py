@@ -140,13 +140,13 @@ def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baselin
     from datetime import date, timedelta
 
     from tenantpilot.analysis import deviations
-    from tenantpilot.analysis.compare import DIFFERS, MATCH_KEY, MISSING
+    from tenantpilot.analysis.compare import MATCH_KEY, OPEN
 
     box = st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:",
                       key="cmp_accept_open", on_change="rerun")
     if not box.open:  # the form lists every open difference: built only when someone opens it
         return
-    open_rows = matrix.filter(pl.col("status").is_in([DIFFERS, MISSING]))
+    open_rows = matrix.filter(pl.col("status").is_in(list(OPEN)))
     with box:
         if not open_rows.height or not tenants:
             st.caption("No open difference to accept.")

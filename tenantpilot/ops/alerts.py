@@ -34,7 +34,7 @@ import polars as pl
 
 from tenantpilot import logs, outbound
 from tenantpilot.analysis import deviations, drift
-from tenantpilot.analysis.compare import MATCH_KEY, cells
+from tenantpilot.analysis.compare import DIFFERENT, MATCH_KEY, MISSING_IN_TENANT, SAME, baseline_status, cells
 from tenantpilot.families import label as family_label
 from tenantpilot.flatten.secrets import SECRET_MASK, is_secret_name, scrub_urls
 from tenantpilot.graph.retry import CONNECTION, Attempts, Decision, RetryPolicy
@@ -67,12 +67,14 @@ class Facts:
 
 def deviating(tenant_rows: pl.DataFrame, base_rows: pl.DataFrame) -> pl.DataFrame:
     """Baseline settings (configured) the tenant misses or sets to another value: MATCH_KEY,
-    setting_name, value (the tenant's, null when missing), baseline_value."""
+    setting_name, status (compare.baseline_status: different value | missing in the tenant), value (the
+    tenant's, null when missing), baseline_value."""
     base = cells(base_rows.with_columns(pl.lit("b").alias("tenant_id")))
     own = cells(tenant_rows.with_columns(pl.lit("t").alias("tenant_id"))) if tenant_rows.height else base.clear()
     joined = base.join(own.select(*MATCH_KEY, "cmp", "value"), on=list(MATCH_KEY), how="left", suffix="_t")
-    return joined.filter(~pl.col("cmp").eq_missing(pl.col("cmp_t"))).select(
-        *MATCH_KEY, "setting_name", pl.col("value_t").alias("value"), pl.col("value").alias("baseline_value"))
+    judged = joined.with_columns(baseline_status(pl.col("cmp_t"), pl.col("cmp")).alias("status"))
+    return judged.filter(pl.col("status") != SAME).select(
+        *MATCH_KEY, "setting_name", "status", pl.col("value_t").alias("value"), pl.col("value").alias("baseline_value"))
 
 
 def new_deviations(old_rows: pl.DataFrame | None, new_rows: pl.DataFrame, base_rows: pl.DataFrame,
@@ -148,7 +150,7 @@ class Alert:
     counts: dict[str, int]
     changes: list[dict[str, Any]]  # the first MAX_LINES: kind, policy_type, policy, setting, old, new, changed_by
     not_read: list[str]  # "Compliance policies (forbidden)"
-    deviations: list[dict[str, Any]]  # the first MAX_LINES: baseline, policy_type, setting, value, baseline_value
+    deviations: list[dict[str, Any]]  # the first MAX_LINES: baseline, policy_type, setting, status, value, baseline_value
     expired: list[dict[str, Any]]  # accepted deviations open again: setting, baseline, reason, expired_on
     url: str
 
@@ -212,7 +214,8 @@ def build(facts: Facts, *, app_url: str, always: bool = False, limit: int = MAX_
     run = facts.run
     lines = change_lines(facts.events, facts.settings)
     devs = [{"baseline": name, "policy_type": family_label(r["policy_type"]),
-             "setting": r["setting_name"] or r["setting_key"], "value": safe_value(r["value"], r["setting_key"]),
+             "setting": r["setting_name"] or r["setting_key"], "status": r["status"],
+             "value": safe_value(r["value"], r["setting_key"]),
              "baseline_value": safe_value(r["baseline_value"], r["setting_key"])}
             for _bid, name, frame in facts.baselines for r in frame.to_dicts()]
     expired = [{"setting": r["setting_name"], "baseline": r["baseline"], "reason": r["reason"], "owner": r["owner"],
@@ -277,7 +280,10 @@ def render_text(alert: Alert, esc: Callable[[str], str] = outbound.line, link: C
         if c["new_deviations"]:
             out.append(f"New deviations from the baseline (accepted ones left out): {c['new_deviations']}")
             for d in alert.deviations:
-                out.append(f"- {esc(d['setting'])} [{esc(d['policy_type'])}]: {esc(d['value'] or 'not set')} "
+                # alerts queued before statuses were named carry none: the value says which it is
+                found = (d.get("status") or MISSING_IN_TENANT if d["value"] is None
+                         else f"{d.get('status') or DIFFERENT}: {esc(d['value'])}")
+                out.append(f"- {esc(d['setting'])} [{esc(d['policy_type'])}]: {found} "
                            f"(baseline {esc(d['baseline'])}: {esc(d['baseline_value'] or 'not set')})")
             if c["new_deviations"] > len(alert.deviations):
                 out.append(f"- … and {c['new_deviations'] - len(alert.deviations)} more")

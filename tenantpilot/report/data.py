@@ -27,11 +27,9 @@ from tenantpilot.families import LABELS
 from tenantpilot.store import Store
 from tenantpilot.sync import audit
 
-# one vocabulary for a tenant's difference from a baseline (issue 20, item 3)
-DIFFERENT = "different value"
-MISSING = "missing in the tenant"
-NOT_IN_BASELINE = "not in the baseline"
-ACCEPTED = "accepted"
+# the one vocabulary of a tenant's difference from a baseline lives in analysis/compare.py
+DIFFERENT, MISSING, NOT_IN_BASELINE, ACCEPTED = (compare.DIFFERENT, compare.MISSING_IN_TENANT, compare.NOT_IN_BASELINE,
+                                                 compare.ACCEPTED)
 STATUS_ORDER: tuple[str, ...] = (DIFFERENT, MISSING, ACCEPTED, NOT_IN_BASELINE)
 NOT_CONFIGURED = "Not configured"
 # how "Changed by" is attributed (sync/audit.py): say it where the column is shown
@@ -42,8 +40,9 @@ PER_POLICY = " (per policy)"
 MAX_CELL = 2000  # characters of one cell (Excel allows 32,767; a report line longer than this is noise)
 _CUT = " …[cut]"
 
-SUMMARY_COLUMNS = ("Tenant", "Alignment", "Matched", "Different value", "Missing in the tenant",
-                   "Not in the baseline", "Accepted", "Baseline settings", "Changes", "Types not read")
+SCORE_COLUMN = {k: w.capitalize() for k, w in compare.SCORE_WORDS.items()}  # alignment_scores column -> its header
+SUMMARY_COLUMNS = ("Tenant", "Alignment", *(SCORE_COLUMN[k] for k in ("matched", "differing", "missing", "extra", "accepted")),
+                   "Baseline settings", "Changes", "Types not read")
 DIFFERENCE_COLUMNS = ("Tenant", "Status", "Policy type", "Applies to", "Category", "Setting", "Baseline value",
                       "Tenant value", "Tenant policies", "Accepted until", "Setting key")
 DEVIATION_COLUMNS = ("Tenant", "Policy type", "Applies to", "Setting", "Reason", "Owner", "Expires on", "State",
@@ -134,9 +133,8 @@ def _summary(scores: pl.DataFrame, changed: pl.DataFrame, not_read: pl.DataFrame
     out = []
     for t in tenants:
         s = by_tenant[t]
-        out.append({"Tenant": reveal(names[t]), "Alignment": s["score"], "Matched": s["matched"],
-                    "Different value": s["differing"], "Missing in the tenant": s["missing"],
-                    "Not in the baseline": s["extra"], "Accepted": s["accepted"],
+        out.append({"Tenant": reveal(names[t]), "Alignment": s["score"], SCORE_COLUMN["matched"]: s["matched"],
+                    **{SCORE_COLUMN[k]: s[k] for k in ("differing", "missing", "extra", "accepted")},
                     "Baseline settings": s["baseline_settings"], "Changes": counted.get(names[t], 0),
                     "Types not read": unread.get(names[t], 0)})
     schema = {c: pl.Int64 for c in SUMMARY_COLUMNS} | {"Tenant": pl.String, "Alignment": pl.Float64}
@@ -154,14 +152,13 @@ def _differences(cells: pl.DataFrame, tenants: Sequence[str], baseline_id: str, 
     own = cells.filter(pl.col("tenant_id").is_in(list(tenants)))
     grid = pl.DataFrame({"tenant_id": list(tenants)}).join(base, how="cross")
     joined = grid.join(own, on=["tenant_id", *keys], how="full", coalesce=True)
-    status = (pl.when(pl.col("_bcmp").is_null()).then(pl.lit(NOT_IN_BASELINE))
-              .when(pl.col("cmp").is_null()).then(pl.lit(MISSING))
-              .when(pl.col("cmp") != pl.col("_bcmp")).then(pl.lit(DIFFERENT)))
-    found = joined.with_columns(status.alias("Status")).filter(pl.col("Status").is_not_null())
+    status = compare.baseline_status(pl.col("cmp"), pl.col("_bcmp"))
+    found = joined.with_columns(status.alias("Status")).filter(pl.col("Status").is_not_null()
+                                                               & (pl.col("Status") != compare.SAME))
     labelled = found.join(accepted.select("tenant_id", *keys, "label"), on=["tenant_id", *keys], how="left")
-    # an accepted key left the score: it is listed as accepted (a key the baseline lacks never scored)
+    # an accepted key left the score: it is listed as accepted, as the Compare matrix shows it
     labelled = labelled.with_columns(
-        pl.when(pl.col("label").is_not_null() & (pl.col("Status") != NOT_IN_BASELINE))
+        pl.when(pl.col("label").is_not_null() & pl.col("Status").is_in(list(compare.OPEN)))
         .then(pl.lit(ACCEPTED)).otherwise(pl.col("Status")).alias("Status"),
         pl.col("label").str.extract(r"until (\d{4}-\d{2}-\d{2})\)$").alias("Accepted until"))
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}

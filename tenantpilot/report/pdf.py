@@ -15,13 +15,22 @@ from pathlib import Path
 import polars as pl
 from fpdf import FPDF, FontFace, XPos, YPos
 
-from tenantpilot.report.data import ACCEPTED, CHANGED_BY_RULE, DIFFERENT, MISSING, NOT_IN_BASELINE, ReportData
+from tenantpilot.report.data import (
+    ACCEPTED,
+    CHANGED_BY_RULE,
+    DIFFERENT,
+    MISSING,
+    NOT_IN_BASELINE,
+    SCORE_COLUMN,
+    ReportData,
+)
 
 FONTS = Path(__file__).with_name("fonts")
 FONT = "DejaVu"
 PDF_CELL = 240
 MAX_ROWS = 250  # fpdf2 lays out a table row in about 6 ms: 250 rows per table keep a tenant under 2 s
 _CUT = " …"
+_W = SCORE_COLUMN
 _GREEN, _ORANGE, _RED, _GREY = (46, 125, 50), (239, 108, 0), (198, 40, 40), (120, 120, 120)
 _HEAD = FontFace(emphasis="BOLD", fill_color=(225, 232, 240))
 _BAND_RGB = (244, 246, 249)
@@ -36,8 +45,8 @@ _CHG = {"Tenant": 1.9, "When": 2.3, "Changed by": 2.6, "Change": 1.7, "Policy ty
         "Setting": 3.2, "Before": 1.8, "After": 1.8}
 _NOT = {"Tenant": 2, "Policy type": 3, "Status": 1.2, "Reason": 5, "Carried from run": 1.4, "Carried from": 2,
         "Carried settings": 1.4}
-_SUM = {"Tenant": 4, "Alignment": 1.6, "Matched": 1.4, "Different value": 1.6, "Missing in the tenant": 1.7,
-        "Not in the baseline": 1.7, "Accepted": 1.4, "Baseline settings": 1.6, "Changes": 1.3, "Types not read": 1.4}
+_SUM = {"Tenant": 4, "Alignment": 1.6, _W["matched"]: 1.4, _W["differing"]: 1.6, _W["missing"]: 1.7,
+        _W["extra"]: 1.7, _W["accepted"]: 1.4, "Baseline settings": 1.6, "Changes": 1.3, "Types not read": 1.4}
 
 
 class _Report(FPDF):
@@ -150,7 +159,7 @@ def _chart(pdf: _Report, summary: pl.DataFrame) -> None:
         pdf.cell(label_w - 3, bar_h, _fit(pdf, row["Tenant"], label_w - 4), align="R")
         total = row["Baseline settings"] or 0
         x = x0
-        for column, colour in (("Matched", _GREEN), ("Different value", _ORANGE), ("Missing in the tenant", _RED)):
+        for column, colour in ((_W["matched"], _GREEN), (_W["differing"], _ORANGE), (_W["missing"], _RED)):
             width = bar_w * (row[column] or 0) / total if total else 0
             if width > 0:
                 pdf.set_fill_color(*colour)
@@ -167,7 +176,7 @@ def _chart(pdf: _Report, summary: pl.DataFrame) -> None:
     # legend
     pdf.set_font(FONT, "", 8)
     x = x0
-    for name, colour in (("Matched", _GREEN), ("Different value", _ORANGE), ("Missing in the tenant", _RED)):
+    for name, colour in ((_W["matched"], _GREEN), (_W["differing"], _ORANGE), (_W["missing"], _RED)):
         pdf.set_fill_color(*colour)
         pdf.rect(x, pdf.get_y() + 1, 3, 3, style="F")
         pdf.set_x(x + 4)

@@ -19,13 +19,14 @@ from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from tenantpilot.analysis.export import FORMULA_PATTERN
-from tenantpilot.report.data import CHANGED_BY_RULE, ReportData
+from tenantpilot.report.data import CHANGED_BY_RULE, SCORE_COLUMN, ReportData
 
 SHEETS: tuple[str, ...] = ("Summary", "Differences", "Accepted deviations", "Changes", "Types not read")
 _FORMULA = re.compile(FORMULA_PATTERN)
 _WIDTH_CAP = 60  # characters: wider columns wrap
 _STYLE = "Table Style Light 9"
-_COLOURS = {"Matched": "#2E7D32", "Different value": "#EF6C00", "Missing in the tenant": "#C62828"}
+_W = SCORE_COLUMN
+_COLOURS = {_W["matched"]: "#2E7D32", _W["differing"]: "#EF6C00", _W["missing"]: "#C62828"}
 
 
 def to_xlsx(data: ReportData) -> bytes:

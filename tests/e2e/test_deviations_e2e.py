@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from realparts import CONTOSO, FABRIKAM, add_and_sync, run_cli, store_of
 
 from tenantpilot.analysis import deviations
+from tenantpilot.analysis.compare import DIFFERENT
 
 
 def compare_report(env: dict[str, str]) -> dict:
@@ -28,7 +29,7 @@ def test_accepted_deviation_leaves_the_score_until_it_expires(env: dict[str, str
     add_and_sync(env, FABRIKAM, name="Fabrikam")
     before = compare_report(env)
     score = contoso_score(before)
-    differs = [r for r in before["settings"] if r["status"] == "differs" and r["Contoso"] is not None]
+    differs = [r for r in before["settings"] if r["status"] == DIFFERENT and r["Contoso"] is not None]
     assert differs, "the simulator's tenants differ somewhere"
     target = differs[0]
     args = ["deviations", "add", "Contoso", "--baseline", "Fabrikam", "--setting", target["setting_key"],
@@ -65,6 +66,6 @@ def test_accepted_deviation_leaves_the_score_until_it_expires(env: dict[str, str
     assert contoso_score(again) == score
     (row,) = [r for r in again["settings"] if r["setting_key"] == target["setting_key"]
               and r["scope"] == target["scope"] and r["policy_type"] == target["policy_type"]]
-    assert row["status"] == "differs"
+    assert row["status"] == DIFFERENT
     listed = run_cli(env, "deviations", "list", "--tenant", "Contoso")
     assert "expired" in listed.stdout

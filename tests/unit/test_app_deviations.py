@@ -19,7 +19,7 @@ def test_compare_accepts_a_difference_and_exports_the_register(filled, downloads
     before = find_table(at, "tenant", "matched", "score").set_index("tenant")
     assert before.loc["Fabrikam", "accepted"] == 0
     m = find_table(at, "status", "setting_name", "policy_type").set_index("setting_name")
-    assert m.loc["Default inbound action", "status"] == "differs"
+    assert m.loc["Default inbound action", "status"] == "different value"
 
     at.session_state["cmp_accept_open"] = True  # open the "Accept a difference" expander
     at.run()

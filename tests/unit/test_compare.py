@@ -307,3 +307,60 @@ def test_unconfigured_settings_are_no_setting_and_no_change():
         ("removed", "k", "true", None)]
     assert drift.policy_events(frame(unset), frame(unset)).height == 0
     assert drift.policy_events(frame(), frame(unset))["settings"].to_list() == [0]
+
+
+# --- one vocabulary against a baseline (issue 20, item 3) -------------------------------------------
+BASELINE_CASES = [
+    # (id, rows, tenants, expected status of key "k" with "base" as the baseline)
+    ("same as the baseline", [row("base", "k", "1"), row("a", "k", "1")], ["a"], compare.SAME),
+    ("another value", [row("base", "k", "1"), row("a", "k", "2")], ["a"], compare.DIFFERENT),
+    ("the tenant lacks it", [row("base", "k", "1"), row("a", "other", "1")], ["a"], compare.MISSING_IN_TENANT),
+    ("the baseline lacks it (was 'missing' in the matrix, 'extra' in the scores)",
+     [row("base", "other", "1"), row("a", "k", "1")], ["a"], compare.NOT_IN_BASELINE),
+    ("the baseline lacks it though the tenants disagree", [row("base", "other", "1"), row("a", "k", "1"),
+                                                           row("b", "k", "2")], ["a", "b"], compare.NOT_IN_BASELINE),
+    ("one tenant differs, one lacks it: the stronger word", [row("base", "k", "1"), row("a", "k", "2")], ["a", "b"],
+     compare.DIFFERENT),
+    ("both tenants equal, both differ from the baseline", [row("base", "k", "1"), row("a", "k", "2"),
+                                                           row("b", "k", "2")], ["a", "b"], compare.DIFFERENT),
+    ("a conflict inside a tenant wins", [row("base", "k", "1"), row("a", "k", "1"), row("a", "k", "2", policy="P2")],
+     ["a"], compare.CONFLICT),
+]
+
+
+@pytest.mark.parametrize("name, rows, tenants, expected", BASELINE_CASES, ids=[c[0] for c in BASELINE_CASES])
+def test_baseline_words_in_the_matrix(name: str, rows: list[dict], tenants: list[str], expected: str) -> None:
+    f = frame(*rows)
+    assert status_of(compare.compare_matrix(f, tenants, "base"), "k") == expected
+    matrix, scores, _found = compare.comparison(f, tenants, "base")
+    assert status_of(matrix, "k") == expected  # one pass says the same
+    assert scores is not None
+
+
+@pytest.mark.parametrize("status, column", [(compare.DIFFERENT, "differing"), (compare.MISSING_IN_TENANT, "missing"),
+                                            (compare.NOT_IN_BASELINE, "extra")])
+def test_a_row_word_and_the_score_column_that_counts_it_agree(status: str, column: str) -> None:
+    """The scores count per tenant what the matrix names per setting, with the same word (SCORE_WORDS)."""
+    f = frame(row("base", "same", "1"), row("a", "same", "1"), row("base", "diff", "1"), row("a", "diff", "2"),
+              row("base", "gone", "1"), row("a", "new", "1"))
+    matrix, scores, _found = compare.comparison(f, ["a"], "base")
+    assert scores is not None
+    assert compare.SCORE_WORDS[column] == status
+    assert matrix.filter(pl.col("status") == status).height == scores[column][0] == 1
+
+
+@pytest.mark.parametrize("own, base, expected", [
+    ("1", "1", compare.SAME), ("2", "1", compare.DIFFERENT), (None, "1", compare.MISSING_IN_TENANT),
+    ("1", None, compare.NOT_IN_BASELINE), (None, None, None),
+])
+def test_baseline_status(own: str | None, base: str | None, expected: str | None) -> None:
+    got = pl.DataFrame({"own": [own], "base": [base]}, schema={"own": pl.String, "base": pl.String}).select(
+        compare.baseline_status(pl.col("own"), pl.col("base")))
+    assert got.item() == expected
+
+
+def test_differences_by_policy_type_with_baseline_words() -> None:
+    f = frame(row("base", "diff", "1"), row("a", "diff", "2"), row("a", "new", "1"), row("base", "gone", "1"))
+    by_type = compare.differences_by_policy_type(compare.compare_matrix(f, ["a"], "base"), compare.BASELINE_STATUSES)
+    assert by_type.row(0, named=True) == {"policy_type": SC, compare.CONFLICT: 0, compare.DIFFERENT: 1,
+                                          compare.MISSING_IN_TENANT: 1, compare.NOT_IN_BASELINE: 1, compare.SAME: 0}

@@ -127,7 +127,7 @@ def test_baseline_against_itself_without_its_unconfigured_properties_shows_no_di
     assert scores["score"][0] == 1.0 and scores["baseline_settings"][0] == matrix.height
     # shown apart, the unconfigured rows are what differs: "Not configured" in one, absent in the other
     apart = compare.only_differences(compare.compare_matrix(frame, ["copy"], baseline="base", unconfigured=True))
-    assert apart.height > 100 and set(apart["status"]) == {"missing"}
+    assert apart.height > 100 and set(apart["status"]) == {compare.MISSING_IN_TENANT}
 
 
 def test_changing_one_configured_value_shows_exactly_one_difference():
@@ -137,8 +137,8 @@ def test_changing_one_configured_value_shows_exactly_one_difference():
     changed[2]["passcodeMinimumLength"] = 8
     frame = pl.concat([tenant_frame("base", *originals), tenant_frame("t", *changed)], how="diagonal_relaxed")
     diff = compare.only_differences(compare.compare_matrix(frame, ["t"], baseline="base"))
-    assert diff.select("setting_key", "status").rows() == [("bitLockerEnabled", "missing"),
-                                                           ("passcodeMinimumLength", "differs")]
+    assert diff.select("setting_key", "status").rows() == [("bitLockerEnabled", compare.MISSING_IN_TENANT),
+                                                           ("passcodeMinimumLength", compare.DIFFERENT)]
     one = copy.deepcopy(originals)
     one[2]["passcodeMinimumLength"] = 8
     frame = pl.concat([tenant_frame("base", *originals), tenant_frame("t", *one)], how="diagonal_relaxed")

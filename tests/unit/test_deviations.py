@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from tenantpilot.analysis import compare, deviations
+from tenantpilot.analysis.compare import DIFFERENT, MISSING_IN_TENANT, NOT_IN_BASELINE
 from tenantpilot.analysis.deviations import DeviationError
 from tenantpilot.flatten.schema import POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.store import Store
@@ -128,12 +129,12 @@ def test_resolve_setting_by_key_name_and_ambiguity() -> None:
 # --- compare statuses and alignment scores ------------------------------------------------------
 # (deviations as (tenant, key, days from today to expiry), expected status per key, expected scores)
 CASES = [
-    ("none", [], {"fw": "differs", "pin": "differs", "usb": "missing"}, {"t-a": (2, 4), "t-b": (3, 4)}),
+    ("none", [], {"fw": DIFFERENT, "pin": DIFFERENT, "usb": MISSING_IN_TENANT, "extra": NOT_IN_BASELINE}, {"t-a": (2, 4), "t-b": (3, 4)}),
     ("t-a's fw accepted: its score leaves it out; t-b agrees on fw so the row is accepted",
-     [("t-a", "fw", 1)], {"fw": "accepted (customer asked, until 2026-12-03)", "pin": "differs"},
+     [("t-a", "fw", 1)], {"fw": "accepted (customer asked, until 2026-12-03)", "pin": DIFFERENT},
      {"t-a": (2, 3), "t-b": (3, 4)}),
-    ("expired yesterday: counts again", [("t-a", "fw", -1)], {"fw": "differs"}, {"t-a": (2, 4), "t-b": (3, 4)}),
-    ("pin accepted for t-a only: t-b still differs there", [("t-a", "pin", 5)], {"pin": "differs"},
+    ("expired yesterday: counts again", [("t-a", "fw", -1)], {"fw": DIFFERENT}, {"t-a": (2, 4), "t-b": (3, 4)}),
+    ("pin accepted for t-a only: t-b still differs there", [("t-a", "pin", 5)], {"pin": DIFFERENT},
      {"t-a": (1, 3), "t-b": (3, 4)}),
     ("a missing setting and an extra one accepted", [("t-a", "usb", 0), ("t-a", "extra", 0)],
      {"usb": "accepted (customer asked, until 2026-12-02)", "extra": "accepted (customer asked, until 2026-12-02)"},
