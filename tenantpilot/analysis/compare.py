@@ -220,7 +220,7 @@ def comparison(
     cell = _cells(rows, unconfigured=unconfigured)
     apart = unconfigured and "configured" in rows.columns  # then the scores' configured cells are others
     scored = baseline is not None and not apart
-    per_key = _by_key(cell, frame, order, values=True, cmps=baseline is not None)
+    per_key = _by_key(cell, frame, order, values=True, cmps=baseline is not None, based=baseline is not None)
     matrix = _matrix(per_key, cell, order, names, baseline, accepted)
     configured = _cells(rows) if apart else cell
     scores = None
@@ -251,8 +251,9 @@ def compare_matrix(
     that differs from the baseline there has an accepted deviation shows that deviation's label
     ("accepted (reason, until date)") as its status.
 
-    Columns: policy_type, scope, setting_key, setting_name, category, status, tenants_set (how many of
-    the compared tenants set it), then one column per tenant holding its display value (null:
+    Columns: policy_type, scope, setting_key, setting_name, category, policy (the policies that set it, joined:
+    the baseline's where it sets it, else those of the cell its name comes from), status, tenants_set (how many
+    of the compared tenants set it), then one column per tenant holding its display value (null:
     not set), baseline first. Column names are `labels[tenant_id]` (default: display names,
     made unique). Sorted by policy_type, category, setting_name, setting_key. A key's setting_name and
     category are those of its first cell that has one: the tenants that set it in one policy by
@@ -261,7 +262,8 @@ def compare_matrix(
     order = _tenant_order(tenants, baseline)
     names = _matrix_labels(frame, order, labels)
     cell = _cells(frame, order, unconfigured=unconfigured)
-    return _matrix(_by_key(cell, frame, order, values=True, cmps=baseline is not None), cell, order, names, baseline,
+    based = baseline is not None
+    return _matrix(_by_key(cell, frame, order, values=True, cmps=based, based=based), cell, order, names, baseline,
                    accepted)
 
 
@@ -271,18 +273,20 @@ def _matrix_labels(frame: pl.DataFrame, order: list[str], labels: Mapping[str, s
     names = {t: names.get(t, t) for t in order}
     if len(set(names.values())) != len(names):
         raise ValueError(f"tenant column labels are not unique: {sorted(names.values())}")
-    reserved = {*MATCH_KEY, "setting_name", "category", "status", "tenants_set"}
+    reserved = {*MATCH_KEY, "setting_name", "category", "policy", "status", "tenants_set"}
     clash = reserved & set(names.values())
     if clash:
         raise ValueError(f"tenant label clashes with a matrix column: {sorted(clash)}")
     return names
 
 
-def _by_key(cell: pl.DataFrame, frame: pl.DataFrame, order: list[str], *, values: bool, cmps: bool) -> pl.DataFrame:
+def _by_key(cell: pl.DataFrame, frame: pl.DataFrame, order: list[str], *, values: bool, cmps: bool,
+            based: bool = False) -> pl.DataFrame:
     """One row per MATCH_KEY of the cells (`_cells`) of the tenants in `order`, in one group_by: with
     `values`, what the matrix needs (setting_name, category, tenants_set, `_distinct` normalised values,
     `_conflict`, and `_value{i}`: the display value of the i-th tenant of `order`, null where it sets
-    none); with `cmps`, `_cmp{i}`: its normalised value (alignment scores)."""
+    none, and `policy`: the baseline's (order[0], when `based`), else those of the cell the name comes from);
+    with `cmps`, `_cmp{i}`: its normalised value (alignment scores)."""
     index = {t: i for i, t in enumerate(order)}
     cell = cell.with_columns(pl.col("tenant_id").replace_strict(index, return_dtype=pl.UInt32).alias("_t"))
     aggs: list[pl.Expr] = []
@@ -295,7 +299,10 @@ def _by_key(cell: pl.DataFrame, frame: pl.DataFrame, order: list[str], *, values
             return pl.col(column).get(
                 pl.when(pl.col(column).is_not_null()).then(pl.col("_pos")).otherwise(big).arg_min())
 
-        aggs += [first_set("setting_name"), first_set("category"), pl.len().alias("tenants_set"),
+        aggs += [first_set("setting_name"), first_set("category"),
+                 (pl.coalesce(pl.col("policies").filter(pl.col("_t") == 0).first(), first_set("policies"))
+                  if based else first_set("policies")).alias("policy"),
+                 pl.len().alias("tenants_set"),
                  pl.col("cmp").n_unique().alias("_distinct"), pl.col("conflict").any().alias("_conflict"),
                  *(pl.col("value").filter(pl.col("_t") == i).first().alias(f"_value{i}") for i in range(len(order)))]
     if cmps:
@@ -327,7 +334,7 @@ def _matrix(per_key: pl.DataFrame, cell: pl.DataFrame, order: list[str], names: 
     if baseline is not None and accepted is not None and accepted.height and len(order) > 1:
         summary = _accepted_status(summary, cell, baseline, order[1:], accepted)
     return summary.select(
-        *key_cols, "setting_name", "category", "status", "tenants_set",
+        *key_cols, "setting_name", "category", "policy", "status", "tenants_set",
         *(pl.col(f"_value{i}").alias(names[t]) for i, t in enumerate(order)),
     ).sort(["policy_type", "category", "setting_name", "scope", "setting_key"], nulls_last=True)
 
@@ -377,6 +384,66 @@ def baseline_status(own: pl.Expr, base: pl.Expr) -> pl.Expr:
             .when(own.is_null()).then(pl.lit(MISSING_IN_TENANT))
             .when(own != base).then(pl.lit(DIFFERENT))
             .otherwise(pl.lit(SAME)))
+
+
+def deviating_cells(frame: pl.DataFrame, baseline: str, tenants: Sequence[str], keys: pl.DataFrame) -> pl.DataFrame:
+    """Among `keys` (a frame with the MATCH_KEY columns), each tenant of `tenants` whose configured cell is not
+    the baseline's (baseline_status in OPEN): tenant_id, MATCH_KEY, setting_name, status. What accepting
+    selected matrix rows covers: the alignment rule's cells, so every accepted key leaves a score."""
+    wanted = keys.select(MATCH_KEY).unique()
+    rows = with_scope(frame.filter(pl.col("tenant_id").is_in([baseline, *tenants]))).join(
+        wanted, on=list(MATCH_KEY), how="semi")
+    cell = cells(rows)
+    base = cell.filter(pl.col("tenant_id") == baseline).select(
+        *MATCH_KEY, pl.col("cmp").alias("_base"), pl.col("setting_name").alias("_bname"))
+    grid = wanted.join(pl.DataFrame({"tenant_id": [t for t in tenants if t != baseline]},
+                                    schema={"tenant_id": pl.String}), how="cross")
+    joined = (grid.join(cell.select("tenant_id", *MATCH_KEY, "cmp", "setting_name"), on=["tenant_id", *MATCH_KEY],
+                        how="left").join(base, on=list(MATCH_KEY), how="left"))
+    return joined.with_columns(
+        baseline_status(pl.col("cmp"), pl.col("_base")).alias("status"),
+        pl.coalesce("setting_name", "_bname", "setting_key").alias("setting_name"),
+    ).filter(pl.col("status").is_in(list(OPEN))).select("tenant_id", *MATCH_KEY, "setting_name", "status").sort(
+        "tenant_id", *MATCH_KEY)
+
+
+COLLAPSIBLE: tuple[str, ...] = (MISSING, MISSING_IN_TENANT, NOT_IN_BASELINE)
+"""Statuses whose rows policy_lines folds into one line per policy: a policy some tenant lacks (or the baseline)."""
+
+
+def policy_lines(matrix: pl.DataFrame, tenant_columns: Sequence[str]) -> pl.DataFrame:
+    """The matrix (compare_matrix) with each policy that is missing as a whole from some tenant, or is not in
+    the baseline as a whole, folded into ONE line; every other row as it was.
+
+    A policy (policy_type, policy) folds when it has two rows or more and all of them share one COLLAPSIBLE
+    status and the same tenants without a value: its line says `setting_name` "<policy> (N settings)", the
+    status, and "N settings" in each tenant column that has them (null where not). Added columns:
+    `settings` (1 for an ordinary row, N for a folded one) and `members` (the folded rows' setting keys, null
+    for an ordinary row), so a page can open the line's settings and act on all of them. Row order is kept
+    (a line stands where its first setting stood)."""
+    cols = list(tenant_columns)
+    group = ["policy_type", "policy"]
+    shape = pl.concat_str([pl.col(c).is_null().cast(pl.String) for c in cols], separator=",") if cols else pl.lit("")
+    marked = matrix.with_row_index("_i").with_columns(shape.alias("_shape"))
+    whole = (pl.col("policy").fill_null("").ne("") & (pl.len().over(group) > 1)
+             & pl.col("status").is_in(list(COLLAPSIBLE))
+             & (pl.col("status").n_unique().over(group) == 1) & (pl.col("_shape").n_unique().over(group) == 1))
+    marked = marked.with_columns(whole.alias("_whole"))
+    kept = marked.filter(~pl.col("_whole")).with_columns(
+        pl.lit(1, pl.UInt32).alias("settings"), pl.lit(None, pl.List(pl.String)).alias("members"))
+    folded = marked.filter(pl.col("_whole")).group_by(group, maintain_order=True).agg(
+        pl.col("_i").min(), pl.col("scope").first(), pl.col("category").unique().sort().str.join(", "),
+        pl.col("status").first(), pl.col("tenants_set").max(), pl.len().cast(pl.UInt32).alias("settings"),
+        pl.col("setting_key").alias("members"),
+        *(pl.col(c).is_null().all().alias(c) for c in cols),
+    ).with_columns(
+        pl.format("{} ({} settings)", pl.col("policy"), pl.col("settings")).alias("setting_name"),
+        pl.lit("").alias("setting_key"),
+        *(pl.when(pl.col(c)).then(pl.lit(None, pl.String))
+          .otherwise(pl.format("{} settings", pl.col("settings"))).alias(c) for c in cols),
+    )
+    order = [c for c in kept.columns if c not in ("_shape", "_whole")]
+    return pl.concat([kept.select(order), folded.select(order)], how="vertical_relaxed").sort("_i").drop("_i")
 
 
 def is_accepted(status: pl.Expr | None = None) -> pl.Expr:

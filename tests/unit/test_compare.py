@@ -125,8 +125,8 @@ def test_matrix_shape_and_cells():
         row("b", "only_b", "x"),
     )
     m = compare.compare_matrix(f, ["a", "b"])
-    assert m.columns == ["policy_type", "scope", "setting_key", "setting_name", "category", "status", "tenants_set",
-                         "Contoso", "Fabrikam"]
+    assert m.columns == ["policy_type", "scope", "setting_key", "setting_name", "category", "policy", "status",
+                         "tenants_set", "Contoso", "Fabrikam"]
     k = m.filter(pl.col("setting_key") == "k").row(0, named=True)
     assert k["Contoso"] == "1 | 2" and k["Fabrikam"] == "1" and k["status"] == "conflict" and k["tenants_set"] == 2
     only_b = m.filter(pl.col("setting_key") == "only_b").row(0, named=True)
@@ -364,3 +364,61 @@ def test_differences_by_policy_type_with_baseline_words() -> None:
     by_type = compare.differences_by_policy_type(compare.compare_matrix(f, ["a"], "base"), compare.BASELINE_STATUSES)
     assert by_type.row(0, named=True) == {"policy_type": SC, compare.CONFLICT: 0, compare.DIFFERENT: 1,
                                           compare.MISSING_IN_TENANT: 1, compare.NOT_IN_BASELINE: 1, compare.SAME: 0}
+
+
+# --- triage: a whole policy as one line, and what accepting selected rows covers (issue 20, item 4) ---------
+def _policy(tenant: str, policy: str, keys: str, value: str = "1") -> list[dict]:
+    return [row(tenant, k, value, policy=policy) for k in keys]
+
+
+LINE_CASES = [
+    # (id, rows, tenants, expected (setting_name, status, settings) per line, in order)
+    ("a baseline policy missing in the tenant: one line", [*_policy("base", "FW", "abc"), *_policy("a", "X", "z")],
+     ["a"], [("Baseline FW (3 settings)", compare.MISSING_IN_TENANT, 3), ("Z", compare.NOT_IN_BASELINE, 1)]),
+    ("a tenant's extra policy: one line", [*_policy("base", "FW", "a"), *_policy("a", "FW", "a"),
+                                           *_policy("a", "Extra", "xy")],
+     ["a"], [("A", compare.SAME, 1), ("Contoso Extra (2 settings)", compare.NOT_IN_BASELINE, 2)]),
+    ("a policy partly set in the tenant stays row by row", [*_policy("base", "FW", "abc"), *_policy("a", "P", "a")],
+     ["a"], [("A", compare.SAME, 1), ("B", compare.MISSING_IN_TENANT, 1), ("C", compare.MISSING_IN_TENANT, 1)]),
+    ("missing from different tenants: not one line", [*_policy("base", "FW", "ab"), *_policy("a", "P", "a"),
+                                                      *_policy("b", "P", "b")],
+     ["a", "b"], [("A", compare.MISSING_IN_TENANT, 1), ("B", compare.MISSING_IN_TENANT, 1)]),
+    ("without a baseline: a policy one tenant lacks", [*_policy("a", "FW", "ab"), *_policy("b", "Q", "c")], ["a", "b"],
+     [("Contoso FW (2 settings)", compare.MISSING, 2), ("C", compare.MISSING, 1)]),
+]
+
+
+@pytest.mark.parametrize("name, rows, tenants, expected", LINE_CASES, ids=[c[0] for c in LINE_CASES])
+def test_policy_lines(name: str, rows: list[dict], tenants: list[str], expected: list[tuple]) -> None:
+    f = frame(*rows)
+    base = "base" if any(r["tenant_id"] == "base" for r in rows) else None
+    order = [*([base] if base else []), *tenants]
+    matrix = compare.compare_matrix(f, tenants, base)
+    lines = compare.policy_lines(matrix, [NAMES[t] for t in order])
+    assert [(r["setting_name"], r["status"], r["settings"]) for r in lines.iter_rows(named=True)] == expected
+    assert lines["settings"].sum() == matrix.height  # every setting is behind exactly one line
+    for r in lines.filter(pl.col("settings") > 1).iter_rows(named=True):
+        assert len(r["members"]) == r["settings"]
+        assert sorted(v for v in (r[NAMES[t]] for t in order) if v) == [f"{r['settings']} settings"] * len(
+            [t for t in order if r[NAMES[t]]])
+
+
+DEVIATING_CASES = [
+    # (id, rows, tenants, keys, expected (tenant, key, status))
+    ("only the tenants that differ", [row("base", "k", "1"), row("a", "k", "2"), row("b", "k", "1")], ["a", "b"],
+     ["k"], [("a", "k", compare.DIFFERENT)]),
+    ("missing and extra", [row("base", "k", "1"), row("a", "x", "1")], ["a"], ["k", "x"],
+     [("a", "k", compare.MISSING_IN_TENANT), ("a", "x", compare.NOT_IN_BASELINE)]),
+    ("keys not asked for are left alone", [row("base", "k", "1"), row("a", "k", "2"), row("a", "x", "1")], ["a"],
+     ["x"], [("a", "x", compare.NOT_IN_BASELINE)]),
+    ("the same value everywhere: nothing to accept", [row("base", "k", "1"), row("a", "k", "1")], ["a"], ["k"], []),
+]
+
+
+@pytest.mark.parametrize("name, rows, tenants, keys, expected", DEVIATING_CASES, ids=[c[0] for c in DEVIATING_CASES])
+def test_deviating_cells(name: str, rows: list[dict], tenants: list[str], keys: list[str], expected: list) -> None:
+    wanted = pl.DataFrame({"policy_type": [SC] * len(keys), "scope": [""] * len(keys), "setting_key": keys})
+    f = frame(*rows).with_columns(pl.lit("").alias("odata_type"))
+    wanted = wanted.with_columns(pl.lit(compare.with_scope(f)["scope"][0]).alias("scope"))
+    got = compare.deviating_cells(f, "base", tenants, wanted)
+    assert [(r["tenant_id"], r["setting_key"], r["status"]) for r in got.iter_rows(named=True)] == expected
