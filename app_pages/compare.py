@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import compare, explore
-from tenantpilot.app import access_view, compare_view, reads, signin
+from tenantpilot.app import access_view, compare_view, reads, signin, triage_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import family_label, format_with, labelled_csv, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard, show_carried
@@ -57,9 +57,14 @@ platforms = f2.multiselect("Platform", facets["platforms"], format_func=lambda p
 policies = policy_filter(f3, facets["policies"], "cmp_policies")
 search = f4.text_input("Search", placeholder="setting name, id, value or policy name", key="cmp_search", **SHARED,
                        icon=":material/search:")
-t1, t2 = st.columns(2)
+t1, t2, t3, t4 = st.columns(4)
 only_diff = t1.toggle("Only differences", value=True, key="cmp_only_diff",
                       help="Hide settings that every compared tenant sets to the same value.")
+folded = t3.toggle("A missing policy as one line", value=True, key="cmp_folded",
+                   help="A policy a tenant lacks as a whole (or the baseline) shows as one line; select it to see "
+                        "its settings or accept them all.")
+technical = t4.toggle("Technical columns", value=False, key="cmp_technical",
+                      help="Show the setting key and the Graph type / platform of each setting.")
 apart = t2.toggle("Show “Not configured” apart from not present", value=False, key="cmp_unconfigured",
                   help="Graph returns a value (false, notConfigured, …) for settings the admin left at "
                        "“Not configured”. By default they count as not set; on, they show as “Not configured”.")
@@ -71,13 +76,7 @@ register = compare_view.deviations_register()  # read once: accepted deviations 
 matrix, scores, found = compare_view.comparison(reads.chosen_key(key, compared), tuple(compared), baseline,
                                                 filters, tuple(names.items()), apart,
                                                 compare_view.accepted_rows(baseline, register))
-counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
-m = st.columns(6)
-m[0].metric("Settings", f"{matrix.height:,}")
-for col, status in zip(m[1:], ("same", "differs", "missing", "conflict")):
-    col.metric(compare_view.STATUS_LABEL[status].capitalize(), f"{counts.get(status, 0):,}")
-m[5].metric("Accepted", f"{matrix.filter(compare.is_accepted()).height:,}",
-            help="Differences in the deviation register, valid until their date: left out of the alignment score.")
+compare_view.metrics(matrix, baseline)
 
 left, right = st.columns(2, gap="large")
 if baseline and scores is not None:  # scores come with a baseline
@@ -92,53 +91,44 @@ if baseline and scores is not None:  # scores come with a baseline
         st.altair_chart(compare_view.alignment_chart(scores), width="stretch")
         st.dataframe(
             inert_frame(scores.drop("tenant_id")), hide_index=True, placeholder="—", key="cmp_scores",
-            column_order=("tenant", "aligned", "matched", "differing", "missing", "extra", "accepted"),
+            column_order=("tenant", "aligned", *compare.SCORE_WORDS),
             column_config={
-                "tenant": "Tenant", "matched": "Same value",
-                "differing": "Other value", "missing": "Missing", "extra": "Extra",
-                "accepted": st.column_config.NumberColumn("Accepted", help="accepted deviations: not scored"),
-                "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100),
+                "tenant": "Tenant",
+                **{c: st.column_config.NumberColumn(w.capitalize(), width="small",
+                                                    help=f"Settings (of this tenant) that are “{w}”")
+                   for c, w in compare.SCORE_WORDS.items()},
+                "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100,
+                                                           width="small"),
             },
         )
         compare_view.report_buttons(compared, baseline, user)
 with right if baseline else left:
     st.subheader("Differences per policy type")
-    by_type = with_family_labels(compare.differences_by_policy_type(matrix))
-    by_type = by_type.filter(pl.sum_horizontal(*compare_view.STATUS_COLORS) > 0)  # no empty bars for all-same types
+    statuses = compare_view.chart_statuses(baseline)
+    by_type = with_family_labels(compare.differences_by_policy_type(
+        matrix, compare.BASELINE_STATUSES if baseline else compare.STATUSES))
+    by_type = by_type.filter(pl.sum_horizontal(*statuses) > 0)  # no empty bars for all-same types
     if by_type.height:
-        st.altair_chart(compare_view.differences_chart(by_type), width="stretch")
+        st.altair_chart(compare_view.differences_chart(by_type, statuses), width="stretch")
     else:
         st.caption("Every compared setting is the same." if matrix.height else "No settings match the filters.")
 
 view = compare.only_differences(matrix) if only_diff else matrix
+tenant_cols = [names[t] for t in compared]
+lines = compare.policy_lines(view, tenant_cols) if folded else view
 st.subheader("Matrix")
-page = paginate(view, key=f"cmp_page_{hash((tuple(compared), only_diff, apart, search))}", page_size=PAGE_SIZE)
+page = paginate(lines, key=f"cmp_page_{hash((tuple(compared), only_diff, apart, search, folded))}", page_size=PAGE_SIZE)
 rows = page.rows
-page.info.markdown(page.showing(view.height, "settings" + (" that differ" if only_diff else "")) if view.height else
+noun = "lines" if lines.height != view.height else "settings"
+page.info.markdown(page.showing(lines.height, noun + (" that differ" if only_diff else "")) if view.height else
                    ("Every compared setting is the same." if only_diff and matrix.height else "No settings match."))
 if rows.height:
-    tenant_cols = [names[t] for t in compared]
-    hide = ["setting_key", "tenants_set"] + (["scope"] if rows["scope"].eq("").all() else [])
-    shown = inert_frame(with_family_labels(rows.drop(hide)))
-    # the tenants side by side without scrolling; the profile / platform beside the name, since one name can
-    # stand for an iOS and a macOS setting (Apple's ids are shared)
-    lead = ["policy_type", "setting_name", *(["scope"] if "scope" in shown.columns else []), "status", *tenant_cols]
-    st.dataframe(
-        shown,
-        column_order=[*lead, *(c for c in shown.columns if c not in lead)],
-        hide_index=True, placeholder="—",
-        column_config={
-            "policy_type": "Policy type", "setting_name": "Setting", "category": "Category",
-            "scope": st.column_config.TextColumn("Profile / platform", width="small",
-                                                 help="Graph type of property-keyed profiles; platform of the "
-                                                      "settings catalog"),
-            "status": st.column_config.TextColumn("Status"),
-            **{c: st.column_config.TextColumn(c, width="medium") for c in tenant_cols},
-        },
-        key="cmp_matrix",
-        height="auto" if rows.height <= 10 else 640,
-        lazy=False,
-    )
+    state = compare_view.matrix_table(rows, tenant_cols, technical=technical, key="cmp_matrix")
+    triage_view.triage(triage_view.selected_rows(rows, state), view,
+                       partial(compare_view.current_settings_of, reads.chosen_key(key, compared), compared,
+                               filters.without("tenants")),
+                       tenants={t: names[t] for t in compared if t != baseline}, baseline=baseline,
+                       register=register, user=user)
 st.download_button(
     f"Matrix CSV ({view.height:,} rows)",
     data=access_view.recorded_export(user, "Compare matrix CSV", list(compared), partial(labelled_csv, view)),
@@ -148,12 +138,10 @@ st.download_button(
 
 if found.height:
     n = found.select("tenant_id", *compare.MATCH_KEY).n_unique()
-    with st.expander(f"{n:,} conflict{'s' if n != 1 else ''}: a tenant sets the same setting to different values "
-                     "in different policies"):
+    k = found.select(compare.MATCH_KEY).n_unique()
+    with st.expander(f"{n:,} conflict{'s' if n != 1 else ''} (tenant × setting) in {k:,} setting{'s' if k != 1 else ''}"
+                     ": a tenant sets the same setting to different values in different policies"):
         st.dataframe(inert_frame(with_family_labels(found.drop("tenant_id", "setting_key", "distinct_values"))),
                      hide_index=True, placeholder="—", key="cmp_conflicts")
 
-if baseline:
-    compare_view.accept_deviation_form(matrix, {t: names[t] for t in compared if t != baseline}, baseline, names[baseline],
-                                       user)
 compare_view.deviation_register(compared, register, user)

@@ -62,6 +62,10 @@ baseline setting to another value; else some tenant lacks it; else the baseline 
 OPEN: tuple[str, ...] = (DIFFERENT, MISSING_IN_TENANT, NOT_IN_BASELINE)
 """The differences from a baseline an accepted deviation can cover (a setting the baseline lacks is not in the
 score, but a tenant's extra policy can be accepted all the same: it leaves the score table's count)."""
+# A status as a heading of its count (the matrix's row word, but "missing" says it is missing in some tenants)
+ROW_WORDS: dict[str, str] = {SAME: SAME, DIFFERS: DIFFERS, MISSING: "missing in some", CONFLICT: CONFLICT,
+                             DIFFERENT: DIFFERENT, MISSING_IN_TENANT: MISSING_IN_TENANT,
+                             NOT_IN_BASELINE: NOT_IN_BASELINE, ACCEPTED: ACCEPTED}
 # What a column of alignment_scores counts, in the same words (page headers, CLI text, report columns)
 SCORE_WORDS: dict[str, str] = {"matched": "matched", "differing": DIFFERENT, "missing": MISSING_IN_TENANT,
                                "extra": NOT_IN_BASELINE, "accepted": ACCEPTED}

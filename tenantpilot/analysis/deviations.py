@@ -124,6 +124,10 @@ def with_state(register: pl.DataFrame, today: date) -> pl.DataFrame:
     return register.with_columns(state.alias("state"))
 
 
+LABEL_PATTERN = rf"^{ACCEPTED} \((?P<reason>.*), until (?P<until>\d{{4}}-\d{{2}}-\d{{2}})\)$"
+"""status_text's label read back (reason, until); several labels joined with "; " do not match as one."""
+
+
 def status_text(reason: str, expires_on: date) -> str:
     """What Compare shows instead of differs/missing: "accepted (reason, until 2027-03-31)"."""
     return f"{ACCEPTED} ({reason}, until {expires_on.isoformat()})"

@@ -1,6 +1,7 @@
 """Compare's reads, charts and widgets: the chosen tenants' settings (read once per chosen set), the
-cached comparison, the alignment and differences charts, and the deviation register (accepting a
-difference from the baseline, listing and removing accepted ones)."""
+cached comparison, the counts, the matrix as a selectable table that fits 1440 px, the alignment and differences
+charts, and the deviation register (listing and removing accepted ones; accepting from selected rows is
+triage_view's)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from tenantpilot import families
 from tenantpilot.access import User, can
 from tenantpilot.analysis import compare, explore
-from tenantpilot.app.escaping import inert, inert_frame, reveal
-from tenantpilot.app.labels import format_with, with_family_labels
+from tenantpilot.app.escaping import inert_frame
+from tenantpilot.app.labels import with_family_labels
 from tenantpilot.app.messages import guard
 from tenantpilot.app.reads import SnapshotKey, cached, chosen_key, store
 from tenantpilot.app.signin import permitted, why_not
 from tenantpilot.store import open_store
 
-STATUS_COLORS = {"differs": "#D13438", "missing": "#F7A600", "conflict": "#8764B8"}
-STATUS_LABEL = {"same": "same", "differs": "differs", "missing": "missing in some", "conflict": "conflict"}
+STATUS_COLORS = {compare.DIFFERS: "#D13438", compare.MISSING: "#F7A600", compare.CONFLICT: "#8764B8",
+                 compare.DIFFERENT: "#D13438", compare.MISSING_IN_TENANT: "#F7A600", compare.NOT_IN_BASELINE: "#0F6CBD"}
+MAIN_WIDTH = 1060  # px of the main column at a 1440 px window with the sidebar open: what the matrix must fit
 
 
 # --- the chosen tenants' settings: cost grows with what is compared -------------------------------
@@ -88,9 +89,15 @@ def alignment_chart(scores: pl.DataFrame) -> alt.Chart:
     )
 
 
-def differences_chart(by_type: pl.DataFrame) -> alt.Chart:
-    """Stacked horizontal bars: settings that differ / are missing / conflict, per policy type."""
-    long = by_type.unpivot(index="policy_type", on=list(STATUS_COLORS), variable_name="status", value_name="settings")
+def chart_statuses(baseline: str | None) -> tuple[str, ...]:
+    """The statuses the differences chart stacks (the matrix's vocabulary, without "same")."""
+    return tuple(s for s in (compare.BASELINE_STATUSES if baseline else compare.STATUSES) if s != compare.SAME)
+
+
+def differences_chart(by_type: pl.DataFrame, statuses: Sequence[str]) -> alt.Chart:
+    """Stacked horizontal bars: settings of each status (chart_statuses) per policy type."""
+    colors = {s: STATUS_COLORS[s] for s in statuses}
+    long = by_type.unpivot(index="policy_type", on=list(colors), variable_name="status", value_name="settings")
     return (
         alt.Chart(long.to_pandas())
         .mark_bar()
@@ -98,12 +105,93 @@ def differences_chart(by_type: pl.DataFrame) -> alt.Chart:
             x=alt.X("sum(settings):Q", title="settings"),
             y=alt.Y("policy_type:N", title=None, sort="-x", axis=alt.Axis(labelLimit=260, labelOverlap=False)),
             color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom"),
-                            scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values()))),
+                            scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
             order=alt.Order("status:N"),
             tooltip=["policy_type", "status", "settings"],
         )
         .properties(height=alt.Step(30))
     )
+
+
+# --- counts and the matrix -------------------------------------------------------------------------------
+def metrics(matrix: pl.DataFrame, baseline: str | None) -> None:
+    """The counts above the matrix, in its words; each counts settings (rows of the matrix), which the
+    alignment table counts per tenant (tenant x setting)."""
+    counts = dict(matrix.group_by("status").len().iter_rows()) if matrix.height else {}
+    words = ((compare.DIFFERENT, compare.MISSING_IN_TENANT, compare.NOT_IN_BASELINE, compare.CONFLICT) if baseline
+             else (compare.SAME, compare.DIFFERS, compare.MISSING, compare.CONFLICT))
+    m = st.columns(6)
+    m[0].metric("Settings", f"{matrix.height:,}", help="Settings compared: rows of the matrix, each one setting "
+                                                       "matched across the tenants.")
+    for col, status in zip(m[1:], words):
+        col.metric(compare.ROW_WORDS[status].capitalize(), f"{counts.get(status, 0):,}",
+                   help=f"Settings whose row says “{compare.ROW_WORDS[status]}”"
+                        + (" (per tenant: the alignment table)." if baseline and status != compare.CONFLICT else "."))
+    m[5].metric("Accepted", f"{matrix.filter(compare.is_accepted()).height:,}",
+                help="Settings whose every difference from the baseline is in the deviation register, valid until "
+                     "its date: left out of the alignment score.")
+
+
+def distinct_names(rows: pl.DataFrame) -> pl.Series:
+    """Each row's setting name, followed by what tells it apart where another row of its policy type shows the
+    same name: its category, then its profile / platform (scope), then its policy, then its key."""
+    name = pl.col("setting_name").fill_null(pl.col("setting_key"))
+    frame = rows.with_columns(name.alias("_name"))
+    for part in ("category", "scope", "policy", "setting_key"):
+        if part not in frame.columns:
+            continue
+        dup = pl.len().over("policy_type", "_name") > 1
+        frame = frame.with_columns(
+            pl.when(dup & pl.col(part).fill_null("").ne(""))
+            .then(pl.format("{} · {}", pl.col("_name"), pl.col(part))).otherwise(pl.col("_name")).alias("_name"))
+    return frame["_name"].alias("setting")
+
+
+def matrix_table(rows: pl.DataFrame, tenant_cols: Sequence[str], *, technical: bool, key: str) -> object:
+    """The matrix page as a selectable table that fits MAIN_WIDTH: setting, status, then every compared
+    column (a baseline and four tenants without scrolling sideways), then the policy, category and type;
+    the key and the profile / platform (Graph type) only with `technical`. An accepted row reads "accepted
+    until <date>", its reason in the column after the tenants. Returns the selection state."""
+    shown = rows.with_columns(distinct_names(rows), *accepted_columns()).drop(
+        "tenants_set", *(c for c in ("members",) if c in rows.columns))
+    shown = inert_frame(with_family_labels(shown))
+    reasons = shown["accepted_because"].is_not_null().any()
+    tail = [*(["accepted_because"] if reasons else []), "policy", "category", "policy_type",
+            *(["scope", "setting_key"] if technical else [])]
+    setting_w, status_w = 250, 170
+    tenant_w = max(110, min(260, (MAIN_WIDTH - setting_w - status_w - 40) // max(1, len(tenant_cols))))
+    order = ["setting", "status", *tenant_cols, *tail]
+    shown = shown.select(*order, *(c for c in shown.columns if c not in order))  # as shown, for readers of the frame
+    return st.dataframe(
+        shown, column_order=order, hide_index=True, placeholder="—",
+        column_config={
+            "setting": st.column_config.TextColumn("Setting", width=setting_w, pinned=True),
+            "status": st.column_config.TextColumn("Status", width=status_w),
+            **{c: st.column_config.TextColumn(c, width=tenant_w) for c in tenant_cols},
+            "accepted_because": st.column_config.TextColumn("Accepted because", width="medium"),
+            "policy": st.column_config.TextColumn("Policy", width="medium"),
+            "category": "Category", "policy_type": "Policy type", "setting_key": "Setting key",
+            "scope": st.column_config.TextColumn("Profile / platform", help="Graph type of property-keyed "
+                                                 "profiles; platform of the settings catalog"),
+        },
+        key=key, height="auto" if rows.height <= 10 else 640, on_select="rerun", selection_mode="multi-row",
+    )
+
+
+def accepted_columns() -> tuple[pl.Expr, pl.Expr]:
+    """An accepted row's status as the matrix shows it: "accepted until <date>" (`status`), and its reason
+    apart (`accepted_because`; null on other rows), read from deviations.status_text's label."""
+    from tenantpilot.analysis.deviations import LABEL_PATTERN
+
+    accepted = compare.is_accepted()
+    one = pl.col("status").str.extract_groups(LABEL_PATTERN)
+    until = pl.col("status").str.extract_all(r"until (\d{4}-\d{2}-\d{2})\)").list.eval(
+        pl.element().str.slice(6, 10)).list.max()
+    return (pl.when(accepted).then(pl.format("{} until {}", pl.lit(compare.ACCEPTED), until))
+            .otherwise(pl.col("status")).alias("status"),
+            pl.when(accepted & ~pl.col("status").str.contains(f"; {compare.ACCEPTED} (", literal=True))
+            .then(one.struct.field("reason")).when(accepted).then(pl.col("status"))
+            .otherwise(pl.lit(None, pl.String)).alias("accepted_because"))
 
 
 # --- the deviation register (tenantpilot/analysis/deviations.py) -------------------------------------------
@@ -131,58 +219,6 @@ def accepted_frame(rows: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
 
     return pl.DataFrame(list(rows), schema={"tenant_id": pl.String, **{k: pl.String for k in MATCH_KEY},
                                             "label": pl.String}, orient="row")
-
-
-def accept_deviation_form(matrix: pl.DataFrame, tenants: dict[str, str], baseline: str, baseline_label: str,
-                          user: User) -> None:
-    """Compare's form: accept one difference (tenant, setting, reason, owner, expiry) from the baseline
-    (analysts and admins: checked when submitted)."""
-    from datetime import date, timedelta
-
-    from tenantpilot.analysis import deviations
-    from tenantpilot.analysis.compare import MATCH_KEY, OPEN
-
-    box = st.expander(f"Accept a difference from {inert(baseline_label)}", icon=":material/verified:",
-                      key="cmp_accept_open", on_change="rerun")
-    if not box.open:  # the form lists every open difference: built only when someone opens it
-        return
-    open_rows = matrix.filter(pl.col("status").is_in(list(OPEN)))
-    with box:
-        if not open_rows.height or not tenants:
-            st.caption("No open difference to accept.")
-            return
-        keys = [tuple(r) for r in open_rows.select(MATCH_KEY).rows()]
-        names = dict(zip(keys, open_rows["setting_name"].fill_null(open_rows["setting_key"]).to_list()))
-        with st.form("dev_accept", clear_on_submit=True):
-            c1, c2 = st.columns(2)
-            tenant = c1.selectbox("Tenant", list(tenants), format_func=format_with(tenants))
-            key = c2.selectbox("Setting", keys, format_func=lambda k: reveal(
-                f"{names[k]} · {families.label(k[0])}{' · ' + k[1] if k[1] else ''}"))
-            reason = st.text_input("Reason", max_chars=deviations.MAX_TEXT)
-            c3, c4 = st.columns(2)
-            owner = c3.text_input("Owner", max_chars=deviations.MAX_TEXT)
-            expires = c4.date_input("Accepted until (last day)", value=date.today() + timedelta(days=90),
-                                    min_value=date.today())
-            if not st.form_submit_button("Accept", icon=":material/check:", disabled=not can(user, "accept_deviation"),
-                                         help=why_not(user, "accept_deviation")):
-                return
-        if not permitted(user, "accept_deviation"):
-            return
-        with guard("record the deviation"):
-            known = store().tenants()["tenant_id"].to_list()
-            try:
-                new = deviations.validate(tenant_id=str(tenant), baseline_id=baseline, key=key,
-                                          setting_name=names[key], reason=reason, owner=owner,
-                                          expires_on=expires, today=date.today(), tenants=known,
-                                          baselines=known)
-            except deviations.DeviationError as exc:
-                st.error(inert(exc), icon=":material/error:")
-                return
-            deviation_id = store().add_deviation(new)
-        from tenantpilot.app.access_view import record
-
-        record(user, "deviation accepted", [str(tenant)], f"deviation {deviation_id}: {names[key]} until {expires}")
-        st.rerun()
 
 
 def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame, user: User) -> None:

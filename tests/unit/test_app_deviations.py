@@ -21,20 +21,18 @@ def test_compare_accepts_a_difference_and_exports_the_register(filled, downloads
     m = find_table(at, "status", "setting_name", "policy_type").set_index("setting_name")
     assert m.loc["Default inbound action", "status"] == "different value"
 
-    at.session_state["cmp_accept_open"] = True  # open the "Accept a difference" expander
+    shown = list(find_table(at, "setting", "status")["setting"])  # select its row in the matrix, then accept
+    at.session_state["cmp_matrix"] = {"selection": {"rows": [shown.index("Default inbound action")], "columns": [],
+                                                    "cells": []}}
     at.run()
-    form_tenant = next(s for s in at.selectbox if s.label == "Tenant")
-    form_tenant.set_value(FABRIKAM)
-    setting = next(s for s in at.selectbox if s.label == "Setting")
-    assert any("Default inbound action" in o for o in setting.options)
-    setting.set_value(("settingsCatalog", "windows", "fw_inbound"))
     next(t for t in at.text_input if t.label == "Reason").input("=HYPERLINK(\"x\") legacy VPN")
     next(t for t in at.text_input if t.label == "Owner").input("Ops")
-    next(b for b in at.button if b.label == "Accept").click().run()
+    next(b for b in at.button if b.label == "Accept selected").click().run()
     assert not at.exception
     m = find_table(at, "status", "setting_name", "policy_type").set_index("setting_name")
     until = (date.today() + timedelta(days=90)).isoformat()
-    assert m.loc["Default inbound action", "status"] == f'accepted (=HYPERLINK("x") legacy VPN, until {until})'
+    assert m.loc["Default inbound action", "status"] == f"accepted until {until}"
+    assert m.loc["Default inbound action", "accepted_because"] == '=HYPERLINK("x") legacy VPN'
     after = find_table(at, "tenant", "matched", "score").set_index("tenant")
     assert after.loc["Fabrikam", "accepted"] == 1
     assert after.loc["Fabrikam", "baseline_settings"] == before.loc["Fabrikam", "baseline_settings"] - 1

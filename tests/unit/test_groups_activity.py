@@ -128,13 +128,13 @@ def test_a_deviation_shows_who_accepted_it(filled):
     at = signed_in("Analyst", "compare", actor="ann@msp.example")
     at.multiselect(key="cmp_tenants").set_value([FABRIKAM]).run()
     at.selectbox(key="cmp_baseline").set_value(BASELINE).run()
-    at.session_state["cmp_accept_open"] = True
+    shown = list(find_table(at, "setting", "status")["setting"])  # its row selected in the matrix
+    at.session_state["cmp_matrix"] = {"selection": {"rows": [shown.index("Default inbound action")], "columns": [],
+                                                    "cells": []}}
     at.run()
-    next(s for s in at.selectbox if s.label == "Tenant").set_value(FABRIKAM)
-    next(s for s in at.selectbox if s.label == "Setting").set_value(("settingsCatalog", "windows", "fw_inbound"))
     next(t for t in at.text_input if t.label == "Reason").input("legacy VPN")
     next(t for t in at.text_input if t.label == "Owner").input("Ops")
-    next(b for b in at.button if b.label == "Accept").click().run()
+    next(b for b in at.button if b.label == "Accept selected").click().run()
     assert not at.exception
     register = find_table(at, "deviation_id", "accepted_by")
     assert register["accepted_by"].tolist() == ["ann@msp.example"] and register["owner"].tolist() == ["Ops"]
