@@ -34,6 +34,7 @@ PAGES = {
     "Analyse": [
         st.Page("app_pages/explore.py", title="Explore", icon=":material/search:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/fleet.py", title="Fleet", icon=":material/leaderboard:"),
         st.Page("app_pages/changes.py", title="Changes", icon=":material/difference:"),
     ],
     "System": [
