@@ -89,19 +89,6 @@ if baseline and scores is not None:  # scores come with a baseline
         st.caption(f"Share of the baseline's {scores['baseline_settings'][0]:,} configured settings (with the "
                    "filters above) that each tenant sets to the same value.")
         st.altair_chart(compare_view.alignment_chart(scores), width="stretch")
-        st.dataframe(
-            inert_frame(scores.drop("tenant_id")), hide_index=True, placeholder="—", key="cmp_scores",
-            column_order=("tenant", "aligned", *compare.SCORE_WORDS),
-            column_config={
-                "tenant": "Tenant",
-                **{c: st.column_config.NumberColumn(w.capitalize(), width="small",
-                                                    help=f"Settings (of this tenant) that are “{w}”")
-                   for c, w in compare.SCORE_WORDS.items()},
-                "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100,
-                                                           width="small"),
-            },
-        )
-        compare_view.report_buttons(compared, baseline, user)
 with right if baseline else left:
     st.subheader("Differences per policy type")
     statuses = compare_view.chart_statuses(baseline)
@@ -112,6 +99,9 @@ with right if baseline else left:
         st.altair_chart(compare_view.differences_chart(by_type, statuses), width="stretch")
     else:
         st.caption("Every compared setting is the same." if matrix.height else "No settings match the filters.")
+if baseline and scores is not None:  # the counts per tenant, full width: every column readable at 1440 px
+    compare_view.scores_table(scores)
+    compare_view.report_buttons(compared, baseline, user)
 
 view = compare.only_differences(matrix) if only_diff else matrix
 tenant_cols = [names[t] for t in compared]

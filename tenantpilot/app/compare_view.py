@@ -22,7 +22,8 @@ from tenantpilot.store import open_store
 
 STATUS_COLORS = {compare.DIFFERS: "#D13438", compare.MISSING: "#F7A600", compare.CONFLICT: "#8764B8",
                  compare.DIFFERENT: "#D13438", compare.MISSING_IN_TENANT: "#F7A600", compare.NOT_IN_BASELINE: "#0F6CBD"}
-MAIN_WIDTH = 1060  # px of the main column at a 1440 px window with the sidebar open: what the matrix must fit
+MAIN_WIDTH = 1030  # px of the main column at a 1440 px window with the sidebar open: what the matrix must fit
+PEEK = 50  # px of the column after the compared ones left in view: a sign that more columns follow
 
 
 # --- the chosen tenants' settings: cost grows with what is compared -------------------------------
@@ -132,6 +133,24 @@ def metrics(matrix: pl.DataFrame, baseline: str | None) -> None:
                      "its date: left out of the alignment score.")
 
 
+def scores_table(scores: pl.DataFrame) -> None:
+    """Alignment per tenant (compare.alignment_scores with `aligned` in %), its counts in the baseline
+    vocabulary (SCORE_WORDS), each column wide enough to read at 1440 px."""
+    st.dataframe(
+        inert_frame(scores.drop("tenant_id")), hide_index=True, placeholder="—", key="cmp_scores",
+        column_order=("tenant", "aligned", *compare.SCORE_WORDS),
+        column_config={
+            "tenant": st.column_config.TextColumn("Tenant", width=220),
+            "aligned": st.column_config.ProgressColumn("Aligned", format="%.1f %%", min_value=0, max_value=100,
+                                                       width=150),
+            **{c: st.column_config.NumberColumn(w.capitalize(), width=125,
+                                                help=f"Settings of this tenant that are “{w}”"
+                                                     + (" (left out of the score)" if c == "accepted" else ""))
+               for c, w in compare.SCORE_WORDS.items()},
+        },
+    )
+
+
 def distinct_names(rows: pl.DataFrame) -> pl.Series:
     """Each row's setting name, followed by what tells it apart where another row of its policy type shows the
     same name: its category, then its profile / platform (scope), then its policy, then its key."""
@@ -158,14 +177,15 @@ def matrix_table(rows: pl.DataFrame, tenant_cols: Sequence[str], *, technical: b
     reasons = shown["accepted_because"].is_not_null().any()
     tail = [*(["accepted_because"] if reasons else []), "policy", "category", "policy_type",
             *(["scope", "setting_key"] if technical else [])]
-    setting_w, status_w = 250, 170
-    tenant_w = max(110, min(260, (MAIN_WIDTH - setting_w - status_w - 40) // max(1, len(tenant_cols))))
+    setting_w, status_w = 240, 165
+    # the rest for the compared columns, less the selection boxes (~35 px) and a peek at the next column
+    tenant_w = max(100, min(260, (MAIN_WIDTH - setting_w - status_w - 35 - PEEK) // max(1, len(tenant_cols))))
     order = ["setting", "status", *tenant_cols, *tail]
     shown = shown.select(*order, *(c for c in shown.columns if c not in order))  # as shown, for readers of the frame
     return st.dataframe(
         shown, column_order=order, hide_index=True, placeholder="—",
         column_config={
-            "setting": st.column_config.TextColumn("Setting", width=setting_w, pinned=True),
+            "setting": st.column_config.TextColumn("Setting", width=setting_w),
             "status": st.column_config.TextColumn("Status", width=status_w),
             **{c: st.column_config.TextColumn(c, width=tenant_w) for c in tenant_cols},
             "accepted_because": st.column_config.TextColumn("Accepted because", width="medium"),
