@@ -65,7 +65,7 @@ folded = t3.toggle("A missing policy as one line", value=True, key="cmp_folded",
                         "its settings or accept them all.")
 technical = t4.toggle("Technical columns", value=False, key="cmp_technical",
                       help="Show the setting key and the Graph type / platform of each setting.")
-apart = t2.toggle("Show “Not configured” apart from not present", value=False, key="cmp_unconfigured",
+apart = t2.toggle("“Not configured” apart", value=False, key="cmp_unconfigured",
                   help="Graph returns a value (false, notConfigured, …) for settings the admin left at "
                        "“Not configured”. By default they count as not set; on, they show as “Not configured”.")
 

@@ -44,9 +44,9 @@ def progress(done: int, total: int) -> None:
 
 
 with guard("compute the fleet's alignment"):
-    table = fleet_view.fleet_table(key[0], synced, members, group_settings, register, chosen,
+    table = fleet_view.fleet_table(reads.store(), synced, members, group_settings, register, chosen,
                                    {t: str(n) for t, n in synced.select("tenant_id", "display_name").iter_rows()},
-                                   fleet_view.read_rows, progress)
+                                   progress)
 bar.empty()
 if not table.height:
     st.info("No tenant to align: sync tenants, and give them a baseline (a tenant group's, or an imported one).",

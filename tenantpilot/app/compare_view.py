@@ -105,7 +105,7 @@ def differences_chart(by_type: pl.DataFrame, statuses: Sequence[str]) -> alt.Cha
         .encode(
             x=alt.X("sum(settings):Q", title="settings"),
             y=alt.Y("policy_type:N", title=None, sort="-x", axis=alt.Axis(labelLimit=260, labelOverlap=False)),
-            color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom"),
+            color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0, columns=2),
                             scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
             order=alt.Order("status:N"),
             tooltip=["policy_type", "status", "settings"],

@@ -13,7 +13,7 @@ from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import settings
-from tenantpilot.ops import alerts, progress
+from tenantpilot.ops import alerts, alignments, progress
 from tenantpilot.store import open_store
 from tenantpilot.sync.run import execute_run
 
@@ -23,16 +23,22 @@ INTERRUPTED = "Interrupted: the worker stopped during this sync (killed or resta
 
 def sync_job(run_id: int, huey: Any, after: Callable[[int], None] | None = None) -> None:
     """Run one queued sync to its end, publishing progress into `huey`'s storage; then `after(run_id)`
-    (the queue's alert hook: it only enqueues, and never raises), whatever the run's outcome."""
+    (the queue's alert hook: it only enqueues, and never raises), whatever the run's outcome; then, when the
+    run brought data, the tenant's alignment memo (ops/alignments.refresh)."""
     cfg = settings()
     logs.configure(cfg.log_dir)
     reporter = progress.Reporter(huey, run_id).start()
+    store = open_store(cfg)
     try:
-        execute_run(run_id, cfg, open_store(cfg), reporter)
+        execute_run(run_id, cfg, store, reporter)
     finally:
         reporter.stop()
         if after is not None:
             after(run_id)
+    # Fleet's memo of this tenant's alignment with its baseline, so the page need not compute it (ops/alignments.py)
+    run = store.get_run(run_id)
+    if run is not None and run["status"] in ("succeeded", "partial"):
+        alignments.refresh(store, [run["tenant_id"]])
 
 
 def alert_job(run_id: int, message: dict[str, Any] | None, channels: list[str] | None,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tenantpilot.store.access import AccessStore
+from tenantpilot.store.alignments import AlignmentStore
 from tenantpilot.store.connection import (
     MEMORY_LIMIT,
     NotFound,
@@ -47,7 +48,7 @@ __all__ = [
 
 
 @dataclass
-class Store(Registry, Writes, Reads, History, Migrations, AccessStore):
+class Store(Registry, Writes, Reads, History, Migrations, AccessStore, AlignmentStore):
     """Handle on one database file (path, lock budget, days of history kept). Cheap to create; holds no
     open connection. Get one with open_store(settings)."""
 

@@ -16,6 +16,7 @@ import polars as pl
 from tenantpilot.flatten import secrets
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA
 from tenantpilot.store.access import ACCESS_DDL
+from tenantpilot.store.alignments import ALIGNMENT_DDL
 from tenantpilot.store.connection import Connection, StoreTooNew, _one
 from tenantpilot.store.schema import (
     _AFTER_MIGRATIONS,
@@ -30,7 +31,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 9  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 10  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -147,6 +148,12 @@ def _access_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ACCESS_DDL)
 
 
+def _alignment_memo(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 10: the alignment memo Fleet reads (store/alignments.py: compare.alignment_scores' counts per
+    tenant and baseline with the runs they came from); a new file gets it from the same DDL."""
+    con.execute(ALIGNMENT_DDL)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -156,6 +163,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (7, _split_setting_versions),
     (8, _drop_alignments),
     (9, _access_tables),
+    (10, _alignment_memo),
 )
 
 
@@ -203,6 +211,7 @@ class Migrations(Connection):
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(DDL)
         con.execute(ACCESS_DDL)
+        con.execute(ALIGNMENT_DDL)
         run_migrations(con)
         con.execute(_AFTER_MIGRATIONS)
         con.execute(

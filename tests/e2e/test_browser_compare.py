@@ -174,7 +174,8 @@ def test_fleet_lists_every_tenant_worst_first(stack, page) -> None:
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
     table = grid_with(page, "Tenant")
-    assert_columns_visible(table, ["Tenant", "Aligned", "Compare", "Baseline"])
+    assert_columns_visible(table, ["Tenant", "Aligned", "Compare", *(w.capitalize() for w in compare.SCORE_WORDS.values()),
+                                   "Expired"])
     store = Store(db)  # the compare rule on the same data, the accepted deviations left out, says who is worst
     accepted = deviations.accepted_keys(store.deviations(), date.today(), BASELINE)
     scores = compare.alignment_scores(store.current_settings(), [CONTOSO, FABRIKAM, NORTHWIND, WOODGROVE], BASELINE,

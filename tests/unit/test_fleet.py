@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tenantpilot.analysis import compare, deviations, fleet
 from tenantpilot.analysis.deviations import NewDeviation
+from tenantpilot.ops import alignments
 from tenantpilot.store import Store
 
 T = {"tenant_id": pl.String, "display_name": pl.String, "kind": pl.String, "current_run_id": pl.Int64}
@@ -111,3 +112,18 @@ def _limit(store: Store, who: str, tenant_ids: list[str]) -> None:
     """`who` sees only the tenants of one group (the store's own calls, as the Tenants page makes them)."""
     store.set_group("Retail", tenant_ids)
     store.set_limits(who, ["Retail"])
+
+
+def test_the_memo_holds_the_rules_numbers_and_goes_stale_with_what_they_came_from(filled: Store) -> None:
+    tenants = [CONTOSO, FABRIKAM, NORTHWIND]
+    assert alignments.refresh(filled, tenants) == 3
+    assert alignments.refresh(filled, tenants) == 0  # kept: nothing to compute again
+    want = compare.alignment_scores(filled.current_settings(), tenants, BASELINE)
+    memo = filled.alignment_memo().join(want, on="tenant_id", suffix="_rule")
+    for column in ("matched", "differing", "missing", "extra", "accepted", "score"):
+        assert memo[column].to_list() == memo[f"{column}_rule"].to_list(), column
+    filled.add_deviation(NewDeviation(FABRIKAM, BASELINE, "settingsCatalog", "windows", "fw_inbound",
+                                      "Default inbound action", "legacy VPN", "Ops", date.today() + timedelta(days=5)))
+    assert alignments.refresh(filled, tenants) == 1  # only Fabrikam's score leaves something out now
+    write_snapshot(filled, BASELINE, DATA[BASELINE])  # the baseline synced (imported) again: every tenant's is stale
+    assert alignments.refresh(filled, tenants) == 3
