@@ -17,7 +17,7 @@ from tenantpilot.analysis import deviations
 SCORE_COLUMNS = ("baseline_settings", "matched", "differing", "missing", "extra", "accepted", "score")
 TABLE_SCHEMA: dict[str, pl.DataType] = {
     "tenant_id": pl.String(), "tenant": pl.String(), "baseline_id": pl.String(), "baseline": pl.String(),
-    "score": pl.Float64(), "matched": pl.Int64(), "baseline_settings": pl.Int64(), "differing": pl.Int64(),
+    "score": pl.Float64(), "change": pl.Float64(), "matched": pl.Int64(), "baseline_settings": pl.Int64(), "differing": pl.Int64(),
     "missing": pl.Int64(), "extra": pl.Int64(), "accepted": pl.Int64(), "expired": pl.Int64(),
     "data_as_of": pl.Datetime(time_zone="UTC"),
 }
@@ -51,12 +51,14 @@ def assign_baselines(tenants: pl.DataFrame, members: pl.DataFrame, group_setting
 
 
 def table(scores: pl.DataFrame, register: pl.DataFrame, assigned: Mapping[str, str], names: Mapping[str, str],
-          as_of: Mapping[str, object], today: date) -> pl.DataFrame:
+          as_of: Mapping[str, object], today: date, before: pl.DataFrame | None = None) -> pl.DataFrame:
     """The fleet table (TABLE_SCHEMA), worst alignment first (no score, i.e. an empty baseline, last).
 
     `scores`: compare.alignment_scores rows (tenant_id + SCORE_COLUMNS) of the tenants against their assigned
     baseline; `register` (Store.deviations): `expired` counts each tenant's deviations from that baseline whose
-    date has passed (not removed), open again; `accepted` is the score's own count (valid ones it left out)."""
+    date has passed (not removed), open again; `accepted` is the score's own count (valid ones it left out).
+    `before` (tenant_id, baseline_id, score: the alignment a week ago, Store.alignment_as_of): `change` is the
+    score now less that one (null where it is not known)."""
     pairs = pl.DataFrame({"tenant_id": list(assigned), "baseline_id": list(assigned.values())},
                          schema={"tenant_id": pl.String, "baseline_id": pl.String})
     gone = deviations.expired(register, today).join(pairs, on=["tenant_id", "baseline_id"], how="semi")
@@ -70,5 +72,11 @@ def table(scores: pl.DataFrame, register: pl.DataFrame, assigned: Mapping[str, s
         pl.col("tenant_id").replace_strict(dict(as_of), default=None, return_dtype=pl.Datetime(time_zone="UTC"))
         .alias("data_as_of"),
     )
+    if before is not None and before.height:
+        out = out.join(before.select("tenant_id", "baseline_id", pl.col("score").alias("_before")),
+                       on=["tenant_id", "baseline_id"], how="left")
+        out = out.with_columns((pl.col("score") - pl.col("_before")).alias("change"))
+    else:
+        out = out.with_columns(pl.lit(None, pl.Float64).alias("change"))
     return out.select(*(pl.col(c).cast(t) for c, t in TABLE_SCHEMA.items())).sort(
         ["score", "missing", "tenant"], descending=[False, True, False], nulls_last=True)

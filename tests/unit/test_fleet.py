@@ -60,6 +60,7 @@ def test_the_table_is_worst_first_and_counts_expired_deviations() -> None:
     out = fleet.table(scores, register, {"a": "base", "b": "base", "c": "base"}, {"a": "A", "base": "Base"},
                       {"a": datetime(2026, 12, 6, tzinfo=timezone.utc)}, today)
     assert out["tenant_id"].to_list() == ["b", "a", "c"]  # worst first, an empty baseline last
+    assert out["change"].is_null().all()  # nothing known a week ago
     assert dict(zip(out["tenant_id"], out["expired"])) == {"a": 1, "b": 0, "c": 0}  # its own baseline's only
     assert out.filter(pl.col("tenant_id") == "a")["tenant"].item() == "A" and set(out["baseline"]) == {"Base"}
 
@@ -127,3 +128,16 @@ def test_the_memo_holds_the_rules_numbers_and_goes_stale_with_what_they_came_fro
     assert alignments.refresh(filled, tenants) == 1  # only Fabrikam's score leaves something out now
     write_snapshot(filled, BASELINE, DATA[BASELINE])  # the baseline synced (imported) again: every tenant's is stale
     assert alignments.refresh(filled, tenants) == 3
+
+
+def test_the_change_since_a_week_ago_comes_from_the_runs_current_then(filled: Store) -> None:
+    alignments.refresh(filled, [NORTHWIND])  # computed while its first run was current (as the worker does)
+    with filled.connect(write=True) as con:  # ... eight days ago
+        con.execute("UPDATE sync_runs SET finished_at = finished_at - INTERVAL 8 DAY")
+    write_snapshot(filled, NORTHWIND, {"Windows security": {**DATA[NORTHWIND]["Windows security"],
+                                                             "fw_log_size": "16384"}})  # today: aligned
+    at = app("fleet")
+    row = fleet_table(at).set_index("tenant").loc["Northwind"]
+    assert row["aligned"] == pytest.approx(100.0) and row["change"] == pytest.approx(25.0)
+    # Contoso's and Fabrikam's runs of a week ago are still current: the same alignment, no change
+    assert fleet_table(at).set_index("tenant").loc[["Contoso", "Fabrikam"], "change"].tolist() == [0.0, 0.0]
