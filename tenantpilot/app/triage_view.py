@@ -68,10 +68,12 @@ def triage(selected: pl.DataFrame, matrix: pl.DataFrame, rows: Callable[[], pl.D
     settings = settings_of(selected, matrix)
     st.markdown(f"**{selected.height:,} selected line{'s' if selected.height != 1 else ''}** "
                 f"({settings.height:,} setting{'s' if settings.height != 1 else ''})")
-    if (selected["settings"] > 1).any() if "settings" in selected.columns else False:
-        with st.expander(f"The {settings.height:,} settings behind the selected lines", icon=":material/list:"):
-            st.dataframe(inert_frame(with_family_labels(settings.drop("setting_key", "tenants_set"))),
-                         hide_index=True, placeholder="—", key="cmp_members")
+    folded = bool((selected["settings"] > 1).any()) if "settings" in selected.columns else False
+    # what an action below acts on, by name: open by itself when a policy line stands for several settings
+    with st.expander(f"The {settings.height:,} selected setting{'s' if settings.height != 1 else ''}",
+                     icon=":material/list:", expanded=folded):
+        st.dataframe(inert_frame(with_family_labels(settings.drop("setting_key", "tenants_set"))),
+                     hide_index=True, placeholder="—", key="cmp_members")
     if baseline is None:
         st.caption("Choose a baseline to accept differences from it.")
         return
