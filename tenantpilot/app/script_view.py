@@ -30,7 +30,7 @@ SCRIPT_LABELS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Other:
+class DiffTarget:
     """Something to diff the shown policy's scripts against: another tenant's policy, or an earlier version."""
 
     label: str
@@ -47,22 +47,22 @@ def language(odata_type: str | None, raw: Mapping[str, Any] | None = None) -> st
     return "bash" if "shell" in name or file_name.endswith((".sh", ".zsh")) else "powershell"
 
 
-def diff_choices(row: Mapping[str, Any], setters: pl.DataFrame, versions: pl.DataFrame) -> list[Other]:
+def diff_choices(row: Mapping[str, Any], setters: pl.DataFrame, versions: pl.DataFrame) -> list[DiffTarget]:
     """What the policy in `row` (tenant_id, policy_id, run_id) can be diffed against: the other policies in
     `setters` (tenant, tenant_id, policy_name, policy_id, run_id: those setting the same setting) and the
     earlier versions of this policy (`versions`: Store.policy_versions, newest first; the first is the current)."""
-    out: list[Other] = []
+    out: list[DiffTarget] = []
     for other in setters.unique(["tenant_id", "policy_id"], maintain_order=True).iter_rows(named=True):
         if (other["tenant_id"], other["policy_id"]) == (row["tenant_id"], row["policy_id"]):
             continue
-        out.append(Other(f"{reveal(other['tenant'])}: {reveal(other['policy_name'])}", int(other["run_id"]),
+        out.append(DiffTarget(f"{reveal(other['tenant'])}: {reveal(other['policy_name'])}", int(other["run_id"]),
                          other["tenant_id"], other["policy_id"]))
     for version in versions.iter_rows(named=True):
         if int(version["valid_from_run"]) >= int(row["run_id"]):
             continue  # the version shown (or a newer one)
         when = version["finished_at"]
         stamp = f" ({when:%Y-%m-%d %H:%M})" if when is not None else ""
-        out.append(Other(f"this policy as of run {version['valid_from_run']}{stamp}", None, row["tenant_id"],
+        out.append(DiffTarget(f"this policy as of run {version['valid_from_run']}{stamp}", None, row["tenant_id"],
                          row["policy_id"], version["raw_json"]))
     return out
 
@@ -112,4 +112,4 @@ def show_scripts(store: Any, row: Mapping[str, Any], setters: pl.DataFrame, raw:
             st.code(reveal("\n".join(lines)), language="diff")
 
 
-__all__ = ["Other", "SCRIPT_LABELS", "diff_choices", "language", "script_diffs", "show_scripts"]
+__all__ = ["DiffTarget", "SCRIPT_LABELS", "diff_choices", "language", "script_diffs", "show_scripts"]

@@ -32,7 +32,7 @@ from .client import BatchRequest, GraphClient
 from .errors import GraphError, PermissionDenied
 
 FILTERS_PATH = "/deviceManagement/assignmentFilters"
-GROUP, FILTER, USER, ROLE, APP, LOCATION = "group", "filter", "user", "role", "app", "location"
+GROUP, FILTER, USER, ROLE, APP, LOCATION = "group", "filter", "user", "directoryRole", "app", "location"
 KINDS: tuple[str, ...] = (GROUP, FILTER, USER, ROLE, APP, LOCATION)
 
 

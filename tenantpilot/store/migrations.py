@@ -13,8 +13,9 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from tenantpilot.families import SCRIPT
 from tenantpilot.flatten import secrets
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA
+from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SCHEMA
 from tenantpilot.store.access import ACCESS_DDL
 from tenantpilot.store.connection import Connection, StoreTooNew, _one
 from tenantpilot.store.schema import (
@@ -30,7 +31,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 9  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 10  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -147,6 +148,17 @@ def _access_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ACCESS_DDL)
 
 
+def _name_keyed_scripts(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 10: PowerShell and shell scripts (family `script`) are matched by name like remediations
+    (families.py, scope "name"): their stored setting keys, open and closed, get the `[<policy name>]/`
+    prefix the flattener now writes, so the next sync changes nothing and the history stays one line.
+    (A deviation registered on a bare script key names no script and is left as it was.)"""
+    for table in ("setting_current", "setting_keys"):
+        con.execute(f"""UPDATE {table} SET setting_key = '[' || policy_name || ']/' || setting_key
+                        WHERE policy_type = ? AND NOT starts_with(setting_key, '[') AND setting_key <> ?""",
+                    [SCRIPT, NO_SETTINGS])
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -156,6 +168,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (7, _split_setting_versions),
     (8, _drop_alignments),
     (9, _access_tables),
+    (10, _name_keyed_scripts),
 )
 
 

@@ -22,7 +22,7 @@ POLICY = {
         "locations": {"includeLocations": ["All"], "excludeLocations": [LOC, "AllTrusted"]},
     },
 }
-NAMES = {"user": {USER: "Break glass"}, "group": {GROUP: "SG-Admins"}, "role": {ROLE: "Global Administrator"},
+NAMES = {"user": {USER: "Break glass"}, "group": {GROUP: "SG-Admins"}, "directoryRole": {ROLE: "Global Administrator"},
          "app": {APP: "Office 365 Exchange Online"}, "location": {LOC: "Head office"}}
 
 
@@ -31,7 +31,7 @@ def _values(policy: dict) -> dict[str, str]:
 
 
 def test_referenced_ids_leave_graphs_keywords_out():
-    assert referenced_ids(POLICY) == {"user": {USER}, "group": {GROUP}, "role": {ROLE}, "app": {APP},
+    assert referenced_ids(POLICY) == {"user": {USER}, "group": {GROUP}, "directoryRole": {ROLE}, "app": {APP},
                                       "location": {LOC}}
     assert referenced_ids({"displayName": "a named location", "ipRanges": []}) == {}
 
@@ -44,8 +44,8 @@ def test_referenced_ids_leave_graphs_keywords_out():
     (NAMES, "conditions/locations/excludeLocations", "AllTrusted; Head office"),
     (NAMES, "conditions/users/includeUsers", "All"),
     ({}, "conditions/users/excludeUsers", f"GuestsOrExternalUsers; {USER}"),  # no permission: the id stays
-    ({"user": {}, "role": {ROLE: "Global Administrator"}}, "conditions/users/includeRoles", "Global Administrator"),
-    ({"user": {}, "role": {ROLE: "Global Administrator"}}, "conditions/users/excludeGroups", GROUP),
+    ({"user": {}, "directoryRole": {ROLE: "Global Administrator"}}, "conditions/users/includeRoles", "Global Administrator"),
+    ({"user": {}, "directoryRole": {ROLE: "Global Administrator"}}, "conditions/users/excludeGroups", GROUP),
 ])
 def test_rows_show_names_where_known_and_ids_where_not(names, key, shown):
     assert _values(dict(with_names(POLICY, names)))[key] == shown
@@ -60,8 +60,8 @@ def test_names_never_change_the_policy_they_were_given():
 
 def test_the_sync_asks_only_for_directory_ids_without_a_cached_name():
     policies = [(CONDITIONAL_ACCESS, POLICY), ("settingsCatalog", {"id": "x", "conditions": POLICY["conditions"]})]
-    assert ca_ids_to_read(policies, {}) == {"user": {USER}, "group": {GROUP}, "role": {ROLE}, "app": {APP}}
-    assert ca_ids_to_read(policies, {"user": {USER: "x"}, "group": {GROUP: "y"}}) == {"role": {ROLE}, "app": {APP}}
+    assert ca_ids_to_read(policies, {}) == {"user": {USER}, "group": {GROUP}, "directoryRole": {ROLE}, "app": {APP}}
+    assert ca_ids_to_read(policies, {"user": {USER: "x"}, "group": {GROUP: "y"}}) == {"directoryRole": {ROLE}, "app": {APP}}
 
 
 def test_the_simulators_tenant_names_every_id_its_conditional_access_uses():
@@ -70,7 +70,7 @@ def test_the_simulators_tenant_names_every_id_its_conditional_access_uses():
                 for p in tenant.list_policies(c)]
     wanted = ca_ids_to_read(policies, {})
     assert wanted["user"] <= tenant.users.keys() and wanted["group"] <= tenant.groups.keys()
-    assert wanted["role"] <= tenant.role_definitions.keys() <= ROLES.keys()
+    assert wanted["directoryRole"] <= tenant.role_definitions.keys() <= ROLES.keys()
     assert wanted["app"] <= tenant.service_principals.keys() <= FIRST_PARTY_APPS.keys()
     assert {tenant.users[u]["displayName"] for u in wanted["user"]} == {BREAK_GLASS_USER}
     assert set(synced_location_names(policies).values()) == {"Head office", "Allowed countries"}

@@ -233,7 +233,8 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 9  # 8: the unread alignments table dropped; 9: tenant groups and the activity log
+    # 8: the unread alignments table dropped; 9: tenant groups and the activity log; 10: scripts keyed by name
+    assert SCHEMA_VERSION == 10
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
