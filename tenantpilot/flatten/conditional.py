@@ -7,13 +7,17 @@ conditionalaccessusers, conditionalaccessapplications and conditionalaccesslocat
 Two tenants' "Exclude groups" only line up in Compare when they show names, so the flattener reads a
 copy with each known id replaced by its name; an id without a name (no permission, deleted) stays as it
 is. Graph's keywords in the same lists (`All`, `None`, `GuestsOrExternalUsers`, `Office365`,
-`MicrosoftAdminPortals`, `AllTrusted`) are not ids and are kept. The stored raw JSON keeps the ids.
+`MicrosoftAdminPortals`, `AllTrusted`) are not ids and are kept. `value` and `compare_value` hold the names;
+`raw_value` and the stored raw JSON keep Graph's ids (:func:`named_rows`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from tenantpilot.flatten.core import flatten_policy
+from tenantpilot.flatten.rows import Row
 
 # (condition, property) -> directory kind (graph/directory.py KINDS)
 ID_LISTS: dict[tuple[str, str], str] = {
@@ -67,4 +71,18 @@ def with_names(policy: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]
     return {**policy, "conditions": new_conditions}
 
 
-__all__ = ["ID_LISTS", "KEYWORDS", "referenced_ids", "with_names"]
+def named_rows(policy: Mapping[str, Any], names: Mapping[str, Mapping[str, str]], family: str,
+               definitions: Mapping[str, dict] | None = None) -> list[Row]:
+    """The rows of a conditional-access policy with names where `names` knows the ids: `value` and
+    `compare_value` from the named copy (tenants line up by name), `raw_value` as Graph wrote it (the ids)."""
+    named = with_names(policy, names)
+    rows = flatten_policy(named, family, definitions)
+    if named is policy:
+        return rows
+    graphs = {r["setting_key"]: r["raw_value"] for r in flatten_policy(policy, family, definitions)}
+    for row in rows:
+        row["raw_value"] = graphs.get(row["setting_key"], row["raw_value"])
+    return rows
+
+
+__all__ = ["ID_LISTS", "KEYWORDS", "named_rows", "referenced_ids", "with_names"]

@@ -41,11 +41,15 @@ def test_conditional_access_shows_names_and_compare_lines_them_up(env, consumer,
     assert rows[(legacy, "Conditions > Locations > Exclude locations")] == "Head office"
     assert rows[(legacy, "Conditions > Users > Include users")] == "All"
     assert not json.loads(run["warnings"] or "[]"), run["warnings"]
-    # the raw JSON keeps Graph's ids
+    # the raw value and the raw JSON keep Graph's ids
     tenant = sim.tenant(a)
     policy = tenant.policy_by_name(legacy)
     raw = json.loads(store_of(env).policy_raw(run["run_id"], policy.id) or "{}")
     assert raw["conditions"]["users"]["excludeUsers"] == policy.resource["conditions"]["users"]["excludeUsers"]
+    settings = store_of(env).current_settings([a])
+    row = settings.filter((settings["policy_name"] == legacy)
+                          & (settings["setting_name"] == "Conditions > Users > Exclude users")).row(0, named=True)
+    assert json.loads(row["raw_value"]) == policy.resource["conditions"]["users"]["excludeUsers"]
     # a second tenant: other ids, the same names, so Compare finds nothing that differs in conditional access
     add_and_sync(env, tenant=b, name="CA Names B")
     assert sim.tenant(b).policy_by_name(legacy).resource["conditions"]["users"]["excludeUsers"] \

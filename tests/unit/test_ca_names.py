@@ -3,13 +3,15 @@ points to, which the sync asks Graph for, and the rows a policy gives with names
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from graphsim.coverage import BREAK_GLASS_USER, FIRST_PARTY_APPS, ROLES
 from graphsim.tenants import build_tenant
 from tenantpilot.families import CONDITIONAL_ACCESS
 from tenantpilot.flatten import flatten_policy
-from tenantpilot.flatten.conditional import referenced_ids, with_names
+from tenantpilot.flatten.conditional import named_rows, referenced_ids, with_names
 from tenantpilot.sync.run import ca_ids_to_read, synced_location_names
 
 USER, GROUP, ROLE, APP, LOC = "u-1", "g-1", "62e90394-69f5-4237-9190-012177145e10", "app-1", "loc-1"
@@ -49,6 +51,14 @@ def test_referenced_ids_leave_graphs_keywords_out():
 ])
 def test_rows_show_names_where_known_and_ids_where_not(names, key, shown):
     assert _values(dict(with_names(POLICY, names)))[key] == shown
+
+
+def test_raw_values_keep_graphs_ids_while_values_and_compare_values_show_names():
+    rows = {r["setting_key"].split("/", 1)[1]: r for r in named_rows(POLICY, NAMES, CONDITIONAL_ACCESS)}
+    row = rows["conditions/users/excludeGroups"]
+    assert (row["value"], row["compare_value"], json.loads(row["raw_value"])) == ("SG-Admins", "SG-Admins", [GROUP])
+    unnamed = rows["conditions/users/includeUsers"]  # a keyword: the same in all three
+    assert (unnamed["value"], json.loads(unnamed["raw_value"])) == ("All", ["All"])
 
 
 def test_names_never_change_the_policy_they_were_given():
