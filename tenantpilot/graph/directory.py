@@ -1,6 +1,6 @@
 """Names of what ids point to: Entra groups, users, directory roles and apps, and Intune assignment filters, read from Graph.
 
-Assignments and conditional-access policies carry only ids. Each directory kind is one GET per id, 20 to a
+Assignments and conditional-access policies carry only ids. Each id is one GET, every kind together 20 to a
 `$batch` (v1.0), with the least-privileged application permission Graph's docs name for it (DIRECTORY_KINDS;
 docs/graph-intune.md §7 for groups):
 
@@ -68,23 +68,26 @@ class DirectoryNames:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read_kind(client: GraphClient, kind: str, ids: list[str], out: DirectoryNames) -> None:
-    spec = DIRECTORY_KINDS[kind]
-    answers = client.batch([BatchRequest(spec.path.format(id=quote(i, safe="")), follow_next=False) for i in ids],
-                           api_version="v1.0")
-    denied = 0
-    for object_id, resp in zip(ids, answers):
+def _read_names(client: GraphClient, wanted: Mapping[str, list[str]], out: DirectoryNames) -> None:
+    """Every id of every kind in one `$batch` run (20 to a POST, whatever their kind); one warning per kind
+    Graph refused."""
+    asks = [(kind, i) for kind, ids in wanted.items() for i in ids]
+    answers = client.batch([BatchRequest(DIRECTORY_KINDS[kind].path.format(id=quote(i, safe="")), follow_next=False)
+                            for kind, i in asks], api_version="v1.0")
+    denied: dict[str, int] = {}
+    for (kind, object_id), resp in zip(asks, answers):
         if resp.status == 403:
-            denied += 1
+            denied[kind] = denied.get(kind, 0) + 1
         elif resp.ok:
             name = (resp.json() or {}).get("displayName")
             if name:
                 out.names[kind][object_id] = str(name)
         elif resp.status != 404:  # 404: deleted since it was referenced; its id stays
             resp.raise_for_status()
-    if denied:
+    for kind, n in denied.items():
+        spec = DIRECTORY_KINDS[kind]
         first = spec.path.split("?")[0].split("/{")[0].split("(")[0]
-        out.warnings.append(f"{spec.what} not read: Graph denied {first} ({denied} of {len(ids)}, 403); "
+        out.warnings.append(f"{spec.what} not read: Graph denied {first} ({n} of {len(wanted[kind])}, 403); "
                             f"the app needs {spec.permission}. {spec.shown_in}.")
 
 
@@ -97,9 +100,8 @@ def fetch_names(client: GraphClient, group_ids: Iterable[str] = (), *, filters: 
     wanted[GROUP].update(g for g in group_ids if g)
     for kind, found in (ids or {}).items():
         wanted[kind].update(i for i in found if i)
-    for kind in DIRECTORY_KINDS:
-        if wanted[kind]:
-            _read_kind(client, kind, sorted(wanted[kind]), out)
+    if any(wanted.values()):
+        _read_names(client, {kind: sorted(ids) for kind, ids in wanted.items() if ids}, out)
     if filters:
         try:
             for item in client.get_all(FILTERS_PATH):
