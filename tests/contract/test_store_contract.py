@@ -2,7 +2,7 @@
 StorageTests run per storage). A new backend adds a Backend below and passes this file unchanged.
 
 Covered: what a sync writes and what reads return; failure isolation; carry-forward of types a run
-could not read; history as of runs and retention; the Explore reads with their filters (facets, a
+could not read; history as of runs and retention, a policy's stored versions; the Explore reads with their filters (facets, a
 literal case-insensitive search); migrations from an older schema; a file newer than the code, a
 damaged file and a full disk (refused or read without writing, saying what to do); locking between
 processes (StoreBusy after the budget) and reads beside a writer in another process.
@@ -286,6 +286,20 @@ def test_changes_between_a_base_run_and_the_current_one(store):
     sides = store.policies_at(bases)
     assert sorted(sides.filter(pl.col("side") == "base")["policy_id"]) == ["p1", "p2"]
     assert sorted(sides.filter(pl.col("side") == "cur")["policy_id"]) == ["p1", "p3"]
+
+
+def test_policy_versions_lists_each_stored_raw_json_of_a_policy_newest_first(store):
+    """Store.policy_versions (the script view's earlier runs): a version per change of a policy's raw JSON,
+    from the run it was first seen in; a policy unchanged over runs has one."""
+    first, _ = sync(store, TENANT, A)
+    sync(store, TENANT, A)  # unchanged: no new version
+    third, _ = sync(store, TENANT, {"p1": {"k1": "1"}, "p2": {"k3": "3"}})  # p1's raw JSON changes (n: 2 -> 1)
+    p1 = store.policy_versions(TENANT, "p1")
+    assert p1["valid_from_run"].to_list() == [third, first]
+    assert [json.loads(r)["n"] for r in p1["raw_json"]] == [1, 2]
+    assert p1["finished_at"].null_count() == 0
+    assert store.policy_versions(TENANT, "p2")["valid_from_run"].to_list() == [first]
+    assert store.policy_versions(TENANT, "nope").height == 0
 
 
 def test_history_older_than_the_retention_is_dropped(backend, store):
