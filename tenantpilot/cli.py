@@ -64,11 +64,16 @@ def _resolve(store, name: str) -> Known:
     return resolve(name, _known(store))
 
 
-def _did(store: Store, action: str, tenant_ids: list[str | None], detail: str = "") -> None:
-    """Who did what: the command line acts as cli:<os user> (tenantpilot/access.py), in the Activity log."""
+def _actor() -> str:
+    """Who the command line acts as: cli:<os user> (tenantpilot/access.py)."""
     from tenantpilot.access import local_operator
 
-    store.record_activity(local_operator("cli").actor, action, tenant_ids, detail)
+    return local_operator("cli").actor
+
+
+def _did(store: Store, action: str, tenant_ids: list[str | None], detail: str = "") -> None:
+    """Who did what, in the Activity log."""
+    store.record_activity(_actor(), action, tenant_ids, detail)
 
 
 def cmd_tenants(args) -> int:
@@ -311,7 +316,7 @@ def cmd_deviations(args) -> int:
         except deviations.DeviationError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        dev_id = store.add_deviation(new)
+        dev_id = store.add_deviation(new, accepted_by=_actor())
         _did(store, "deviation accepted", [tenant.tenant_id], f"deviation {dev_id}: {name} until {new.expires_on}")
         print(f"deviation {dev_id}: {tenant.label} may differ from {baseline.label} on {name} "
               f"({'/'.join(key)}) until {new.expires_on.isoformat()}")
@@ -333,7 +338,8 @@ def cmd_deviations(args) -> int:
     else:
         for r in register.iter_rows(named=True):
             print(f"{r['deviation_id']:>5} {str(r['tenant'])[:24]:24} {str(r['baseline'])[:20]:20} "
-                  f"{str(r['setting_name'])[:40]:40} {r['state']:8} until {r['expires_on']}  {r['owner']}: {r['reason']}")
+                  f"{str(r['setting_name'])[:40]:40} {r['state']:8} until {r['expires_on']}  {r['owner']}: {r['reason']}"
+                  f"  (accepted by {r['accepted_by'] or 'not recorded'})")
     return 0
 
 

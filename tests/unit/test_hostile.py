@@ -233,7 +233,7 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 9  # 8: the unread alignments table dropped; 9: tenant groups and the activity log
+    assert SCHEMA_VERSION == 11  # 8: alignments dropped; 9: groups, activity; 10: alert channels; 11: accepted_by
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
