@@ -1,12 +1,12 @@
 """Sign-in in a real browser (Debian's chromium, Playwright): Streamlit's st.login against the simulator's
 OpenID Connect authority, over HTTPS, as three users of one Entra tenant with the app roles viewer, analyst and
 admin, the viewer limited to one tenant group. Before sign-in a shared deep link (/compare?...) shows the sign-in
-button and no tenant data; each signed-in user sees only their tenants and can use exactly their role's controls
-(an analyst queues a real sync; a viewer cannot); a forged
-ID token leaves the browser signed out. A deep link opened before sign-in is where the user lands after it (page
-and query), and a remembered link that is not a page of this app (another site, an auth route) is never followed. The app's server checks the ID token with Authlib (SSL_CERT_FILE
-trusts the simulator's CA); the browser is told to accept the simulator's certificate, nothing else.
-Screenshots: screenshots/signin-{before,viewer,analyst,admin,deep-link}.png."""
+button and no tenant data; after sign-in the user lands on that page and query, and a remembered link that is not
+a page of this app (another site, an auth route) is never followed. Each signed-in user sees only their tenants
+and can use exactly their role's controls (an analyst queues a real sync; a viewer cannot); a forged, expired,
+unsigned or another directory's ID token leaves the browser signed out. The app's server checks the ID token with
+Authlib (SSL_CERT_FILE trusts the simulator's CA); the browser is told to accept the simulator's certificate,
+nothing else. Screenshots: screenshots/signin-{before,viewer,analyst,admin,deep-link}.png."""
 
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ def test_each_role_can_use_only_its_controls(signin_app, page, role, may_sync, m
     assert "Contoso" not in page.inner_text("body")
 
 
-@pytest.mark.parametrize("tamper", ["forged", "expired"])
-def test_a_forged_or_expired_id_token_leaves_the_browser_signed_out(signin_app, sim, page, tamper):
+@pytest.mark.parametrize("tamper", ["forged", "expired", "unsigned", "issuer"])
+def test_a_forged_expired_unsigned_or_foreign_id_token_leaves_the_browser_signed_out(signin_app, sim, page, tamper):
     url, _ = signin_app
     sim.authority.signin.tamper = tamper
     try:
