@@ -200,7 +200,15 @@ def deviation_register(tenant_ids: Sequence[str], register: pl.DataFrame, user: 
         shown = with_family_labels(register.drop("tenant_id", "baseline_id"))
         st.dataframe(inert_frame(shown), hide_index=True, placeholder="—", key="dev_register",
                      column_config={"deviation_id": st.column_config.NumberColumn("Id", format="%d"),
-                                    "setting_key": None, "expires_on": "Until (last day)"})
+                                    "setting_key": None, "tenant": "Tenant", "baseline": "Baseline",
+                                    "policy_type": "Policy type", "scope": "Applies to", "setting_name": "Setting",
+                                    "reason": "Reason", "owner": "Owner", "accepted_by": "Accepted by",
+                                    "expires_on": st.column_config.DateColumn("Until (last day)", format="YYYY-MM-DD"),
+                                    "created_at": st.column_config.DatetimeColumn("Accepted at",
+                                                                                  format="YYYY-MM-DD HH:mm"),
+                                    "removed_at": st.column_config.DatetimeColumn("Removed at",
+                                                                                  format="YYYY-MM-DD HH:mm"),
+                                    "state": "State"})
         c1, c2 = st.columns([1, 2])
         c1.download_button("Register CSV", data=export.to_csv_bytes(with_family_labels(register)),
                            file_name="tenantpilot-deviations.csv", mime="text/csv", icon=":material/download:",
