@@ -184,3 +184,21 @@ def test_an_analyst_cannot_change_channels(filled: Store, monkeypatch: pytest.Mo
     at.switch_page("app_pages/tenants.py").run()
     assert not at.exception
     assert "alert_route_for" not in [s.key for s in at.selectbox]
+
+
+def test_health_asks_for_attention_when_a_named_channel_is_not_configured(db: Store) -> None:
+    from tenantpilot.ops import health
+
+    cfg = load_settings(ENV, dotenv=False)
+    db.add_tenant(CONTOSO, "Contoso", "tenant")
+    db.set_group("Health", [CONTOSO])
+    db.set_alert_channels(group_name="Health", channels=["healthcare", "oncall"])
+    db.set_alert_channels(tenant_id=CONTOSO, channels=["pager", "default"])
+    found = health.unconfigured_channels(db, cfg, {CONTOSO: "Contoso"})
+    assert [(c["kind"], c["owner"], c["channel"]) for c in found] == [("group", "Health", "oncall"),
+                                                                       ("tenant", "Contoso", "pager")]
+    lines = health.attention({"alerts": {"given_up": []}, "unconfigured_channels": found})
+    assert lines == ["group Health: alert channel oncall is not configured: set TENANTPILOT_ALERT_CHANNEL_ONCALL_TEAMS "
+                     "(or _SLACK, _WEBHOOK, _SMTP), or choose other channels for the group",
+                     "tenant Contoso: alert channel pager is not configured: set TENANTPILOT_ALERT_CHANNEL_PAGER_TEAMS "
+                     "(or _SLACK, _WEBHOOK, _SMTP), or choose other channels for the tenant"]
