@@ -124,9 +124,7 @@ class Registry(Connection):
             con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
             for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases", "deviations"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
-            con.execute("INSERT OR IGNORE INTO tenant_alert_channels SELECT ?, channel FROM tenant_alert_channels "
-                        "WHERE tenant_id = ?", [new, old])
-            con.execute("DELETE FROM tenant_alert_channels WHERE tenant_id = ?", [old])
+            self._rekey_access(con, old, new)
             self._rekey_schedule_and_audit(con, old, new)
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
             con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
@@ -299,6 +297,16 @@ class Registry(Connection):
         con.execute("DELETE FROM audit_events WHERE tenant_id = ? AND event_id IN "
                     "(SELECT event_id FROM audit_events WHERE tenant_id = ?)", [old, new])
         con.execute("UPDATE audit_events SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+
+    def _rekey_access(self, con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
+        """A tenant re-keyed from a domain to its GUID stays in its groups (so limited users keep seeing it and it
+        keeps following its groups' schedule, baseline and alert channels), keeps its own alert channels, and its
+        activity rows follow it."""
+        for table, other in (("tenant_group_members", "group_name"), ("tenant_alert_channels", "channel")):
+            con.execute(f"INSERT OR IGNORE INTO {table} (tenant_id, {other}) SELECT ?, {other} FROM {table} "
+                        "WHERE tenant_id = ?", [new, old])
+            con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [old])
+        con.execute("UPDATE activity SET tenant_id = ? WHERE tenant_id = ?", [new, old])
 
     def set_tenant_schedule(self, tenant_id: str, schedule: str | None) -> None:
         """A tenant's own schedule: a cron or 'off' (validated by the caller with schedule.validate), or

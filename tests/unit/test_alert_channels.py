@@ -202,3 +202,16 @@ def test_health_asks_for_attention_when_a_named_channel_is_not_configured(db: St
                      "(or _SLACK, _WEBHOOK, _SMTP), or choose other channels for the group",
                      "tenant Contoso: alert channel pager is not configured: set TENANTPILOT_ALERT_CHANNEL_PAGER_TEAMS "
                      "(or _SLACK, _WEBHOOK, _SMTP), or choose other channels for the tenant"]
+
+
+def test_a_tenant_rekeyed_to_its_guid_keeps_its_groups_channels_and_activity(db: Store) -> None:
+    domain, guid = "woodgrove.onmicrosoft.com", "44444444-4444-4444-8444-444444444444"
+    db.add_tenant(domain, "Woodgrove", "tenant")
+    db.set_group("Health", [domain])
+    db.set_alert_channels(group_name="Health", channels=["healthcare"])
+    db.set_alert_channels(tenant_id=domain, channels=["default"])
+    db.record_activity("boss@msp.example", "tenant added", [domain], "Woodgrove")
+    assert db.resolve_tenant_guid(domain, guid) == guid
+    assert db.group_members().rows() == [("Health", guid)]
+    assert db.alert_channels_of(guid) == (["default"], ["healthcare"]) and db.alert_channels_of(domain) == ([], [])
+    assert db.activity([guid])["tenant_id"].to_list() == [guid]
