@@ -422,7 +422,7 @@ def cmd_alerts(args) -> int:
 
     store, cfg = _store(), settings()
     if args.group is None and args.tenant is None:
-        for name in channels.names(cfg):
+        for name in [n for n in channels.names(cfg) if n != channels.OFF]:
             kinds = [channels.split(t)[1] for t in channels.targets(cfg, [name])]
             print(f"channel {name}: {', '.join(kinds) or 'no endpoint configured'}")
         labels = {r["tenant_id"]: r["display_name"] for r in store.tenants().iter_rows(named=True)}
@@ -556,8 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     al_for = al_ch.add_mutually_exclusive_group()
     al_for.add_argument("--group", help="a tenant group's name")
     al_for.add_argument("--tenant", help="tenant id, domain or display name")
-    al_ch.add_argument("names", nargs="*", help="channel names (default, or a TENANTPILOT_ALERT_CHANNEL_<NAME>); "
-                                                "none: clear")
+    al_ch.add_argument("names", nargs="*", help="channel names (default, a TENANTPILOT_ALERT_CHANNEL_<NAME>, or "
+                                                "off: no alert); none: clear")
     al.set_defaults(func=cmd_alerts)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")

@@ -156,8 +156,9 @@ def _named_channels(env: dict[str, str]) -> tuple[alert_channels.NamedChannel, .
             name = alert_channels.check_name(raw)
         except alert_channels.ChannelError as exc:
             raise ConfigError(f"{var}_…: {exc}") from None
-        if name == alert_channels.DEFAULT:
-            raise ConfigError(f"{var}_… : 'default' is the TENANTPILOT_ALERT_* channel; name this one otherwise")
+        if name in alert_channels.RESERVED:
+            raise ConfigError(f"{var}_…: '{name}' is reserved ('default' is the TENANTPILOT_ALERT_* channel, 'off' "
+                              "sends nothing); name this channel otherwise")
         field_of = fields.get  # KIND -> value (not config's get(): these names are built, not listed)
         to = tuple(a.strip() for a in (field_of("TO") or "").split(",") if a.strip())
         if "SMTP" not in fields and to:

@@ -38,7 +38,7 @@ def section(store: Store, labels: dict[str, str], user: access.User, cfg: Settin
     st.subheader("Alert channels", anchor="alert-channels")
     known = channels.names(cfg)
     st.caption("Alerts after scheduled syncs go to a tenant's own channels; a tenant without any follows its groups' "
-               "channels (all of them), else `default` (the TENANTPILOT_ALERT_* settings). Channels are named in the "
+               "channels (all of them), else `default` (the TENANTPILOT_ALERT_* settings); `off` sends nothing. Channels are named in the "
                "environment (TENANTPILOT_ALERT_CHANNEL_<NAME>_TEAMS, _SLACK, _WEBHOOK, _SMTP): here you only choose "
                f"names. Configured: {', '.join(known)}.")
     with guard("read the alert channels"):

@@ -8,7 +8,8 @@ then called ``healthcare`` (lower case). The unnamed ``TENANTPILOT_ALERT_*`` end
 ``default``. The database holds only channel names, per tenant group and per tenant (store/access.py).
 
 Routing (`route`): a tenant's own channels when it has any; else the channels of its groups (all of them:
-everyone who watches one of its groups hears of it); else ``default``.
+everyone who watches one of its groups hears of it); else ``default``. A tenant (or group) that names ``off``
+sends no alert at all (a customer in a migration, say), whatever else it names.
 
 A *target* is one endpoint of one channel, what delivery retries and gives up on one by one: the endpoint's
 kind for ``default`` (``teams``, as before channels were named, so outbox entries written then still deliver),
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from tenantpilot.config import Settings
 
 DEFAULT = "default"
+OFF = "off"  # a tenant or group naming it sends no alert
+RESERVED = (DEFAULT, OFF)
 PREFIX = "TENANTPILOT_ALERT_CHANNEL_"
 # KIND of the variable -> the Settings field of the default channel it stands in for
 FIELDS: dict[str, str] = {"WEBHOOK": "alert_webhook", "TEAMS": "alert_teams", "SLACK": "alert_slack",
@@ -75,8 +78,8 @@ def check_name(name: str) -> str:
 
 
 def names(cfg: Settings) -> list[str]:
-    """Every channel a tenant or group may name: `default` first, then the named ones by name."""
-    return [DEFAULT, *sorted(c.name for c in cfg.alert_channels)]
+    """Every channel a tenant or group may name: `default` first, then the named ones by name, then `off`."""
+    return [DEFAULT, *sorted(c.name for c in cfg.alert_channels), OFF]
 
 
 def endpoints(cfg: Settings, name: str) -> Settings:
@@ -98,7 +101,7 @@ def targets(cfg: Settings, channel_names: Sequence[str]) -> list[str]:
     environment no longer configures has none (`unknown` names it)."""
     out: list[str] = []
     for name in channel_names:
-        if name in unknown(cfg, [name]):
+        if name == OFF or name in unknown(cfg, [name]):
             continue
         own = endpoints(cfg, name)
         out += [kind if name == DEFAULT else f"{name}.{kind}" for kind, setting in ENDPOINTS.items()
@@ -125,5 +128,7 @@ def split(target: str) -> tuple[str, str]:
 
 
 def route(own: Sequence[str], groups: Sequence[str]) -> list[str]:
-    """The channels of a tenant's alert: its own, else its groups', else `default` (pure)."""
-    return list(dict.fromkeys(own or groups or [DEFAULT]))
+    """The channels of a tenant's alert: its own, else its groups', else `default`; none when they name `off`
+    (pure)."""
+    chosen = list(dict.fromkeys(own or groups or [DEFAULT]))
+    return [] if OFF in chosen else chosen

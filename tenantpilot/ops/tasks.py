@@ -57,6 +57,8 @@ def alert_job(run_id: int, message: dict[str, Any] | None, targets: list[str] | 
                      fix=f"set {channels.PREFIX}<NAME>_TEAMS (or another kind) or choose other channels")
         targets = channels.targets(cfg, names)
         if not targets:
+            logs.log(log, logging.INFO, "no alert: no channel for this tenant", run_id=run_id,
+                     channels=names or [channels.OFF])
             return None
         facts = alerts.collect(store, run_id, date.today())
         alert = alerts.build(facts, app_url=cfg.app_url, always=cfg.alert_always) if facts else None

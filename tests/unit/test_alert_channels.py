@@ -31,7 +31,7 @@ ENV = {"TENANTPILOT_ALERT_WEBHOOK": HOOK,
 
 def test_named_channels_are_read_from_the_environment_and_never_shown() -> None:
     cfg = load_settings(ENV, dotenv=False)
-    assert channels.names(cfg) == ["default", "healthcare", "retail_east"]
+    assert channels.names(cfg) == ["default", "healthcare", "retail_east", "off"]
     assert channels.targets(cfg, ["default"]) == alerts.configured_channels(cfg) == ["webhook"]
     assert channels.targets(cfg, ["healthcare", "retail_east", "healthcare"]) == [
         "healthcare.teams", "healthcare.email", "retail_east.slack"]
@@ -49,7 +49,8 @@ def test_named_channels_are_read_from_the_environment_and_never_shown() -> None:
      "TENANTPILOT_ALERT_CHANNEL_CARE_TO is missing"),
     ({"TENANTPILOT_ALERT_CHANNEL_CARE_TO": "a@b.c"}, "_TO is set without TENANTPILOT_ALERT_CHANNEL_CARE_SMTP"),
     ({"TENANTPILOT_ALERT_CHANNEL_CARE_FROM": "a@b.c"}, "'care' has no endpoint"),
-    ({"TENANTPILOT_ALERT_CHANNEL_DEFAULT_TEAMS": TEAMS}, "'default' is the TENANTPILOT_ALERT_"),
+    ({"TENANTPILOT_ALERT_CHANNEL_DEFAULT_TEAMS": TEAMS}, "'default' is reserved"),
+    ({"TENANTPILOT_ALERT_CHANNEL_OFF_TEAMS": TEAMS}, "'off' is reserved"),
     ({"TENANTPILOT_ALERT_CHANNEL_" + "X" * 41 + "_TEAMS": TEAMS}, "is not a channel name"),
 ])
 def test_a_malformed_channel_is_refused_naming_the_variable_not_the_secret(env: dict, message: str) -> None:
@@ -63,6 +64,9 @@ def test_a_malformed_channel_is_refused_naming_the_variable_not_the_secret(env: 
     ([], ["healthcare", "retail_east"], ["healthcare", "retail_east"]),  # every group's: all who watch hear of it
     (["retail_east"], ["healthcare"], ["retail_east"]),  # its own win
     (["default", "healthcare"], ["retail_east"], ["default", "healthcare"]),
+    (["off"], ["healthcare"], []),  # a tenant that wants no alert, whatever its groups say
+    ([], ["healthcare", "off"], []),  # a group that names off silences its tenants without their own
+    (["healthcare"], ["off"], ["healthcare"]),
 ])
 def test_routing(own: list[str], groups: list[str], routed: list[str]) -> None:
     assert channels.route(own, groups) == routed
@@ -78,6 +82,7 @@ def test_a_removed_channel_is_unknown_and_has_no_target() -> None:
     cfg = load_settings(ENV, dotenv=False)
     assert channels.unknown(cfg, ["healthcare", "gone"]) == ["gone"]
     assert channels.targets(cfg, ["gone", "healthcare"]) == ["healthcare.teams", "healthcare.email"]
+    assert channels.targets(cfg, ["off"]) == [] and channels.unknown(cfg, ["off", "default"]) == []
     with pytest.raises(alerts.DeliveryError, match="'gone' is not configured"):
         alerts.send("gone.teams", object(), cfg)  # type: ignore[arg-type]
 
@@ -160,7 +165,7 @@ def admin_on_tenants(monkeypatch: pytest.MonkeyPatch) -> AppTest:
 def test_an_admin_gives_a_group_a_channel_on_the_tenants_page(filled: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     filled.set_group("Health", [CONTOSO, FABRIKAM])
     at = admin_on_tenants(monkeypatch)
-    assert at.multiselect(key="alert_route_channels").options == ["default", "healthcare"]
+    assert at.multiselect(key="alert_route_channels").options == ["default", "healthcare", "off"]
     at.selectbox(key="alert_route_for").set_value("group:Health")
     at.multiselect(key="alert_route_channels").set_value(["healthcare"])
     next(b for b in at.button if b.label == "Save alert channels").click().run()
