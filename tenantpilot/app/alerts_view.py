@@ -37,10 +37,12 @@ def section(store: Store, labels: dict[str, str], user: access.User, cfg: Settin
     st.divider()
     st.subheader("Alert channels", anchor="alert-channels")
     known = channels.names(cfg)
+    described = [n if n == channels.OFF or channels.targets(cfg, [n]) else f"{n} (no endpoint set: sends nothing)"
+                 for n in known]
     st.caption("Alerts after scheduled syncs go to a tenant's own channels; a tenant without any follows its groups' "
                "channels (all of them), else `default` (the TENANTPILOT_ALERT_* settings); `off` sends nothing. Channels are named in the "
                "environment (TENANTPILOT_ALERT_CHANNEL_<NAME>_TEAMS, _SLACK, _WEBHOOK, _SMTP): here you only choose "
-               f"names. Configured: {', '.join(known)}.")
+               f"names. Channels: {', '.join(described)}.")
     with guard("read the alert channels"):
         members, routes = store.group_members(), store.alert_channel_settings()
     if routes.height:
