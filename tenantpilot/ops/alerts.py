@@ -10,8 +10,9 @@ One message per scheduled sync run (`sync_runs.trigger = 'schedule'`), built in 
   did not miss or differ on in the previous run, and that no valid accepted deviation covers.
 * `build` (pure): an `Alert` with counts, the first MAX_LINES changes by name, the app's URL for
   the tenant; None when nothing changed and the run succeeded (unless `always`).
-* `deliver` (I/O): every target of the tenant's channels (ops/channels.py routes them); a channel that fails is retried by the caller after
-  the delay of the one retry rule (graph/retry.py's RetryPolicy), up to its bound.
+* `deliver` (I/O): every target of the tenant's channels (ops/channels.py routes them); a target that
+  fails is retried by the caller after the delay of the one retry rule (graph/retry.py's RetryPolicy),
+  up to its bound.
 Values pass through the one secret rule (flatten/secrets.py); webhook URLs and the mail URL are
 secrets themselves: they are never logged, and errors name the channel only.
 """
