@@ -220,3 +220,31 @@ def test_a_tenant_rekeyed_to_its_guid_keeps_its_groups_channels_and_activity(db:
     assert db.group_members().rows() == [("Health", guid)]
     assert db.alert_channels_of(guid) == (["default"], ["healthcare"]) and db.alert_channels_of(domain) == ([], [])
     assert db.activity([guid])["tenant_id"].to_list() == [guid]
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--group", "Health", "healthcare", "default"], 0, "group Health: healthcare, default"),
+    (["--tenant", "Contoso", "off"], 0, f"Contoso ({CONTOSO}): off"),
+    (["--tenant", "Contoso"], 0, f"Contoso ({CONTOSO}): follows its groups (or default)"),
+    (["--group", "Health", "pager"], 2, "alert channel(s) pager not configured; configured: default, healthcare, off"),
+    (["--group", "Nowhere", "healthcare"], 2, "no tenant group 'Nowhere'"),
+    (["--tenant", "Contoso", "Bad Name!"], 2, "'Bad Name!' is not a channel name"),
+])
+def test_the_cli_sets_channel_names(tmp_path, args: list[str], code: int, says: str) -> None:
+    import subprocess
+    import sys
+
+    store = Store(tmp_path / "cli.duckdb")
+    store.add_tenant(CONTOSO, "Contoso", "tenant")
+    store.set_group("Health", [CONTOSO])
+    env = {"TENANTPILOT_DB": str(store.path), "TENANTPILOT_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path), "TENANTPILOT_ALERT_CHANNEL_HEALTHCARE_TEAMS": TEAMS}
+    done = subprocess.run([sys.executable, "-m", "tenantpilot", "alerts", "channels", *args], cwd=tmp_path, env=env,
+                          text=True, capture_output=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    assert says in (done.stdout if code == 0 else done.stderr)
+    assert TEAMS not in done.stdout + done.stderr
+    listed = subprocess.run([sys.executable, "-m", "tenantpilot", "alerts", "channels"], cwd=tmp_path, env=env,
+                            text=True, capture_output=True, timeout=120).stdout
+    assert "channel healthcare: teams" in listed and "channel default: no endpoint configured" in listed
+    assert TEAMS not in listed
