@@ -31,7 +31,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 10  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 12  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -159,6 +159,26 @@ def _name_keyed_scripts(con: duckdb.DuckDBPyConnection) -> None:
                     [SCRIPT, NO_SETTINGS])
 
 
+def _alert_channel_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 11: the alert channel names of tenant groups and tenants (store/access.py; their endpoints stay in
+    the environment, ops/channels.py); a new file gets them from the same DDL."""
+    con.execute(ACCESS_DDL)
+
+
+def _deviations_accepted_by(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 12: who accepted a deviation (the signed-in user, or cli:<os user>) is a column of the register;
+    it was only the activity log's text ("deviation <id>: ..."), where it is read back from for the deviations
+    accepted since version 9. Older ones stay NULL: nobody was recorded then."""
+    con.execute("ALTER TABLE deviations ADD COLUMN IF NOT EXISTS accepted_by VARCHAR")
+    con.execute(r"""UPDATE deviations d SET accepted_by = a.actor
+                    FROM (SELECT CAST(regexp_extract(detail, '^deviation (\d+):', 1) AS BIGINT) AS deviation_id,
+                                 arg_min(actor, activity_id) AS actor
+                          FROM activity WHERE action = 'deviation accepted'
+                            AND regexp_matches(detail, '^deviation \d+:')
+                          GROUP BY 1) a
+                    WHERE d.deviation_id = a.deviation_id AND d.accepted_by IS NULL""")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -169,6 +189,8 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (8, _drop_alignments),
     (9, _access_tables),
     (10, _name_keyed_scripts),
+    (11, _alert_channel_tables),
+    (12, _deviations_accepted_by),
 )
 
 
