@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from huey import RedisHuey
 
 from tenantpilot import logs
@@ -86,13 +87,12 @@ def _register(instance: RedisHuey) -> None:
 
     @instance.task(retries=0, context=False, name="fetch_task")
     def fetch_task(run_id: int, context: dict[str, Any]) -> None:
-        with _state.lock:
-            _state.busy += 1
+        cfg = settings()
+        _busy(cfg, +1)  # told at once: a writer hands out only what idle workers can take
         try:
-            fetch_job(run_id, context, settings())
+            fetch_job(run_id, context, cfg)
         finally:
-            with _state.lock:
-                _state.busy -= 1
+            _busy(cfg, -1)
 
     @instance.on_startup()
     def _on_startup() -> None:
@@ -117,6 +117,16 @@ def _who() -> str:
     return f"{progress.HOST}:{os.getpid()}"
 
 
+def _busy(cfg: Settings, change: int) -> None:
+    with _state.lock:
+        _state.busy += change
+        workers, busy = _state.workers, _state.busy
+    try:
+        relay.beat_fetcher(relay.client(cfg), _who(), workers, busy)
+    except redis.RedisError:
+        pass  # the next beat tells it
+
+
 def _beat(cfg: Settings) -> None:
     """Tell writers how many idle workers this fetcher has (every BEAT_S)."""
     r = relay.client(cfg)
@@ -125,7 +135,7 @@ def _beat(cfg: Settings) -> None:
             with _state.lock:
                 workers, busy = _state.workers, _state.busy
             relay.beat_fetcher(r, _who(), workers, busy)
-        except Exception:  # noqa: BLE001 - Redis is down: writers then stop handing out; try again
+        except redis.RedisError:  # Redis is down: writers then stop handing out; try again
             pass
         time.sleep(BEAT_S)
 

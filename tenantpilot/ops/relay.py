@@ -18,6 +18,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,15 @@ class RelayError(ValueError):
 
 
 def client(cfg: Settings) -> redis.Redis:
+    """One client (a thread-safe connection pool) per Redis URL and process."""
     if not cfg.redis_url:
         raise RuntimeError("fetching consumers need REDIS_URL")  # config refuses TENANTPILOT_ROLE=fetch without it
-    return redis.Redis.from_url(cfg.redis_url)
+    return _client(cfg.redis_url)
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
 
 
 def _token_key(run_id: int) -> str:
