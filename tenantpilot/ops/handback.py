@@ -52,7 +52,8 @@ def delegate(run_id: int, cfg: Settings, huey: Huey, store: Store | None = None)
         return False
     r = relay.client(cfg)
     try:
-        if relay.free_fetch_workers(r, cfg.stale_after_s) <= fetching.fetch_huey(cfg).pending_count():
+        free = relay.free_fetch_workers(r, cfg.stale_after_s)
+        if not free or free <= fetching.fetch_huey(cfg).pending_count():
             return False
     except redis.RedisError:
         return False  # the sync itself then says what is wrong with Redis

@@ -66,22 +66,27 @@ def forget_fetcher(r: redis.Redis, who: str) -> None:
     r.hdel(FETCHERS, who)
 
 
-def free_fetch_workers(r: redis.Redis, stale_after_s: float, now: float | None = None) -> int:
-    """Idle workers of the fetching consumers whose heartbeat is fresh (dead ones are dropped)."""
+def fetchers(r: redis.Redis, stale_after_s: float, now: float | None = None) -> dict[str, dict[str, int]]:
+    """The fetching consumers whose heartbeat is fresh: {host:pid: {workers, busy}} (dead ones are dropped)."""
     now = time.time() if now is None else now
-    free = 0
+    alive: dict[str, dict[str, int]] = {}
     for who, raw in r.hgetall(FETCHERS).items():
         try:
             beat = json.loads(raw)
             fresh = now - float(beat["ts"]) <= stale_after_s
-            idle = max(0, int(beat["workers"]) - int(beat["busy"]))
+            found = {"workers": int(beat["workers"]), "busy": int(beat["busy"])}
         except (ValueError, KeyError, TypeError):
-            fresh, idle = False, 0
+            fresh = False
         if fresh:
-            free += idle
+            alive[who.decode(errors="replace") if isinstance(who, bytes) else str(who)] = found
         else:
             r.hdel(FETCHERS, who)
-    return free
+    return alive
+
+
+def free_fetch_workers(r: redis.Redis, stale_after_s: float, now: float | None = None) -> int:
+    """Idle workers of the fetching consumers whose heartbeat is fresh."""
+    return sum(max(0, f["workers"] - f["busy"]) for f in fetchers(r, stale_after_s, now).values())
 
 
 # --- a run's token -------------------------------------------------------------------------------------

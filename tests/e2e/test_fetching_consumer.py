@@ -65,6 +65,8 @@ def test_a_sync_taken_by_a_fetching_consumer_lands_in_the_database(env, fetcher_
     writer = Consumer(env, tmp_path / "writer.log").start()
     fetcher = start_fetcher(fetcher_env, tmp_path)
     try:
+        health = json.loads(run_cli(env, "health", expect=None).stdout)
+        assert health["fetchers"] == [{"consumer": f"{progress.HOST}:{fetcher.proc.pid}", "workers": 1, "busy": 0}]
         add_and_sync(env)
         run = latest_run(env)
         assert run["status"] == "succeeded", run
