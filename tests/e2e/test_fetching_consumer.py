@@ -230,3 +230,42 @@ def test_an_entry_without_its_runs_token_is_ignored(env, handed):
     for junk in (b"not json", b"[]", b'{"run_id": true, "token": "x", "outcome": "parts"}', b"x" * 300_000):
         assert handback.receive(junk, cfg, store, r, get_huey(cfg)) == "ignored"
     assert handback.receive(raw, cfg, store, r, get_huey(cfg)) == "succeeded"
+
+
+def test_a_run_graph_refuses_fails_with_graphs_cause_through_the_writer(env, handed, sim):
+    """The fetcher cannot write the failure: it hands it over, and the writer fails the run with its cause."""
+    cfg = settings()
+    r = relay.client(cfg)
+    store = store_of(env)
+    run_id, _ = store.create_run_unless_active(CONTOSO, trigger="manual")
+    relay.beat_fetcher(r, "pretend:1", 1, 0)
+    assert handback.delegate(run_id, cfg, get_huey(cfg), store)
+    task = fetching.fetch_huey(cfg).dequeue()
+    sim.forbidden_paths = {"/deviceManagement", "/deviceAppManagement", "/identity"}  # every type refused
+    try:
+        assert fetching.fetch_job(run_id, task.args[1], cfg) == "failed"
+    finally:
+        sim.forbidden_paths = set()
+    raw = r.lpop(relay.READY)
+    assert isinstance(raw, bytes) and json.loads(raw)["outcome"] == "failed"
+    assert handback.receive(raw, cfg, store, r, get_huey(cfg)) == "failed"
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and run["error"].startswith("Permission denied by Graph"), run
+    assert progress.run_progress(get_huey(cfg), run_id) is None
+
+
+def test_a_writer_stopped_while_writing_finds_the_run_again(env, handed):
+    """An entry left in `writing` (the writer was killed mid-write) goes back to `ready` when a writer starts."""
+    cfg = settings()
+    r = relay.client(cfg)
+    run_id, raw = handed(CONTOSO)
+    r.rpush(relay.WRITING, raw)  # as if a writer had taken it and died
+    written: list[int] = []
+    receiver = handback.Receiver(cfg, get_huey(cfg), written.append).start()
+    try:
+        wait_for(lambda: written, "the writer thread to write the run")
+    finally:
+        receiver.stop()
+    assert written == [run_id]
+    assert store_of(env).get_run(run_id)["status"] == "succeeded"
+    assert r.llen(relay.WRITING) == 0 and r.llen(relay.READY) == 0
