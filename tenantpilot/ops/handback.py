@@ -10,6 +10,7 @@ capacity, and this consumer keeps the run's state (queued -> running -> done) in
   first sync, a database write). The run is started, a random token made for it, and its progress says
   "waiting for a fetching consumer" with a lease of FETCH_WAIT_S: the repair fails it (interrupted) if no
   fetcher took it by then, as any run whose worker is gone.
+  When no fetcher is alive any more, the runs still on the fetch queue are failed at once (`reclaim`).
 * **Write back** (`Receiver`, one thread per consumer, like the alert outbox's): takes each handed-over run
   from Redis as it arrives (never behind the queue's other syncs), checks it (tenantpilot/sync/handoff.py)
   and writes it with the same code as a sync here (tenantpilot/sync/run.py); a run refused fails with the
@@ -43,6 +44,8 @@ from tenantpilot.tenants import is_guid
 log = logging.getLogger("tenantpilot.handback")
 MAX_NAMES_BYTES = 1024 * 1024  # cached names in the fetch message; past that the fetcher asks Graph for them
 REFUSED = "The parts a fetching consumer handed over were refused: "
+NO_FETCHER = "No fetching consumer took this sync: they all stopped. Sync again (this consumer syncs it itself)."
+RECLAIM_EVERY_S = 10.0
 
 
 def delegate(run_id: int, cfg: Settings, huey: Huey, store: Store | None = None) -> bool:
@@ -155,6 +158,27 @@ def _write(item: dict[str, Any], run_id: int, token: str, cfg: Settings, store: 
             after(run_id)
 
 
+def reclaim(cfg: Settings, store: Store, huey: Huey) -> list[int]:
+    """When no fetching consumer is alive, the runs still waiting on the fetch queue are failed at once (the
+    tenant can sync again) instead of at the end of their lease. Returns their ids."""
+    fetch_queue = fetching.fetch_huey(cfg)
+    if relay.fetchers(relay.client(cfg), cfg.stale_after_s) or not fetch_queue.pending_count():
+        return []
+    failed: list[int] = []
+    while (task := fetch_queue.dequeue()) is not None:
+        if not task.name.endswith("fetch_task") or not task.args:
+            continue
+        run_id = int(task.args[0])
+        run = store.get_run(run_id)
+        if run is not None and run["status"] == "running":
+            store.fail_run(run_id, NO_FETCHER)
+            huey.get(progress.run_key(run_id))
+            failed.append(run_id)
+    if failed:
+        logs.log(log, logging.WARNING, "runs handed out while no fetching consumer is alive failed", run_ids=failed)
+    return failed
+
+
 def _checked(blobs: list[relay.Blob]) -> list[relay.Blob]:
     """The files' names are checked before any is written to disk."""
     for blob in blobs:
@@ -180,12 +204,15 @@ class Receiver:
 
     def _run(self) -> None:
         r = relay.client(self.cfg)
-        resumed = False
+        resumed, reclaimed = False, time.monotonic()
         while not self._stop.is_set():
             try:
                 if not resumed:
                     relay.resume_writing(r)
                     resumed = True
+                if time.monotonic() - reclaimed > RECLAIM_EVERY_S:
+                    reclaimed = time.monotonic()
+                    reclaim(self.cfg, open_store(self.cfg), self.huey)
                 raw = relay.next_ready(r, 2.0)
                 if raw is None:
                     continue
@@ -193,8 +220,8 @@ class Receiver:
                     receive(raw, self.cfg, open_store(self.cfg), r, self.huey, self.after)
                 finally:
                     relay.done(r, raw)
-            except redis.RedisError as exc:
-                logs.log(log, logging.WARNING, "handed-over runs: Redis unreachable; trying again",
+            except (redis.RedisError, StoreError) as exc:
+                logs.log(log, logging.WARNING, "handed-over runs: Redis or the database unreachable; trying again",
                          error=logs.redact(str(exc)))
                 self._stop.wait(2.0)
             except Exception:  # noqa: BLE001 - the writer thread must outlive one bad run; it is logged

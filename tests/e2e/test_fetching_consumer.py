@@ -269,3 +269,19 @@ def test_a_writer_stopped_while_writing_finds_the_run_again(env, handed):
     assert written == [run_id]
     assert store_of(env).get_run(run_id)["status"] == "succeeded"
     assert r.llen(relay.WRITING) == 0 and r.llen(relay.READY) == 0
+
+
+def test_runs_handed_out_when_every_fetcher_stopped_fail_at_once(env, handed):
+    cfg = settings()
+    r = relay.client(cfg)
+    store = store_of(env)
+    run_id, _ = store.create_run_unless_active(CONTOSO, trigger="manual")
+    relay.beat_fetcher(r, "pretend:1", 1, 0)
+    assert handback.delegate(run_id, cfg, get_huey(cfg), store)
+    assert handback.reclaim(cfg, store, get_huey(cfg)) == []  # a fetcher is alive: it may still take it
+    relay.forget_fetcher(r, "pretend:1")
+    assert handback.reclaim(cfg, store, get_huey(cfg)) == [run_id]
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and run["error"] == handback.NO_FETCHER
+    assert fetching.fetch_huey(cfg).pending_count() == 0
+    assert store.create_run_unless_active(CONTOSO, trigger="manual")[1]  # the tenant can sync again
