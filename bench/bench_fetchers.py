@@ -9,6 +9,10 @@ run ended, runs per minute, runs handed to fetchers, failures, peak RSS of each 
     .venv/bin/python bench/bench_fetchers.py [--tenants 30] [--policies 190] [--latency 0.05]
                                              [--writer-workers 1] [--fetcher-workers 2] [--fetchers 0,1,2]
 
+For bench_fleet.py (issue 23 item 1): a fetching consumer is the same `huey_consumer huey_worker.huey -w K`
+with the writer's environment minus TENANTPILOT_DB, plus TENANTPILOT_ROLE=fetch, its own TENANTPILOT_DATA_DIR
+and TENANTPILOT_LOG_DIR, PYTHONPATH=<repo> and another working directory (see run_case); `health` lists it.
+
 On one machine the fetchers share its cores with the writer and the simulator, so this shows the mechanism's
 cost and the writer's headroom; on separate machines the Graph waits and the flattening move off the writer's.
 """

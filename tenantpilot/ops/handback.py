@@ -68,21 +68,26 @@ def delegate(run_id: int, cfg: Settings, huey: Huey, store: Store | None = None)
         if store.start_run(run_id) is None:
             logs.log(log, logging.INFO, "run skipped", run_id=run_id, reason="not queued any more")
             return True
-        tenant_id = str(run["tenant_id"])
-        cached = read_cached(store, tenant_id)
     except StoreError:
-        return False  # the sync path reports the store's error on the run
-    names: dict[str, dict[str, str]] = cached.names
-    if len(json.dumps(names)) > MAX_NAMES_BYTES:
-        names = {}
-    try:
+        return False  # still queued: the sync path reports the store's error on the run
+    tenant_id = str(run["tenant_id"])
+    try:  # the run is ours now: whatever goes wrong ends it with the cause
+        cached = read_cached(store, tenant_id)
+        names: dict[str, dict[str, str]] = cached.names
+        if len(json.dumps(names)) > MAX_NAMES_BYTES:
+            names = {}
         token = relay.new_token(r, run_id, fetching.FETCH_WAIT_S + cfg.sync_deadline_s + relay.PARTS_TTL_S)
         huey.put(progress.run_key(run_id), {
             "phase": fetching.WAITING_FOR_FETCHER, "done": 0, "total": None, "host": progress.HOST, "pid": None,
             "ts": time.time(), "lease_until": time.time() + fetching.FETCH_WAIT_S})
         fetching.send(cfg, run_id, fetching.context_for(tenant_id, token, cached.since, names))
-    except redis.RedisError as exc:
-        store.fail_run(run_id, logs.redact(f"Could not hand the sync to a fetching consumer: {exc}"))
+    except (redis.RedisError, StoreError) as exc:
+        error = logs.redact(f"Could not hand the sync to a fetching consumer: {exc}")
+        logs.log(log, logging.ERROR, "job failed", run_id=run_id, tenant=tenant_id, error=error)
+        try:
+            store.fail_run(run_id, error)
+        except StoreError:  # the repair fails it (interrupted) once its start is stale
+            pass
         return True
     logs.log(log, logging.INFO, "handed to a fetching consumer", run_id=run_id, tenant=tenant_id)
     return True
@@ -144,12 +149,15 @@ def _write(item: dict[str, Any], run_id: int, token: str, cfg: Settings, store: 
                  settings=written["settings"], carried_settings=written["carried_settings"],
                  requests=meta.requests, warnings=meta.warnings)
         return status
-    except StoreError as exc:  # locked past its budget, a full disk: the repair fails it with this cause
-        error = logs.redact(str(exc))
+    except (StoreError, OSError) as exc:  # locked past its budget, a full disk
+        error = logs.redact(str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}")
         logs.log(log, logging.ERROR, "job failed", **fields, error=error, handed_over=True)
-        huey.put(progress.run_key(run_id), {"phase": "failed", "error": error, "ts": time.time(),
-                                            "host": progress.HOST, "pid": None})
-        keep_beat = True
+        try:
+            store.fail_run(run_id, error)
+        except StoreError:  # the repair fails it with this cause, read from its progress
+            huey.put(progress.run_key(run_id), {"phase": "failed", "error": error, "ts": time.time(),
+                                                "host": progress.HOST, "pid": None})
+            keep_beat = True
         return "failed"
     finally:
         if not keep_beat:
