@@ -120,7 +120,7 @@ def _accept_form(settings: pl.DataFrame, rows: Callable[[], pl.DataFrame], tenan
             st.info("The chosen tenants set these settings as the baseline does: nothing to accept.",
                     icon=":material/info:")
             return
-        ids = [store().add_deviation(d) for d in new]
+        ids = [store().add_deviation(d, accepted_by=user.actor) for d in new]
     from tenantpilot.app.access_view import record
 
     for d, deviation_id in zip(new, ids):

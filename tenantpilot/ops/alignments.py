@@ -11,14 +11,18 @@ accepted or expired, makes its tenants' rows stale: the next Fleet open computes
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 
 import polars as pl
 
+from tenantpilot import logs
 from tenantpilot.analysis import compare, deviations, fleet
-from tenantpilot.store import Store
+from tenantpilot.store import Store, StoreError
 from tenantpilot.store.alignments import MEMO_SCHEMA
+
+log = logging.getLogger("tenantpilot.alignments")
 
 BATCH = 25  # tenants per read and per alignment_scores pass (~0.5 M rows of big tenants)
 # the columns alignment_scores reads (scope comes from type and platform; values from compare_value, then value)
@@ -93,3 +97,17 @@ def refresh(store: Store, tenant_ids: Sequence[str], today: date | None = None) 
     before = store.alignment_memo(list(assigned)).join(want, on=KEY, how="semi").height
     current(store, want, accepted)
     return want.height - before
+
+
+def refresh_after(store: Store, run_id: int) -> int:
+    """The worker's step after a run (ops/tasks.py, ops/handback.py): when it brought data, `refresh` its tenant.
+    A database that stays locked past its budget (StoreError) leaves the memo as it was, logged: the run is
+    written, and Fleet computes what the memo lacks."""
+    try:
+        run = store.get_run(run_id)
+        if run is None or run["status"] not in ("succeeded", "partial"):
+            return 0
+        return refresh(store, [str(run["tenant_id"])])
+    except StoreError as exc:
+        logs.log(log, logging.WARNING, "alignment not kept", run_id=run_id, error=logs.redact(str(exc)))
+        return 0
