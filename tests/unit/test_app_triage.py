@@ -129,3 +129,30 @@ def test_accepting_and_unaccepting_are_checked_on_the_server(filled: Store, role
     assert filled.deviations().height == 1
     assert any("may not remove deviation" in e.value for e in at.error) or next(
         b for b in at.button if b.label == "Un-accept selected").disabled
+
+
+NAME_CASES = [
+    # (id, rows as (policy_type, setting_name, category, scope, policy, key), expected labels)
+    ("unique names stay as they are", [("sc", "PIN", "Lock", "windows", "P", "k1"), ("sc", "Firewall", "Net", "windows",
+                                                                                     "P", "k2")], ["PIN", "Firewall"]),
+    ("the same name in two categories: the category", [("sc", "Allow", "Camera", "windows", "P", "k1"),
+                                                       ("sc", "Allow", "Bluetooth", "windows", "P", "k2")],
+     ["Allow · Camera", "Allow · Bluetooth"]),
+    ("same name and category, two platforms: then the platform", [("sc", "PIN", "Lock", "iOS", "P", "k1"),
+                                                                  ("sc", "PIN", "Lock", "macOS", "P", "k2")],
+     ["PIN · Lock · iOS", "PIN · Lock · macOS"]),
+    ("the same name in two policy types is no clash", [("sc", "PIN", "Lock", "", "P", "k1"),
+                                                       ("compliance", "PIN", "Lock", "", "P", "k2")], ["PIN", "PIN"]),
+    ("no name: the key", [("sc", None, "Lock", "", "P", "k1")], ["k1"]),
+]
+
+
+@pytest.mark.parametrize("name, rows, expected", NAME_CASES, ids=[c[0] for c in NAME_CASES])
+def test_settings_with_one_name_say_what_tells_them_apart(name: str, rows: list[tuple], expected: list[str]) -> None:
+    import polars as pl
+
+    from tenantpilot.app.compare_view import distinct_names
+
+    frame = pl.DataFrame(rows, schema=["policy_type", "setting_name", "category", "scope", "policy", "setting_key"],
+                         orient="row")
+    assert distinct_names(frame).to_list() == expected
