@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app.escaping import inert, inert_frame
-from tenantpilot.app.labels import duration
+from tenantpilot.app.labels import cause_expr, duration
 from tenantpilot.ops import progress
 
 
@@ -36,8 +36,12 @@ def render_run(run: dict[str, Any], prog: dict[str, Any] | None) -> None:
         st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
         if run["error"]:
             st.error(inert(run["error"]))
-    for warning in json.loads(run["warnings"] or "[]"):
-        st.warning(inert(warning))
+    warnings = json.loads(run["warnings"] or "[]")
+    if len(warnings) == 1:
+        st.warning(inert(warnings[0]))
+    elif warnings:  # one line that opens: a partial run's warnings must not bury the other runs
+        with st.expander(f"{len(warnings):,} warnings", icon=":material/warning:"):
+            st.markdown("\n".join(f"- {inert(w)}" for w in warnings))
 
 
 def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
@@ -49,7 +53,7 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "setting_count", "request_count",
             pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
             .alias("warnings"),
-            pl.coalesce(pl.col("error"), pl.col("warnings").map_elements(
+            pl.coalesce(cause_expr("error"), pl.col("warnings").map_elements(
                 lambda w: (json.loads(w or "[]") or [None])[0], return_dtype=pl.String)).alias("error"),
             ("/explore?" + label.map_elements(lambda t: urlencode({"ex_tenants": t}), return_dtype=pl.String))
             .alias("explore"),
@@ -67,11 +71,11 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
             "request_count": st.column_config.NumberColumn("Requests", format="localized"),
             "warnings": st.column_config.NumberColumn("Warnings"),
-            "error": st.column_config.TextColumn("Error or first warning", width="large"),
+            "error": st.column_config.TextColumn("Error or first warning", width=360),
             "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
             "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
         },
-        column_order=("run_id", "tenant", "status", "explore", "compare", "queued_at", "duration_s", "policy_count",
-                      "setting_count", "request_count", "warnings", "error"),
+        column_order=("run_id", "tenant", "status", "error", "queued_at", "explore", "compare", "policy_count",
+                      "setting_count", "warnings", "duration_s", "request_count"),
         key="sync_history",
     )

@@ -1,0 +1,46 @@
+"""Table layout: the deciding columns first, technical ones only when asked, and a run's error as a cause."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from tenantpilot.app import changes_view, explore_view, tables, tenants_view
+from tenantpilot.app.labels import cause, cause_expr
+
+GUID = "6b1f5d7e-2c4a-4e8f-9a3b-1d2c3e4f5a60"
+
+
+@pytest.mark.parametrize("columns, first, more, technical, show, expected", [
+    (["b", "a", "key"], ["a", "b"], [], ["key"], False, ("a", "b")),
+    (["b", "a", "key"], ["a", "b"], [], ["key"], True, ("a", "b", "key")),
+    (["a", "c"], ["a", "b"], ["c"], [], False, ("a", "c")),  # a column the frame lacks is left out
+    (["a", "x"], ["a"], [], [], True, ("a",)),  # a column no group names stays hidden
+    (["a"], ["a"], ["a"], ["a"], True, ("a",)),  # named twice, shown once
+])
+def test_column_order(columns, first, more, technical, show, expected) -> None:
+    assert tables.column_order(columns, first, more, technical, show_technical=show) == expected
+
+
+@pytest.mark.parametrize("first, technical", [
+    (changes_view.SETTING_FIRST, changes_view.SETTING_TECHNICAL),
+    (explore_view.TABLE_FIRST, explore_view.TABLE_TECHNICAL),
+    (tenants_view.TENANT_FIRST, tenants_view.TENANT_TECHNICAL),
+])
+def test_no_technical_column_decides(first, technical) -> None:
+    assert not set(first) & set(technical)
+    assert not {"setting_key", "policy_id", "tenant_id", "raw_value", "scope", "odata_type"} & set(first)
+
+
+@pytest.mark.parametrize("error, tenant_id, expected", [
+    (f"Tenant {GUID}: sign-in failed (AADSTS7000215)", GUID, "sign-in failed (AADSTS7000215)"),
+    (f"tenant {GUID.upper()}: no answer", GUID, "no answer"),  # the id in another case is still the id
+    ("Graph answered 403 for /deviceManagement", GUID, "Graph answered 403 for /deviceManagement"),
+    (f"Tenant {GUID}: x", "another-tenant", f"Tenant {GUID}: x"),  # another tenant's id is information
+    (None, GUID, None),
+    ("", GUID, ""),
+])
+def test_cause_drops_the_tenant_prefix(error, tenant_id, expected) -> None:
+    assert cause(error, tenant_id) == expected
+    frame = pl.DataFrame({"error": [error], "tenant_id": [tenant_id]}, schema={"error": pl.String, "tenant_id": pl.String})
+    assert frame.select(cause_expr())["error"].to_list() == [expected]
