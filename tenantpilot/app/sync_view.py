@@ -79,3 +79,40 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
                       "setting_count", "warnings", "duration_s", "request_count"),
         key="sync_history",
     )
+
+
+def demo_week(user: Any, tenant_ids: list[str]) -> None:
+    """Demo mode: "Simulate a week of changes" (ops/demo.py): the simulator changes the synced demo tenants
+    as two admins would over a few days, then each syncs; the runs are followed as cards below."""
+    from tenantpilot import access
+    from tenantpilot.app import access_view, reads, signin
+    from tenantpilot.app.messages import explain
+    from tenantpilot.ops import demo, queue
+    from tenantpilot.store import StoreError
+
+    cfg, store = reads.config(), reads.store()
+    try:
+        ready = demo.ready(cfg, store, tenant_ids)
+    except demo.SimulatorUnavailable as exc:
+        st.caption(inert(str(exc)))
+        return
+    why = signin.why_not(user, "sync") or (None if ready else "Sync the demo tenants once first: the changes are "
+                                                                 "what the next sync finds.")
+    clicked = st.button("Simulate a week of changes", icon=":material/auto_fix_high:", key="sync_demo_week",
+                        disabled=not (ready and access.can(user, "sync")), help=why or (
+                            "The local Graph simulator changes a few settings of each synced demo tenant as two "
+                            "admins would over a few days (with Intune audit events), deletes a Wi-Fi profile and "
+                            "adds a pilot profile; then each tenant syncs. Changes, “changed by” and alerts show it."))
+    if not (clicked and signin.permitted(user, "sync")):
+        return
+    try:
+        week = demo.simulate_week(cfg, store, ready)
+    except (demo.SimulatorUnavailable, queue.QueueUnavailable, StoreError) as exc:
+        st.error(explain(exc, "simulate a week of changes"), icon=":material/error:")
+        return
+    access_view.record(user, "demo week", list(week.runs), f"{sum(len(s) for s in week.steps.values())} changes")
+    st.session_state["sync_watch"] = sorted(set(st.session_state.get("sync_watch", [])) | set(week.runs.values()))
+    st.success(f"The simulator made {sum(len(s) for s in week.steps.values())} changes in {len(week.steps)} demo "
+               "tenant(s) by two admins over the last days; their syncs are queued. Open Changes when they finish.",
+               icon=":material/check_circle:")
+
