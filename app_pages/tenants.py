@@ -149,7 +149,9 @@ if tenants.height:
         plans = schedule.overview(list(mine.iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
     st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
-                 column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
+                 column_config={"tenant": "Tenant", "schedule": "Schedule",
+                                "last_scheduled": st.column_config.TextColumn("Last scheduled run"),
+                                "next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
                                 "last_scheduled_at": st.column_config.DatetimeColumn(
                                     "Last scheduled run at", format="YYYY-MM-DD HH:mm")})
     labels = {p["tenant_id"]: p["display_name"] for p in plans if p["source"] != "baseline"}
