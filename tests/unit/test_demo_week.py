@@ -48,3 +48,25 @@ def test_a_week_changes_two_settings_by_two_admins_deletes_and_adds_a_policy() -
     again = simulate_week(tenant, NOW, NOW + dt.timedelta(days=1))
     assert [s["new"] for s in again[:2]] != [s["new"] for s in steps[:2]]
     assert all(s["old"] != s["new"] for s in again if s["activity"] == "Patch")
+
+
+def _settings(tmp_path, demo: bool):
+    from tenantpilot.config import Settings
+
+    return Settings(data_dir=tmp_path, db_path=tmp_path / "db.duckdb", log_dir=tmp_path, redis_url=None,
+                    graph_url="https://127.0.0.1:9", authority_host="https://127.0.0.1:9", client_id=None, demo=demo)
+
+
+@pytest.mark.parametrize("demo, discovery, says", [
+    (True, None, "The Graph simulator is not running"),  # no simulator.json
+    (True, "{not json", "The Graph simulator is not running"),
+    (True, '{"url": "https://127.0.0.1:9"}', "The Graph simulator is not running"),  # no CA, no tenants
+    (False, None, "demo mode only"),  # a real tenant is never changed
+])
+def test_the_week_is_refused_in_words_without_a_simulator(tmp_path, demo, discovery, says) -> None:
+    from tenantpilot.ops import demo as week
+
+    if discovery is not None:
+        (tmp_path / "simulator.json").write_text(discovery, encoding="utf-8")
+    with pytest.raises(week.SimulatorUnavailable, match=says):
+        week.simulate_week(_settings(tmp_path, demo), None, ["6b1f5d7e-2c4a-4e8f-9a3b-1d2c3e4f5a60"])  # type: ignore[arg-type]

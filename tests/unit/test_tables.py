@@ -44,3 +44,27 @@ def test_cause_drops_the_tenant_prefix(error, tenant_id, expected) -> None:
     assert cause(error, tenant_id) == expected
     frame = pl.DataFrame({"error": [error], "tenant_id": [tenant_id]}, schema={"error": pl.String, "tenant_id": pl.String})
     assert frame.select(cause_expr())["error"].to_list() == [expected]
+
+
+def _carried_page() -> None:
+    from datetime import datetime
+
+    import polars as pl
+
+    from tenantpilot.app.messages import show_carried
+
+    show_carried(pl.DataFrame({
+        "tenant": ["Contoso", "Contoso", "Fabrikam"], "label": ["Settings catalog", "Compliance", "Scripts"],
+        "status": ["carried", "carried", "missing"], "reason": ["forbidden", "failed", None],
+        "carried_from_run": [3, 3, None], "carried_from_at": [datetime(2026, 12, 1, 8), datetime(2026, 12, 1, 8), None]}))
+
+
+def test_a_partial_runs_notice_is_one_line_that_opens() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_carried_page).run()
+    assert not at.exception and not at.warning  # no banner of one line per type above the table
+    assert [e.label for e in at.expander] == [
+        "Not all of this data is current: 3 type(s) of 2 tenant(s) carried forward or not synced"]
+    lines = at.expander[0].markdown[0].value
+    assert "carried forward from run 3" in lines and "Scripts: not synced" in lines
