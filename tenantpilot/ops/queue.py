@@ -38,7 +38,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 
 from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
-from tenantpilot.ops import alerts, outbox, progress, schedule, tasks
+from tenantpilot.ops import channels, outbox, progress, schedule, tasks
 from tenantpilot.store import NotFound, Store, StoreError, open_store
 from tenantpilot.sync.snapshot import remove_leftover_parts
 
@@ -107,7 +107,7 @@ def _register(instance: Huey) -> Any:
         consumer's delivery thread builds and sends it. A write that fails costs the alert (logged as
         an error), never the sync."""
         cfg = settings()
-        if not alerts.configured_channels(cfg):
+        if not channels.any_configured(cfg):
             return
         try:
             outbox.add(cfg, run_id)

@@ -24,12 +24,13 @@ from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
-from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
+from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, CONDITIONAL_ACCESS, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
+from tenantpilot.flatten.conditional import referenced_ids
 from tenantpilot.graph.audit import AuditRead, fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
-from tenantpilot.graph.directory import FILTER, GROUP, DirectoryNames, fetch_names
+from tenantpilot.graph.directory import DIRECTORY_KINDS, FILTER, GROUP, KINDS, LOCATION, DirectoryNames, fetch_names
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     CATALOG_COLLECTIONS,
@@ -106,7 +107,7 @@ def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[Type
 class Cached:
     definition_ids: set[str]  # setting definitions cached (the same in every tenant)
     unknown_ids: set[str]  # definition ids Graph did not know when last asked
-    names: dict[str, dict[str, str]]  # the tenant's group and filter names by id
+    names: dict[str, dict[str, str]]  # the tenant's names by kind (graph/directory.py KINDS) and id
     since: datetime | None  # when the tenant's latest good sync started (audit events are read from there)
 
 
@@ -149,6 +150,26 @@ def names_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapp
     # the assignment filters themselves are a type the sync reads (issue 19): their names come with them
     known_filters = (names.get(FILTER) or {}).keys() | synced_filter_names(policies).keys()
     return group_ids - (names.get(GROUP) or {}).keys(), bool(filter_ids - known_filters)
+
+
+def ca_ids_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapping[str, str]]) -> dict[str, set[str]]:
+    """{directory kind: ids} the conditional-access policies point to without a cached name (named
+    locations come with the sync itself: synced_location_names)."""
+    out: dict[str, set[str]] = {}
+    for family, raw in policies:
+        if family != CONDITIONAL_ACCESS:
+            continue
+        for kind, ids in referenced_ids(raw).items():
+            if kind in DIRECTORY_KINDS:
+                out.setdefault(kind, set()).update(ids - (names.get(kind) or {}).keys())
+    return {k: v for k, v in out.items() if v}
+
+
+def synced_location_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
+    """{id: name} of the named locations the sync read (policy type namedLocations)."""
+    return {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
+            if family == CONDITIONAL_ACCESS and "NamedLocation" in str(raw.get("@odata.type") or "")
+            and raw.get("id") and raw.get("displayName")}
 
 
 def synced_filter_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
@@ -205,7 +226,10 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
         fresh |= fetch_template_definitions(client, templates)
     reporter.update("names", 0, None)
     group_ids, need_filters = names_to_read(policies, cached.names)
-    names = fetch_names(client, group_ids, filters=need_filters) if group_ids or need_filters else DirectoryNames()
+    ca_ids = ca_ids_to_read(policies, cached.names)
+    names = (fetch_names(client, group_ids, filters=need_filters, ids=ca_ids) if group_ids or need_filters or ca_ids
+             else DirectoryNames())
+    names.names[LOCATION].update(synced_location_names(policies))  # cached too: a partial run keeps them
     # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
     reporter.update("audit events", 0, None)
     audit = fetch_audit_events(client, cached.since)
@@ -246,7 +270,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         needed = needed_definitions(got.policies)
         definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
                        **{k: v for k, v in got.definitions.items() if k in needed}}
-        names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in (GROUP, FILTER)}
+        names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in KINDS}
         names[FILTER].update(synced_filter_names(got.policies))
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
             parts = write_parts(got.policies, Path(tmp), definitions, names=names)

@@ -233,7 +233,8 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 9  # 8: the unread alignments table dropped; 9: tenant groups and the activity log
+    # 8: alignments dropped; 9: groups, activity; 10: scripts keyed by name; 11: alert channels; 12: accepted_by
+    assert SCHEMA_VERSION == 12
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
