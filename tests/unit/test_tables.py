@@ -59,9 +59,22 @@ def _carried_page() -> None:
         "carried_from_run": [3, 3, None], "carried_from_at": [datetime(2026, 12, 1, 8), datetime(2026, 12, 1, 8), None]}))
 
 
+def _one_carried_page() -> None:
+    import polars as pl
+
+    from tenantpilot.app.messages import show_carried
+
+    show_carried(pl.DataFrame({"tenant": ["Contoso"], "label": ["Scripts"], "status": ["missing"], "reason": [None],
+                               "carried_from_run": [None], "carried_from_at": [None]}))
+
+
 def test_a_partial_runs_notice_is_one_line_that_opens() -> None:
     from streamlit.testing.v1 import AppTest
 
+    one = AppTest.from_function(_one_carried_page).run()  # one type: the one line itself
+    assert not one.exception and not one.expander
+    assert [w.value for w in one.warning] == ["Not all of this data is current: Contoso · Scripts: not synced "
+                                              "(it was not read); nothing earlier to show."]
     at = AppTest.from_function(_carried_page).run()
     assert not at.exception and not at.warning  # no banner of one line per type above the table
     assert [e.label for e in at.expander] == [
