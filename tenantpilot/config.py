@@ -73,6 +73,10 @@ class Settings:
     # without sign-in the app serves 127.0.0.1 only, unless a reverse proxy in front authenticates users
     proxy_authenticates: bool = False
     csv_separator: str = ","  # every CSV the product writes (analysis/export.py); ";" for Excel in German & co.
+    # "all": the consumer beside the database (syncs, writes, schedules); "fetch": a consumer on another
+    # machine that only fetches and flattens and hands the parts to it through Redis (ops/fetching.py)
+    role: str = "all"
+    handoff_max_mb: int = 512  # a handed-over run's parts may hold at most this much (the writer refuses more)
 
     @property
     def queue_backend(self) -> str:
@@ -241,6 +245,20 @@ def _csv_separator(value: str | None) -> str:
                           "(';' is what Excel expects where the decimal mark is a comma, e.g. German)") from None
 
 
+ROLES = ("all", "fetch")
+
+
+def _role(value: str | None, redis_url: str | None) -> str:
+    role = (value or "all").lower()
+    if role not in ROLES:
+        raise ConfigError(f"TENANTPILOT_ROLE={value!r} is not a role: expected all (the consumer beside the "
+                          "database) or fetch (a consumer that only fetches and hands its parts over Redis)")
+    if role == "fetch" and not redis_url:
+        raise ConfigError("TENANTPILOT_ROLE=fetch needs REDIS_URL: a fetching consumer reaches the writer only "
+                          "through Redis (a SQLite queue is a file on the writer's machine)")
+    return role
+
+
 def _schedule(value: str) -> str:
     try:
         return validate(value)
@@ -338,6 +356,8 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         role_claims=_role_claims(get),
         proxy_authenticates=_flag("TENANTPILOT_PROXY_AUTHENTICATES", get("TENANTPILOT_PROXY_AUTHENTICATES")),
         csv_separator=_csv_separator(get("TENANTPILOT_CSV_SEPARATOR")),
+        role=_role(get("TENANTPILOT_ROLE"), redis_url),
+        handoff_max_mb=int(_positive("TENANTPILOT_HANDOFF_MAX_MB", get("TENANTPILOT_HANDOFF_MAX_MB") or "512", int)),
     )
 
 

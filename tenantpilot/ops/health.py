@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
+import redis
 
 from tenantpilot.config import Settings
-from tenantpilot.ops import outbox, progress, queue
+from tenantpilot.ops import outbox, progress, queue, relay
 from tenantpilot.store import Store, StoreError
 
 
@@ -44,6 +45,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
         "last_heartbeat_s_ago": round(time.time() - beat["ts"], 1) if beat else None,
         "pid": beat.get("pid") if beat else None,
     }
+    report["fetchers"] = fetchers_report(cfg) if cfg.redis_url and report["queue"]["reachable"] else []
     report["stuck_runs"] = []
     try:
         active = store.runs(statuses=["queued", "running"], limit=5000)
@@ -75,6 +77,15 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
     report["healthy"] = bool(report["queue"]["reachable"] and report["database"].get("reachable")
                              and report["consumer"]["alive"] and not report["stuck_runs"])
     return report
+
+
+def fetchers_report(cfg: Settings) -> list[dict[str, Any]]:
+    """The fetching consumers alive (README "More machines"): where, workers, busy."""
+    try:
+        alive = relay.fetchers(relay.client(cfg), cfg.stale_after_s)
+    except redis.RedisError:
+        return []
+    return [{"consumer": who, **counts} for who, counts in sorted(alive.items())]
 
 
 def alert_report(cfg: Settings) -> dict[str, Any]:

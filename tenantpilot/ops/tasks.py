@@ -13,7 +13,7 @@ from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import settings
-from tenantpilot.ops import alerts, channels, progress
+from tenantpilot.ops import alerts, channels, handback, progress
 from tenantpilot.store import open_store
 from tenantpilot.sync.run import execute_run
 
@@ -26,6 +26,8 @@ def sync_job(run_id: int, huey: Any, after: Callable[[int], None] | None = None)
     (the queue's alert hook: it only enqueues, and never raises), whatever the run's outcome."""
     cfg = settings()
     logs.configure(cfg.log_dir)
+    if handback.delegate(run_id, cfg, huey):  # a fetching consumer syncs it; the writer thread then calls after
+        return
     reporter = progress.Reporter(huey, run_id).start()
     try:
         execute_run(run_id, cfg, open_store(cfg), reporter)

@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
-from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
+from tenantpilot.sync.snapshot import Parts, inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
@@ -236,6 +236,46 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
     return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests)
 
 
+# --- flatten and write: shared by a sync run here and a run handed over by a fetching consumer -------
+def flatten_gathered(got: Gathered, cached_names: Mapping[str, Mapping[str, str]],
+                     definitions_of: Callable[[list[str]], dict[str, dict]], directory: Path) -> Parts:
+    """The run's rows as Parquet parts in `directory`: named from this run's definitions and, for the
+    rest, `definitions_of(ids)` (the store's cache, or a fetching consumer's own)."""
+    needed = needed_definitions(got.policies)
+    definitions = {**definitions_of(sorted(needed - got.definitions.keys())),
+                   **{k: v for k, v in got.definitions.items() if k in needed}}
+    names = {kind: {**cached_names.get(kind, {}), **got.names.names.get(kind, {})} for kind in KINDS}
+    names[FILTER].update(synced_filter_names(got.policies))
+    return write_parts(got.policies, directory, definitions, names=names)
+
+
+def type_of(result: FetchResult) -> dict[str, str]:
+    """{policy id: policy type key} of the policies read."""
+    return {p.id: p.type_key for p in result.policies if p.type_key}
+
+
+def save_gathered(store: Store, run_id: int, tenant_id: str, definitions: dict[str, dict], not_in_graph: set[str],
+                  names: Mapping[str, Mapping[str, str]], parts: Parts, outcomes: Sequence[TypeOutcome],
+                  requests: int, warnings: Sequence[str], types: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+    """The caches first (they hold for every tenant whatever this run's outcome), then the snapshot in one
+    transaction. Returns (status, counts written)."""
+    store.save_definitions(definitions)
+    store.save_unknown_definitions(not_in_graph)
+    store.save_directory_names(tenant_id, names)
+    status = "succeeded" if all(t.read for t in outcomes) else "partial"
+    written = store.write_snapshot(run_id, tenant_id, parts=parts, status=status, request_count=requests,
+                                   warnings=warnings, types=outcomes, type_of=types)
+    return status, written
+
+
+def save_audit(store: Store, tenant_id: str, run_id: int, events: Any, fields: Mapping[str, Any]) -> None:
+    """The audit events; the snapshot is written, so this never fails the run."""
+    try:
+        store.save_audit_events(tenant_id, run_id, events)
+    except StoreError as exc:
+        logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
+
+
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     """Run one queued sync to its end; returns the final status. Never raises for sync failures.
 
@@ -267,27 +307,13 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         cached = read_cached(store, tenant_id)
         got = gather(client, cached, reporter)
         reporter.update("flattening", 0, len(got.result.policies))
-        needed = needed_definitions(got.policies)
-        definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
-                       **{k: v for k, v in got.definitions.items() if k in needed}}
-        names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in KINDS}
-        names[FILTER].update(synced_filter_names(got.policies))
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
-            parts = write_parts(got.policies, Path(tmp), definitions, names=names)
+            parts = flatten_gathered(got, cached.names, store.definitions, Path(tmp))
             reporter.update("saving", 0, None)
-            # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot
-            store.save_definitions(got.definitions)
-            store.save_unknown_definitions(got.not_in_graph)
-            store.save_directory_names(tenant_id, got.names.names)
-            status = "succeeded" if all(t.read for t in got.outcomes) else "partial"
-            written = store.write_snapshot(
-                run_id, tenant_id, parts=parts, status=status, request_count=got.requests,
-                warnings=got.warnings, types=got.outcomes,
-                type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
-        try:  # the audit events; the snapshot is written, so this never fails the run
-            store.save_audit_events(tenant_id, run_id, got.audit.events)
-        except StoreError as exc:
-            logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
+            status, written = save_gathered(store, run_id, tenant_id, got.definitions, got.not_in_graph,
+                                            got.names.names, parts, got.outcomes, got.requests, got.warnings,
+                                            type_of(got.result))
+        save_audit(store, tenant_id, run_id, got.audit.events, fields)
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
