@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.analysis import drift, explore, history
-from tenantpilot.app import access_view, changes_view, reads, signin
+from tenantpilot.app import access_view, changes_view, reads, signin, tables
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, labelled_csv, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard
@@ -21,7 +21,7 @@ st.caption("What changed since a point in time: policies added, deleted or renam
            "and settings left at “Not configured” are not setting changes.")
 
 # who changed it, where Intune's audit log recorded it (tenantpilot/sync/audit.py)
-WHO = {"changed_by": st.column_config.TextColumn("Changed by", help="the actor Intune's audit log names; "
+WHO = {"changed_by": st.column_config.TextColumn("Changed by", width=230, help="the actor Intune's audit log names; "
                                                  "several when the attribution is per policy"),
        "attribution": st.column_config.TextColumn(
            "Attribution", help="setting: Intune's audit event names this setting among the properties it changed; "
@@ -111,11 +111,14 @@ for col, kind in zip(m, drift.EVENTS):
     col.metric(kind.capitalize().replace("Policy", "Policies"), f"{policy_totals[kind]:,}")
 for col, kind in zip(m[3:], drift.CHANGES):
     col.metric(f"Settings {kind}", f"{totals[kind]:,}")
-for r in t.carried.iter_rows(named=True):
-    source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
-              "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
-    st.info(f"{r['label']}: not synced in this run (the latest; {r['reason'] or 'not read'}); {source}.",
-            icon=":material/history:")
+if t.carried.height:  # one line that opens: a partial run's notice must not bury the changes
+    with st.expander(f"{t.carried.height:,} type(s) not synced in the latest run: counted as unchanged, not as "
+                     "removed", icon=":material/history:"):
+        for r in t.carried.iter_rows(named=True):
+            source = (f"its settings are carried forward from run {r['carried_from_run']} and counted as unchanged, "
+                      "not as removed" if r["status"] == "carried" else "it had no earlier settings to carry")
+            st.markdown(inert(f"{r['label']}: not synced in this run (the latest; {r['reason'] or 'not read'}); "
+                              f"{source}."))
 
 if t.events.height:
     st.markdown("**Policies**")
@@ -124,9 +127,10 @@ if t.events.height:
         .then(pl.format("{} → {}", pl.col("old_name"), pl.col("new_name")))
         .otherwise(pl.coalesce("new_name", "old_name")).alias("policy"))
     who = [c for c in ("changed_by", "changed_at") if c in lines.columns]  # a policy event is always per policy
-    st.dataframe(inert_frame(with_family_labels(lines.select("event", "policy_type", "policy", "settings", *who))),
+    st.dataframe(inert_frame(with_family_labels(lines.select("policy", "event", *who, "policy_type", "settings"))),
                  hide_index=True, placeholder="—", key="chg_events",
-                 column_config={"event": "Change", "policy_type": "Policy type", "policy": "Policy",
+                 column_config={"event": "Change", "policy_type": "Policy type",
+                                "policy": st.column_config.TextColumn("Policy", width=300),
                                 "settings": st.column_config.NumberColumn("Settings", help="configured settings of "
                                                                           "the policy"),
                                 **WHO})
@@ -148,17 +152,21 @@ st.caption(f"{view.height:,} of {diff.height:,} changes" + (f" (showing the firs
                                                             else ""))
 shown = view.head(1000).with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
                                      for c in ("seen_at", "changed_at") if c in view.columns)
+technical = tables.technical_toggle("chg_technical")
 st.dataframe(
-    inert_frame(with_family_labels(shown)), hide_index=True, placeholder="Not configured",
+    inert_frame(with_family_labels(explore.distinct_names(shown))), hide_index=True, placeholder="Not configured",
     key="chg_table",
-    column_config={"change": "Change", "policy_type": "Policy type", "scope": "Profile type",
-                   "setting_key": None, "setting_name": "Setting", "category": "Category",
-                   "old_value": st.column_config.TextColumn("Before", width="medium"),
-                   "new_value": st.column_config.TextColumn("After", width="medium"),
+    column_order=tables.column_order(shown.columns, changes_view.SETTING_FIRST, changes_view.SETTING_MORE,
+                                     changes_view.SETTING_TECHNICAL, show_technical=technical),
+    column_config={"change": "Change", "policy_type": "Policy type", "scope": "Graph type",
+                   "setting_key": "Setting key", "category": "Category",
+                   "setting_name": st.column_config.TextColumn("Setting", width=260),
+                   "old_value": st.column_config.TextColumn("Before", width=170),
+                   "new_value": st.column_config.TextColumn("After", width=170),
                    "old_policies": "Policies before", "new_policies": "Policies after",
                    "seen_at": st.column_config.DatetimeColumn("Seen (UTC)", format="YYYY-MM-DD HH:mm",
                                                               help="when a sync first saw the change"),
-                   "policy_id": None, **WHO},
+                   "policy_id": "Policy id", **WHO},
 )
 st.download_button(f"CSV ({view.height:,} changes)",
                    data=access_view.recorded_export(signin.current_user(reads.config()), "Changes CSV", [tenant_id],

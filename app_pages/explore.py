@@ -18,7 +18,7 @@ import streamlit as st
 
 from tenantpilot import families
 from tenantpilot.analysis import explore, export
-from tenantpilot.app import access_view, explore_view, reads, script_view, signin
+from tenantpilot.app import access_view, explore_view, reads, script_view, signin, tables
 from tenantpilot.app.escaping import inert, inert_frame, inert_json, reveal
 from tenantpilot.app.labels import family_label, format_with, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard, show_carried
@@ -127,14 +127,17 @@ if settings_tab.open:
                       + f" ({total_rows:,} in the snapshot)" if matched_rows else
                       f"No rows match ({total_rows:,} in the snapshot). Clear a filter or change the search.")
 
+        technical = tables.technical_toggle("ex_technical")
         selection = st.dataframe(
             inert_frame(with_family_labels(explore.distinct_names(rows))),
             hide_index=True, placeholder="—",
-            column_order=explore.TABLE_COLUMNS,
+            column_order=tables.column_order(rows.columns, explore_view.TABLE_FIRST, explore_view.TABLE_MORE,
+                                             explore_view.TABLE_TECHNICAL, show_technical=technical),
             column_config={
-                "tenant": "Tenant", "policy_name": "Policy", "policy_type": "Policy type", "platform": "Platform",
-                "category": "Category", "setting_name": st.column_config.TextColumn("Setting", width="medium"),
-                "value": st.column_config.TextColumn("Value", width="medium"),
+                "tenant": "Tenant", "policy_name": st.column_config.TextColumn("Policy", width=240),
+                "policy_type": "Policy type", "platform": "Platform", "category": "Category",
+                "setting_name": st.column_config.TextColumn("Setting", width=300),
+                "value": st.column_config.TextColumn("Value", width=200),
                 "raw_value": st.column_config.TextColumn("Raw value", help="the value as Graph returned it (JSON); "
                                                          "“Not configured” rows keep Graph's own value here"),
                 "setting_id": "Setting id", "setting_key": "Setting key", "value_type": "Type",

@@ -58,6 +58,8 @@ else:
             else:
                 st.info(f"{inert(labels[tenant_id])}: already queued or running as run {queued.run_id}; following that run.")
         st.session_state["sync_watch"] = sorted(watch)
+    if reads.config().demo:  # the demo can change: the simulator plays two admins for a week
+        sync_view.demo_week(user, syncable["tenant_id"].to_list())  # those the simulator serves (ops/demo.ready)
 
 
 with guard("read the sync runs"):

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import access
-from tenantpilot.app import access_view, alerts_view, reads, signin, tenants_view
+from tenantpilot.app import access_view, alerts_view, reads, signin, tables, tenants_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
@@ -32,16 +32,20 @@ store = reads.store()
 tenants = reads.tenants()
 
 if tenants.height:
+    table = tenants_view.tenant_status_table(with_causes(store, tenants))  # a partial run shows its cause
+    technical = tables.technical_toggle("tenants_technical")
     st.dataframe(
-        inert_frame(tenants_view.tenant_status_table(with_causes(store, tenants))),  # a partial run shows its cause
-        hide_index=True, placeholder="—",
+        inert_frame(table), hide_index=True, placeholder="—",
+        column_order=tables.column_order(table.columns, tenants_view.TENANT_FIRST, tenants_view.TENANT_MORE,
+                                         tenants_view.TENANT_TECHNICAL, show_technical=technical),
         column_config={
             "display_name": st.column_config.TextColumn("Name"),
             "last_status": st.column_config.TextColumn("Last sync"),
             "last_run_at": st.column_config.DatetimeColumn("Last sync at", format="YYYY-MM-DD HH:mm"),
-            "shown": st.column_config.TextColumn("Data shown", width="medium"),
+            "shown": st.column_config.TextColumn("Data shown"),
             "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
-            "last_error": st.column_config.TextColumn("Last error", width="medium"),
+            "last_error": st.column_config.TextColumn("Last error or cause", width=380,
+                                                      help="why the last sync failed or was partial"),
             "tenant_id": st.column_config.TextColumn("Tenant id"),
             "kind": st.column_config.TextColumn("Kind"),
         },
@@ -145,7 +149,9 @@ if tenants.height:
         plans = schedule.overview(list(mine.iter_rows(named=True)), cfg.sync_schedule,
                                   cfg.schedule_jitter_s, datetime.now().astimezone())
     st.dataframe(inert_frame(tenants_view.schedule_table(plans)), hide_index=True, placeholder="—", key="schedules_table",
-                 column_config={"next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
+                 column_config={"tenant": "Tenant", "schedule": "Schedule",
+                                "last_scheduled": st.column_config.TextColumn("Last scheduled run"),
+                                "next_run": st.column_config.DatetimeColumn("Next run", format="YYYY-MM-DD HH:mm:ss"),
                                 "last_scheduled_at": st.column_config.DatetimeColumn(
                                     "Last scheduled run at", format="YYYY-MM-DD HH:mm")})
     labels = {p["tenant_id"]: p["display_name"] for p in plans if p["source"] != "baseline"}

@@ -38,6 +38,7 @@ handshakes in the connection thread; per-tenant locks for throttling, short lock
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import math
 import random
@@ -928,6 +929,7 @@ class GraphSimulator:
              self._ctl_change),
             ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/vanish"),
              self._ctl_vanish),
+            ("POST", re.compile(rf"/_sim/tenants/{tid}/week"), self._ctl_week),
         ]
 
     def state(self) -> JSON:
@@ -972,6 +974,16 @@ class GraphSimulator:
                     and policy.collection not in PROPERTY_NAMELESS else [])
         event = tenant.record_audit(policy, "Patch", body.get("actor"), modified) if policy is not None else None
         return 200, {"old": old, "new": body.get("value"), "audit_event": event["id"] if event else None}
+
+    def _ctl_week(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
+        """The demo's week of changes (graphsim/week.py), its events dated after `since` (ISO time)."""
+        from graphsim.week import simulate_week
+
+        since = (body or {}).get("since")
+        moment = dt.datetime.fromisoformat(since) if since else None
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError("since needs a time zone (e.g. 2026-12-01T08:00:00+00:00)")
+        return 200, {"steps": simulate_week(self.tenant(m["tid"]), moment)}
 
     def _serve_control(self, h: _Handler, method: str, path: str, raw_body: bytes) -> None:
         try:

@@ -409,7 +409,7 @@ class SimTenant:
                             "deviceAndAppManagementAssignmentFilterType": "none"}}]
 
     def record_audit(self, policy: SimPolicy, operation: str, actor: str | None = None,
-                     modified: list[tuple[str, Any, Any]] | None = None) -> JSON:
+                     modified: list[tuple[str, Any, Any]] | None = None, at: dt.datetime | None = None) -> JSON:
         """Record the auditEvent Intune writes when an admin changes (`Patch`) or deletes (`Delete`) a policy.
 
         The shape is Graph's documented auditEvent (learn.microsoft.com/graph/api/resources/
@@ -424,7 +424,8 @@ class SimTenant:
         newValue, all strings: learn.microsoft.com/graph/api/resources/intune-auditing-auditproperty).
         The docs give the shape, not the names Intune writes; the simulator names a property-shaped
         change by its property path (a settings-catalog, intent or template change gets none, so the
-        reader can only attribute it to the policy: the case it must handle honestly)."""
+        reader can only attribute it to the policy: the case it must handle honestly). `at`: the event's
+        `activityDateTime` (default now; the demo's week of changes dates its events over the week)."""
         entity = policy.collection[0].upper() + policy.collection[1:].rstrip("s")
         component = "MobileAppManagement" if policy.family == "appProtection" else "DeviceConfiguration"
         event = {
@@ -438,7 +439,7 @@ class SimTenant:
                       "userPrincipalName": actor or f"sim-admin@{self.domain}", "servicePrincipalName": None,
                       "ipAddress": "203.0.113.10", "userId": str(uuid.uuid5(uuid.NAMESPACE_URL, actor or self.domain))},
             "activity": f"{operation} {entity}",
-            "activityDateTime": now_graph_time(),
+            "activityDateTime": graph_time(at) if at is not None else now_graph_time(),
             "activityType": f"{operation} {entity}",
             "activityOperationType": operation,
             "activityResult": "Success",

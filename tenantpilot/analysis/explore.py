@@ -132,14 +132,21 @@ def with_provenance(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def distinct_names(frame: pl.DataFrame) -> pl.DataFrame:
-    """Setting names that stand for different settings on the same screen get their category (or,
-    failing that, their key) appended, so rows that share a name can be told apart: three
-    "Recovery password" rows of different BitLocker drives read as three different settings."""
+    """Setting names that stand for different settings on the same screen get what tells them apart
+    appended: their category when the rows sharing the name differ in it, else their platform, else
+    their key (the setting's path). Three "Recovery password" rows of different BitLocker drives read
+    as three different settings; two "Allow camera" rows of one category as the Android and iOS one."""
     if frame.height == 0 or not {"setting_name", "setting_key"} <= set(frame.columns):
         return frame
     clash = pl.col("setting_key").n_unique().over("setting_name") > 1
-    where = pl.col("category") if "category" in frame.columns else pl.lit(None, pl.String)
-    where = pl.when(where.fill_null("") != "").then(where).otherwise(pl.col("setting_key"))
+
+    def telling(column: str) -> tuple[pl.Expr, pl.Expr]:
+        value = pl.col(column).fill_null("") if column in frame.columns else pl.lit("")
+        return value, (value.n_unique().over("setting_name") > 1) & (value != "")
+
+    category, by_category = telling("category")
+    platform, by_platform = telling("platform")
+    where = pl.when(by_category).then(category).when(by_platform).then(platform).otherwise(pl.col("setting_key"))
     return frame.with_columns(
         pl.when(clash).then(pl.format("{} · {}", pl.col("setting_name"), where)).otherwise(pl.col("setting_name"))
         .alias("setting_name"))

@@ -39,3 +39,10 @@ def show_expired_deviations(tenant_id: str | None = None, days: int = 30) -> Non
         "tenant", "baseline", "policy_type", "setting_name", "reason", "owner", "accepted_by", "expires_on"))),
         hide_index=True, placeholder="—", key="chg_expired_devs",
         column_config={"expires_on": "Last valid day", "accepted_by": "Accepted by"})
+
+
+# --- the settings table's layout (tables.column_order): what changed, from what to what, by whom, when
+SETTING_FIRST: tuple[str, ...] = ("setting_name", "old_value", "new_value", "changed_by", "changed_at")
+SETTING_MORE: tuple[str, ...] = ("seen_at", "change", "new_policies", "old_policies", "category", "attribution",
+                                 "activity", "policy_type")
+SETTING_TECHNICAL: tuple[str, ...] = ("scope", "setting_key", "policy_id")

@@ -61,6 +61,12 @@ def matching_parquet(key: SnapshotKey, filters: Any) -> bytes:
     return export.to_parquet_bytes(explore.export_columns(settings_matching(key, filters)))
 
 
+# --- the settings table's layout (tables.column_order): which tenant, which setting, its value, which policy
+TABLE_FIRST: tuple[str, ...] = ("tenant", "setting_name", "value", "policy_name")
+TABLE_MORE: tuple[str, ...] = ("category", "platform", "policy_type", "data_from")
+TABLE_TECHNICAL: tuple[str, ...] = ("raw_value", "setting_id", "setting_key", "value_type")
+
+
 # --- assignments (who a policy applies to), next to the settings --------------------------------
 TARGET_LABELS: dict[str, str] = {
     "allDevices": "All devices",

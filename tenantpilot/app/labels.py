@@ -52,3 +52,17 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def cause(error: str | None, tenant_id: str | None) -> str | None:
+    """A run's error as a table cell beside its tenant: without the leading "Tenant <id>: " the sign-in
+    errors carry (graph/auth.py), so the cause is what a narrow cell shows first. Other text is kept whole."""
+    if not error or not tenant_id:
+        return error
+    prefix = f"Tenant {tenant_id}: "
+    return error[len(prefix):] if error.lower().startswith(prefix.lower()) else error
+
+
+def cause_expr(error: str = "error", tenant_id: str = "tenant_id") -> pl.Expr:
+    """`cause` for a frame's column (same rule, row by row)."""
+    return pl.struct(error, tenant_id).map_elements(lambda r: cause(r[error], r[tenant_id]), return_dtype=pl.String)

@@ -110,6 +110,10 @@ def carried_lines(carried: pl.DataFrame, *, verb: str = "carried forward") -> li
 def show_carried(carried: pl.DataFrame) -> None:
     """The banner that says which data on screen is not current (nothing when all of it is)."""
     lines = carried_lines(carried)
-    if lines:
-        st.warning("Not all of this data is current.\n\n" + "\n\n".join(f"- {line}" for line in lines),
-                   icon=":material/history:")
+    if len(lines) == 1:
+        st.warning(f"Not all of this data is current: {lines[0]}", icon=":material/history:")
+    elif lines:  # one line that opens: a partial run's notice must not bury the table under it
+        tenants = carried["tenant"].n_unique() if "tenant" in carried.columns else 1
+        with st.expander(f"Not all of this data is current: {len(lines):,} type(s) of {tenants:,} tenant(s) carried "
+                         "forward or not synced", icon=":material/history:"):
+            st.markdown("\n".join(f"- {line}" for line in lines))

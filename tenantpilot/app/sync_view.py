@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app.escaping import inert, inert_frame
-from tenantpilot.app.labels import duration
+from tenantpilot.app.labels import cause_expr, duration
 from tenantpilot.ops import progress
 
 
@@ -36,8 +36,12 @@ def render_run(run: dict[str, Any], prog: dict[str, Any] | None) -> None:
         st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
         if run["error"]:
             st.error(inert(run["error"]))
-    for warning in json.loads(run["warnings"] or "[]"):
-        st.warning(inert(warning))
+    warnings = json.loads(run["warnings"] or "[]")
+    if len(warnings) == 1:
+        st.warning(inert(warnings[0]))
+    elif warnings:  # one line that opens: a partial run's warnings must not bury the other runs
+        with st.expander(f"{len(warnings):,} warnings", icon=":material/warning:"):
+            st.markdown("\n".join(f"- {inert(w)}" for w in warnings))
 
 
 def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
@@ -49,7 +53,7 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "setting_count", "request_count",
             pl.col("warnings").map_elements(lambda w: len(json.loads(w or "[]")), return_dtype=pl.Int64)
             .alias("warnings"),
-            pl.coalesce(pl.col("error"), pl.col("warnings").map_elements(
+            pl.coalesce(cause_expr("error"), pl.col("warnings").map_elements(
                 lambda w: (json.loads(w or "[]") or [None])[0], return_dtype=pl.String)).alias("error"),
             ("/explore?" + label.map_elements(lambda t: urlencode({"ex_tenants": t}), return_dtype=pl.String))
             .alias("explore"),
@@ -67,11 +71,48 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "setting_count": st.column_config.NumberColumn("Settings", format="localized"),
             "request_count": st.column_config.NumberColumn("Requests", format="localized"),
             "warnings": st.column_config.NumberColumn("Warnings"),
-            "error": st.column_config.TextColumn("Error or first warning", width="large"),
+            "error": st.column_config.TextColumn("Error or first warning", width=360),
             "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
             "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
         },
-        column_order=("run_id", "tenant", "status", "explore", "compare", "queued_at", "duration_s", "policy_count",
-                      "setting_count", "request_count", "warnings", "error"),
+        column_order=("run_id", "tenant", "status", "error", "queued_at", "explore", "compare", "policy_count",
+                      "setting_count", "warnings", "duration_s", "request_count"),
         key="sync_history",
     )
+
+
+def demo_week(user: Any, tenant_ids: list[str]) -> None:
+    """Demo mode: "Simulate a week of changes" (ops/demo.py): the simulator changes the synced demo tenants
+    as two admins would over a few days, then each syncs; the runs are followed as cards below."""
+    from tenantpilot import access
+    from tenantpilot.app import access_view, reads, signin
+    from tenantpilot.app.messages import explain
+    from tenantpilot.ops import demo, queue
+    from tenantpilot.store import StoreError
+
+    cfg, store = reads.config(), reads.store()
+    try:
+        ready = demo.ready(cfg, store, tenant_ids)
+    except demo.SimulatorUnavailable as exc:
+        st.caption(inert(str(exc)))
+        return
+    why = signin.why_not(user, "sync") or (None if ready else "Sync the demo tenants once first: the changes are "
+                                                                 "what the next sync finds.")
+    clicked = st.button("Simulate a week of changes", icon=":material/auto_fix_high:", key="sync_demo_week",
+                        disabled=not (ready and access.can(user, "sync")), help=why or (
+                            "The local Graph simulator changes a few settings of each synced demo tenant as two "
+                            "admins would over a few days (with Intune audit events), deletes a Wi-Fi profile and "
+                            "adds a pilot profile; then each tenant syncs. Changes, “changed by” and alerts show it."))
+    if not (clicked and signin.permitted(user, "sync")):
+        return
+    try:
+        week = demo.simulate_week(cfg, store, ready)
+    except (demo.SimulatorUnavailable, queue.QueueUnavailable, StoreError) as exc:
+        st.error(explain(exc, "simulate a week of changes"), icon=":material/error:")
+        return
+    access_view.record(user, "demo week", list(week.runs), f"{sum(len(s) for s in week.steps.values())} changes")
+    st.session_state["sync_watch"] = sorted(set(st.session_state.get("sync_watch", [])) | set(week.runs.values()))
+    st.success(f"The simulator made {sum(len(s) for s in week.steps.values())} changes in {len(week.steps)} demo "
+               "tenant(s) by two admins over the last days; their syncs are queued. Open Changes when they finish.",
+               icon=":material/check_circle:")
+

@@ -12,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app.escaping import reveal
+from tenantpilot.app.labels import cause_expr
 from tenantpilot.app.reads import config
 from tenantpilot.ops.health import age
 
@@ -19,15 +20,22 @@ DEMO_TENANT_COUNT = 3  # `python -m tenantpilot simulate --tenants` default
 
 
 def tenant_status_table(tenants: pl.DataFrame) -> pl.DataFrame:
-    """The Tenants table: the last sync (which may have failed) apart from the data shown and its age."""
+    """The Tenants table: the last sync (which may have failed) and its cause, apart from the data shown and
+    its age."""
     now = datetime.now(timezone.utc)
     shown = [("—" if r["current_run_id"] is None else
               f"run {r['current_run_id']}, {age(r['data_as_of'], now)}"
               + (" (part carried forward)" if r["current_status"] == "partial" else ""))
              for r in tenants.iter_rows(named=True)]
     return tenants.with_columns(pl.Series("shown", shown, dtype=pl.String)).select(
-        "display_name", pl.col("last_status").fill_null("never synced"), "last_run_at", "shown", "setting_count",
-        "last_error", "tenant_id", "kind")
+        "display_name", pl.col("last_status").fill_null("never synced"), cause_expr("last_error").alias("last_error"),
+        "last_run_at", "shown", "setting_count", "kind", "tenant_id")
+
+
+# the tenants table's layout (tables.column_order): the tenant, how its last sync went and why
+TENANT_FIRST: tuple[str, ...] = ("display_name", "last_status", "last_error")
+TENANT_MORE: tuple[str, ...] = ("last_run_at", "shown", "setting_count", "kind")
+TENANT_TECHNICAL: tuple[str, ...] = ("tenant_id",)
 
 
 def schedule_table(plans: Sequence[dict[str, Any]]) -> pl.DataFrame:

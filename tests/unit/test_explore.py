@@ -105,14 +105,24 @@ def test_setting_detail_narrowed_to_one_graph_type():
     assert only["value"].to_list() == ["true"]
 
 
-@pytest.mark.parametrize("names, keys, categories, shown", [
-    (["Recovery", "Recovery"], ["os_rec", "fixed_rec"], ["OS drive", "Fixed drive"],
+@pytest.mark.parametrize("names, keys, categories, platforms, shown", [
+    (["Recovery", "Recovery"], ["os_rec", "fixed_rec"], ["OS drive", "Fixed drive"], ["windows", "windows"],
      ["Recovery · OS drive", "Recovery · Fixed drive"]),
-    (["Recovery", "Recovery"], ["os_rec", "os_rec"], ["OS drive", "OS drive"], ["Recovery", "Recovery"]),  # same one
-    (["PIN", "PIN"], ["a", "b"], ["", None], ["PIN · a", "PIN · b"]),  # no category: the key tells them apart
-    (["A", "B"], ["a", "b"], ["X", "X"], ["A", "B"]),
+    (["Recovery", "Recovery"], ["os_rec", "os_rec"], ["OS drive", "OS drive"], ["windows", "windows"],
+     ["Recovery", "Recovery"]),  # the same setting twice
+    (["PIN", "PIN"], ["a", "b"], ["", None], [None, None], ["PIN · a", "PIN · b"]),  # nothing else: the key
+    (["A", "B"], ["a", "b"], ["X", "X"], ["ios", "ios"], ["A", "B"]),
+    # one category: the platform tells them apart
+    (["Camera", "Camera"], ["and_cam", "ios_cam"], ["Restrictions", "Restrictions"], ["android", "iOS"],
+     ["Camera · android", "Camera · iOS"]),
+    # same category and platform: the key (the setting's path)
+    (["Camera", "Camera"], ["a/camera", "b/camera"], ["Restrictions", "Restrictions"], ["ios", "ios"],
+     ["Camera · a/camera", "Camera · b/camera"]),
 ])
-def test_rows_that_share_a_name_are_told_apart(names, keys, categories, shown) -> None:
-    frame = pl.DataFrame({"setting_name": names, "setting_key": keys, "category": categories},
-                         schema={"setting_name": pl.String, "setting_key": pl.String, "category": pl.String})
+def test_rows_that_share_a_name_are_told_apart(names, keys, categories, platforms, shown) -> None:
+    frame = pl.DataFrame({"setting_name": names, "setting_key": keys, "category": categories, "platform": platforms},
+                         schema={"setting_name": pl.String, "setting_key": pl.String, "category": pl.String,
+                                 "platform": pl.String})
     assert explore.distinct_names(frame)["setting_name"].to_list() == shown
+    assert explore.distinct_names(frame.drop("platform"))["setting_name"].to_list()[:1] == [  # no platform column
+        shown[0] if "·" not in shown[0] or categories[0] != categories[1] else f"{names[0]} · {keys[0]}"]
