@@ -5,8 +5,9 @@ decides by must be on screen without scrolling sideways: Compare's setting, stat
 every count of the alignment table; an accepted row says until when; a tenant's extra policy is one line. Then
 two matrix rows are ticked in the grid itself and accepted at once, and Fleet lists every tenant worst first.
 
-The grid is a canvas: which columns are in view comes from its accessibility table, which holds only the
-columns that intersect the visible region (assert_columns_visible says why that is a bounding-box check).
+The grid is a canvas: which columns are in view is checked twice, from its accessibility table (which holds
+only the columns that intersect the visible region: assert_columns_rendered) and from the header's pixels
+(tests/e2e/columns.py, assert_columns_visible).
 Screenshots: screenshots/compare-1440.png, compare-triage.png, fleet.png.
 """
 
@@ -21,6 +22,7 @@ import apptest
 import pytest
 import test_browser
 from apptest import BASELINE, CONTOSO, DATA, FABRIKAM, NORTHWIND, fill, write_snapshot
+from columns import assert_columns_visible
 from test_browser import (
     CHROMIUM,
     Processes,
@@ -100,7 +102,7 @@ def cells(grid) -> list[tuple[str, int]]:
         "g => Array.from(g.querySelectorAll('td')).map(t => [t.innerText.trim(), +t.getAttribute('aria-colindex')])")]
 
 
-def assert_columns_visible(grid, names: list[str]) -> None:
+def assert_columns_rendered(grid, names: list[str]) -> None:
     """Every named column whole inside the grid's box, the grid not scrolled sideways.
 
     Glide (Streamlit's grid) puts in its accessibility table exactly the columns that intersect the visible
@@ -128,10 +130,14 @@ def test_compare_shows_what_decides_at_1440(stack, page) -> None:
     url, _db = stack
     open_compare(page, url)
     matrix = grid_with(page, "Setting")
-    assert_columns_visible(matrix, ["Setting", "Status", BASE_LABEL, *TENANTS])
+    deciding = ["Setting", "Status", BASE_LABEL, *TENANTS]
+    assert_columns_rendered(matrix, deciding)
+    assert_columns_visible(page, deciding, grid=matrix, row_markers=True)  # measured in pixels (columns.py)
     assert "Setting key" not in rendered_columns(matrix)  # technical: a toggle away
     scores = grid_with(page, "Aligned")
-    assert_columns_visible(scores, ["Tenant", "Aligned", *(w.capitalize() for w in compare.SCORE_WORDS.values())])
+    counts = ["Tenant", "Aligned", *(w.capitalize() for w in compare.SCORE_WORDS.values())]
+    assert_columns_rendered(scores, counts)
+    assert_columns_visible(page, counts, grid=scores)
     drawn = cells(matrix)
     assert (f"accepted until {UNTIL}", 2) in drawn  # the status says until when, in the Status column
     assert ("Kiosk (2 settings)", 1) in drawn and ("Kiosk mode", 1) not in drawn  # one line per extra policy
@@ -174,8 +180,9 @@ def test_fleet_lists_every_tenant_worst_first(stack, page) -> None:
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     settle(page)
     table = grid_with(page, "Tenant")
-    assert_columns_visible(table, ["Tenant", "Aligned", "Compare", *(w.capitalize() for w in compare.SCORE_WORDS.values()),
-                                   "Expired"])
+    deciding = ["Tenant", "Aligned", "Compare", *(w.capitalize() for w in compare.SCORE_WORDS.values()), "Expired"]
+    assert_columns_rendered(table, deciding)
+    assert_columns_visible(page, deciding, grid=table)
     store = Store(db)  # the compare rule on the same data, the accepted deviations left out, says who is worst
     accepted = deviations.accepted_keys(store.deviations(), date.today(), BASELINE)
     scores = compare.alignment_scores(store.current_settings(), [CONTOSO, FABRIKAM, NORTHWIND, WOODGROVE], BASELINE,
