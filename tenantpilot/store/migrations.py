@@ -30,7 +30,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 9  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 10  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -147,6 +147,13 @@ def _access_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ACCESS_DDL)
 
 
+def _runs_sent_at(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 10: sync_runs.sent_at (the DDL adds the column): runs queued before it existed had their
+    message sent when they were queued."""
+    con.execute("ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS sent_at TIMESTAMPTZ")
+    con.execute("UPDATE sync_runs SET sent_at = queued_at WHERE sent_at IS NULL")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -156,6 +163,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (7, _split_setting_versions),
     (8, _drop_alignments),
     (9, _access_tables),
+    (10, _runs_sent_at),
 )
 
 

@@ -233,7 +233,9 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 9  # 8: the unread alignments table dropped; 9: tenant groups and the activity log
+    assert SCHEMA_VERSION == 10  # 8: the unread alignments table dropped; 9: tenant groups and the activity log;
+    # 10: sync_runs.sent_at (a run queued before it had its message sent when it was queued)
+    assert store.get_run(1)["sent_at"] is not None
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
