@@ -347,13 +347,18 @@ def _forget_progress(run_id: int, cfg: Settings) -> None:
 
 ORPHAN_GRACE_S = 2.0  # a run sent this recently may not show in the queue's listing yet
 SEND_GRACE_S = 300.0  # a run created this long ago and still not sent lost its sender: send it
+STARTING_GRACE_S = 60.0  # a taken run's beat this fresh: its worker is starting it
 
 
-def orphaned(run: dict[str, Any], waiting: set[int], now: float) -> bool:
+def orphaned(run: dict[str, Any], waiting: set[int], now: float, beat: dict[str, Any] | None = None) -> bool:
     """Is this queued run an orphan (its message will never come)? Pure: the run row (run_id, queued_at,
-    sent_at, source), the run ids with a message waiting, the time. A run whose message is being sent is
-    not one; an import's run (source import:…) never has a message."""
+    sent_at, source), the run ids with a message waiting, the time, and the run's progress `beat`. A run
+    whose message is being sent is not one, nor one a worker has taken (its beat: the message has left the
+    queue, and the run stays queued until its worker gets the database to mark it running, seconds when
+    a night's writes hold the file); an import's run (source import:…) never has a message."""
     if int(run["run_id"]) in waiting or not str(run.get("source") or "graph").startswith("graph"):
+        return False
+    if beat is not None and not progress.is_stale(beat, STARTING_GRACE_S, now):
         return False
     sent, queued = run.get("sent_at"), run.get("queued_at")
     if sent is not None:
@@ -370,7 +375,8 @@ def requeue_orphans(store: Store | None = None, cfg: Settings | None = None) -> 
         return []
     waiting = pending_run_ids(cfg)
     now = time.time()
-    orphans = [r for r in queued.iter_rows(named=True) if orphaned(r, waiting, now)]
+    candidates = [r for r in queued.iter_rows(named=True) if orphaned(r, waiting, now)]
+    orphans = [r for r in candidates if orphaned(r, waiting, now, run_progress(int(r["run_id"]), cfg))]
     for run in orphans:
         _send(int(run["run_id"]), cfg, trigger=str(run.get("trigger") or "manual"))
     ids = [int(r["run_id"]) for r in orphans]

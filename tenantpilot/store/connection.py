@@ -98,6 +98,18 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 _process_lock = threading.RLock()
+_waited = threading.local()  # seconds this thread spent waiting for the file (other processes, other threads)
+
+
+def lock_wait_s() -> float:
+    """Seconds this thread has waited so far to open the file: for another process's lock (retries) and
+    for another thread of this process (opens are serialised). A sync's "waiting for the database" phase
+    is the difference across its writes."""
+    return float(getattr(_waited, "total", 0.0))
+
+
+def _add_wait(seconds: float) -> None:
+    _waited.total = lock_wait_s() + seconds
 _initialised: set[str] = set()  # files whose schema this process has checked (and migrated if older)
 _sessions = threading.local()  # path -> the connection a Store.reading() block shares (this thread)
 
@@ -178,7 +190,9 @@ class Connection:
             except duckdb.Error as exc:
                 raise translate(exc, self.path) from exc
             return
+        asked = time.monotonic()
         with _process_lock:
+            _add_wait(time.monotonic() - asked)
             if not self.path.exists():
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +247,9 @@ class Connection:
                         f"Database {self.path} stayed locked by another process for "
                         f"{self.lock_timeout_s:.0f}s; try again, or check for a stuck process"
                     ) from exc
-                time.sleep(delay * (0.5 + random.random()))
+                pause = delay * (0.5 + random.random())
+                time.sleep(pause)
+                _add_wait(pause)
                 delay = min(delay * 1.6, 0.25)
 
     def _create(self) -> None:

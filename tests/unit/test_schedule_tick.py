@@ -104,16 +104,22 @@ def _run(queued_ago: float | None, sent_ago: float | None, source: str = "graph"
             "sent_at": None if sent_ago is None else NOW - timedelta(seconds=sent_ago)}
 
 
-@pytest.mark.parametrize(("run", "waiting", "orphan"), [
-    (_run(600, 600), set(), True),  # sent long ago, message gone: the queue lost it
-    (_run(600, 600), {1}, False),  # its message waits
-    (_run(1, 0.5), set(), False),  # sent just now: the listing may not show it yet
-    (_run(60, None), set(), False),  # created a minute ago, being sent (a night's tick)
-    (_run(queue.SEND_GRACE_S + 60, None), set(), True),  # never sent: its sender died; send it
-    (_run(600, None, "import:/x.zip"), set(), False),  # an import runs in place: no message ever
+def _beat(ago: float) -> dict:
+    return {"phase": "starting", "ts": NOW.timestamp() - ago, "pid": None, "host": "elsewhere"}
+
+
+@pytest.mark.parametrize(("run", "waiting", "beat", "orphan"), [
+    (_run(600, 600), set(), None, True),  # sent long ago, message gone: the queue lost it
+    (_run(600, 600), {1}, None, False),  # its message waits
+    (_run(1, 0.5), set(), None, False),  # sent just now: the listing may not show it yet
+    (_run(60, None), set(), None, False),  # created a minute ago, being sent (a night's tick)
+    (_run(queue.SEND_GRACE_S + 60, None), set(), None, True),  # never sent: its sender died; send it
+    (_run(600, None, "import:/x.zip"), set(), None, False),  # an import runs in place: no message ever
+    (_run(600, 600), set(), _beat(1), False),  # a worker took it, waits for the database to start it
+    (_run(600, 600), set(), _beat(queue.STARTING_GRACE_S + 30), True),  # ...and died before it could
 ])
-def test_orphan_rule(run: dict, waiting: set[int], orphan: bool):
-    assert queue.orphaned(run, waiting, NOW.timestamp()) is orphan
+def test_orphan_rule(run: dict, waiting: set[int], beat: dict | None, orphan: bool):
+    assert queue.orphaned(run, waiting, NOW.timestamp(), beat) is orphan
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # Redis: tests/e2e/test_priority_e2e.py
