@@ -383,10 +383,10 @@ def fleet(workers: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                     "TENANTPILOT_DATA_DIR": str(data), "TENANTPILOT_DB": str(data / "tenantpilot.duckdb"),
                     "TENANTPILOT_LOG_DIR": str(work / "logs"), "PYTHONPATH": str(ROOT)})
         store = Store(data / "tenantpilot.duckdb")
-        with store.connect(write=True) as con:  # setup: every tenant, added a day ago, in one transaction
+        with store.connect(write=True) as con:  # setup: every tenant, in one transaction (added now: no slot missed)
             con.execute("BEGIN")
             for i, tid in enumerate(tenant_ids(args.tenants)):
-                con.execute("INSERT INTO tenants VALUES (?, ?, 'tenant', now() - INTERVAL 1 DAY)", [tid, f"Fleet {i:04d}"])
+                con.execute("INSERT INTO tenants VALUES (?, ?, 'tenant', now())", [tid, f"Fleet {i:04d}"])
             con.execute("COMMIT")
         for number in range(1, args.nights + 1):
             if number > 1:

@@ -41,6 +41,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
+from tenantpilot.store.batch import write_together
 from tenantpilot.store.connection import lock_wait_s
 from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
@@ -272,19 +273,25 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             parts = write_parts(got.policies, Path(tmp), definitions, names=names)
             phases.done("flatten")
             reporter.update("saving", 0, None)
-            # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot
-            store.save_definitions(got.definitions)
-            store.save_unknown_definitions(got.not_in_graph)
-            store.save_directory_names(tenant_id, got.names.names)
             status = "succeeded" if all(t.read for t in got.outcomes) else "partial"
-            written = store.write_snapshot(
-                run_id, tenant_id, parts=parts, status=status, request_count=got.requests,
-                warnings=got.warnings, types=got.outcomes,
-                type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
-        try:  # the audit events; the snapshot is written, so this never fails the run
-            store.save_audit_events(tenant_id, run_id, got.audit.events)
-        except StoreError as exc:
-            logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
+
+            def save() -> dict[str, int]:
+                # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot
+                store.save_definitions(got.definitions)
+                store.save_unknown_definitions(got.not_in_graph)
+                store.save_directory_names(tenant_id, got.names.names)
+                written = store.write_snapshot(
+                    run_id, tenant_id, parts=parts, status=status, request_count=got.requests,
+                    warnings=got.warnings, types=got.outcomes,
+                    type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
+                try:  # the audit events; the snapshot is written, so this never fails the run
+                    store.save_audit_events(tenant_id, run_id, got.audit.events)
+                except StoreError as exc:
+                    logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
+                return written
+
+            # with the other workers' runs finishing now: one open of the file for all (store/batch.py)
+            written = write_together(store, save)
         phases.done("write")
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
