@@ -18,7 +18,7 @@ import streamlit as st
 
 from tenantpilot import families
 from tenantpilot.analysis import explore, export
-from tenantpilot.app import access_view, explore_view, reads, signin
+from tenantpilot.app import access_view, explore_view, reads, script_view, signin
 from tenantpilot.app.escaping import inert, inert_frame, inert_json, reveal
 from tenantpilot.app.labels import family_label, format_with, tenant_labels, with_family_labels
 from tenantpilot.app.messages import guard, show_carried
@@ -216,6 +216,7 @@ if settings_tab.open:
                         st.json(inert_json(secrets.mask(json.loads(raw))), expanded=2)
                     except ValueError:
                         st.code(reveal(secrets.mask_json_text(raw)), language="json")
+            script_view.show_scripts(reads.store(), row, where, raw)  # script text and line diffs, if any
             mine = (pl.col("policy_id") == row["policy_id"]) & (pl.col("tenant_id") == row["tenant_id"])
             raw_value = where.filter(mine)["raw_value"]
             if raw_value.len():

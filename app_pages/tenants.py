@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot import access
-from tenantpilot.app import access_view, reads, signin, tenants_view
+from tenantpilot.app import access_view, alerts_view, reads, signin, tenants_view
 from tenantpilot.app.escaping import inert, inert_frame
 from tenantpilot.app.labels import format_with, tenant_labels
 from tenantpilot.app.messages import guard
@@ -174,6 +174,7 @@ if tenants.height:
                 st.rerun()
 
 access_view.groups_section(store, tenant_labels(tenants), user)
+alerts_view.section(store, tenant_labels(tenants), user, cfg)
 
 st.divider()
 st.subheader("Import a baseline", anchor="import-a-baseline")

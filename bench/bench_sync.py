@@ -40,10 +40,11 @@ from typing import Any
 
 import requests
 
-from tenantpilot.families import NAME_KEYED
+from tenantpilot.families import NAME_KEYED, SCRIPT
 from tenantpilot.flatten import referenced_definition_ids
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
+from tenantpilot.graph.directory import fetch_names
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     FetchResult,
@@ -54,6 +55,7 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, without_expanded_definitions
 from tenantpilot.graph.throttle import PUBLISHED_LIMITS
+from tenantpilot.sync.run import ca_ids_to_read
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 1800.0
@@ -192,8 +194,10 @@ def bench_fetch(args: argparse.Namespace) -> None:
 
 def bench_coverage(args: argparse.Namespace) -> None:
     """The same tenant with and without the coverage types read (published limits, same simulator)."""
-    without = tuple(t for t in POLICY_TYPES if t.family not in NAME_KEYED)
-    added = [t.key for t in POLICY_TYPES if t.family in NAME_KEYED]
+    # the issue-19 types: every name-matched family but the PowerShell and shell scripts, which were read before
+    coverage = {t.key for t in POLICY_TYPES if t.family in NAME_KEYED and t.family != SCRIPT}
+    without = tuple(t for t in POLICY_TYPES if t.key not in coverage)
+    added = [t.key for t in POLICY_TYPES if t.key in coverage]
     with simulator(args.policies, args.latency) as info:
         state = control(info, "GET", "/_sim/state")["tenants"][0]
         tenant, counts = state["tenant_id"], state["policy_counts"]
@@ -202,13 +206,28 @@ def bench_coverage(args: argparse.Namespace) -> None:
         control(info, "POST", "/_sim/knobs", {"latency": args.latency, "family_throttle": True})
         cases = (("every type (with the coverage types)", POLICY_TYPES),
                  (f"without the {len(added)} coverage types", without))
+        policies: list[tuple[str, dict]] = []
         for title, types in cases * 2:  # alternating, twice: the first fetch also warms the server
             run = fetch(info, tenant, args.concurrency, types=types)
             objects = len(run.result.policies) if run.result else 0
             print(f"    {title}: {len(types)} types, {objects} objects; {run.stats['requests']:.0f} HTTP "
                   f"requests carrying {run.counters['graph_request_count']} Graph calls; {run.wall:.2f} s"
                   + (f"; FAILED: {run.error}" if run.error else ""))
+            if run.result and types is POLICY_TYPES:
+                policies = [(p.family, p.raw) for p in run.result.policies]
             run.client.close()
+        # the names conditional access points to (users, groups, roles, apps): one $batch per 20 ids, first sync
+        # only (cached per tenant after it)
+        ids = ca_ids_to_read(policies, {})
+        control(info, "POST", "/_sim/reset")
+        client = client_for(info, tenant, args.concurrency, [])
+        t0 = time.perf_counter()
+        names = fetch_names(client, (), filters=False, ids=ids)
+        print(f"    conditional-access names: {sum(map(len, ids.values()))} ids "
+              f"({', '.join(f'{k} {len(v)}' for k, v in sorted(ids.items()))}) -> "
+              f"{sum(map(len, names.names.values()))} names; {client.stats.snapshot()['requests']:.0f} HTTP requests; "
+              f"{time.perf_counter() - t0:.2f} s")
+        client.close()
 
 
 def bench_definitions(info: dict, tenant: str, args: argparse.Namespace) -> None:

@@ -154,13 +154,27 @@ SCOPE_TAGS: list[tuple[str, str, str, bool]] = [
     ("1", "Region-EU", "Objects managed by the EU service desk", False),
 ]
 
-#: (displayName, state, conditions, grantControls)
+#: built-in directory roles by template id (Microsoft Entra built-in roles: a built-in role's template id is
+#: its id in roleManagement/directory/roleDefinitions), the same in every tenant
+ROLES: dict[str, str] = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "d29b2b05-8046-44ba-8758-1e26182fcf32": "Directory Synchronization Accounts",
+}
+#: Microsoft's first-party apps by appId (their service principals exist in every tenant)
+FIRST_PARTY_APPS: dict[str, str] = {
+    "00000002-0000-0ff1-ce00-000000000000": "Office 365 Exchange Online",
+    "00000003-0000-0ff1-ce00-000000000000": "Office 365 SharePoint Online",
+}
+BREAK_GLASS_USER = "Emergency access (break-glass)"
+
+#: (displayName, state, conditions, grantControls); "{break_glass}" is the tenant's break-glass group id,
+#: "{break_glass_user}" its break-glass account's user id
 CA_POLICIES: list[tuple[str, str, JSON, JSON | None]] = [
     ("Require compliant device", "enabled",
-     {"clientAppTypes": ["all"], "applications": {"includeApplications": ["All"], "excludeApplications": [],
-                                                  "includeUserActions": []},
-      "users": {"includeUsers": ["All"], "excludeUsers": [], "includeGroups": [], "excludeGroups": ["{break_glass}"],
-                "includeRoles": [], "excludeRoles": []},
+     {"clientAppTypes": ["all"], "applications": {"includeApplications": list(FIRST_PARTY_APPS),
+                                                  "excludeApplications": [], "includeUserActions": []},
+      "users": {"includeUsers": ["All"], "excludeUsers": ["{break_glass_user}"], "includeGroups": [],
+                "excludeGroups": ["{break_glass}"], "includeRoles": [], "excludeRoles": []},
       "platforms": {"includePlatforms": ["windows", "macOS", "iOS", "android"], "excludePlatforms": []},
       "userRiskLevels": [], "signInRiskLevels": []},
      {"operator": "OR", "builtInControls": ["compliantDevice", "domainJoinedDevice"],
@@ -168,30 +182,47 @@ CA_POLICIES: list[tuple[str, str, JSON, JSON | None]] = [
     ("Block legacy authentication", "enabled",
      {"clientAppTypes": ["exchangeActiveSync", "other"],
       "applications": {"includeApplications": ["All"], "excludeApplications": [], "includeUserActions": []},
-      "users": {"includeUsers": ["All"], "excludeUsers": [], "includeGroups": [], "excludeGroups": ["{break_glass}"],
-                "includeRoles": [], "excludeRoles": []},
+      "users": {"includeUsers": ["All"], "excludeUsers": ["{break_glass_user}"], "includeGroups": [],
+                "excludeGroups": ["{break_glass}"], "includeRoles": [],
+                "excludeRoles": ["d29b2b05-8046-44ba-8758-1e26182fcf32"]},
       "userRiskLevels": [], "signInRiskLevels": []},
      {"operator": "OR", "builtInControls": ["block"], "customAuthenticationFactors": [], "termsOfUse": []}),
 ]
 
 
 def _ca_policy(tenant: SimTenant, name: str, state: str, conditions: JSON, grant: JSON | None,
-               break_glass: str, trusted: str) -> JSON:
+               break_glass: str, trusted: str, break_glass_user: str) -> JSON:
     # v1.0 conditionalAccessPolicy (conditionalaccesspolicy resource type); list items carry no @odata.type
-    conds = with_group(conditions, break_glass)
+    conds = with_group(conditions, break_glass, break_glass_user)
     conds["locations"] = {"includeLocations": ["All"], "excludeLocations": [trusted]}
     return {"id": _id(tenant, "ca", name), "templateId": None, "displayName": name,
             "createdDateTime": _TIME, "modifiedDateTime": _TIME, "state": state, "conditions": conds,
             "grantControls": grant, "sessionControls": None}
 
 
-def with_group(value: Any, break_glass: str) -> Any:
-    """A copy of ``value`` with the break-glass placeholder replaced by the tenant's group id."""
+def with_group(value: Any, break_glass: str, break_glass_user: str = "") -> Any:
+    """A copy of ``value`` with the break-glass placeholders replaced by the tenant's group and user ids."""
     if isinstance(value, dict):
-        return {k: with_group(v, break_glass) for k, v in value.items()}
+        return {k: with_group(v, break_glass, break_glass_user) for k, v in value.items()}
     if isinstance(value, list):
-        return [with_group(v, break_glass) for v in value]
-    return break_glass if value == "{break_glass}" else value
+        return [with_group(v, break_glass, break_glass_user) for v in value]
+    return {"{break_glass}": break_glass, "{break_glass_user}": break_glass_user}.get(value, value) \
+        if isinstance(value, str) else value
+
+
+def _directory_objects(tenant: SimTenant) -> str:
+    """The users, built-in role definitions and first-party service principals conditional access points to
+    (v1.0 user, unifiedRoleDefinition, servicePrincipal); returns the break-glass account's user id."""
+    user_id = _id(tenant, "user", "break-glass")
+    tenant.users[user_id] = {"id": user_id, "displayName": BREAK_GLASS_USER,
+                             "userPrincipalName": f"breakglass@{tenant.domain}"}
+    for role_id, name in ROLES.items():
+        tenant.role_definitions[role_id] = {"id": role_id, "templateId": role_id, "displayName": name,
+                                            "isBuiltIn": True, "isEnabled": True}
+    for app_id, name in FIRST_PARTY_APPS.items():
+        sp_id = _id(tenant, "sp", app_id)
+        tenant.service_principals[app_id] = {"id": sp_id, "appId": app_id, "displayName": name}
+    return user_id
 
 
 def _named_locations(tenant: SimTenant) -> list[JSON]:
@@ -426,6 +457,7 @@ def add_coverage(tenant: SimTenant) -> None:
                "description": description, "isBuiltIn": builtin}
         tenant.policies["roleScopeTags"][tag_id] = SimPolicy("roleScopeTags", res)
 
+    break_glass_user = _directory_objects(tenant)
     locations = _named_locations(tenant)
     for loc in locations:
         tenant.policies["namedLocations"][loc["id"]] = SimPolicy("namedLocations", loc)
@@ -433,7 +465,8 @@ def add_coverage(tenant: SimTenant) -> None:
         if tenant.variant >= 1 and name == "Require compliant device":
             diff("changed", "conditionalAccessPolicies", name, "state", state, "enabledForReportingButNotEnforced")
             state = "enabledForReportingButNotEnforced"
-        res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"])
+        res = _ca_policy(tenant, name, state, conditions, grant, groups["SG-Intune-Break-Glass"], locations[0]["id"],
+                         break_glass_user)
         tenant.policies["conditionalAccessPolicies"][res["id"]] = SimPolicy("conditionalAccessPolicies", res)
     if tenant.variant >= 1:  # devices without a compliance policy count as compliant there
         diff("changed", "deviceManagementSettings", "", "secureByDefault", True, False)
@@ -441,4 +474,4 @@ def add_coverage(tenant: SimTenant) -> None:
         tenant.policies[collection][res["id"]] = SimPolicy(collection, res, related=related)
 
 
-__all__ = ["APNS_CERTIFICATE", "APPS", "BATTERY_SCRIPT", "VPP_TOKEN_TEXT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]
+__all__ = ["APNS_CERTIFICATE", "APPS", "BREAK_GLASS_USER", "FIRST_PARTY_APPS", "ROLES", "BATTERY_SCRIPT", "VPP_TOKEN_TEXT", "CA_POLICIES", "REMEDIATIONS", "SCOPE_TAGS", "add_coverage"]

@@ -42,6 +42,7 @@ JSON = dict[str, Any]
 
 BETA = frozenset({"beta"})
 BOTH = frozenset({"beta", "v1.0"})
+V1 = frozenset({"v1.0"})
 DEFAULT_PAGE = 25
 TIPS = ("Use $select to choose only the properties your app needs, as this can lead to performance "
         "improvements. For example: GET deviceManagement/configurationPolicies?$select=assignments,"
@@ -542,6 +543,12 @@ class GraphApi:
         self._add(r"/groups", self.list_groups)
         self._add(r"/groups/(?P<id>[^/]+)", self.get_group)
         self._add(r"/directoryObjects/getByIds", self.get_by_ids, methods=frozenset({"POST"}))
+        # what conditional access names by id (v1.0 user-get, unifiedroledefinition-get, serviceprincipal-get)
+        self._add(r"/users/(?P<id>[^/]+)", self._bind_directory("users", "users"), V1)
+        self._add(r"/roleManagement/directory/roleDefinitions/(?P<id>[^/]+)",
+                  self._bind_directory("role_definitions", "roleManagement/directory/roleDefinitions"), V1)
+        self._add(r"/servicePrincipals\(appId='(?P<id>[^']+)'\)",
+                  self._bind_directory("service_principals", "servicePrincipals"), V1)
         self.known_segments = {s.lower() for r in self.routes
                                for s in re.split(r"/", r.pattern.pattern.replace("\\", ""))
                                if re.fullmatch(r"[A-Za-z$.]+", s)}
@@ -955,6 +962,20 @@ class GraphApi:
                              f"Resource '{m['id']}' does not exist or one of its queried reference-property "
                              "objects are not present.")
         return GraphResponse(200, {"@odata.context": self._context(req, "groups/$entity"), **item})
+
+    def _bind_directory(self, attr: str, context: str) -> Handler:
+        return lambda req, m: self.get_directory_object(req, m, attr, context)
+
+    def get_directory_object(self, req: GraphRequest, m: re.Match[str], attr: str, context: str) -> GraphResponse:
+        """One user, directory role definition or service principal (by appId), honouring `$select`."""
+        item = getattr(req.tenant, attr).get(m["id"])
+        if item is None:
+            raise GraphError(404, "Request_ResourceNotFound",
+                             f"Resource '{m['id']}' does not exist or one of its queried reference-property "
+                             "objects are not present.")
+        select = [s for s in (req.query.get("select") or "").split(",") if s]
+        body = {k: v for k, v in item.items() if not select or k in select}
+        return GraphResponse(200, {"@odata.context": self._context(req, f"{context}/$entity"), **body})
 
     def get_by_ids(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         ids = (req.body or {}).get("ids") if isinstance(req.body, dict) else None

@@ -10,8 +10,9 @@ code is single-use, bound to client, redirect URI and nonce, and short-lived; th
 client secret (``client_secret_post`` or ``client_secret_basic``) and returns an RS256 ID token whose ``kid``
 names a key of the tenant's JWKS, with the v2.0 claims iss, aud, sub, oid, tid, preferred_username, name,
 roles, groups, nonce, iat, nbf, exp, ver. ``tamper`` makes the next ID tokens wrong on purpose (``forged``:
-signed with a key not in the JWKS; ``expired``; ``unsigned``: ``alg: none``) so that a test shows the
-relying party refuses them.
+signed with a key not in the JWKS; ``expired``; ``unsigned``: ``alg: none``; ``audience``: issued to another
+application; ``issuer``: rightly signed but issued by another directory, as Entra's keys are shared by every
+tenant) so that a test shows the relying party refuses them.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class SignIn:
         self.apps: dict[str, SignInApp] = {}
         self.users: dict[str, list[SimUser]] = {}  # tenant id -> users
         self.id_token_lifetime = 3600  # Entra's ID tokens: one hour
-        self.tamper: str | None = None  # None, "forged", "expired", "unsigned"
+        self.tamper: str | None = None  # None, "forged", "expired", "unsigned", "audience", "issuer"
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._other = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # for "forged"
         self.kid = _b64(hashlib.sha256(self._public_der()).digest()[:15])
@@ -193,6 +194,11 @@ class SignIn:
                         "ver": "2.0", "uti": secrets.token_urlsafe(16)}
         if nonce is not None:
             claims["nonce"] = nonce
+        if self.tamper == "audience":  # a token another application of the directory received
+            claims["aud"] = "00000000-0000-4000-8000-0000000000aa"
+        if self.tamper == "issuer":  # another directory's token: same keys, its own issuer and tid
+            other = "99999999-9999-4999-8999-999999999999"
+            claims["iss"], claims["tid"] = issuer.replace(tenant_id, other), other
         if user.roles:
             claims["roles"] = list(user.roles)
         if user.groups:

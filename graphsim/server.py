@@ -792,7 +792,8 @@ class GraphSimulator:
         if status is not None:
             return self._failure(status, npath)
         if self._matches(self._forbidden, npath):
-            if npath.lower().startswith(("/groups", "/directoryobjects", "/identity")):  # Entra, not Intune, answers
+            if npath.lower().startswith(("/groups", "/directoryobjects", "/identity", "/users", "/rolemanagement",
+                                         "/serviceprincipals")):  # Entra, not Intune, answers
                 return GraphResponse(403, error_body("Authorization_RequestDenied",
                                                      "Insufficient privileges to complete the operation."))
             return GraphResponse(403, error_body("Forbidden", forbidden_message(npath)))

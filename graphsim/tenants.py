@@ -211,6 +211,11 @@ class SimTenant:
     policies: dict[str, dict[str, SimPolicy]] = field(
         default_factory=lambda: {c: {} for c in COLLECTIONS})
     groups: dict[str, JSON] = field(default_factory=dict)
+    #: what conditional access points to by id (graphsim/coverage.py): users by id, directory role
+    #: definitions by id (= template id for built-in roles), service principals by appId
+    users: dict[str, JSON] = field(default_factory=dict)
+    role_definitions: dict[str, JSON] = field(default_factory=dict)
+    service_principals: dict[str, JSON] = field(default_factory=dict)
     assignment_filters: dict[str, JSON] = field(default_factory=dict)
     #: secretReferenceValueId -> plain text of encrypted OMA-URI values
     oma_secrets: dict[str, str] = field(default_factory=dict)

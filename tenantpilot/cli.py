@@ -64,11 +64,16 @@ def _resolve(store, name: str) -> Known:
     return resolve(name, _known(store))
 
 
-def _did(store: Store, action: str, tenant_ids: list[str | None], detail: str = "") -> None:
-    """Who did what: the command line acts as cli:<os user> (tenantpilot/access.py), in the Activity log."""
+def _actor() -> str:
+    """Who the command line acts as: cli:<os user> (tenantpilot/access.py)."""
     from tenantpilot.access import local_operator
 
-    store.record_activity(local_operator("cli").actor, action, tenant_ids, detail)
+    return local_operator("cli").actor
+
+
+def _did(store: Store, action: str, tenant_ids: list[str | None], detail: str = "") -> None:
+    """Who did what, in the Activity log."""
+    store.record_activity(_actor(), action, tenant_ids, detail)
 
 
 def cmd_tenants(args) -> int:
@@ -311,7 +316,7 @@ def cmd_deviations(args) -> int:
         except deviations.DeviationError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        dev_id = store.add_deviation(new)
+        dev_id = store.add_deviation(new, accepted_by=_actor())
         _did(store, "deviation accepted", [tenant.tenant_id], f"deviation {dev_id}: {name} until {new.expires_on}")
         print(f"deviation {dev_id}: {tenant.label} may differ from {baseline.label} on {name} "
               f"({'/'.join(key)}) until {new.expires_on.isoformat()}")
@@ -333,7 +338,8 @@ def cmd_deviations(args) -> int:
     else:
         for r in register.iter_rows(named=True):
             print(f"{r['deviation_id']:>5} {str(r['tenant'])[:24]:24} {str(r['baseline'])[:20]:20} "
-                  f"{str(r['setting_name'])[:40]:40} {r['state']:8} until {r['expires_on']}  {r['owner']}: {r['reason']}")
+                  f"{str(r['setting_name'])[:40]:40} {r['state']:8} until {r['expires_on']}  {r['owner']}: {r['reason']}"
+                  f"  (accepted by {r['accepted_by'] or 'not recorded'})")
     return 0
 
 
@@ -406,6 +412,47 @@ def cmd_schedule(args) -> int:
                if row["last_scheduled_run_id"] is not None else "none yet")
         print(f"{row['display_name'][:30]:30} {row['described']:45} next: {_when(row['next_run']):25} "
               f"last scheduled: {ran}")
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    """`alerts channels`: the configured channels (names and endpoint kinds, never a URL) and who names which; with
+    --group or --tenant, set their channel names (none: the group carries none, the tenant follows its groups)."""
+    from tenantpilot.ops import channels
+
+    store, cfg = _store(), settings()
+    if args.group is None and args.tenant is None:
+        for name in [n for n in channels.names(cfg) if n != channels.OFF]:
+            kinds = [channels.split(t)[1] for t in channels.targets(cfg, [name])]
+            print(f"channel {name}: {', '.join(kinds) or 'no endpoint configured'}")
+        labels = {r["tenant_id"]: r["display_name"] for r in store.tenants().iter_rows(named=True)}
+        for row in store.alert_channel_settings().iter_rows(named=True):
+            owner = labels.get(row["owner"], row["owner"]) if row["kind"] == "tenant" else row["owner"]
+            print(f"{row['kind']} {owner}: {', '.join(row['channels'])}")
+        return 0
+    try:
+        wanted = [channels.check_name(n) for n in args.names]
+    except channels.ChannelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if missing := channels.unknown(cfg, wanted):
+        print(f"error: alert channel(s) {', '.join(missing)} not configured; configured: "
+              f"{', '.join(channels.names(cfg))} ({channels.PREFIX}<NAME>_TEAMS and its siblings)", file=sys.stderr)
+        return 2
+    if args.group is not None:
+        if args.group not in set(store.group_members()["group_name"].to_list()):  # groups live on the Tenants page
+            print(f"error: no tenant group {args.group!r} (groups are made on the Tenants page)", file=sys.stderr)
+            return 2
+        store.set_alert_channels(group_name=args.group, channels=wanted)
+        found = store.group_members()
+        members = [t for g, t in found.iter_rows() if g == args.group]
+        _did(store, "alert channels", members or [None], f"Group {args.group}: {', '.join(wanted) or 'none'}")
+        print(f"group {args.group}: {', '.join(wanted) or 'no channel'}")
+        return 0
+    tenant = _resolve(store, args.tenant)
+    store.set_alert_channels(tenant_id=tenant.tenant_id, channels=wanted)
+    _did(store, "alert channels", [tenant.tenant_id], f"Tenant {tenant.label}: {', '.join(wanted) or 'none'}")
+    print(f"{tenant.label}: {', '.join(wanted) or 'follows its groups (or default)'}")
     return 0
 
 
@@ -501,6 +548,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc_show = sc_sub.add_parser("show", allow_abbrev=False, help="each tenant's schedule, next and last run")
     sc_show.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_schedule)
+
+    al = sub.add_parser("alerts", allow_abbrev=False, help="alert channels of tenant groups and tenants")
+    al_sub = al.add_subparsers(dest="action", required=True)
+    al_ch = al_sub.add_parser("channels", allow_abbrev=False,
+                              help="list the channels and who names them; with --group/--tenant, set their names")
+    al_for = al_ch.add_mutually_exclusive_group()
+    al_for.add_argument("--group", help="a tenant group's name")
+    al_for.add_argument("--tenant", help="tenant id, domain or display name")
+    al_ch.add_argument("names", nargs="*", help="channel names (default, a TENANTPILOT_ALERT_CHANNEL_<NAME>, or "
+                                                "off: no alert); none: clear")
+    al.set_defaults(func=cmd_alerts)
 
     h = sub.add_parser("health", allow_abbrev=False, help="queue, database and consumer health as JSON")
     h.set_defaults(func=cmd_health)

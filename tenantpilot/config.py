@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from tenantpilot.access import DEFAULT_ROLE_CLAIMS, Role
 from tenantpilot.flatten.secrets import redacted_url
+from tenantpilot.ops import channels as alert_channels
 from tenantpilot.ops.schedule import DEFAULT_SCHEDULE, ScheduleError, validate
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -59,6 +60,8 @@ class Settings:
     alert_to: tuple[str, ...] = ()
     alert_from: str = "tenantpilot@localhost"
     alert_always: bool = False
+    # named alert channels (TENANTPILOT_ALERT_CHANNEL_<NAME>_<KIND>, tenantpilot/ops/channels.py): secrets, never shown
+    alert_channels: tuple[alert_channels.NamedChannel, ...] = field(default=(), repr=False)
     not_read_days: float = 3.0  # Health asks for attention when a type has not been read for longer
     alert_deadline_s: float = 20.0  # one webhook call, whole (connect, send, the complete answer)
     app_url: str = "http://127.0.0.1:8501"
@@ -70,6 +73,10 @@ class Settings:
     # without sign-in the app serves 127.0.0.1 only, unless a reverse proxy in front authenticates users
     proxy_authenticates: bool = False
     csv_separator: str = ","  # every CSV the product writes (analysis/export.py); ";" for Excel in German & co.
+    # "all": the consumer beside the database (syncs, writes, schedules); "fetch": a consumer on another
+    # machine that only fetches and flattens and hands the parts to it through Redis (ops/fetching.py)
+    role: str = "all"
+    handoff_max_mb: int = 512  # a handed-over run's parts may hold at most this much (the writer refuses more)
 
     @property
     def queue_backend(self) -> str:
@@ -126,7 +133,8 @@ def _webhook(name: str, value: str | None) -> str | None:
     return value
 
 
-def _smtp_url(value: str | None, to: tuple[str, ...]) -> str | None:
+def _smtp_url(value: str | None, to: tuple[str, ...], name: str = "TENANTPILOT_ALERT_SMTP",
+              to_name: str = "TENANTPILOT_ALERT_TO") -> str | None:
     if not value:
         return None
     try:
@@ -135,13 +143,38 @@ def _smtp_url(value: str | None, to: tuple[str, ...]) -> str | None:
     except ValueError:
         ok = False
     if not ok:
-        raise ConfigError(f"TENANTPILOT_ALERT_SMTP={redacted_url(value)!r} is not a mail URL: expected "
+        raise ConfigError(f"{name}={redacted_url(value)!r} is not a mail URL: expected "
                           "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://… (TLS); "
                           "percent-encode / # @ in the password")
     if not to:
-        raise ConfigError("TENANTPILOT_ALERT_TO is missing: name the recipients (comma-separated) of "
-                          "TENANTPILOT_ALERT_SMTP's mail")
+        raise ConfigError(f"{to_name} is missing: name the recipients (comma-separated) of {name}'s mail")
     return value
+
+
+def _named_channels(env: dict[str, str]) -> tuple[alert_channels.NamedChannel, ...]:
+    """The named alert channels of the environment, each checked like the default one (URLs never shown)."""
+    out = []
+    for raw, fields in sorted(alert_channels.variables(env).items()):
+        var = f"{alert_channels.PREFIX}{raw.upper()}"
+        try:
+            name = alert_channels.check_name(raw)
+        except alert_channels.ChannelError as exc:
+            raise ConfigError(f"{var}_…: {exc}") from None
+        if name in alert_channels.RESERVED:
+            raise ConfigError(f"{var}_…: '{name}' is reserved ('default' is the TENANTPILOT_ALERT_* channel, 'off' "
+                              "sends nothing); name this channel otherwise")
+        field_of = fields.get  # KIND -> value (not config's get(): these names are built, not listed)
+        to = tuple(a.strip() for a in (field_of("TO") or "").split(",") if a.strip())
+        if "SMTP" not in fields and to:
+            raise ConfigError(f"{var}_TO is set without {var}_SMTP: name the mail server the alerts leave through")
+        channel = alert_channels.NamedChannel(
+            name, webhook=_webhook(f"{var}_WEBHOOK", field_of("WEBHOOK")),
+            teams=_webhook(f"{var}_TEAMS", field_of("TEAMS")), slack=_webhook(f"{var}_SLACK", field_of("SLACK")),
+            smtp=_smtp_url(field_of("SMTP"), to, f"{var}_SMTP", f"{var}_TO"), to=to, sender=field_of("FROM"))
+        if not (channel.webhook or channel.teams or channel.slack or channel.smtp):
+            raise ConfigError(f"alert channel {name!r} has no endpoint: set {var}_TEAMS, _SLACK, _WEBHOOK or _SMTP")
+        out.append(channel)
+    return tuple(out)
 
 
 def _flag(name: str, value: str | None) -> bool:
@@ -210,6 +243,20 @@ def _csv_separator(value: str | None) -> str:
     except KeyError:
         raise ConfigError(f"TENANTPILOT_CSV_SEPARATOR={value!r} is not a CSV separator: expected , or ; "
                           "(';' is what Excel expects where the decimal mark is a comma, e.g. German)") from None
+
+
+ROLES = ("all", "fetch")
+
+
+def _role(value: str | None, redis_url: str | None) -> str:
+    role = (value or "all").lower()
+    if role not in ROLES:
+        raise ConfigError(f"TENANTPILOT_ROLE={value!r} is not a role: expected all (the consumer beside the "
+                          "database) or fetch (a consumer that only fetches and hands its parts over Redis)")
+    if role == "fetch" and not redis_url:
+        raise ConfigError("TENANTPILOT_ROLE=fetch needs REDIS_URL: a fetching consumer reaches the writer only "
+                          "through Redis (a SQLite queue is a file on the writer's machine)")
+    return role
 
 
 def _schedule(value: str) -> str:
@@ -297,6 +344,7 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         alert_smtp=_smtp_url(get("TENANTPILOT_ALERT_SMTP"), alert_to),
         alert_to=alert_to,
         alert_from=get("TENANTPILOT_ALERT_FROM") or "tenantpilot@localhost",
+        alert_channels=_named_channels(env),
         alert_always=_flag("TENANTPILOT_ALERT_ALWAYS", get("TENANTPILOT_ALERT_ALWAYS")),
         not_read_days=_positive("TENANTPILOT_NOT_READ_DAYS", get("TENANTPILOT_NOT_READ_DAYS") or "3"),
         alert_deadline_s=_positive("TENANTPILOT_ALERT_DEADLINE_SECONDS",
@@ -308,6 +356,8 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         role_claims=_role_claims(get),
         proxy_authenticates=_flag("TENANTPILOT_PROXY_AUTHENTICATES", get("TENANTPILOT_PROXY_AUTHENTICATES")),
         csv_separator=_csv_separator(get("TENANTPILOT_CSV_SEPARATOR")),
+        role=_role(get("TENANTPILOT_ROLE"), redis_url),
+        handoff_max_mb=int(_positive("TENANTPILOT_HANDOFF_MAX_MB", get("TENANTPILOT_HANDOFF_MAX_MB") or "512", int)),
     )
 
 

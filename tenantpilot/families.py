@@ -94,9 +94,11 @@ TABLE: tuple[Family, ...] = (
             "windowsQualityUpdatePolicies"),
            (("eq", "windowsUpdateForBusinessConfiguration"), ("in", "UpdateProfile"),
             ("eq", "windowsQualityUpdatePolicy")), platform="windows"),
+    # PowerShell and shell scripts: each script is its own object, like remediations (schema version 10
+    # moved their stored keys under the script's name)
     Family(SCRIPT, "Scripts",
            ("deviceManagementScripts", "deviceShellScripts"),
-           (("in", "Script"),)),
+           (("in", "Script"),), scope="name"),
     Family(CUSTOM_ATTRIBUTE, "Custom attributes (macOS)", ("deviceCustomAttributeShellScripts",),
            (("eq", "deviceCustomAttributeShellScript"),), platform="macOS", scope="name"),
     # remediations (deviceHealthScripts) and custom compliance scripts: each script is its own object

@@ -23,12 +23,12 @@ from tenantpilot.analysis.compare import ACCEPTED, MATCH_KEY
 MAX_TEXT = 500  # reason / owner length
 REGISTER_COLUMNS: tuple[str, ...] = (
     "deviation_id", "tenant_id", "tenant", "baseline_id", "baseline", "policy_type", "scope", "setting_key",
-    "setting_name", "reason", "owner", "expires_on", "created_at", "removed_at",
+    "setting_name", "reason", "owner", "accepted_by", "expires_on", "created_at", "removed_at",
 )
 REGISTER_SCHEMA: dict[str, pl.DataType] = {
     "deviation_id": pl.Int64(), "tenant_id": pl.String(), "tenant": pl.String(), "baseline_id": pl.String(),
     "baseline": pl.String(), "policy_type": pl.String(), "scope": pl.String(), "setting_key": pl.String(),
-    "setting_name": pl.String(), "reason": pl.String(), "owner": pl.String(), "expires_on": pl.Date(),
+    "setting_name": pl.String(), "reason": pl.String(), "owner": pl.String(), "accepted_by": pl.String(), "expires_on": pl.Date(),
     "created_at": pl.Datetime(time_zone="UTC"), "removed_at": pl.Datetime(time_zone="UTC"),
 }
 

@@ -36,6 +36,6 @@ def show_expired_deviations(tenant_id: str | None = None, days: int = 30) -> Non
     st.subheader("Accepted deviations that expired")
     st.caption(f"In the last {days} days: these differences from the baseline count again (Compare, alignment).")
     st.dataframe(inert_frame(with_family_labels(found.select(
-        "tenant", "baseline", "policy_type", "setting_name", "reason", "owner", "expires_on"))),
+        "tenant", "baseline", "policy_type", "setting_name", "reason", "owner", "accepted_by", "expires_on"))),
         hide_index=True, placeholder="—", key="chg_expired_devs",
-        column_config={"expires_on": "Last valid day"})
+        column_config={"expires_on": "Last valid day", "accepted_by": "Accepted by"})

@@ -6,6 +6,11 @@ authority in tests), configured by the `[auth]` section of `.streamlit/secrets.t
 `REQUIRED_KEYS`. Streamlit (Authlib) verifies the ID token: signature against the provider's keys, issuer,
 audience, expiry and nonce; `st.user` holds its claims, and `tenantpilot.access` turns them into a role.
 
+A link opened before sign-in (`/compare?cmp_tenants=...`) shows nothing but the sign-in; Streamlit's callback then
+always lands on the app's root, so the gate keeps the link the browser asked for in the tab's own sessionStorage
+(`deep_link_script`: the browser's own location, never a value from the server) and, on the first run after sign-in,
+sends the tab back to it (`restore_script`: only a path of this app, never another site or an auth route).
+
 Without `[auth]` the app serves only this machine (127.0.0.1) and says so; started on another address it
 refuses to show anything unless TENANTPILOT_PROXY_AUTHENTICATES=1 says a reverse proxy in front of it
 authenticates users (`exposure_problem`; `python -m tenantpilot.app.signin` is scripts/run.sh's check).
@@ -13,6 +18,7 @@ authenticates users (`exposure_problem`; `python -m tenantpilot.app.signin` is s
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -56,6 +62,51 @@ def exposure_problem(address: str | None, signin: bool, proxy_authenticates: boo
             "address could read every tenant's settings. Configure sign-in (the [auth] section of "
             ".streamlit/secrets.toml, README *Sign-in*), or listen on 127.0.0.1, or, only when a reverse proxy in "
             "front of the app authenticates every user, set TENANTPILOT_PROXY_AUTHENTICATES=1.")
+
+
+# --- the deep link kept across sign-in ---------------------------------------------------------------
+NEXT_KEY = "tenantpilot.next"  # the tab's sessionStorage key (a per-tab store: another tab or user never sees it)
+# paths the link may never be: Streamlit's auth routes (a link to /auth/logout would sign the user out again) and
+# its internal endpoints; and nothing that is not a path of this origin ("//evil.example", "https:", "\\")
+_SKIP = ("/auth/", "/oauth2callback", "/_stcore/", "/media/", "/component/", "/app/static/")
+
+KEEP_SCRIPT = """<script>
+(() => {
+  try {
+    const next = window.location.pathname + window.location.search;
+    if (next === "/" || next === "") { sessionStorage.removeItem("NEXT_KEY"); return; }
+    sessionStorage.setItem("NEXT_KEY", next);
+  } catch (e) { /* storage refused (private mode): the user lands on the start page */ }
+})();
+</script>""".replace("NEXT_KEY", NEXT_KEY)
+
+RESTORE_SCRIPT = r"""<script>
+(() => {
+  let next = null;
+  try { next = sessionStorage.getItem("NEXT_KEY"); sessionStorage.removeItem("NEXT_KEY"); } catch (e) { return; }
+  if (!next || next[0] !== "/" || next[1] === "/" || /[\\\s]/.test(next)) return;
+  for (const skip of SKIP) { if (next.includes(skip)) return; }
+  if (next !== window.location.pathname + window.location.search) window.location.replace(next);
+})();
+</script>""".replace("NEXT_KEY", NEXT_KEY).replace("SKIP", json.dumps(_SKIP))
+
+
+def keep_deep_link() -> None:
+    """On the sign-in screen: remember in this tab the page and query the browser asked for."""
+    import streamlit as st
+
+    st.html(KEEP_SCRIPT, unsafe_allow_javascript=True, width="content")
+
+
+def restore_deep_link() -> None:
+    """After sign-in, once per session: send the tab to the link it asked for before signing in, if any."""
+    import streamlit as st
+
+    if st.session_state.get("_signin_link_restored"):
+        return
+    st.session_state["_signin_link_restored"] = True
+    with st.sidebar:
+        st.html(RESTORE_SCRIPT, unsafe_allow_javascript=True, width="content")
 
 
 # --- in the app ------------------------------------------------------------------------------------
@@ -108,8 +159,10 @@ def gate(cfg: Settings) -> access.User:
         st.write("Sign in with your work account to see your tenants.")
         st.button("Sign in with Microsoft", type="primary", icon=":material/login:", on_click=st.login,
                   key="signin")
+        keep_deep_link()
         st.stop()
     user = current_user(cfg)
+    restore_deep_link()
     if user.role is None:
         with st.sidebar:
             sidebar(user)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tenantpilot.families import WINDOWS_ONLY
+from tenantpilot.families import DEVICE_CATEGORY, WINDOWS_ONLY
 from tenantpilot.flatten.assigned import assignment_setting_rows
 from tenantpilot.flatten.catalog import catalog_rows
 from tenantpilot.flatten.constants import (
@@ -34,7 +34,7 @@ from tenantpilot.flatten.constants import (
     UNKNOWN,
     WINDOWS_UPDATE,
 )
-from tenantpilot.flatten.properties import admin_template_rows, intent_rows, property_rows
+from tenantpilot.flatten.properties import admin_template_rows, description_row, intent_rows, property_rows
 from tenantpilot.flatten.rows import Ident, Row, make_row, unconfigured
 from tenantpilot.flatten.schema import NO_SETTINGS
 from tenantpilot.flatten.text import clean_label
@@ -252,6 +252,12 @@ def _assigned(policy: Mapping[str, Any], ident: Ident, _definitions: Mapping[str
     return property_rows(policy, ident) + assignment_setting_rows(policy, ident)
 
 
+def _described(policy: Mapping[str, Any], ident: Ident, _definitions: Mapping[str, dict] | None) -> list[Row]:
+    """Device categories: a name, a description and scope tags (Graph deviceCategory). The description is
+    the setting, so each category is a row that Compare and Changes see (missing, differs, added)."""
+    return [description_row(policy, ident), *property_rows(policy, ident)]
+
+
 def _reusable(policy: Mapping[str, Any], ident: Ident, definitions: Mapping[str, dict] | None) -> list[Row]:
     """A reusable setting holds one settings-catalog instance (`settingInstance`): rows as a catalog
     policy with that one setting, keyed and named by definition id like the policies that use it."""
@@ -279,6 +285,7 @@ EXTRACTORS: dict[str, Extractor] = {
     REUSABLE_SETTING: _reusable,
     ASSIGNMENT_FILTER: _properties,
     SCOPE_TAG: _properties,
+    DEVICE_CATEGORY: _described,
     CONDITIONAL_ACCESS: _properties,
     UNKNOWN: _properties,
 }

@@ -275,6 +275,18 @@ def property_rows(policy: Mapping[str, Any], ident: Ident) -> list[Row]:
     return rows
 
 
+def description_row(policy: Mapping[str, Any], ident: Ident) -> Row:
+    """The object's `description` as a setting row, configured even when empty: for objects whose name and
+    description are all they hold (device categories), so a tenant without one differs in Compare."""
+    walker = _Walker(ident, type_label(ident.odata_type) or family_label(ident.policy_type))
+    rows: list[Row] = []
+    walker.value(str(policy.get("description") or ""), "description", "description", [humanize("description")],
+                 "description", rows)
+    (row,) = rows
+    row["configured"] = True
+    return row
+
+
 # --- OMA-URI settings -----------------------------------------------------------------------
 
 def oma_rows(settings: list[Any], ident: Ident) -> list[Row]:

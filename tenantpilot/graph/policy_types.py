@@ -569,8 +569,8 @@ POLICY_TYPES: tuple[PolicyType, ...] = (
         list_path="/identity/conditionalAccess/policies",
         api_version="v1.0",
         permission=READ_POLICY,
-        notes="state (on / off / report-only), conditions, grant and session controls; users, groups, roles "
-              "and locations show as ids.",
+        notes="state (on / off / report-only), conditions, grant and session controls; users, groups, roles, "
+              "apps and locations by name where the app may read them (graph/directory.py), else by id.",
     ),
     PolicyType(
         key="namedLocations",

@@ -10,8 +10,9 @@ One message per scheduled sync run (`sync_runs.trigger = 'schedule'`), built in 
   did not miss or differ on in the previous run, and that no valid accepted deviation covers.
 * `build` (pure): an `Alert` with counts, the first MAX_LINES changes by name, the app's URL for
   the tenant; None when nothing changed and the run succeeded (unless `always`).
-* `deliver` (I/O): every configured channel; a channel that fails is retried by the caller after
-  the delay of the one retry rule (graph/retry.py's RetryPolicy), up to its bound.
+* `deliver` (I/O): every target of the tenant's channels (ops/channels.py routes them); a target that
+  fails is retried by the caller after the delay of the one retry rule (graph/retry.py's RetryPolicy),
+  up to its bound.
 Values pass through the one secret rule (flatten/secrets.py); webhook URLs and the mail URL are
 secrets themselves: they are never logged, and errors name the channel only.
 """
@@ -38,7 +39,7 @@ from tenantpilot.analysis.compare import MATCH_KEY, cells
 from tenantpilot.families import label as family_label
 from tenantpilot.flatten.secrets import SECRET_MASK, is_secret_name, scrub_urls
 from tenantpilot.graph.retry import CONNECTION, Attempts, Decision, RetryPolicy
-from tenantpilot.ops import transport
+from tenantpilot.ops import channels, transport
 
 if TYPE_CHECKING:
     from tenantpilot.config import Settings
@@ -404,13 +405,20 @@ CHANNELS: tuple[str, ...] = tuple(BY_NAME)
 
 
 def configured_channels(cfg: Settings) -> list[str]:
-    return [c.name for c in TABLE if getattr(cfg, c.setting)]
+    """The endpoints of the default channel (the TENANTPILOT_ALERT_* variables)."""
+    return channels.targets(cfg, [channels.DEFAULT])
 
 
-def send(channel: str, alert: Alert, cfg: Settings) -> None:
-    """Hand the alert to one channel; DeliveryError when it does not take it."""
-    entry = BY_NAME[channel]
-    entry.transport(entry, entry.payload(alert, cfg), cfg)
+def send(target: str, alert: Alert, cfg: Settings) -> None:
+    """Hand the alert to one target (an endpoint of a channel, ops/channels.py); DeliveryError when it does not
+    take it."""
+    name, kind = channels.split(target)
+    entry = BY_NAME[kind]
+    try:
+        own = channels.endpoints(cfg, name)
+    except channels.ChannelError as exc:  # removed from the environment since the alert was queued
+        raise DeliveryError(str(exc), 400) from None
+    entry.transport(entry, entry.payload(alert, own), own)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
+import redis
 
 from tenantpilot.config import Settings
-from tenantpilot.ops import outbox, progress, queue
+from tenantpilot.ops import outbox, progress, queue, relay
 from tenantpilot.store import Store, StoreError
 
 
@@ -44,6 +45,7 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
         "last_heartbeat_s_ago": round(time.time() - beat["ts"], 1) if beat else None,
         "pid": beat.get("pid") if beat else None,
     }
+    report["fetchers"] = fetchers_report(cfg) if cfg.redis_url and report["queue"]["reachable"] else []
     report["stuck_runs"] = []
     try:
         active = store.runs(statuses=["queued", "running"], limit=5000)
@@ -61,6 +63,8 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
             for r in tenants.iter_rows(named=True) if r["last_run_id"] is not None
         ]
         report["not_read"] = not_read(store, tenants, cfg.not_read_days, now)
+        report["unconfigured_channels"] = unconfigured_channels(store, cfg, dict(zip(tenants["tenant_id"],
+                                                                                   tenants["display_name"])))
         if report["queue"]["reachable"]:
             report["stuck_runs"] = stuck_runs(cfg, active)
     except StoreError as exc:
@@ -75,12 +79,36 @@ def health_report(cfg: Settings, store: Store) -> dict[str, Any]:
     return report
 
 
+def fetchers_report(cfg: Settings) -> list[dict[str, Any]]:
+    """The fetching consumers alive (README "More machines"): where, workers, busy."""
+    try:
+        alive = relay.fetchers(relay.client(cfg), cfg.stale_after_s)
+    except redis.RedisError:
+        return []
+    return [{"consumer": who, **counts} for who, counts in sorted(alive.items())]
+
+
 def alert_report(cfg: Settings) -> dict[str, Any]:
     """Alerts waiting in the outbox and those given up on (newest first), from tenantpilot/ops/outbox.py."""
     try:
         return {"pending": len(outbox.pending(cfg)), "given_up": outbox.given_up(cfg, within_s=outbox.RECENT_S)}
     except OSError as exc:
         return {"pending": None, "given_up": [], "error": f"the alert outbox {outbox.folder(cfg)} is unreadable: {exc}"}
+
+
+def unconfigured_channels(store: Store, cfg: Settings, names: dict[str, str]) -> list[dict[str, str]]:
+    """Channel names a group or tenant carries that the environment no longer configures (ops/channels.py): their
+    alerts skip them, so someone should know."""
+    from tenantpilot.ops import channels
+
+    out = []
+    for row in store.alert_channel_settings().iter_rows(named=True):
+        for name in channels.unknown(cfg, row["channels"]):
+            owner = names.get(row["owner"], row["owner"]) if row["kind"] == "tenant" else row["owner"]
+            out.append({"kind": row["kind"], "owner": owner, "channel": name,
+                        "fix": f"set {channels.PREFIX}{name.upper()}_TEAMS (or _SLACK, _WEBHOOK, _SMTP), or choose "
+                               f"other channels for the {row['kind']}"})
+    return out
 
 
 def not_read(store: Store, tenants: pl.DataFrame, days: float, now: datetime) -> list[dict[str, Any]]:
@@ -107,6 +135,8 @@ def attention(report: dict[str, Any]) -> list[str]:
     for g in report["alerts"]["given_up"]:
         out.append(f"alert of run {g['run_id']} ({g.get('tenant') or 'unknown tenant'}) not delivered to "
                    f"{g['channel']}, given up after {g['attempts']} attempt(s): {g['error']}")
+    out += [f"{c['kind']} {c['owner']}: alert channel {c['channel']} is not configured: {c['fix']}"
+            for c in report.get("unconfigured_channels", [])]
     if report["alerts"].get("error"):
         out.append(report["alerts"]["error"])
     return out

@@ -3,7 +3,8 @@
 A running sync publishes {phase, done, total, ts, pid, host} under `progress:<run_id>` every
 few seconds (a heartbeat thread) and on every phase change; the consumer publishes
 `consumer:heartbeat`. Readers peek without consuming. A run whose heartbeat is older than
-`stale_after_s` (or whose process on this host is gone) is treated as interrupted.
+`stale_after_s` (or whose process on this host is gone) is treated as interrupted, unless it carries a
+`lease_until` (a run handed between consumers, tenantpilot/ops/fetching.py): then only once that has passed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def is_stale(beat: dict[str, Any] | None, stale_after_s: float, now: float | Non
     if not beat:
         return True
     now = time.time() if now is None else now
+    if beat.get("lease_until") is not None:  # a run handed between consumers: alive until its lease ends
+        return now > float(beat["lease_until"])
     if beat.get("host") == HOST and beat.get("pid") and not _pid_alive(int(beat["pid"])):
         return True
     return now - float(beat.get("ts", 0)) > stale_after_s
@@ -116,6 +119,15 @@ class Reporter:
 
     def failed_recorded(self) -> None:
         self._keep = False
+
+    def hand_over(self, phase: str, lease_s: float) -> None:
+        """The run leaves this process alive (handed to another consumer): the heartbeat stops and the
+        last word is `phase` with a lease; the run counts as stale only once the lease has ended."""
+        self._stop.set()
+        with self._lock:
+            self.state.update(phase=phase, lease_until=time.time() + lease_s, pid=None)
+        self._publish()
+        self._keep = True
 
     def _publish(self) -> None:
         with self._lock:

@@ -50,7 +50,7 @@ from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab, signals
 
 from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
-from tenantpilot.ops import alerts, outbox, progress, schedule, tasks
+from tenantpilot.ops import channels, handback, outbox, progress, schedule, tasks
 from tenantpilot.store import Store, StoreError, open_store
 from tenantpilot.sync.snapshot import remove_leftover_parts
 
@@ -138,7 +138,7 @@ def _register(instance: Huey) -> Any:
         consumer's delivery thread builds and sends it. A write that fails costs the alert (logged as
         an error), never the sync."""
         cfg = settings()
-        if not alerts.configured_channels(cfg):
+        if not channels.any_configured(cfg):
             return
         try:
             outbox.add(cfg, run_id)
@@ -169,6 +169,8 @@ def _register(instance: Huey) -> Any:
         _remove_leftover_parts(cfg)
         threading.Thread(target=_consumer_beat, args=(instance, cfg), name="consumer-heartbeat", daemon=True).start()
         outbox.Deliverer(cfg, tasks.alert_job).start()  # alerts: their own thread, never a sync worker
+        if cfg.redis_url:  # runs that fetching consumers hand back: written by their own thread (ops/handback.py)
+            handback.Receiver(cfg, instance, after_sync).start()
         logs.log(log, logging.INFO, "consumer started", backend=cfg.queue_backend, db=str(cfg.db_path))
 
     @instance.signal(signals.SIGNAL_INTERRUPTED)

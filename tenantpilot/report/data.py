@@ -46,8 +46,8 @@ SUMMARY_COLUMNS = ("Tenant", "Alignment", "Matched", "Different value", "Missing
                    "Not in the baseline", "Accepted", "Baseline settings", "Changes", "Types not read")
 DIFFERENCE_COLUMNS = ("Tenant", "Status", "Policy type", "Applies to", "Category", "Setting", "Baseline value",
                       "Tenant value", "Tenant policies", "Accepted until", "Setting key")
-DEVIATION_COLUMNS = ("Tenant", "Policy type", "Applies to", "Setting", "Reason", "Owner", "Expires on", "State",
-                     "Setting key")
+DEVIATION_COLUMNS = ("Tenant", "Policy type", "Applies to", "Setting", "Reason", "Owner", "Accepted by", "Expires on",
+                     "State", "Setting key")
 CHANGE_COLUMNS = ("Tenant", "When", "Changed by", "Change", "Policy type", "Policy", "Setting", "Before", "After",
                   "Activity")
 NOT_READ_COLUMNS = ("Tenant", "Policy type", "Status", "Reason", "Carried from run", "Carried from",
@@ -190,7 +190,7 @@ def _deviations(register: pl.DataFrame, baseline_id: str, today: date) -> pl.Dat
         pl.col("policy_type").replace_strict(LABELS, default=pl.col("policy_type"), return_dtype=pl.String)
         .alias("Policy type"),
         pl.col("scope").alias("Applies to"), pl.col("setting_name").alias("Setting"), pl.col("reason").alias("Reason"),
-        pl.col("owner").alias("Owner"), pl.col("expires_on").dt.strftime("%Y-%m-%d").alias("Expires on"),
+        pl.col("owner").alias("Owner"), pl.col("accepted_by").alias("Accepted by"), pl.col("expires_on").dt.strftime("%Y-%m-%d").alias("Expires on"),
         pl.col("state").alias("State"), pl.col("setting_key").alias("Setting key"))
 
 

@@ -31,7 +31,7 @@ _STATUS_COLOUR = {DIFFERENT: _ORANGE, MISSING: _RED, ACCEPTED: _GREY, NOT_IN_BAS
 # the PDF's tables: which columns, and their relative widths
 _DIFF = {"Status": 2.1, "Policy type": 1.9, "Setting": 4.2, "Category": 3.0, "Baseline value": 2.5,
          "Tenant value": 2.5, "Accepted until": 1.5}
-_DEV = {"Tenant": 2, "Policy type": 2, "Setting": 4, "Reason": 4, "Owner": 2, "Expires on": 1.5, "State": 1.2}
+_DEV = {"Tenant": 2, "Policy type": 2, "Setting": 4, "Reason": 3.4, "Owner": 1.6, "Accepted by": 2.2, "Expires on": 1.5, "State": 1.2}
 _CHG = {"Tenant": 1.9, "When": 2.3, "Changed by": 2.6, "Change": 1.7, "Policy type": 1.9, "Policy": 3.6,
         "Setting": 3.2, "Before": 1.8, "After": 1.8}
 _NOT = {"Tenant": 2, "Policy type": 3, "Status": 1.2, "Reason": 5, "Carried from run": 1.4, "Carried from": 2,

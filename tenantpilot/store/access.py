@@ -2,7 +2,9 @@
 limited to which groups, and the activity log (who did what, when, to which tenant). A mixin of `Store`
 (tenantpilot/store/__init__.py); `ACCESS_DDL` runs from `Store._migrate`. A group can carry a schedule that its
 tenants without their own follow (`schedules_with_groups`, what the scheduler plans from) and a baseline that
-alerts check its tenants against and Compare offers first (`group_baselines`). The rules that use these records
+alerts check its tenants against and Compare offers first (`group_baselines`), and alert channels (names only:
+their endpoints are secrets of the environment) that its tenants' alerts go to unless a tenant names its own
+(`alert_channels_of`; routing in tenantpilot/ops/channels.py). The rules that use these records
 live in tenantpilot/access.py."""
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ CREATE TABLE IF NOT EXISTS access_limits (
 CREATE TABLE IF NOT EXISTS group_settings (
     group_name TEXT PRIMARY KEY, schedule TEXT, schedule_set_at TIMESTAMPTZ);
 ALTER TABLE group_settings ADD COLUMN IF NOT EXISTS baseline_id TEXT;
+CREATE TABLE IF NOT EXISTS group_alert_channels (
+    group_name TEXT NOT NULL, channel TEXT NOT NULL, PRIMARY KEY (group_name, channel));
+CREATE TABLE IF NOT EXISTS tenant_alert_channels (
+    tenant_id TEXT NOT NULL, channel TEXT NOT NULL, PRIMARY KEY (tenant_id, channel));
 CREATE SEQUENCE IF NOT EXISTS activity_seq START 1;
 CREATE TABLE IF NOT EXISTS activity (
     activity_id BIGINT PRIMARY KEY, acted_at TIMESTAMPTZ NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
@@ -59,6 +65,7 @@ class AccessStore:
             else:
                 con.execute("DELETE FROM access_limits WHERE group_name = ?", [name])
                 con.execute("DELETE FROM group_settings WHERE group_name = ?", [name])
+                con.execute("DELETE FROM group_alert_channels WHERE group_name = ?", [name])
             con.execute("COMMIT")
 
     def set_group_schedule(self, group_name: str, schedule: str | None) -> None:
@@ -86,6 +93,42 @@ class AccessStore:
                                   WHERE m.tenant_id = ? AND g.baseline_id IS NOT NULL
                                   ORDER BY g.group_name""", [tenant_id]).fetchall()
         return list(dict.fromkeys(str(r[0]) for r in rows))
+
+    # -- alert channels (names only) ---------------------------------------------------------------
+    def set_alert_channels(self, *, group_name: str | None = None, tenant_id: str | None = None,
+                           channels: Sequence[str] = ()) -> None:
+        """The channel names (ops.channels.check_name'd by the caller) of a group or of a tenant; none: the group
+        carries none / the tenant follows its groups."""
+        table, column, owner = (("group_alert_channels", "group_name", _clean(group_name, "A group name"))
+                                if group_name is not None else ("tenant_alert_channels", "tenant_id", tenant_id))
+        if not owner:
+            raise ValueError("name a group or a tenant")
+        with self.connect(write=True) as con:
+            con.execute("BEGIN")
+            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [owner])
+            if channels:
+                con.executemany(f"INSERT INTO {table} VALUES (?, ?)", [[owner, c] for c in dict.fromkeys(channels)])
+            con.execute("COMMIT")
+
+    def alert_channels_of(self, tenant_id: str) -> tuple[list[str], list[str]]:
+        """(the tenant's own channel names, its groups' channel names by group name)."""
+        with self.connect() as con:
+            own = con.execute("SELECT channel FROM tenant_alert_channels WHERE tenant_id = ? ORDER BY channel",
+                              [tenant_id]).fetchall()
+            groups = con.execute("""SELECT c.channel FROM tenant_group_members m JOIN group_alert_channels c
+                                    USING (group_name) WHERE m.tenant_id = ? ORDER BY c.group_name, c.channel""",
+                                 [tenant_id]).fetchall()
+        return [str(r[0]) for r in own], list(dict.fromkeys(str(r[0]) for r in groups))
+
+    def alert_channel_settings(self) -> pl.DataFrame:
+        """(kind: group | tenant, owner: group name | tenant id, channels: list) of every group and tenant that
+        names channels."""
+        with self.connect() as con:
+            return con.sql("""SELECT 'group' AS kind, group_name AS owner, list(channel ORDER BY channel) AS channels
+                              FROM group_alert_channels GROUP BY group_name
+                              UNION ALL
+                              SELECT 'tenant', tenant_id, list(channel ORDER BY channel) FROM tenant_alert_channels
+                              GROUP BY tenant_id ORDER BY 1, 2""").pl()
 
     def group_settings(self) -> pl.DataFrame:
         """(group_name, schedule, schedule_set_at, baseline_id) of every group that carries a setting."""

@@ -108,6 +108,17 @@ class History(Connection):
             con.unregister("_bases")
         return result
 
+    def policy_versions(self, tenant_id: str, policy_id: str, *, limit: int = 20) -> pl.DataFrame:
+        """The stored versions of one policy, newest first: `valid_from_run` (the run it was first seen as
+        this), `finished_at` of that run, and its `raw_json` (secrets masked). A version is a change of
+        the policy's raw JSON, so two versions always differ."""
+        with self.connect() as con:
+            return con.sql(
+                f"""SELECT v.valid_from_run, r.finished_at, v.raw_json
+                    FROM policy_versions v JOIN sync_runs r ON r.run_id = v.valid_from_run
+                    WHERE v.tenant_id = ? AND v.policy_id = ?
+                    ORDER BY v.valid_from_run DESC LIMIT {int(limit)}""", params=[tenant_id, policy_id]).pl()
+
     def policy_setting_counts(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Configured settings of each (run_id, policy_id) in `pairs` as of that run (`settings`)."""
         if not pairs.height:

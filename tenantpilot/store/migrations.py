@@ -13,8 +13,9 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from tenantpilot.families import SCRIPT
 from tenantpilot.flatten import secrets
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA
+from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, NO_SETTINGS, POLICY_SCHEMA
 from tenantpilot.store.access import ACCESS_DDL
 from tenantpilot.store.connection import Connection, StoreTooNew, _one
 from tenantpilot.store.schema import (
@@ -30,7 +31,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 10  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 13  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -147,8 +148,39 @@ def _access_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ACCESS_DDL)
 
 
+def _name_keyed_scripts(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 10: PowerShell and shell scripts (family `script`) are matched by name like remediations
+    (families.py, scope "name"): their stored setting keys, open and closed, get the `[<policy name>]/`
+    prefix the flattener now writes, so the next sync changes nothing and the history stays one line.
+    (A deviation registered on a bare script key names no script and is left as it was.)"""
+    for table in ("setting_current", "setting_keys"):
+        con.execute(f"""UPDATE {table} SET setting_key = '[' || policy_name || ']/' || setting_key
+                        WHERE policy_type = ? AND NOT starts_with(setting_key, '[') AND setting_key <> ?""",
+                    [SCRIPT, NO_SETTINGS])
+
+
+def _alert_channel_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 11: the alert channel names of tenant groups and tenants (store/access.py; their endpoints stay in
+    the environment, ops/channels.py); a new file gets them from the same DDL."""
+    con.execute(ACCESS_DDL)
+
+
+def _deviations_accepted_by(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 12: who accepted a deviation (the signed-in user, or cli:<os user>) is a column of the register;
+    it was only the activity log's text ("deviation <id>: ..."), where it is read back from for the deviations
+    accepted since version 9. Older ones stay NULL: nobody was recorded then."""
+    con.execute("ALTER TABLE deviations ADD COLUMN IF NOT EXISTS accepted_by VARCHAR")
+    con.execute(r"""UPDATE deviations d SET accepted_by = a.actor
+                    FROM (SELECT CAST(regexp_extract(detail, '^deviation (\d+):', 1) AS BIGINT) AS deviation_id,
+                                 arg_min(actor, activity_id) AS actor
+                          FROM activity WHERE action = 'deviation accepted'
+                            AND regexp_matches(detail, '^deviation \d+:')
+                          GROUP BY 1) a
+                    WHERE d.deviation_id = a.deviation_id AND d.accepted_by IS NULL""")
+
+
 def _runs_sent_at(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 10: sync_runs.sent_at (the DDL adds the column): runs queued before it existed had their
+    """Version 13: sync_runs.sent_at (the DDL adds the column): runs queued before it existed had their
     message sent when they were queued."""
     con.execute("ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS sent_at TIMESTAMPTZ")
     con.execute("UPDATE sync_runs SET sent_at = queued_at WHERE sent_at IS NULL")
@@ -163,7 +195,10 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (7, _split_setting_versions),
     (8, _drop_alignments),
     (9, _access_tables),
-    (10, _runs_sent_at),
+    (10, _name_keyed_scripts),
+    (11, _alert_channel_tables),
+    (12, _deviations_accepted_by),
+    (13, _runs_sent_at),
 )
 
 

@@ -66,7 +66,7 @@ class Registry(Connection):
                                                [key]).fetchall()]
             for table in ("policy_versions", "assignment_versions", "run_types", "sync_runs", "tenant_aliases",
                           "directory_names", "deviations", "tenant_schedules",
-                          "audit_events", "tenant_group_members", "tenants"):
+                          "audit_events", "tenant_group_members", "tenant_alert_channels", "tenants"):
                 con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [key])
             con.execute("DELETE FROM deviations WHERE baseline_id = ?", [key])
             _drop_unused_history(con, key)
@@ -124,6 +124,7 @@ class Registry(Connection):
             con.execute("DELETE FROM directory_names WHERE tenant_id = ?", [old])  # ids of a domain key: re-read
             for table in (*_VERSIONS.values(), "run_types", "sync_runs", "tenant_aliases", "deviations"):
                 con.execute(f"UPDATE {table} SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+            self._rekey_access(con, old, new)
             self._rekey_schedule_and_audit(con, old, new)
             con.execute("DELETE FROM tenants WHERE tenant_id = ?", [old])
             con.execute("INSERT INTO tenant_aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE "
@@ -351,6 +352,16 @@ class Registry(Connection):
                     "(SELECT event_id FROM audit_events WHERE tenant_id = ?)", [old, new])
         con.execute("UPDATE audit_events SET tenant_id = ? WHERE tenant_id = ?", [new, old])
 
+    def _rekey_access(self, con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
+        """A tenant re-keyed from a domain to its GUID stays in its groups (so limited users keep seeing it and it
+        keeps following its groups' schedule, baseline and alert channels), keeps its own alert channels, and its
+        activity rows follow it."""
+        for table, other in (("tenant_group_members", "group_name"), ("tenant_alert_channels", "channel")):
+            con.execute(f"INSERT OR IGNORE INTO {table} (tenant_id, {other}) SELECT ?, {other} FROM {table} "
+                        "WHERE tenant_id = ?", [new, old])
+            con.execute(f"DELETE FROM {table} WHERE tenant_id = ?", [old])
+        con.execute("UPDATE activity SET tenant_id = ? WHERE tenant_id = ?", [new, old])
+
     def set_tenant_schedule(self, tenant_id: str, schedule: str | None) -> None:
         """A tenant's own schedule: a cron or 'off' (validated by the caller with schedule.validate), or
         None to follow the global schedule again. Slots before this moment never fire for it."""
@@ -426,15 +437,17 @@ class Registry(Connection):
 
 
     # -- the deviation register (rules in tenantpilot/analysis/deviations.py) ------------------------------
-    def add_deviation(self, deviation: NewDeviation) -> int:
-        """Record an accepted deviation (checked by deviations.validate); returns its id."""
+    def add_deviation(self, deviation: NewDeviation, *, accepted_by: str | None = None) -> int:
+        """Record an accepted deviation (checked by deviations.validate) and who accepted it (the signed-in user's
+        actor, cli:<os user>); returns its id."""
         d = deviation
         with self.connect(write=True) as con:
             row = _one(con.execute(
-                "INSERT INTO deviations VALUES (nextval('deviation_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
-                "RETURNING deviation_id",
+                "INSERT INTO deviations (deviation_id, tenant_id, baseline_id, policy_type, scope, setting_key, "
+                "setting_name, reason, owner, expires_on, created_at, removed_at, accepted_by) "
+                "VALUES (nextval('deviation_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) RETURNING deviation_id",
                 [d.tenant_id, d.baseline_id, d.policy_type, d.scope, d.setting_key, d.setting_name, d.reason,
-                 d.owner, d.expires_on, _now()]))
+                 d.owner, d.expires_on, _now(), accepted_by]))
         if row is None:
             raise StoreError("the deviation was not recorded; try again")
         return int(row[0])
@@ -457,7 +470,8 @@ class Registry(Connection):
             where.append("d.removed_at IS NULL")
         sql = f"""SELECT d.deviation_id, d.tenant_id, coalesce(t.display_name, d.tenant_id) AS tenant, d.baseline_id,
                          coalesce(b.display_name, d.baseline_id) AS baseline, d.policy_type, d.scope, d.setting_key,
-                         d.setting_name, d.reason, d.owner, d.expires_on, d.created_at, d.removed_at
+                         d.setting_name, d.reason, d.owner, d.accepted_by, d.expires_on, d.created_at,
+                         d.removed_at
                   FROM deviations d LEFT JOIN tenants t ON t.tenant_id = d.tenant_id
                   LEFT JOIN tenants b ON b.tenant_id = d.baseline_id
                   WHERE {' AND '.join(where)} ORDER BY d.expires_on, d.deviation_id"""

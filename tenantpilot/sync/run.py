@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,12 +24,13 @@ from typing import Any
 
 from tenantpilot import logs
 from tenantpilot.config import Settings
-from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, ENDPOINT_SECURITY_INTENT
+from tenantpilot.families import ASSIGNMENT_FILTER, CATALOG_SHAPED, CONDITIONAL_ACCESS, ENDPOINT_SECURITY_INTENT
 from tenantpilot.flatten import referenced_definition_ids
+from tenantpilot.flatten.conditional import referenced_ids
 from tenantpilot.graph.audit import AuditRead, fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
-from tenantpilot.graph.directory import FILTER, GROUP, DirectoryNames, fetch_names
+from tenantpilot.graph.directory import DIRECTORY_KINDS, FILTER, GROUP, KINDS, LOCATION, DirectoryNames, fetch_names
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     CATALOG_COLLECTIONS,
@@ -43,7 +44,7 @@ from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_exp
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
 from tenantpilot.store.batch import write_together
 from tenantpilot.store.connection import lock_wait_s
-from tenantpilot.sync.snapshot import inline_definitions, parts_dir, write_parts
+from tenantpilot.sync.snapshot import Parts, inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
 log = logging.getLogger("tenantpilot.sync")
@@ -108,7 +109,7 @@ def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[Type
 class Cached:
     definition_ids: set[str]  # setting definitions cached (the same in every tenant)
     unknown_ids: set[str]  # definition ids Graph did not know when last asked
-    names: dict[str, dict[str, str]]  # the tenant's group and filter names by id
+    names: dict[str, dict[str, str]]  # the tenant's names by kind (graph/directory.py KINDS) and id
     since: datetime | None  # when the tenant's latest good sync started (audit events are read from there)
 
 
@@ -151,6 +152,26 @@ def names_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapp
     # the assignment filters themselves are a type the sync reads (issue 19): their names come with them
     known_filters = (names.get(FILTER) or {}).keys() | synced_filter_names(policies).keys()
     return group_ids - (names.get(GROUP) or {}).keys(), bool(filter_ids - known_filters)
+
+
+def ca_ids_to_read(policies: Sequence[tuple[str, dict]], names: Mapping[str, Mapping[str, str]]) -> dict[str, set[str]]:
+    """{directory kind: ids} the conditional-access policies point to without a cached name (named
+    locations come with the sync itself: synced_location_names)."""
+    out: dict[str, set[str]] = {}
+    for family, raw in policies:
+        if family != CONDITIONAL_ACCESS:
+            continue
+        for kind, ids in referenced_ids(raw).items():
+            if kind in DIRECTORY_KINDS:
+                out.setdefault(kind, set()).update(ids - (names.get(kind) or {}).keys())
+    return {k: v for k, v in out.items() if v}
+
+
+def synced_location_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
+    """{id: name} of the named locations the sync read (policy type namedLocations)."""
+    return {str(raw["id"]): str(raw["displayName"]) for family, raw in policies
+            if family == CONDITIONAL_ACCESS and "NamedLocation" in str(raw.get("@odata.type") or "")
+            and raw.get("id") and raw.get("displayName")}
 
 
 def synced_filter_names(policies: Sequence[tuple[str, dict]]) -> dict[str, str]:
@@ -207,11 +228,54 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
         fresh |= fetch_template_definitions(client, templates)
     reporter.update("names", 0, None)
     group_ids, need_filters = names_to_read(policies, cached.names)
-    names = fetch_names(client, group_ids, filters=need_filters) if group_ids or need_filters else DirectoryNames()
+    ca_ids = ca_ids_to_read(policies, cached.names)
+    names = (fetch_names(client, group_ids, filters=need_filters, ids=ca_ids) if group_ids or need_filters or ca_ids
+             else DirectoryNames())
+    names.names[LOCATION].update(synced_location_names(policies))  # cached too: a partial run keeps them
     # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
     reporter.update("audit events", 0, None)
     audit = fetch_audit_events(client, cached.since)
     return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests)
+
+
+# --- flatten and write: shared by a sync run here and a run handed over by a fetching consumer -------
+def flatten_gathered(got: Gathered, cached_names: Mapping[str, Mapping[str, str]],
+                     definitions_of: Callable[[list[str]], dict[str, dict]], directory: Path) -> Parts:
+    """The run's rows as Parquet parts in `directory`: named from this run's definitions and, for the
+    rest, `definitions_of(ids)` (the store's cache, or a fetching consumer's own)."""
+    needed = needed_definitions(got.policies)
+    definitions = {**definitions_of(sorted(needed - got.definitions.keys())),
+                   **{k: v for k, v in got.definitions.items() if k in needed}}
+    names = {kind: {**cached_names.get(kind, {}), **got.names.names.get(kind, {})} for kind in KINDS}
+    names[FILTER].update(synced_filter_names(got.policies))
+    return write_parts(got.policies, directory, definitions, names=names)
+
+
+def type_of(result: FetchResult) -> dict[str, str]:
+    """{policy id: policy type key} of the policies read."""
+    return {p.id: p.type_key for p in result.policies if p.type_key}
+
+
+def save_gathered(store: Store, run_id: int, tenant_id: str, definitions: dict[str, dict], not_in_graph: set[str],
+                  names: Mapping[str, Mapping[str, str]], parts: Parts, outcomes: Sequence[TypeOutcome],
+                  requests: int, warnings: Sequence[str], types: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+    """The caches first (they hold for every tenant whatever this run's outcome), then the snapshot in one
+    transaction. Returns (status, counts written)."""
+    store.save_definitions(definitions)
+    store.save_unknown_definitions(not_in_graph)
+    store.save_directory_names(tenant_id, names)
+    status = "succeeded" if all(t.read for t in outcomes) else "partial"
+    written = store.write_snapshot(run_id, tenant_id, parts=parts, status=status, request_count=requests,
+                                   warnings=warnings, types=outcomes, type_of=types)
+    return status, written
+
+
+def save_audit(store: Store, tenant_id: str, run_id: int, events: Any, fields: Mapping[str, Any]) -> None:
+    """The audit events; the snapshot is written, so this never fails the run."""
+    try:
+        store.save_audit_events(tenant_id, run_id, events)
+    except StoreError as exc:
+        logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
 
 
 class Phases:
@@ -264,34 +328,19 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         got = gather(client, cached, reporter)
         phases.done("graph")
         reporter.update("flattening", 0, len(got.result.policies))
-        needed = needed_definitions(got.policies)
-        definitions = {**store.definitions(sorted(needed - got.definitions.keys())),
-                       **{k: v for k, v in got.definitions.items() if k in needed}}
-        names = {kind: {**cached.names.get(kind, {}), **got.names.names.get(kind, {})} for kind in (GROUP, FILTER)}
-        names[FILTER].update(synced_filter_names(got.policies))
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
-            parts = write_parts(got.policies, Path(tmp), definitions, names=names)
+            parts = flatten_gathered(got, cached.names, store.definitions, Path(tmp))
             phases.done("flatten")
             reporter.update("saving", 0, None)
-            status = "succeeded" if all(t.read for t in got.outcomes) else "partial"
 
-            def save() -> dict[str, int]:
-                # the caches first (they hold for every tenant whatever this run's outcome), then the snapshot
-                store.save_definitions(got.definitions)
-                store.save_unknown_definitions(got.not_in_graph)
-                store.save_directory_names(tenant_id, got.names.names)
-                written = store.write_snapshot(
-                    run_id, tenant_id, parts=parts, status=status, request_count=got.requests,
-                    warnings=got.warnings, types=got.outcomes,
-                    type_of={p.id: p.type_key for p in got.result.policies if p.type_key})
-                try:  # the audit events; the snapshot is written, so this never fails the run
-                    store.save_audit_events(tenant_id, run_id, got.audit.events)
-                except StoreError as exc:
-                    logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
-                return written
+            def save() -> tuple[str, dict[str, int]]:
+                saved = save_gathered(store, run_id, tenant_id, got.definitions, got.not_in_graph, got.names.names,
+                                      parts, got.outcomes, got.requests, got.warnings, type_of(got.result))
+                save_audit(store, tenant_id, run_id, got.audit.events, fields)
+                return saved
 
             # with the other workers' runs finishing now: one open of the file for all (store/batch.py)
-            written = write_together(store, save)
+            status, written = write_together(store, save)
         phases.done("write")
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from tenantpilot.families import APP, HEALTH_SCRIPT
+from tenantpilot.families import APP, CONDITIONAL_ACCESS, HEALTH_SCRIPT
 from tenantpilot.flatten import extract_definitions, flatten_assignments, flatten_policy, secrets
 from tenantpilot.flatten.assigned import with_target_names
 from tenantpilot.flatten.blobs import stored
+from tenantpilot.flatten.conditional import named_rows as named_ca_rows
 from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ def iter_chunks(policies: Iterable[tuple[str, dict]], definitions: Mapping[str, 
     for family, raw in policies:
         if family in _NAMED_TARGETS:  # their assignments are settings keyed by group name (flatten/assigned.py)
             raw = with_target_names(raw, groups, filters)
-        rows = flatten_policy(raw, family, definitions)
+        # conditional access shows users, groups, roles, apps and locations by name; raw values keep the ids
+        rows = (named_ca_rows(raw, names or {}, family, definitions) if family == CONDITIONAL_ACCESS
+                else flatten_policy(raw, family, definitions))
         pending["settings"].extend(rows)
         pending["assignments"].extend(name_assignments(flatten_assignments(raw, family), names))
         first = rows[0] if rows else {}

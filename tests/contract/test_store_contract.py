@@ -2,7 +2,7 @@
 StorageTests run per storage). A new backend adds a Backend below and passes this file unchanged.
 
 Covered: what a sync writes and what reads return; failure isolation; carry-forward of types a run
-could not read; history as of runs and retention; the Explore reads with their filters (facets, a
+could not read; history as of runs and retention, a policy's stored versions; the Explore reads with their filters (facets, a
 literal case-insensitive search); migrations from an older schema; a file newer than the code, a
 damaged file and a full disk (refused or read without writing, saying what to do); locking between
 processes (StoreBusy after the budget) and reads beside a writer in another process.
@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
+from tenantpilot.flatten.schema import POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.store import (
     SCHEMA_VERSION,
     Filters,
@@ -34,6 +34,7 @@ from tenantpilot.store import (
     TypeOutcome,
 )
 from tests.legacy_schema import V5_DDL
+from tests.snapshots import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -114,29 +115,8 @@ def store(backend: Backend, tmp_path: Path) -> Store:
 
 
 # --- rows ----------------------------------------------------------------------------------------
-def frames(policies: dict[str, dict[str, str]], *, names: dict[str, str] | None = None):
-    """One snapshot: {policy id: {setting key: value}}; a policy id starting with c is compliance."""
-    pol, rows, asg = [], [], []
-    for pid, settings in policies.items():
-        name = (names or {}).get(pid, pid.upper())
-        ptype = "compliance" if pid.startswith("c") else "settingsCatalog"
-        pol.append({"policy_id": pid, "policy_name": name, "policy_type": ptype, "odata_type": "",
-                    "platform": "windows", "raw_json": f'{{"id":"{pid}","n":{len(settings)}}}'})
-        asg.append({"policy_id": pid, "policy_name": name, "policy_type": ptype, "intent": "include",
-                    "target_type": "group", "group_id": "g1", "group_name": "All staff", "filter_id": "",
-                    "filter_type": "none", "filter_name": ""})
-        for key, value in settings.items():
-            row = {c: "" for c in SETTING_SCHEMA}
-            row.update(policy_id=pid, policy_name=name, policy_type=ptype, setting_key=key, setting_id=key,
-                       setting_name=f"Name of {key}", description=f"What {key} does", value=value,
-                       compare_value=value, is_secret=False, configured=True)
-            rows.append(row)
-    return (pl.DataFrame(pol, schema=POLICY_SCHEMA), pl.DataFrame(rows, schema=SETTING_SCHEMA),
-            pl.DataFrame(asg, schema=ASSIGNMENT_SCHEMA))
-
-
 def legacy_rows(run_id: int, policies: dict[str, dict[str, str]]):
-    p, s, a = frames(policies)
+    p, s, a = snapshot(policies)
     extra = [pl.lit(run_id).alias("run_id"), pl.lit(TENANT).alias("tenant_id")]
     return (p.with_columns(*extra, pl.lit(None, pl.Int64).alias("carried_from_run")),
             s.with_columns(*extra, pl.lit(None, pl.Datetime("us", "UTC")).alias("synced_at"),
@@ -148,7 +128,7 @@ def sync(store: Store, tenant: str, policies, *, status="succeeded", types=(), t
     run_id, created = store.create_run_unless_active(tenant)
     assert created
     assert store.start_run(run_id)
-    p, s, a = frames(policies, **kw)
+    p, s, a = snapshot(policies, **kw)
     written = store.write_snapshot(run_id, tenant, policies=p, settings=s, assignments=a, status=status,
                                    request_count=3, types=types, type_of=type_of)
     return run_id, written
@@ -176,8 +156,8 @@ A = {"p1": {"k1": "1", "k2": "2"}, "p2": {"k3": "3"}}
 def test_each_run_reads_its_own_snapshot_and_current_is_the_last(store, second):
     first, _ = sync(store, TENANT, A)
     run, written = sync(store, TENANT, second)
-    assert values(store.run_settings([first])) == values(frames(A)[1])
-    assert values(store.run_settings([run])) == values(frames(second)[1]) == values(store.current_settings([TENANT]))
+    assert values(store.run_settings([first])) == values(snapshot(A)[1])
+    assert values(store.run_settings([run])) == values(snapshot(second)[1]) == values(store.current_settings([TENANT]))
     assert written["settings"] == store.current_settings([TENANT]).height == store.get_run(run)["setting_count"]
     assert sorted(store.current_policies([TENANT])["policy_id"]) == sorted(second)
     assert store.current_settings([TENANT])["run_id"].unique().to_list() == [run]
@@ -225,7 +205,7 @@ def test_write_is_atomic_when_run_no_longer_active(store):
     run_id, _ = store.create_run_unless_active(CONTOSO)
     store.start_run(run_id)
     store.fail_run(run_id, "interrupted")
-    p, s, a = frames({"a": {"k": "v"}})
+    p, s, a = snapshot({"a": {"k": "v"}})
     with pytest.raises(StoreError, match="no longer active"):
         store.write_snapshot(run_id, CONTOSO, policies=p, settings=s, assignments=a, status="succeeded",
                              request_count=1)
@@ -242,7 +222,7 @@ def test_remove_tenant_removes_its_data(store):
 def test_reads_inside_reading_share_one_connection_and_a_write_there_is_refused(store):
     sync(store, TENANT, A)
     with store.reading():
-        assert values(store.current_settings([TENANT])) == values(frames(A)[1])
+        assert values(store.current_settings([TENANT])) == values(snapshot(A)[1])
         with pytest.raises(StoreError, match="write inside"):
             store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")
     store.add_tenant("22222222-2222-4222-8222-222222222222", "Fabrikam")  # outside: writes again
@@ -288,6 +268,20 @@ def test_changes_between_a_base_run_and_the_current_one(store):
     assert sorted(sides.filter(pl.col("side") == "cur")["policy_id"]) == ["p1", "p3"]
 
 
+def test_policy_versions_lists_each_stored_raw_json_of_a_policy_newest_first(store):
+    """Store.policy_versions (the script view's earlier runs): a version per change of a policy's raw JSON,
+    from the run it was first seen in; a policy unchanged over runs has one."""
+    first, _ = sync(store, TENANT, A)
+    sync(store, TENANT, A)  # unchanged: no new version
+    third, _ = sync(store, TENANT, {"p1": {"k1": "1"}, "p2": {"k3": "3"}})  # p1's raw JSON changes (n: 2 -> 1)
+    p1 = store.policy_versions(TENANT, "p1")
+    assert p1["valid_from_run"].to_list() == [third, first]
+    assert [json.loads(r)["n"] for r in p1["raw_json"]] == [1, 2]
+    assert p1["finished_at"].null_count() == 0
+    assert store.policy_versions(TENANT, "p2")["valid_from_run"].to_list() == [first]
+    assert store.policy_versions(TENANT, "nope").height == 0
+
+
 def test_history_older_than_the_retention_is_dropped(backend, store):
     ids = []
     for i in range(4):
@@ -298,7 +292,7 @@ def test_history_older_than_the_retention_is_dropped(backend, store):
     assert store.run_settings(ids).sort("run_id")["value"].to_list() == ["0", "1", "2", "3"]
     run_id, _ = store.create_run_unless_active(CONTOSO)
     store.start_run(run_id)
-    p, s, a = frames({"a": {"k": "4"}})
+    p, s, a = snapshot({"a": {"k": "4"}})
     backend.open(store.path, history_days=25).write_snapshot(run_id, CONTOSO, policies=p, settings=s, assignments=a,
                                                               status="succeeded", request_count=1)
     # runs older than 25 days (40 and 30 days) are pruned with the row versions only they held
@@ -411,10 +405,10 @@ def test_a_v5_file_becomes_ranges_with_the_same_rows_per_run(backend: Backend, t
                             3: ("failed", {}), 4: ("succeeded", snaps[4])})
     store = backend.open(path)
     for run_id, data in snaps.items():
-        assert values(store.run_settings([run_id])) == values(frames(data)[1]), run_id
+        assert values(store.run_settings([run_id])) == values(snapshot(data)[1]), run_id
         assert sorted(store.run_settings([run_id])["setting_name"].unique()) == sorted(
             {f"Name of {k}" for s in data.values() for k in s})
-    assert values(store.current_settings()) == values(frames(snaps[4])[1])
+    assert values(store.current_settings()) == values(snapshot(snaps[4])[1])
     assert set(store.current_policies()["policy_id"]) == {"p1", "p2"}
     assert store.current_assignments().height == 2
     if backend.name == "duckdb":
@@ -427,7 +421,7 @@ def test_a_v5_file_becomes_ranges_with_the_same_rows_per_run(backend: Backend, t
                                         "WHERE setting_key = 'k3' ORDER BY 1") == [(1, 2), (4, None)]
     # and a sync after the migration writes only what changed
     run, written = sync(store, TENANT, snaps[4])
-    assert written["changed_settings"] == 0 and values(store.run_settings([run])) == values(frames(snaps[4])[1])
+    assert written["changed_settings"] == 0 and values(store.run_settings([run])) == values(snapshot(snaps[4])[1])
 
 
 # --- files it cannot safely open -----------------------------------------------------------------

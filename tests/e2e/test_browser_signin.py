@@ -1,11 +1,12 @@
 """Sign-in in a real browser (Debian's chromium, Playwright): Streamlit's st.login against the simulator's
 OpenID Connect authority, over HTTPS, as three users of one Entra tenant with the app roles viewer, analyst and
 admin, the viewer limited to one tenant group. Before sign-in a shared deep link (/compare?...) shows the sign-in
-button and no tenant data; each signed-in user sees only their tenants and can use exactly their role's controls
-(an analyst queues a real sync; a viewer cannot); a forged
-ID token leaves the browser signed out. The app's server checks the ID token with Authlib (SSL_CERT_FILE
-trusts the simulator's CA); the browser is told to accept the simulator's certificate, nothing else.
-Screenshots: screenshots/signin-{before,viewer,analyst,admin}.png."""
+button and no tenant data; after sign-in the user lands on that page and query, and a remembered link that is not
+a page of this app (another site, an auth route) is never followed. Each signed-in user sees only their tenants
+and can use exactly their role's controls (an analyst queues a real sync; a viewer cannot); a forged, expired,
+unsigned or another directory's ID token leaves the browser signed out. The app's server checks the ID token with
+Authlib (SSL_CERT_FILE trusts the simulator's CA); the browser is told to accept the simulator's certificate,
+nothing else. Screenshots: screenshots/signin-{before,viewer,analyst,admin,deep-link}.png."""
 
 from __future__ import annotations
 
@@ -147,8 +148,8 @@ def test_each_role_can_use_only_its_controls(signin_app, page, role, may_sync, m
     assert "Contoso" not in page.inner_text("body")
 
 
-@pytest.mark.parametrize("tamper", ["forged", "expired"])
-def test_a_forged_or_expired_id_token_leaves_the_browser_signed_out(signin_app, sim, page, tamper):
+@pytest.mark.parametrize("tamper", ["forged", "expired", "unsigned", "issuer"])
+def test_a_forged_expired_unsigned_or_foreign_id_token_leaves_the_browser_signed_out(signin_app, sim, page, tamper):
     url, _ = signin_app
     sim.authority.signin.tamper = tamper
     try:
@@ -160,3 +161,40 @@ def test_a_forged_or_expired_id_token_leaves_the_browser_signed_out(signin_app, 
     settle(page)
     body = page.inner_text("body")
     assert "Signed in as" not in body and "Contoso" not in body
+
+
+def test_after_sign_in_the_user_lands_on_the_deep_link_they_opened(signin_app, page):
+    url, _ = signin_app
+    query = urlencode([("cmp_tenants", "Contoso"), ("cmp_tenants", "Fabrikam")])
+    page.goto(f"{url}/compare?{query}", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Sign in with Microsoft").click()
+    page.get_by_role("heading", name="Pick an account").wait_for()
+    page.get_by_role("button", name=f"{USERS['Analyst'].name} ({USERS['Analyst'].username})").click()
+    page.wait_for_url(re.compile(r"/compare\?cmp_tenants=Contoso&cmp_tenants=Fabrikam"), timeout=60_000)
+    page.get_by_role("heading", name="Compare", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("Signed in as Analyst Person").first.wait_for()
+    page.locator("[data-testid='stMultiSelect']").first.wait_for()
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)  # the matrix of the two tenants
+    settle(page)
+    picked = page.locator("[data-testid='stMultiSelect']").first.inner_text()
+    assert "Contoso" in picked and "Fabrikam" in picked and "Northwind" not in picked, picked
+    assert_clean(page)
+    shoot(page, "signin-deep-link.png")
+    page.reload(wait_until="domcontentloaded")  # the link was used once: a new session stays where it is
+    page.get_by_text("Signed in as Analyst Person").first.wait_for(timeout=60_000)
+    assert "/compare?" in page.url
+
+
+@pytest.mark.parametrize("remembered", ["//example.invalid/phish", "/auth/logout", "/\\example.invalid",
+                                        "https://example.invalid/"])
+def test_a_remembered_link_outside_the_app_is_never_followed(signin_app, page, remembered):
+    url, _ = signin_app
+    sign_in(page, url, USERS["Viewer"])
+    page.get_by_text(f"Signed in as {USERS['Viewer'].name}").first.wait_for(timeout=60_000)
+    page.evaluate("([k, v]) => sessionStorage.setItem(k, v)", ["tenantpilot.next", remembered])
+    page.reload(wait_until="domcontentloaded")  # a new session: the restore runs once
+    page.get_by_text(f"Signed in as {USERS['Viewer'].name}").first.wait_for(timeout=60_000)
+    settle(page)
+    assert page.url.startswith(url) and "example.invalid" not in page.url and "/auth/" not in page.url
+    assert page.evaluate("() => sessionStorage.getItem('tenantpilot.next')") is None  # used up, not kept
+    page.get_by_role("heading", name="Tenants", exact=True).first.wait_for()  # still signed in, on the app

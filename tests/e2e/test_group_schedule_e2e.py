@@ -1,8 +1,9 @@
 """A tenant group's schedule and baseline, end to end through a real huey_consumer's periodic task against the
 simulator: Contoso (in the group, no schedule of its own) follows the group's one-minute cron and syncs; Fabrikam
 (in the group, its own schedule `off`) does not; Northwind (in no group) follows the global schedule, `off` here.
-`schedule show` names where each schedule comes from. The alert after Contoso's scheduled sync (a real local
-webhook receiver) holds it to the group's baseline only, though another baseline is imported too."""
+`schedule show` names where each schedule comes from. The alert after Contoso's scheduled sync goes to the group's
+alert channel (`healthcare`, a named channel whose webhook is a real local receiver), not to the default channel's
+receiver, and holds it to the group's baseline only, though another baseline is imported too."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ def _ticks(log_dir: Path) -> list[dict]:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, backend, tmp_path, monkeypatch):
-    hook = Receiver(fail_first=0)
+    hook, default_hook = Receiver(fail_first=0), Receiver(fail_first=0)
     extra = {"TENANTPILOT_SYNC_SCHEDULE": "off", "TENANTPILOT_SCHEDULE_JITTER_SECONDS": "0",
-             "TENANTPILOT_ALERT_WEBHOOK": hook.url, "TENANTPILOT_ALERT_ALWAYS": "1"}
+             "TENANTPILOT_ALERT_CHANNEL_HEALTHCARE_WEBHOOK": hook.url, "TENANTPILOT_ALERT_WEBHOOK": default_hook.url,
+             "TENANTPILOT_ALERT_ALWAYS": "1"}
     for k, v in extra.items():
         monkeypatch.setenv(k, v)
     settings.cache_clear()
@@ -47,6 +49,8 @@ def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, bac
         store.add_tenant(baseline, name, "baseline")
         write_snapshot(store, baseline, {name: {"fw_enable": "true"}})
     store.set_group_baseline("Healthcare", "baseline:groupcis")
+    run_cli(env, "alerts", "channels", "--group", "Healthcare", "healthcare")
+    assert "group Healthcare: healthcare" in run_cli(env, "alerts", "channels").stdout
     shown = {r["tenant_id"]: r for r in json.loads(run_cli(env, "schedule", "show", "--json").stdout)}
     assert (shown[CONTOSO]["source"], shown[CONTOSO]["schedule"]) == ("group Healthcare", "* * * * *")
     assert (shown[FABRIKAM]["source"], shown[FABRIKAM]["schedule"]) == ("tenant", "off")
@@ -67,6 +71,7 @@ def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, bac
     finally:
         consumer.stop()
         hook.server.shutdown()
+        default_hook.server.shutdown()
     contoso = list(store_of(env).runs(CONTOSO).iter_rows(named=True))
     assert contoso and all(r["trigger"] == "schedule" for r in contoso)
     assert any(r["status"] == "succeeded" for r in contoso), contoso
@@ -76,3 +81,4 @@ def test_a_group_schedule_is_followed_unless_a_tenant_has_its_own(queue_env, bac
     alert = hook.bodies[0]
     assert alert["tenant_id"] == CONTOSO and "cmp_baseline=GroupCIS" in alert["url"], alert["url"]
     assert "OtherCIS" not in json.dumps(alert)
+    assert default_hook.answers == []  # the group's channel replaces the default one for its tenants

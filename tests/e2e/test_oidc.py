@@ -1,7 +1,8 @@
 """The simulator's authority signs users in as Entra ID does (authorization code -> RS256 ID token), over real
 HTTPS, and the relying party's check is Authlib's own: the same `parse_id_token` Streamlit's st.login runs in
 its callback (issuer from the discovery document, keys from its jwks_uri, audience, expiry, nonce). A forged,
-an expired and an unsigned ID token are refused."""
+an expired and an unsigned ID token are refused, and so are a token issued to another application and one issued
+by another directory (rightly signed: Entra's signing keys are shared by every tenant)."""
 
 from __future__ import annotations
 
@@ -72,9 +73,11 @@ def test_a_user_signs_in_and_the_id_token_carries_entras_claims(sim, user, monke
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", claims["sub"])  # pairwise, not the oid
 
 
-@pytest.mark.parametrize(("tamper", "refusal"), [("forged", "BadSignatureError"), ("expired", "ExpiredTokenError"),
-                                                 ("unsigned", "UnsupportedAlgorithmError")])
-def test_a_forged_expired_or_unsigned_id_token_is_refused(sim, user, monkeypatch, tamper, refusal):
+@pytest.mark.parametrize(("tamper", "refusal", "says"), [
+    ("forged", "BadSignatureError", None), ("expired", "ExpiredTokenError", None),
+    ("unsigned", "UnsupportedAlgorithmError", None), ("audience", "MissingClaimError", "azp"),
+    ("issuer", "InvalidClaimError", "iss")])  # another app's token: Authlib wants an azp naming this one first
+def test_a_forged_expired_unsigned_or_misaddressed_id_token_is_refused(sim, user, monkeypatch, tamper, refusal, says):
     from joserfc import errors
 
     nonce = secrets.token_urlsafe(12)
@@ -84,7 +87,7 @@ def test_a_forged_expired_or_unsigned_id_token_is_refused(sim, user, monkeypatch
     finally:
         sim.authority.signin.tamper = None
     assert answer.status_code == 200
-    with pytest.raises(getattr(errors, refusal)):  # the reason, not any error
+    with pytest.raises(getattr(errors, refusal), match=says):  # the reason, not any error
         verify(sim, answer.json(), nonce, monkeypatch)
 
 

@@ -46,7 +46,7 @@ def test_compare_accepts_a_difference_and_exports_the_register(filled, downloads
 def test_changes_lists_expired_deviations(filled):
     filled.add_deviation(NewDeviation(NORTHWIND, BASELINE, "settingsCatalog", "windows", "fw_inbound",
                                       "Default inbound action", "pilot ended", "Ops",
-                                      date.today() - timedelta(days=2)))
+                                      date.today() - timedelta(days=2)), accepted_by="ann@msp.example")
     changed = {**DATA[NORTHWIND]["Windows security"], "fw_inbound": "allow"}
     write_snapshot(filled, NORTHWIND, {"Windows security": changed})
     at = app("changes")
@@ -54,4 +54,4 @@ def test_changes_lists_expired_deviations(filled):
     assert not at.exception
     assert "Accepted deviations that expired" in texts(at)
     table = find_table(at, "reason", "owner", "expires_on")
-    assert list(table["reason"]) == ["pilot ended"]
+    assert list(table["reason"]) == ["pilot ended"] and list(table["accepted_by"]) == ["ann@msp.example"]

@@ -38,7 +38,8 @@ def policy(rel: str) -> dict:
 
 
 def rows_of(rel: str) -> dict[str, dict]:
-    return {r["setting_key"]: r for r in flatten_policy(policy(rel))}
+    """Rows by setting key, without the `[<name>]/` of families matched by name (scripts)."""
+    return {r["setting_key"].removeprefix(f"[{r['policy_name']}]/"): r for r in flatten_policy(policy(rel))}
 
 
 # (family, file, setting key, raw value, configured, source)

@@ -233,8 +233,9 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
     assert store.definition_ids() == set()
     with store.connect() as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert SCHEMA_VERSION == 10  # 8: the unread alignments table dropped; 9: tenant groups and the activity log;
-    # 10: sync_runs.sent_at (a run queued before it had its message sent when it was queued)
+    # 8: alignments dropped; 9: groups, activity; 10: scripts keyed by name; 11: alert channels; 12: accepted_by;
+    # 13: sync_runs.sent_at (a run queued before it had its message sent when it was queued)
+    assert SCHEMA_VERSION == 13
     assert store.get_run(1)["sent_at"] is not None
 
 

@@ -103,7 +103,7 @@ def build(store: Store, *, contoso: str = "Contoso", policy_names=None, setting_
                               setting_name="Name of fw", reason=reason, owner="Ops",
                               expires_on=TODAY + timedelta(days=30), today=TODAY, tenants=[T1, T2, BASE],
                               baselines=[BASE])
-    store.add_deviation(new)
+    store.add_deviation(new, accepted_by="ann@msp.example")
 
 
 @pytest.fixture
@@ -135,7 +135,8 @@ def test_the_data_follows_compare_deviations_and_history(data: report.ReportData
     assert found[("Contoso", "Name of extra")]["Status"] == "not in the baseline"
     assert found[("Contoso", "Name of wifi")]["Tenant value"] == "********"
     assert ("Fabrikam", "Name of usb") not in found  # the same value is no difference
-    assert data.accepted.select("Tenant", "Reason", "State").rows() == [("Contoso", "legacy VPN client", "valid")]
+    assert data.accepted.select("Tenant", "Reason", "Accepted by", "State").rows() == [
+        ("Contoso", "legacy VPN client", "ann@msp.example", "valid")]
     changes = {(r["Change"], r["Setting"] or r["Policy"]): r for r in data.changes.iter_rows(named=True)}
     assert changes[("setting changed", "Name of fw")]["Changed by"] == "alice@contoso.com (per policy)"  # the event names the policy only
     assert (changes[("setting changed", "Name of fw")]["Before"], changes[("setting changed", "Name of fw")]["After"]) \

@@ -7,31 +7,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tenantpilot.flatten.schema import ASSIGNMENT_SCHEMA, POLICY_SCHEMA, SETTING_SCHEMA
 from tenantpilot.store import Store
+from tests.snapshots import snapshot
 
 TENANT = "11111111-1111-4111-8111-111111111111"
-
-
-def snapshot(policies: dict[str, dict[str, str]], *, names: dict[str, str] | None = None):
-    """Frames of one snapshot: {policy id: {setting key: value}}; a policy's name from `names`."""
-    pol, rows, asg = [], [], []
-    for pid, settings in policies.items():
-        name = (names or {}).get(pid, pid.upper())
-        ptype = "compliance" if pid.startswith("c") else "settingsCatalog"
-        pol.append({"policy_id": pid, "policy_name": name, "policy_type": ptype, "odata_type": "",
-                    "platform": "windows", "raw_json": f'{{"id":"{pid}","n":{len(settings)}}}'})
-        asg.append({"policy_id": pid, "policy_name": name, "policy_type": ptype, "intent": "include",
-                    "target_type": "group", "group_id": "g1", "group_name": "All staff", "filter_id": "",
-                    "filter_type": "none", "filter_name": ""})
-        for key, value in settings.items():
-            row = {c: "" for c in SETTING_SCHEMA}
-            row.update(policy_id=pid, policy_name=name, policy_type=ptype, setting_key=key, setting_id=key,
-                       setting_name=f"Name of {key}", description=f"What {key} does", value=value,
-                       compare_value=value, is_secret=False, configured=True)
-            rows.append(row)
-    return (pl.DataFrame(pol, schema=POLICY_SCHEMA), pl.DataFrame(rows, schema=SETTING_SCHEMA),
-            pl.DataFrame(asg, schema=ASSIGNMENT_SCHEMA))
 
 
 def sync(store: Store, policies, *, types=(), type_of=None, status="succeeded", **kw) -> tuple[int, dict]:
