@@ -79,3 +79,27 @@ def test_a_manual_sync_finishes_before_the_nights_runs(queue_env, backend, night
     assert len(finished_later) >= NIGHT * 0.8, (backend, len(finished_later))
     # the repair beside the consumer (at its start and every 10 s) sent no scheduled run a second time
     assert not set(_requeued(Path(env["TENANTPILOT_LOG_DIR"]))) & set(scheduled["run_id"])
+
+
+def test_a_queue_left_by_the_list_version_is_converted(env, redis_url):
+    """A Redis queue written before priorities (RedisHuey: a list under the same key) keeps its messages: the
+    first process of this version moves them into the sorted set, oldest first, and they stay runnable."""
+    from huey import RedisHuey
+
+    from tenantpilot.config import QUEUE_NAME, settings
+
+    old = RedisHuey(QUEUE_NAME, url=redis_url, results=False)
+
+    def body(run_id: int) -> None: ...
+
+    body.__module__ = "tenantpilot.ops.queue"  # the name the messages of the list version carried
+    sync_task = old.task(name="sync_task")(body)
+    for run_id in (101, 102, 103):
+        sync_task(run_id)
+    assert old.storage.conn.type(old.storage.queue_key) == b"list"
+    queue._instances.clear()
+    settings.cache_clear()
+    huey = queue.get_huey()
+    assert huey.storage.conn.type(huey.storage.queue_key) == b"zset"
+    assert queue.pending_run_ids() == {101, 102, 103}
+    assert [huey.dequeue().args[0] for _ in range(3)] == [101, 102, 103]
