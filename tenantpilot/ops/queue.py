@@ -284,8 +284,7 @@ def schedule_tick(cfg: Settings | None = None, store: Store | None = None,
                  sent=len(sent), waiting=sum(c for _, _, c in runs) - len(sent), error=logs.redact(str(error)))
     fired = [{"tenant": t, "slot": due[t].slot.isoformat(), "run_id": r, "created": c,
               "delay_s": round(due[t].delay_s, 1)} for t, r, c in runs]
-    logs.log(log, logging.INFO, "schedule tick", fired=len(fired), created=sum(c for _, _, c in runs),
-             tenants=len(plans), first=fired[:20])
+    logs.log(log, logging.INFO, "schedule tick", fired=fired, created=sum(c for _, _, c in runs), tenants=len(plans))
     return fired
 
 
