@@ -147,18 +147,20 @@ STUCK_QUEUED_S = 120.0  # a queued run older than this, with a live worker, is s
 
 def stuck_runs(cfg: Settings, active: Any) -> list[dict[str, Any]]:
     """Runs that will not finish on their own: queued with no queue message (or for too long while
-    a worker is alive), or running without a heartbeat. The repair (consumer, enqueue) fixes them."""
+    a worker is alive and no run is running), or running without a heartbeat. The repair (consumer, enqueue) fixes them."""
     now = time.time()
     waiting = queue.pending_run_ids(cfg)
     beat = queue.consumer_heartbeat(cfg)
     worker_alive = bool(beat) and not progress.is_stale(beat, max(cfg.stale_after_s, 10))
+    # a night's runs wait behind each other while the workers sync: queued long is stuck only when nothing runs
+    busy = "running" in set(active["status"])
     out = []
     for r in active.iter_rows(named=True):
         age_s = now - (r["started_at"] or r["queued_at"]).timestamp()
         why = None
-        if r["status"] == "queued" and r["run_id"] not in waiting and age_s > queue.ORPHAN_GRACE_S:
+        if r["status"] == "queued" and queue.orphaned(r, waiting, now):
             why = "queued, but its queue message is gone (the queue lost its data)"
-        elif r["status"] == "queued" and worker_alive and age_s > STUCK_QUEUED_S:
+        elif r["status"] == "queued" and worker_alive and not busy and age_s > STUCK_QUEUED_S:
             why = f"queued for {age_s:.0f} s while the worker is running"
         elif r["status"] == "running" and progress.is_stale(queue.run_progress(r["run_id"], cfg), cfg.stale_after_s) \
                 and age_s > cfg.stale_after_s:

@@ -1,6 +1,6 @@
 """The queue seam: the Huey instance (made lazily, one per backend), enqueue, progress, heartbeats, counts.
 
-Backends: RedisHuey on ``REDIS_URL`` (queue ``intune-sync-queue``), SqliteHuey in the data folder
+Backends: PriorityRedisHuey on ``REDIS_URL`` (queue ``intune-sync-queue``), SqliteHuey in the data folder
 otherwise. Pages, the CLI and health use this module only; every backend error leaves it as
 :class:`QueueUnavailable`, so no caller wraps Huey calls in a broad ``except``.
 
@@ -11,16 +11,28 @@ tenant:
 * **stale runs**: a running run whose worker died (SIGKILL, power loss) is found by its stale
   heartbeat (or its pid being gone) and marked failed (interrupted). Huey's own ``lock_task``
   is not used because a killed consumer would hold it.
-* **orphaned runs**: a queued run whose queue message is gone (Redis restarted or flushed, the
-  SQLite queue file replaced) is enqueued again. A duplicate message is harmless: ``start_run``
-  flips ``queued → running`` atomically, so only one of them runs.
+* **orphaned runs**: a queued run whose queue message was sent (``sent_at``) and is gone (Redis
+  restarted or flushed, the SQLite queue file replaced) is enqueued again. A run whose message is
+  still being sent (created, ``sent_at`` not set yet: a night's tick queues a thousand at once) is
+  not an orphan, unless it stayed so for SEND_GRACE_S (its sender died between the two). A
+  duplicate message is harmless: ``start_run`` flips ``queued → running`` atomically, so only one
+  of them runs.
 
 Both are checked at consumer start, periodically by the consumer, and on every enqueue.
 
 Schedules: a Huey periodic task (every minute, in every consumer: ``huey_consumer`` runs periodic
 tasks unless started with ``-n``) runs :func:`schedule_tick`, which queues the syncs of the tenants
-whose slot is due (tenantpilot/ops/schedule.py) through :func:`enqueue_sync` with ``trigger="schedule"``,
-delayed by each tenant's jitter offset, so a tenant already syncing keeps its one run (dedupe).
+whose slot is due (tenantpilot/ops/schedule.py) with ``trigger="schedule"``, delayed by each tenant's
+jitter offset, with the same dedupe as :func:`enqueue_sync` (a tenant already syncing keeps its one
+run) but in bulk: one database write creates every due run and records every slot, the messages are
+sent, and one more write marks them sent (1,000 tenants in seconds; a write per run took minutes).
+
+Priorities: a sync a person asks for (``trigger="manual"``: a page or the CLI) is queued with
+PRIORITY["manual"], above the night's scheduled runs, so the next free worker takes it however many
+scheduled runs wait. Both backends order by priority (Huey 3.5: SqliteStorage's ``priority`` column,
+``ORDER BY priority DESC, id``; PriorityRedisHuey: a Redis sorted set read with BZPOPMIN, Redis >= 5).
+A queue of its own would need a second consumer (or pool) kept idle for people; a priority lets every
+worker serve people first and the night otherwise.
 """
 
 from __future__ import annotations
@@ -34,17 +46,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
+from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab, signals
 
 from tenantpilot import logs
 from tenantpilot.config import QUEUE_NAME, Settings, settings
 from tenantpilot.ops import channels, handback, outbox, progress, schedule, tasks
-from tenantpilot.store import NotFound, Store, StoreError, open_store
+from tenantpilot.store import Store, StoreError, open_store
 from tenantpilot.sync.snapshot import remove_leftover_parts
 
 log = logging.getLogger("tenantpilot.queue")
 T = TypeVar("T")
 REPAIR_EVERY_S = 10.0  # the consumer re-checks stale and orphaned runs this often
+PRIORITY = {"manual": 10, "schedule": 0}  # higher first (Huey's order on both backends)
+ACTIVE_LIMIT = 100_000  # the repairs read this many queued/running runs at most (a fleet's night fits)
 
 
 class QueueUnavailable(RuntimeError):
@@ -76,12 +90,29 @@ def _instance(cfg: Settings) -> tuple[Huey, Any]:
         if key not in _instances:
             instance: Huey
             if cfg.redis_url:
-                instance = RedisHuey(QUEUE_NAME, url=cfg.redis_url, results=False)
+                instance = PriorityRedisHuey(QUEUE_NAME, url=cfg.redis_url, results=False)
+                _call("convert the queue to a priority queue", lambda: _list_to_priority(instance), cfg)
             else:
                 cfg.data_dir.mkdir(parents=True, exist_ok=True)
                 instance = SqliteHuey(QUEUE_NAME, filename=str(cfg.queue_db), results=False)
             _instances[key] = (instance, _register(instance))
         return _instances[key]
+
+
+def _list_to_priority(instance: Huey) -> None:
+    """A Redis queue written before priorities is a list (RedisHuey); PriorityRedisHuey keeps the same key
+    as a sorted set. Move a list's messages over, oldest first, so an upgrade loses no queued sync."""
+    storage = instance.storage
+    conn, key = storage.conn, storage.queue_key
+    if conn.type(key) not in (b"list", "list"):
+        return
+    moving = f"{key}.converting"
+    try:
+        conn.rename(key, moving)
+    except Exception:  # noqa: BLE001 - another process converted it first (the key is gone)
+        return
+    while (data := conn.rpop(moving)) is not None:  # RedisHuey LPUSHes: the oldest is at the right
+        storage.enqueue(data, PRIORITY["schedule"])
 
 
 def _call(doing: str, fn: Callable[[], T], cfg: Settings | None = None) -> T:
@@ -183,29 +214,31 @@ def _consumer_beat(instance: Huey, cfg: Settings) -> None:
 
 
 # --- producer side -------------------------------------------------------------------------------
-def _send(run_id: int, cfg: Settings, delay_s: float = 0.0) -> None:
+def _send(run_id: int, cfg: Settings, delay_s: float = 0.0, trigger: str = "manual") -> None:
     sync_task = _instance(cfg)[1]
-    if delay_s > 0:  # Huey's schedule: the consumer's scheduler moves it to the queue at its eta
-        _call("queue a sync", lambda: sync_task.schedule(args=(run_id,), delay=delay_s), cfg)
+    priority = PRIORITY.get(trigger, PRIORITY["schedule"])
+    if delay_s > 0:  # Huey's schedule: the consumer's scheduler moves it to the queue at its eta (priority kept)
+        _call("queue a sync", lambda: sync_task.schedule(args=(run_id,), delay=delay_s, priority=priority), cfg)
     else:
-        _call("queue a sync", lambda: sync_task(run_id), cfg)
+        _call("queue a sync", lambda: sync_task(run_id, priority=priority), cfg)
 
 
 def enqueue_sync(tenant_id: str, store: Store | None = None, cfg: Settings | None = None,
                  *, trigger: str = "manual", delay_s: float = 0.0) -> Enqueued:
     """Queue a sync for a tenant, or return the run already queued or running for it.
-    `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs).
-    `delay_s`: the run starts this many seconds from now (a scheduled tenant's jitter)."""
+    `trigger`: manual | schedule (recorded on the run; alerts follow scheduled runs; a manual run is
+    queued ahead of scheduled ones). `delay_s`: the run starts this many seconds from now."""
     cfg = cfg or settings()
     store = store or open_store(cfg)
     repair(cfg, store)
     run_id, created = store.create_run_unless_active(tenant_id, trigger=trigger)
     if created:
         try:
-            _send(run_id, cfg, delay_s)
+            _send(run_id, cfg, delay_s, trigger)
         except QueueUnavailable as exc:  # the run must not stay queued forever
             store.fail_run(run_id, f"Could not queue the sync: {exc}")
             raise
+        store.mark_sent([run_id])
     return Enqueued(run_id, created)
 
 
@@ -213,26 +246,45 @@ def schedule_tick(cfg: Settings | None = None, store: Store | None = None,
                   now: datetime | None = None) -> list[dict[str, Any]]:
     """One minute of schedules: queue the sync of every tenant whose slot is due (at most one slot per
     tenant, however many were missed), delayed by its jitter offset, and record the slot as fired.
-    A tenant that cannot be queued now keeps its slot for the next tick. Returns what was fired."""
+
+    In bulk: one write creates the runs (or finds the tenant's active one) and records the slots, the
+    messages are sent, one write marks them sent. When the queue fails part-way, the runs not sent stay
+    queued without `sent_at`: the orphan repair sends them once SEND_GRACE_S has passed and the queue
+    is back (their slots stay fired: the night is not queued twice). Returns what was fired."""
     cfg = cfg or settings()
     store = store or open_store(cfg)
     now = now or datetime.now().astimezone()
     plans = schedule.plan(list(store.schedules_with_groups().iter_rows(named=True)), cfg.sync_schedule,
                           cfg.schedule_jitter_s, now)
-    fired: list[dict[str, Any]] = []
-    for item in plans:
-        if item.due is None:
-            continue
-        try:
-            queued = enqueue_sync(item.tenant_id, store, cfg, trigger="schedule", delay_s=item.due.delay_s)
-            store.record_schedule_fired(item.tenant_id, item.due.slot, queued.run_id)
-        except (QueueUnavailable, NotFound, StoreError) as exc:
-            logs.log(log, logging.WARNING, "scheduled sync not queued; the next tick tries again",
-                     tenant=item.tenant_id, slot=item.due.slot.isoformat(), error=logs.redact(str(exc)))
-            continue
-        fired.append({"tenant": item.tenant_id, "slot": item.due.slot.isoformat(), "run_id": queued.run_id,
-                      "created": queued.created, "delay_s": round(item.due.delay_s, 1)})
-    logs.log(log, logging.INFO, "schedule tick", fired=fired, tenants=len(plans))
+    due = {p.tenant_id: p.due for p in plans if p.due is not None}
+    if not due:
+        logs.log(log, logging.INFO, "schedule tick", fired=[], tenants=len(plans))
+        return []
+    try:
+        runs = store.create_scheduled_runs([(t, d.slot) for t, d in due.items()])
+    except StoreError as exc:
+        logs.log(log, logging.WARNING, "scheduled syncs not queued; the next tick tries again",
+                 tenants=len(due), error=logs.redact(str(exc)))
+        return []
+    sent: list[int] = []
+    error: QueueUnavailable | None = None
+    for tenant_id, run_id, created in runs:
+        if created and error is None:
+            try:
+                _send(run_id, cfg, due[tenant_id].delay_s, "schedule")
+                sent.append(run_id)
+            except QueueUnavailable as exc:
+                error = exc
+    try:
+        store.mark_sent(sent)
+    except StoreError as exc:  # they are sent: the repair leaves them be for SEND_GRACE_S, then re-sends
+        logs.log(log, logging.WARNING, "could not mark the scheduled syncs sent", error=logs.redact(str(exc)))
+    if error is not None:
+        logs.log(log, logging.WARNING, "scheduled syncs not all queued; the repair sends the rest",
+                 sent=len(sent), waiting=sum(c for _, _, c in runs) - len(sent), error=logs.redact(str(error)))
+    fired = [{"tenant": t, "slot": due[t].slot.isoformat(), "run_id": r, "created": c,
+              "delay_s": round(due[t].delay_s, 1)} for t, r, c in runs]
+    logs.log(log, logging.INFO, "schedule tick", fired=fired, created=sum(c for _, _, c in runs), tenants=len(plans))
     return fired
 
 
@@ -264,7 +316,7 @@ def reap_stale_runs(store: Store | None = None, cfg: Settings | None = None) -> 
     """Mark running runs whose worker is gone as failed (interrupted). Returns their ids."""
     cfg = cfg or settings()
     store = store or open_store(cfg)
-    running = store.runs(statuses=["queued", "running"], limit=1000)
+    running = store.runs(statuses=["queued", "running"], limit=ACTIVE_LIMIT)
     if not running.height:
         return []
     dead: list[int] = []
@@ -294,26 +346,46 @@ def _forget_progress(run_id: int, cfg: Settings) -> None:
     _call("clear a run's progress", lambda: instance.get(progress.run_key(run_id)), cfg)
 
 
-ORPHAN_GRACE_S = 2.0  # a run queued this recently may not have its message in the queue yet
+ORPHAN_GRACE_S = 2.0  # a run sent this recently may not show in the queue's listing yet
+SEND_GRACE_S = 300.0  # a run created this long ago and still not sent lost its sender: send it
+STARTING_GRACE_S = 60.0  # a taken run's beat this fresh: its worker is starting it
+
+
+def orphaned(run: dict[str, Any], waiting: set[int], now: float, beat: dict[str, Any] | None = None) -> bool:
+    """Is this queued run an orphan (its message will never come)? Pure: the run row (run_id, queued_at,
+    sent_at, source), the run ids with a message waiting, the time, and the run's progress `beat`. A run
+    whose message is being sent is not one, nor one a worker has taken (its beat: the message has left the
+    queue, and the run stays queued until its worker gets the database to mark it running, seconds when
+    a night's writes hold the file); an import's run (source import:…) never has a message."""
+    if int(run["run_id"]) in waiting or not str(run.get("source") or "graph").startswith("graph"):
+        return False
+    if beat is not None and not progress.is_stale(beat, STARTING_GRACE_S, now):
+        return False
+    sent, queued = run.get("sent_at"), run.get("queued_at")
+    if sent is not None:
+        return now - sent.timestamp() > ORPHAN_GRACE_S
+    return queued is None or now - queued.timestamp() > SEND_GRACE_S
 
 
 def requeue_orphans(store: Store | None = None, cfg: Settings | None = None) -> list[int]:
     """Queued runs whose message is no longer in the queue are sent again. Returns their ids."""
     cfg = cfg or settings()
     store = store or open_store(cfg)
-    queued = store.runs(statuses=["queued"], limit=1000)
+    queued = store.runs(statuses=["queued"], limit=ACTIVE_LIMIT)
     if not queued.height:
         return []
     waiting = pending_run_ids(cfg)
     now = time.time()
-    orphans = [int(r) for r, at in zip(queued["run_id"], queued["queued_at"])
-               if int(r) not in waiting and (at is None or now - at.timestamp() > ORPHAN_GRACE_S)]
-    for run_id in orphans:
-        _send(run_id, cfg)
-    if orphans:
-        logs.log(log, logging.WARNING, "queued runs had lost their queue message; queued again", run_ids=orphans,
+    candidates = [r for r in queued.iter_rows(named=True) if orphaned(r, waiting, now)]
+    orphans = [r for r in candidates if orphaned(r, waiting, now, run_progress(int(r["run_id"]), cfg))]
+    for run in orphans:
+        _send(int(run["run_id"]), cfg, trigger=str(run.get("trigger") or "manual"))
+    ids = [int(r["run_id"]) for r in orphans]
+    store.mark_sent(ids)
+    if ids:
+        logs.log(log, logging.WARNING, "queued runs had lost their queue message; queued again", run_ids=ids,
                  backend=cfg.queue_backend)
-    return orphans
+    return ids
 
 
 # --- reads ---------------------------------------------------------------------------------------

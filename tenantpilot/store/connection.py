@@ -98,8 +98,20 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 _process_lock = threading.RLock()
+_waited = threading.local()  # seconds this thread spent waiting for the file (other processes, other threads)
+
+
+def lock_wait_s() -> float:
+    """Seconds this thread has waited so far to open the file: for another process's lock (retries) and
+    for another thread of this process (opens are serialised). A sync's "waiting for the database" phase
+    is the difference across its writes."""
+    return float(getattr(_waited, "total", 0.0))
+
+
+def _add_wait(seconds: float) -> None:
+    _waited.total = lock_wait_s() + seconds
 _initialised: set[str] = set()  # files whose schema this process has checked (and migrated if older)
-_sessions = threading.local()  # path -> the connection a Store.reading() block shares (this thread)
+_sessions = threading.local()  # path -> the connection a reading()/writing() block shares (this thread)
 
 
 def _one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:
@@ -165,20 +177,42 @@ class Connection:
                 _sessions.open = shared
 
     @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The units of work inside share one read-write connection: one open of the file and one
+        checkpoint at its close for several of them (store/batch.py: several runs' snapshots). Each unit
+        keeps its own transaction. Other processes wait for the file meanwhile, as for any write."""
+        key = str(self.path)
+        shared = getattr(_sessions, "open", {})
+        if key in shared:
+            if key not in getattr(_sessions, "writable", set()):
+                raise StoreError("Store.writing() inside Store.reading(): the shared connection is for reads")
+            yield
+            return
+        with self.connect(write=True) as con:
+            _sessions.open, _sessions.writable = {**shared, key: con}, {*getattr(_sessions, "writable", set()), key}
+            try:
+                yield
+            finally:
+                _sessions.open = shared
+                _sessions.writable = getattr(_sessions, "writable", set()) - {key}
+
+    @contextmanager
     def connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the file for one short unit of work, retrying the cross-process lock (inside
         Store.reading(): its connection). DuckDB errors inside leave as StoreError."""
         key = str(self.path)
         shared = getattr(_sessions, "open", {}).get(key)
         if shared is not None:
-            if write:
+            if write and key not in getattr(_sessions, "writable", set()):
                 raise StoreError("a write inside Store.reading(): the shared connection is for reads")
             try:
                 yield shared
             except duckdb.Error as exc:
                 raise translate(exc, self.path) from exc
             return
+        asked = time.monotonic()
         with _process_lock:
+            _add_wait(time.monotonic() - asked)
             if not self.path.exists():
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +267,9 @@ class Connection:
                         f"Database {self.path} stayed locked by another process for "
                         f"{self.lock_timeout_s:.0f}s; try again, or check for a stuck process"
                     ) from exc
-                time.sleep(delay * (0.5 + random.random()))
+                pause = delay * (0.5 + random.random())
+                time.sleep(pause)
+                _add_wait(pause)
                 delay = min(delay * 1.6, 0.25)
 
     def _create(self) -> None:

@@ -32,7 +32,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 13  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 14  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -186,6 +186,13 @@ def _alignment_memo(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ALIGNMENT_DDL)
 
 
+def _runs_sent_at(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 14: sync_runs.sent_at (the DDL adds the column): runs queued before it existed had their
+    message sent when they were queued."""
+    con.execute("ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS sent_at TIMESTAMPTZ")
+    con.execute("UPDATE sync_runs SET sent_at = queued_at WHERE sent_at IS NULL")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -199,6 +206,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (11, _alert_channel_tables),
     (12, _deviations_accepted_by),
     (13, _alignment_memo),
+    (14, _runs_sent_at),
 )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from tenantpilot.store.connection import Connection, NotFound, StoreError, _now, _one, _scalar
+from tenantpilot.store.connection import Connection, NotFound, StoreError, _now, _one, _rollback, _scalar
 from tenantpilot.store.schema import _VERSIONS, _drop_unused_history, _drop_unused_texts
 from tenantpilot.tenants import is_guid, tenant_key
 
@@ -167,6 +167,60 @@ class Registry(Connection):
             con.execute("COMMIT")
             return int(run_id), True
 
+    def create_scheduled_runs(self, due: Sequence[tuple[str, datetime]]) -> list[tuple[str, int, bool]]:
+        """The schedule tick's runs, in one transaction: for each (tenant, slot) the tenant's queued or
+        running run, or a new queued run (trigger 'schedule'), and the slot recorded as fired. Returns
+        (tenant, run id, created) per tenant that exists (unknown tenants are left out). One write for a
+        whole night: a write per run took 131 s for 999 tenants, holding the file all that time.
+
+        The new runs have no `sent_at` until the caller has queued their messages (mark_sent): until
+        then they are being queued, and the orphan repair leaves them alone."""
+        if not due:
+            return []
+        frame = pl.DataFrame({"tenant_id": [t for t, _ in due], "slot": [s for _, s in due]},
+                             schema={"tenant_id": pl.String, "slot": pl.Datetime("us", "UTC")})
+        with self.connect(write=True) as con:
+            con.execute("BEGIN")
+            try:
+                con.register("_due", frame.to_arrow())
+                con.execute("""CREATE OR REPLACE TEMP TABLE _plan AS
+                    SELECT d.tenant_id, d.slot,
+                           (SELECT max(r.run_id) FROM sync_runs r WHERE r.tenant_id = d.tenant_id
+                            AND r.status IN ('queued', 'running')) AS active_run
+                    FROM _due d SEMI JOIN tenants t ON t.tenant_id = d.tenant_id""")
+                con.execute("""CREATE OR REPLACE TEMP TABLE _new AS
+                    SELECT tenant_id, nextval('run_seq') AS run_id FROM _plan WHERE active_run IS NULL""")
+                con.execute("INSERT INTO sync_runs (run_id, tenant_id, status, queued_at, source, trigger) "
+                            "SELECT run_id, tenant_id, 'queued', ?, 'graph', 'schedule' FROM _new", [_now()])
+                rows = con.execute(
+                    """SELECT p.tenant_id, coalesce(p.active_run, n.run_id) AS run_id, p.active_run IS NULL
+                       FROM _plan p LEFT JOIN _new n USING (tenant_id) ORDER BY run_id""").fetchall()
+                con.execute(
+                    """INSERT INTO tenant_schedules (tenant_id, last_slot, last_fired_at, last_run_id)
+                       SELECT p.tenant_id, p.slot, ?, coalesce(p.active_run, n.run_id)
+                       FROM _plan p LEFT JOIN _new n USING (tenant_id)
+                       ON CONFLICT (tenant_id) DO UPDATE SET last_slot = excluded.last_slot,
+                         last_fired_at = excluded.last_fired_at, last_run_id = excluded.last_run_id""", [_now()])
+                con.execute("DROP TABLE _plan")
+                con.execute("DROP TABLE _new")
+                con.unregister("_due")
+                con.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(con, exc)
+                raise
+        return [(str(t), int(r), bool(c)) for t, r, c in rows]
+
+    def mark_sent(self, run_ids: Sequence[int]) -> None:
+        """The queue messages of these queued runs were sent (from now on a run whose message is not
+        in the queue is an orphan: the queue lost it)."""
+        if not run_ids:
+            return
+        with self.connect(write=True) as con:
+            con.register("_sent", pl.DataFrame({"run_id": list(run_ids)}, schema={"run_id": pl.Int64}).to_arrow())
+            con.execute("UPDATE sync_runs SET sent_at = ? WHERE sent_at IS NULL AND run_id IN "
+                        "(SELECT run_id FROM _sent)", [_now()])
+            con.unregister("_sent")
+
     def start_run(self, run_id: int) -> dict[str, Any] | None:
         """queued -> running. Returns the run (with tenant) or None if it is not queued any more."""
         with self.connect(write=True) as con:
@@ -210,7 +264,7 @@ class Registry(Connection):
         sql = f"""SELECT r.run_id, r.tenant_id, t.display_name, r.status, r.queued_at, r.started_at, r.finished_at,
                          date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS duration_s,
                          r.policy_count, r.setting_count, r.request_count, r.warnings, r.error, r.source,
-                         r.trigger
+                         r.trigger, r.sent_at
                   FROM sync_runs r LEFT JOIN tenants t USING (tenant_id)
                   {'WHERE ' + ' AND '.join(where) if where else ''}
                   ORDER BY r.run_id DESC LIMIT {int(limit)}"""

@@ -298,6 +298,9 @@ CREATE TABLE IF NOT EXISTS unknown_definitions (
 );
 -- who asked for the run: manual (a person: app or CLI) | schedule (the periodic task); alerts follow schedule
 ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS trigger VARCHAR DEFAULT 'manual';
+-- when the run's queue message was sent (NULL: being queued, or never queued: imports run in place);
+-- the orphan repair only re-sends a queued run whose message was sent and is gone (tenantpilot/ops/queue.py)
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS sent_at TIMESTAMPTZ;
 -- names of the groups and assignment filters a tenant's assignments point to (graph/directory.py)
 CREATE TABLE IF NOT EXISTS directory_names (
   tenant_id VARCHAR NOT NULL,

@@ -42,6 +42,8 @@ from tenantpilot.graph.fetch import (
 )
 from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_expanded_definitions
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
+from tenantpilot.store.batch import write_together
+from tenantpilot.store.connection import lock_wait_s
 from tenantpilot.sync.snapshot import Parts, inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
@@ -276,6 +278,23 @@ def save_audit(store: Store, tenant_id: str, run_id: int, events: Any, fields: M
         logs.log(log, logging.WARNING, "could not keep the audit events", **fields, error=str(exc))
 
 
+class Phases:
+    """Where a run's time went, for the worker log (bench/bench_fleet.py reads it): graph, flatten,
+    lock_wait (opening the database while another process or worker thread held it) and write (the rest
+    of the writes). Each `done(name)` closes the phase that ran since the previous one."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark, self._waited = time.monotonic(), lock_wait_s()
+
+    def done(self, name: str) -> None:
+        now, waited = time.monotonic(), lock_wait_s()
+        lock = waited - self._waited
+        self.seconds["lock_wait"] = round(self.seconds.get("lock_wait", 0.0) + lock, 3)
+        self.seconds[name] = round(now - self._mark - lock, 3)
+        self._mark, self._waited = now, waited
+
+
 def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     """Run one queued sync to its end; returns the final status. Never raises for sync failures.
 
@@ -305,19 +324,28 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             fields["tenant"] = tenant_id
         client.on_wait = reporter.wait  # "waiting for Graph's throttle (N s)" on the Sync page
         cached = read_cached(store, tenant_id)
+        phases = Phases()
         got = gather(client, cached, reporter)
+        phases.done("graph")
         reporter.update("flattening", 0, len(got.result.policies))
         with tempfile.TemporaryDirectory(prefix=f"run-{run_id}-", dir=parts_dir(cfg)) as tmp:
             parts = flatten_gathered(got, cached.names, store.definitions, Path(tmp))
+            phases.done("flatten")
             reporter.update("saving", 0, None)
-            status, written = save_gathered(store, run_id, tenant_id, got.definitions, got.not_in_graph,
-                                            got.names.names, parts, got.outcomes, got.requests, got.warnings,
-                                            type_of(got.result))
-        save_audit(store, tenant_id, run_id, got.audit.events, fields)
+
+            def save() -> tuple[str, dict[str, int]]:
+                saved = save_gathered(store, run_id, tenant_id, got.definitions, got.not_in_graph, got.names.names,
+                                      parts, got.outcomes, got.requests, got.warnings, type_of(got.result))
+                save_audit(store, tenant_id, run_id, got.audit.events, fields)
+                return saved
+
+            # with the other workers' runs finishing now: one open of the file for all (store/batch.py)
+            status, written = write_together(store, save)
+        phases.done("write")
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
-                 requests=got.requests, warnings=got.warnings)
+                 requests=got.requests, warnings=got.warnings, phases=phases.seconds)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)
