@@ -41,8 +41,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _realparts import realparts
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # realparts: the consumer subprocess, free ports
 
 
 # --- the simulator process ----------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def job_events(log_dir: Path, run_ids: set[int]) -> dict[int, dict]:
 # --- one night ----------------------------------------------------------------------------------------
 def night(env: dict[str, str], info: dict, sim_pid: int, workers: int, number: int, args: argparse.Namespace,
           work: Path) -> dict[str, Any]:
-    from realparts import Consumer
+    Consumer = realparts().Consumer
 
     from tenantpilot.config import settings
     from tenantpilot.ops import queue
@@ -351,7 +352,7 @@ def main() -> int:
 
 
 def fleet(workers: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from realparts import free_port, wait_port
+    free_port, wait_port = realparts().free_port, realparts().wait_port
 
     from tenantpilot.store import Store
 

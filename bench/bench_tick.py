@@ -23,8 +23,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from _realparts import realparts
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 
 def main() -> int:
@@ -37,7 +38,7 @@ def main() -> int:
     redis_proc = None
     try:
         if args.redis:
-            from realparts import free_port, wait_port
+            free_port, wait_port = realparts().free_port, realparts().wait_port
 
             port = free_port()
             redis_proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port),
