@@ -19,13 +19,16 @@ keep showing ids. An object deleted since it was referenced answers 404 and keep
 Filter names come from the list `GET /deviceManagement/assignmentFilters` (beta), which the Intune read
 permission the sync already has covers; named locations come with the conditional-access read itself.
 
-The sync caches every kind per tenant (store: `directory_names`), so a name is read once, not every sync.
+The sync caches every kind per tenant (store: `directory_names`), so a name is read once, not every sync,
+and again once it is NAMES_MAX_AGE old: a group renamed in Entra shows its new name within that time. When the
+re-read fails, the rows show the id (with the one warning), never a name that could not be confirmed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import quote
 
 from .client import BatchRequest, GraphClient
@@ -34,6 +37,7 @@ from .errors import GraphError, PermissionDenied
 FILTERS_PATH = "/deviceManagement/assignmentFilters"
 GROUP, FILTER, USER, ROLE, APP, LOCATION = "group", "filter", "user", "directoryRole", "app", "location"
 KINDS: tuple[str, ...] = (GROUP, FILTER, USER, ROLE, APP, LOCATION)
+NAMES_MAX_AGE = timedelta(days=7)  # a cached name older than this is read again
 
 
 @dataclass(frozen=True)

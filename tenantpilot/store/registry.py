@@ -272,11 +272,13 @@ class Registry(Connection):
             return con.sql(sql, params=args or None).pl()
 
     # -- directory names cache (per tenant: group and filter ids differ in every tenant) ---------
-    def directory_names(self, tenant_id: str) -> dict[str, dict[str, str]]:
-        """{kind: {object id: display name}} cached for a tenant (kinds: group, filter)."""
+    def directory_names(self, tenant_id: str, *, fetched_since: datetime | None = None) -> dict[str, dict[str, str]]:
+        """{kind: {object id: display name}} cached for a tenant (graph/directory.py KINDS); with
+        `fetched_since`, only the names read from Graph since then."""
         with self.connect() as con:
-            rows = con.execute("SELECT kind, object_id, display_name FROM directory_names WHERE tenant_id = ?",
-                               [tenant_key(tenant_id)]).fetchall()
+            rows = con.execute("SELECT kind, object_id, display_name FROM directory_names WHERE tenant_id = ? "
+                               "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR fetched_at >= ?)",
+                               [tenant_key(tenant_id), fetched_since, fetched_since]).fetchall()
         out: dict[str, dict[str, str]] = {}
         for kind, object_id, name in rows:
             out.setdefault(kind, {})[object_id] = name

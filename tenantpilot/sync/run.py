@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,16 @@ from tenantpilot.flatten.conditional import referenced_ids
 from tenantpilot.graph.audit import AuditRead, fetch_audit_events
 from tenantpilot.graph.auth import TokenProvider
 from tenantpilot.graph.client import GraphClient
-from tenantpilot.graph.directory import DIRECTORY_KINDS, FILTER, GROUP, KINDS, LOCATION, DirectoryNames, fetch_names
+from tenantpilot.graph.directory import (
+    DIRECTORY_KINDS,
+    FILTER,
+    GROUP,
+    KINDS,
+    LOCATION,
+    NAMES_MAX_AGE,
+    DirectoryNames,
+    fetch_names,
+)
 from tenantpilot.graph.errors import GraphError
 from tenantpilot.graph.fetch import (
     CATALOG_COLLECTIONS,
@@ -109,7 +118,7 @@ def type_outcomes(types: Sequence[PolicyType], result: FetchResult) -> list[Type
 class Cached:
     definition_ids: set[str]  # setting definitions cached (the same in every tenant)
     unknown_ids: set[str]  # definition ids Graph did not know when last asked
-    names: dict[str, dict[str, str]]  # the tenant's names by kind (graph/directory.py KINDS) and id
+    names: dict[str, dict[str, str]]  # the tenant's names by kind (graph/directory.py KINDS) and id, read within NAMES_MAX_AGE
     since: datetime | None  # when the tenant's latest good sync started (audit events are read from there)
 
 
@@ -117,7 +126,8 @@ def read_cached(store: Store, tenant_id: str) -> Cached:
     with store.reading():
         done = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=1)
         since = done["started_at"][0] if done.height and done["started_at"][0] is not None else None
-        return Cached(store.definition_ids(), store.unknown_definition_ids(), store.directory_names(tenant_id), since)
+        names = store.directory_names(tenant_id, fetched_since=datetime.now(timezone.utc) - NAMES_MAX_AGE)
+        return Cached(store.definition_ids(), store.unknown_definition_ids(), names, since)
 
 
 # --- plan: pure decisions about what else to ask Graph for --------------------------------------------

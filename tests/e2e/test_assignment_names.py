@@ -5,11 +5,13 @@ warning naming it, and the ids stay."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import polars as pl
 from realparts import add_and_sync, latest_run, store_of
 
 from graphsim.tenants import build_tenant
+from tenantpilot.graph.directory import NAMES_MAX_AGE
 
 
 def test_group_and_filter_names_are_resolved_and_cached(env, consumer, sim):
@@ -40,6 +42,16 @@ def test_group_and_filter_names_are_resolved_and_cached(env, consumer, sim):
     again = store.current_assignments([tid]).filter(pl.col("group_id") != "")
     assert again.select("group_id", "group_name").unique().sort("group_id").equals(
         groups.select("group_id", "group_name").unique().sort("group_id"))
+    # a group renamed in Entra: its cached name is read again once it is NAMES_MAX_AGE old, so it shows
+    renamed = str(groups["group_id"][0])
+    tenant.groups[renamed]["displayName"] = "SG Renamed in Entra"
+    with store.connect(write=True) as con:
+        con.execute("UPDATE directory_names SET fetched_at = fetched_at - ?", [NAMES_MAX_AGE + timedelta(hours=1)])
+    sim.reset_counters()
+    add_and_sync(env, tenant=tid, name="Named")
+    assert len([p for _, p, _ in sim.request_log if "/groups/" in p.lower()]) == groups["group_id"].n_unique()
+    now = store.current_assignments([tid]).filter(pl.col("group_id") == renamed)
+    assert set(now["group_name"]) == {"SG Renamed in Entra"}
 
 
 def test_without_a_group_permission_the_run_warns_and_shows_ids(env, consumer, sim):
