@@ -4,8 +4,9 @@ compare.alignment_scores, the one compare rule, never a copy of it.
 A memo row is current while the tenant's run, the baseline's run and the accepted deviations its score leaves
 out (a digest) are those it was computed from. `current` returns the current rows of the pairs asked for and
 computes the others (BATCH tenants per read and pass), keeping them; the worker calls `refresh` after each sync
-so that the morning's Fleet finds last night's tenants computed. A baseline that syncs again, or a deviation
-accepted or expired, makes its tenants' rows stale: the next Fleet open computes them.
+so that the morning's Fleet finds last night's tenants computed; after a baseline's own sync it computes every
+tenant measured against it. A deviation accepted or expired makes its tenant's row stale: the next Fleet open
+computes that one.
 """
 
 from __future__ import annotations
@@ -82,15 +83,19 @@ def current(store: Store, want: pl.DataFrame, accepted: pl.DataFrame,
 
 
 def refresh(store: Store, tenant_ids: Sequence[str], today: date | None = None) -> int:
-    """Make these tenants' memo rows current against their baselines (their groups', else the imported one):
-    the worker's step after a sync. Returns how many rows it computed."""
+    """Make these tenants' memo rows current against their baselines (their groups', else the imported one),
+    and, for a tenant that is a baseline, the rows of every tenant measured against it: the worker's step after
+    a sync, so a golden tenant's nightly sync is paid for by the worker, not by the next Fleet open. Returns how
+    many rows it computed."""
     today = today or date.today()
+    ids = set(tenant_ids)
     with store.reading():
         tenants = store.tenants()
-        members, groups, register = store.group_members(), store.group_settings(), store.deviations(list(tenant_ids))
-    assigned = {t: b for t, b in fleet.assign_baselines(tenants, members, groups).items() if t in set(tenant_ids)}
-    if not assigned:
-        return 0
+        members, groups = store.group_members(), store.group_settings()
+        assigned = {t: b for t, b in fleet.assign_baselines(tenants, members, groups).items() if t in ids or b in ids}
+        if not assigned:
+            return 0
+        register = store.deviations(list(assigned))
     runs = {t: int(r) for t, r in tenants.select("tenant_id", "current_run_id").drop_nulls().iter_rows()}
     accepted = accepted_of(register, list(assigned.values()), today)
     want = wanted(runs, assigned, accepted)

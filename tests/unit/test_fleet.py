@@ -127,7 +127,8 @@ def test_the_memo_holds_the_rules_numbers_and_goes_stale_with_what_they_came_fro
                                       "Default inbound action", "legacy VPN", "Ops", date.today() + timedelta(days=5)))
     assert alignments.refresh(filled, tenants) == 1  # only Fabrikam's score leaves something out now
     write_snapshot(filled, BASELINE, DATA[BASELINE])  # the baseline synced (imported) again: every tenant's is stale
-    assert alignments.refresh(filled, tenants) == 3
+    assert alignments.refresh(filled, [BASELINE]) == 3  # the worker's step after the baseline's own run
+    assert alignments.refresh(filled, tenants) == 0
 
 
 def test_the_change_since_a_week_ago_comes_from_the_runs_current_then(filled: Store) -> None:
