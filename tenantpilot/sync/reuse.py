@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import polars as pl
@@ -55,7 +55,7 @@ class Basis:
         """Where this run's audit read starts: the previous good run's start less the overlap."""
         if self.previous_started is None:
             return None
-        return self.previous_started - timedelta(hours=self.overlap_hours)
+        return self.previous_started.astimezone(timezone.utc) - timedelta(hours=self.overlap_hours)
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ def named_ids(events: pl.DataFrame, since: datetime | None) -> frozenset[str]:
     """Policy ids named in `resources[].resourceId` by the events at or after `since`."""
     if not events.height or "resource_ids" not in events.columns:
         return frozenset()
-    if since is not None:
-        events = events.filter(pl.col("activity_time").is_null() | (pl.col("activity_time") >= since))
+    if since is not None:  # in the events' zone (a time read from the store may say Etc/UTC)
+        bound = pl.lit(since.astimezone(timezone.utc)).dt.convert_time_zone("UTC")
+        events = events.filter(pl.col("activity_time").is_null() | (pl.col("activity_time") >= bound))
     return frozenset(str(i) for ids in events["resource_ids"].to_list() for i in (ids or ()) if i)
 
 

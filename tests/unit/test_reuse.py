@@ -73,6 +73,9 @@ def test_events_name_policies_from_the_window_start_on() -> None:
     events = _events([(start - timedelta(seconds=1), ["old"]), (start, ["p1", "p2"]), (NOW, ["p3"])])
     assert named_ids(events, start) == {"p1", "p2", "p3"}
     assert named_ids(events, None) == {"old", "p1", "p2", "p3"}
+    from zoneinfo import ZoneInfo  # a start read from the store says Etc/UTC
+
+    assert named_ids(events, start.astimezone(ZoneInfo("Etc/UTC"))) == {"p1", "p2", "p3"}
 
 
 def test_the_predicate_uses_the_overlap_and_the_stored_entries() -> None:
