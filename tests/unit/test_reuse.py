@@ -100,3 +100,28 @@ def test_the_one_sentence() -> None:
                                   "re-read; read in full every 7 days (last 2026-12-01 02:00 UTC)")
     assert reuse_line({**run, "reused_policies": 0}, 7) is None
     assert reuse_line({**run, "reused_policies": None}, 7) is None
+
+
+def test_the_sync_page_says_it_on_the_card_and_in_the_history(db) -> None:
+    """A run that reused policies, written as a sync writes it: the Sync page's history row and its card carry
+    the one sentence (the CLI prints the same function's line: tests/e2e/test_reuse_e2e.py)."""
+    from apptest import CONTOSO, app, find_table, snapshot_frames, texts, write_snapshot
+
+    from tenantpilot.sync.reuse import Reused
+
+    db.add_tenant(CONTOSO, "Contoso")
+    policies = {"Firewall": {"fw_enable": "true"}, "BitLocker": {"bl_method": "XTS-AES 256"}}
+    write_snapshot(db, CONTOSO, policies)
+    run_id, _ = db.create_run_unless_active(CONTOSO)
+    db.start_run(run_id)
+    p, s, a = snapshot_frames({"Firewall": policies["Firewall"]}, CONTOSO)
+    since, full = datetime(2026, 12, 6, 2, 0, tzinfo=timezone.utc), datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+    db.write_snapshot(run_id, CONTOSO, policies=p, settings=s, assignments=a, status="succeeded", request_count=4,
+                      reused=Reused((("configurationPolicies", f"{CONTOSO[:8]}-p1"),), since, full))
+    sentence = ("1 of 2 policies unchanged in the audit log since 2026-12-06 02:00 UTC, not re-read; read in full "
+                "every 7 days (last 2026-12-01 02:00 UTC)")
+    at = app("sync")
+    table = find_table(at, "reuse")
+    assert table["reuse"].tolist()[0] == sentence and table["reuse"].isna().tolist() == [False, True]
+    at.session_state["sync_watch"] = [run_id]
+    assert sentence in texts(at.run())
