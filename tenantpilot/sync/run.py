@@ -206,6 +206,7 @@ class Gathered:
     audit: AuditRead
     requests: int = 0
     reused: reuse.Reused | None = None  # policies left unread by the reuse rule (None: a full read)
+    full_read: str | None = None  # why every policy was read in full, when the rule said so (the worker log)
 
     @property
     def warnings(self) -> list[str]:
@@ -224,7 +225,7 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
     reporter.update("audit events", 0, None)
     basis = cached.basis
     audit = fetch_audit_events(client, basis.audit_since if basis and basis.audit_since else cached.since)
-    predicate, _ = reuse.rule(basis, audit.events, not audit.warnings, datetime.now(timezone.utc))
+    predicate, full_read = reuse.rule(basis, audit.events, not audit.warnings, datetime.now(timezone.utc))
     if basis is not None and audit.warnings:
         audit.warnings = [w + FULL_READ_NOTE for w in audit.warnings]
     # Setting definitions are the same in every tenant: with a warm cache the settings calls skip
@@ -259,7 +260,8 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
     names.names[LOCATION].update(synced_location_names(policies))  # cached too: a partial run keeps them
     reused = (reuse.Reused(tuple(result.reused), basis.audit_since, basis.last_full_read)
               if result.reused and basis is not None else None)
-    return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests, reused)
+    return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests, reused,
+                    full_read)
 
 
 # --- flatten and write: shared by a sync run here and a run handed over by a fetching consumer -------
@@ -372,7 +374,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
                  requests=got.requests, reused=len(got.reused.policies) if got.reused else 0,
-                 warnings=got.warnings, phases=phases.seconds)
+                 full_read=got.full_read, warnings=got.warnings, phases=phases.seconds)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)
