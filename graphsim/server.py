@@ -110,6 +110,12 @@ def _norm_prefix(prefix: str) -> str:
 
 
 
+def _audited(body: Mapping[str, Any]) -> bool:
+    """A control call's `"audit": false` makes its change one Intune does not audit (no event): only for the
+    test that shows such a change waits for the next full read (tests/e2e/test_reuse_e2e.py)."""
+    return body.get("audit", True) is not False
+
+
 #: collections whose changes the simulator's audit events carry no modifiedProperties for (record_audit)
 PROPERTY_NAMELESS = frozenset({"configurationPolicies", "compliancePolicies", "intents", "groupPolicyConfigurations"})
 
@@ -418,12 +424,14 @@ class GraphSimulator:
 
     def _remember(self, knob: str, tenant: SimTenant, policies: list[SimPolicy]) -> None:
         self._knob_policies.setdefault(knob, []).extend((tenant.tenant_id, p.id) for p in policies)
+        for policy in policies:  # added as an admin would add it: Intune audits it
+            tenant.record_audit(policy, "Create")
 
     def _drop_knob_policies(self, knob: str) -> None:
         for tenant_id, policy_id in self._knob_policies.pop(knob, []):
             tenant = self.tenants.get(tenant_id)
             if tenant is not None and tenant.find_policy(policy_id) is not None:
-                tenant.delete_policy(policy_id)
+                tenant.record_audit(tenant.delete_policy(policy_id), "Delete")
 
     def vanished_ids(self, tenant_id: str) -> set[str]:
         """Ids of the policies that answer 400 ResourceNotFound (see :meth:`vanish`)."""
@@ -437,6 +445,7 @@ class GraphSimulator:
         policy = tenant.delete_policy(policy_id)
         with self._vanish_lock:
             self._vanished.setdefault(tenant.tenant_id, set()).add(policy.id)
+        tenant.record_audit(policy, "Delete")
         return policy
 
     @property
@@ -839,7 +848,7 @@ class GraphSimulator:
             self._vanished.setdefault(tenant.tenant_id, set()).update(victims)
         for policy_id in victims:
             if tenant.find_policy(policy_id) is not None:
-                tenant.delete_policy(policy_id)
+                tenant.record_audit(tenant.delete_policy(policy_id), "Delete")
 
     def _scheduled_failure(self, npath: str, *, outer: bool = False) -> int | None:
         """The next queued ``fail_next`` failure for this request. A ``$batch`` POST itself (``outer``)
@@ -927,6 +936,8 @@ class GraphSimulator:
              self._ctl_delete),
             ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/change"),
              self._ctl_change),
+            ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/assign"),
+             self._ctl_assign),
             ("POST", re.compile(rf"/_sim/tenants/{tid}/policies/(?P<coll>[^/]+)/(?P<pid>[^/]+)/vanish"),
              self._ctl_vanish),
             ("POST", re.compile(rf"/_sim/tenants/{tid}/week"), self._ctl_week),
@@ -972,8 +983,22 @@ class GraphSimulator:
         policy = tenant.find_policy(m["pid"])
         modified = ([(body["setting_id"], old, body.get("value"))] if policy is not None
                     and policy.collection not in PROPERTY_NAMELESS else [])
-        event = tenant.record_audit(policy, "Patch", body.get("actor"), modified) if policy is not None else None
+        event = (tenant.record_audit(policy, "Patch", body.get("actor"), modified)
+                 if policy is not None and _audited(body) else None)
         return 200, {"old": old, "new": body.get("value"), "audit_event": event["id"] if event else None}
+
+    def _ctl_assign(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
+        """Assign the policy to one more group (`group_id`, default: one it is not assigned to), as
+        Intune's assign action would; the event Intune writes names the policy."""
+        tenant = self.tenant(m["tid"])
+        body = body or {}
+        if m["coll"] not in COLLECTIONS or tenant.get_policy(m["coll"], m["pid"]) is None:
+            raise KeyError(m["pid"])
+        assignment = tenant.assign_group(m["pid"], body.get("group_id"))
+        policy = tenant.get_policy(m["coll"], m["pid"])
+        event = (tenant.record_audit(policy, "Post", body.get("actor"), activity="Assign")
+                 if policy is not None and _audited(body) else None)
+        return 200, {"assignment": assignment, "audit_event": event["id"] if event else None}
 
     def _ctl_week(self, m: re.Match[str], body: Any) -> tuple[int, Any]:
         """The demo's week of changes (graphsim/week.py), its events dated after `since` (ISO time)."""

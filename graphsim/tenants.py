@@ -408,8 +408,27 @@ class SimTenant:
                             "deviceAndAppManagementAssignmentFilterId": None,
                             "deviceAndAppManagementAssignmentFilterType": "none"}}]
 
+    def assign_group(self, policy_id: str, group_id: str | None = None) -> JSON:
+        """Assign a policy to one more group (include; default: the first of the tenant's groups it is not
+        assigned to yet), in its collection's assignment shape, and return the new assignment. The
+        policy's own properties (lastModifiedDateTime included) stay as they were: no doc says an
+        assignment changes them. Raises KeyError when the policy or group does not exist."""
+        with self.lock:
+            policy = self.find_policy(policy_id)
+            if policy is None:
+                raise KeyError(policy_id)
+            taken = {str((a.get("target") or {}).get("groupId")) for a in policy.assignments}
+            group = group_id or next((g for g in self.groups if g not in taken), None)
+            if group is None or group not in self.groups:
+                raise KeyError(group_id or "a group the policy is not assigned to")
+            new = _assignment(policy.collection, policy.id, group, _target("groupAssignmentTarget", group),
+                              now_graph_time())
+            policy.assignments = [*policy.assignments, new]
+            return new
+
     def record_audit(self, policy: SimPolicy, operation: str, actor: str | None = None,
-                     modified: list[tuple[str, Any, Any]] | None = None, at: dt.datetime | None = None) -> JSON:
+                     modified: list[tuple[str, Any, Any]] | None = None, at: dt.datetime | None = None,
+                     activity: str | None = None) -> JSON:
         """Record the auditEvent Intune writes when an admin changes (`Patch`) or deletes (`Delete`) a policy.
 
         The shape is Graph's documented auditEvent (learn.microsoft.com/graph/api/resources/
@@ -425,22 +444,24 @@ class SimTenant:
         The docs give the shape, not the names Intune writes; the simulator names a property-shaped
         change by its property path (a settings-catalog, intent or template change gets none, so the
         reader can only attribute it to the policy: the case it must handle honestly). `at`: the event's
-        `activityDateTime` (default now; the demo's week of changes dates its events over the week)."""
+        `activityDateTime` (default now; the demo's week of changes dates its events over the week).
+        `activity`: the activity's verb when it is not the HTTP operation (an assignment: "Assign" with the
+        operation "Post"; the docs call activityOperationType "the HTTP operation type of the activity")."""
         entity = policy.collection[0].upper() + policy.collection[1:].rstrip("s")
         component = "MobileAppManagement" if policy.family == "appProtection" else "DeviceConfiguration"
         event = {
             "@odata.type": "#microsoft.graph.auditEvent",
             "id": str(uuid.uuid4()),
-            "displayName": f"{operation} {entity}",
+            "displayName": f"{activity or operation} {entity}",
             "componentName": component,
             "actor": {"@odata.type": "microsoft.graph.auditActor", "type": "ItPro", "auditActorType": "ItPro",
                       "userPermissions": ["*"], "applicationId": None,
                       "applicationDisplayName": "Microsoft Intune portal extension",
                       "userPrincipalName": actor or f"sim-admin@{self.domain}", "servicePrincipalName": None,
                       "ipAddress": "203.0.113.10", "userId": str(uuid.uuid5(uuid.NAMESPACE_URL, actor or self.domain))},
-            "activity": f"{operation} {entity}",
+            "activity": f"{activity or operation} {entity}",
             "activityDateTime": graph_time(at) if at is not None else now_graph_time(),
-            "activityType": f"{operation} {entity}",
+            "activityType": f"{activity or operation} {entity}",
             "activityOperationType": operation,
             "activityResult": "Success",
             "correlationId": str(uuid.uuid4()),

@@ -169,6 +169,9 @@ def cmd_sync(args) -> int:
         else:
             print(f"run {run['run_id']}: {run['status']} — {run['policy_count']} policies, "
                   f"{run['setting_count']} settings, {run['request_count']} requests, {run['duration_s']:.1f}s")
+            reused = _reuse_line(run)
+            if reused:
+                print(f"  {reused}")
     return exit_code
 
 
@@ -188,7 +191,17 @@ def cmd_runs(args) -> int:
         name = str(r["display_name"] or r["tenant_id"])[:30]
         print(f"{r['run_id']:>5} {name:30} {r['status']:9} {dur:>8} {r['policy_count'] or 0:>5} pol "
               f"{r['setting_count'] or 0:>7} set {r['request_count'] or 0:>6} req  {r['error'] or ''}")
+        reused = _reuse_line(r)
+        if reused:
+            print(f"{'':>6}{reused}")
     return 0
+
+
+def _reuse_line(run: dict[str, Any]) -> str | None:
+    """The Sync page's sentence for a run that left policies unread (tenantpilot/app/labels.py reuse_line)."""
+    from tenantpilot.app.labels import reuse_line
+
+    return reuse_line(run, settings().full_read_days)
 
 
 def cmd_export(args) -> int:

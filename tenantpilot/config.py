@@ -52,6 +52,10 @@ class Settings:
     history_days: int = 400  # row history kept (the current snapshot always stays)
     db_lock_timeout_s: float = 60.0  # how long a DuckDB open waits for another process's lock
     sync_deadline_s: float = 1800.0  # a sync may wait out Graph's throttle this long before it gives up
+    # the reuse rule (tenantpilot/sync/reuse.py): a policy the audit log shows unchanged keeps its rows unread,
+    # but every tenant is read in full at least this often (0: every sync reads in full)
+    full_read_days: int = 7
+    audit_overlap_hours: float = 24.0  # the audit window reaches back this far before the previous run's start
     # alerts after scheduled syncs (tenantpilot/ops/alerts.py); webhook and mail URLs are secrets: never shown
     alert_webhook: str | None = field(default=None, repr=False)
     alert_teams: str | None = field(default=None, repr=False)
@@ -338,6 +342,9 @@ def load_settings(env: dict[str, str] | None = None, *, dotenv: bool = True) -> 
         history_days=int(_positive("TENANTPILOT_HISTORY_DAYS", get("TENANTPILOT_HISTORY_DAYS") or "400", int)),
         db_lock_timeout_s=_positive("TENANTPILOT_DB_LOCK_SECONDS", get("TENANTPILOT_DB_LOCK_SECONDS") or "60"),
         sync_deadline_s=_positive("TENANTPILOT_SYNC_DEADLINE", get("TENANTPILOT_SYNC_DEADLINE") or "1800"),
+        full_read_days=_non_negative_int("TENANTPILOT_FULL_READ_DAYS", get("TENANTPILOT_FULL_READ_DAYS") or "7"),
+        audit_overlap_hours=float(_non_negative_int("TENANTPILOT_AUDIT_OVERLAP_HOURS",
+                                                    get("TENANTPILOT_AUDIT_OVERLAP_HOURS") or "24")),
         alert_webhook=_webhook("TENANTPILOT_ALERT_WEBHOOK", get("TENANTPILOT_ALERT_WEBHOOK")),
         alert_teams=_webhook("TENANTPILOT_ALERT_TEAMS", get("TENANTPILOT_ALERT_TEAMS")),
         alert_slack=_webhook("TENANTPILOT_ALERT_SLACK", get("TENANTPILOT_ALERT_SLACK")),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
@@ -66,3 +67,18 @@ def cause(error: str | None, tenant_id: str | None) -> str | None:
 def cause_expr(error: str = "error", tenant_id: str = "tenant_id") -> pl.Expr:
     """`cause` for a frame's column (same rule, row by row)."""
     return pl.struct(error, tenant_id).map_elements(lambda r: cause(r[error], r[tenant_id]), return_dtype=pl.String)
+
+
+def _utc(moment: datetime | None, missing: str) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else missing
+
+
+def reuse_line(run: Mapping[str, Any], full_read_days: int) -> str | None:
+    """The one sentence for a run that left policies unread by the reuse rule (tenantpilot/sync/reuse.py), for
+    the Sync page and the CLI; None for a full read. A per-run figure: it claims nothing per setting."""
+    reused = run.get("reused_policies") or 0
+    if not reused:
+        return None
+    since, last = run.get("reused_since"), run.get("full_read_at")
+    return (f"{reused:,} of {run.get('policy_count') or 0:,} policies unchanged in the audit log since "
+            f"{_utc(since, '?')}, not re-read; read in full every {full_read_days} days (last {_utc(last, 'never')})")

@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app.escaping import inert, inert_frame
-from tenantpilot.app.labels import cause_expr, duration
+from tenantpilot.app.labels import cause_expr, duration, reuse_line
 from tenantpilot.ops import progress
 
 
@@ -34,6 +34,9 @@ def render_run(run: dict[str, Any], prog: dict[str, Any] | None) -> None:
             detail = (f" — {run['policy_count'] or 0:,} policies, {run['setting_count'] or 0:,} settings, "
                       f"{run['request_count'] or 0:,} requests in {duration(run['duration_s'])}")
         st.markdown(f"{head} · :{color}-badge[{status}]{detail}")
+        reused = reuse_line(run, _full_read_days())
+        if reused:
+            st.caption(reused)
         if run["error"]:
             st.error(inert(run["error"]))
     warnings = json.loads(run["warnings"] or "[]")
@@ -44,9 +47,18 @@ def render_run(run: dict[str, Any], prog: dict[str, Any] | None) -> None:
             st.markdown("\n".join(f"- {inert(w)}" for w in warnings))
 
 
+def _full_read_days() -> int:
+    from tenantpilot.app import reads
+
+    return reads.config().full_read_days
+
+
 def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
     """Finished runs, one compact row each, with links to Explore and Compare filtered to the tenant."""
     label = pl.col("tenant_id").replace_strict(labels, default=pl.col("tenant_id"), return_dtype=pl.String)
+    days = _full_read_days()
+    history = history.with_columns(pl.Series("reuse", [reuse_line(r, days) for r in history.iter_rows(named=True)],
+                                             dtype=pl.String))
     st.dataframe(
         inert_frame(history.select(
             "run_id", pl.col("display_name").alias("tenant"), "status", "queued_at", "duration_s", "policy_count",
@@ -55,6 +67,7 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             .alias("warnings"),
             pl.coalesce(cause_expr("error"), pl.col("warnings").map_elements(
                 lambda w: (json.loads(w or "[]") or [None])[0], return_dtype=pl.String)).alias("error"),
+            "reuse",
             ("/explore?" + label.map_elements(lambda t: urlencode({"ex_tenants": t}), return_dtype=pl.String))
             .alias("explore"),
             ("/compare?" + label.map_elements(lambda t: urlencode({"cmp_tenants": t}), return_dtype=pl.String))
@@ -72,10 +85,11 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "request_count": st.column_config.NumberColumn("Requests", format="localized"),
             "warnings": st.column_config.NumberColumn("Warnings"),
             "error": st.column_config.TextColumn("Error or first warning", width=360),
+            "reuse": st.column_config.TextColumn("Not re-read", width=360),
             "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
             "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
         },
-        column_order=("run_id", "tenant", "status", "error", "queued_at", "explore", "compare", "policy_count",
+        column_order=("run_id", "tenant", "status", "error", "reuse", "queued_at", "explore", "compare", "policy_count",
                       "setting_count", "warnings", "duration_s", "request_count"),
         key="sync_history",
     )

@@ -7,6 +7,10 @@ state (policies collected, types skipped, links unread); the policy types themse
 their answers into the list item under Graph's own names (``settings``, ``assignments``,
 ``definitionValues`` each with ``presentationValues``, ``apps`` …).
 
+``reuse`` (optional): a predicate (policy type, list item) -> bool the caller decides with
+(tenantpilot/sync/reuse.py). A listed policy it accepts gets no follow-ups and is not returned for
+flattening; it is listed in ``FetchResult.reused`` so it is not taken for deleted.
+
 Modes:
 
 * ``"fast"``: a pipeline. The lists of all types page in parallel, and each page's follow-ups
@@ -62,12 +66,14 @@ __all__ = [
     "FetchedPolicy",
     "SkippedType",
     "ProgressCallback",
+    "ReusePredicate",
     "SkipReason",
     "DELETED",
     "LINKS_NOT_READ",
 ]
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+ReusePredicate = Callable[[PolicyType, dict[str, Any]], bool]
 SkipReason = Literal["forbidden", "unavailable", "failed"]
 LINGER_S = 0.02  # fast mode: how long a partial $batch waits for more follow-ups
 DELETED = "deleted"  # the reason in FetchResult.dropped for a policy Graph says is gone
@@ -121,6 +127,8 @@ class FetchResult:
     # says it is gone (400 ResourceNotFound / 404); anything else: Graph's message for a 400 on
     # its follow-up (the policy may still exist: keep its last good rows).
     dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    # (type_key, policy_id): listed policies of read types the reuse predicate kept unread (no follow-ups)
+    reused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def forbidden(self) -> list[SkippedType]:
@@ -169,6 +177,7 @@ class _Policy:
     raw: dict[str, Any]
     outstanding: int = 0
     dropped: bool = False
+    reused: bool = False  # the caller's reuse predicate kept it: no follow-ups, not flattened
 
     def label(self) -> str:
         name = self.raw.get("displayName") or self.raw.get("name") or ""
@@ -196,11 +205,12 @@ def fetch_tenant(
     types: Sequence[PolicyType] = POLICY_TYPES,
     mode: Literal["fast", "sequential"] = "fast",
     on_progress: ProgressCallback | None = None,
+    reuse: ReusePredicate | None = None,
 ) -> FetchResult:
     """Fetch all policies of the client's tenant. See the module docstring for the rules."""
     if mode not in ("fast", "sequential"):
         raise ValueError(f"mode must be 'fast' or 'sequential', not {mode!r}")
-    return _Fetcher(client, tuple(types), mode, on_progress).run()
+    return _Fetcher(client, tuple(types), mode, on_progress, reuse).run()
 
 
 class _Fetcher:
@@ -210,8 +220,10 @@ class _Fetcher:
         types: tuple[PolicyType, ...],
         mode: str,
         on_progress: ProgressCallback | None,
+        reuse: ReusePredicate | None = None,
     ) -> None:
         self.client = client
+        self.reuse = reuse
         self.types = types
         self.mode = mode
         self.on_progress = on_progress
@@ -270,8 +282,9 @@ class _Fetcher:
         policies = [
             FetchedPolicy(p.ptype.family, p.raw, p.ptype.key)
             for p in self.policies
-            if not p.dropped and p.ptype.key not in skipped
+            if not p.dropped and not p.reused and p.ptype.key not in skipped
         ]
+        reused = [(p.ptype.key, str(p.raw.get("id", ""))) for p in self.policies if p.reused and p.ptype.key not in skipped]
         return FetchResult(
             policies=policies,
             warnings=warnings,
@@ -283,6 +296,7 @@ class _Fetcher:
             mode=self.mode,
             read_types=[k for k in order if k in self.listed and k not in skipped],
             dropped=dropped,
+            reused=reused,
         )
 
     # -- skipping ------------------------------------------------------------------------------
@@ -363,12 +377,20 @@ class _Fetcher:
         policy.outstanding += len(jobs)
         return jobs
 
+    def first_jobs(self, policy: _Policy) -> list[_Job]:
+        """A listed policy's follow-ups; none when it has some and the reuse predicate keeps it unread."""
+        jobs = self.jobs_for(policy, policy.raw, policy.ptype.follow_ups, policy.raw.get("id", ""))
+        if jobs and self.reuse is not None and self.reuse(policy.ptype, policy.raw):
+            policy.reused, policy.outstanding = True, 0
+            return []
+        return jobs
+
     def fetch_details(self) -> None:
         live = [p for p in self.policies if p.ptype.key not in self.skipped]
         total = len(live)
         jobs: list[_Job] = []
         for p in live:
-            jobs.extend(self.jobs_for(p, p.raw, p.ptype.follow_ups, p.raw.get("id", "")))
+            jobs.extend(self.first_jobs(p))
         self.done_policies = sum(1 for p in live if p.outstanding == 0)
         self.progress("details", self.done_policies, total)
         while jobs:
@@ -621,7 +643,7 @@ class _Pipeline:
                             continue
                         policy = _Policy(ptype, item)
                         f.policies.append(policy)
-                        jobs.extend(f.jobs_for(policy, item, ptype.follow_ups, item.get("id", "")))
+                        jobs.extend(f.first_jobs(policy))
                         if policy.outstanding == 0:
                             f.done_policies += 1
                 self.dispatch(jobs)

@@ -32,7 +32,7 @@ from tenantpilot.store.schema import (
     _hash,
 )
 
-SCHEMA_VERSION = 14  # the last step of MIGRATIONS (below)
+SCHEMA_VERSION = 15  # the last step of MIGRATIONS (below)
 
 def _mask_stored_raw_json(con: duckdb.DuckDBPyConnection) -> None:
     """v2: raw JSON written before the one secret rule (flatten/secrets.py) kept what rows masked
@@ -193,6 +193,14 @@ def _runs_sent_at(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE sync_runs SET sent_at = queued_at WHERE sent_at IS NULL")
 
 
+def _runs_reused(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 15: sync_runs.reused_policies, reused_since and full_read_at (the reuse rule, sync/reuse.py; the
+    DDL adds them): every run before it read its tenant in full, so NULL says so."""
+    for column, kind in (("reused_policies", "INTEGER"), ("reused_since", "TIMESTAMPTZ"),
+                         ("full_read_at", "TIMESTAMPTZ")):
+        con.execute(f"ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS {column} {kind}")
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     # 2 was the schema of carried-forward rows (DDL above); these steps are numbered after it so a
     # database that already says 2 still gets them
@@ -207,6 +215,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     (12, _deviations_accepted_by),
     (13, _alignment_memo),
     (14, _runs_sent_at),
+    (15, _runs_reused),
 )
 
 

@@ -264,12 +264,31 @@ class Registry(Connection):
         sql = f"""SELECT r.run_id, r.tenant_id, t.display_name, r.status, r.queued_at, r.started_at, r.finished_at,
                          date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS duration_s,
                          r.policy_count, r.setting_count, r.request_count, r.warnings, r.error, r.source,
-                         r.trigger, r.sent_at
+                         r.trigger, r.sent_at, r.reused_policies, r.reused_since, r.full_read_at
                   FROM sync_runs r LEFT JOIN tenants t USING (tenant_id)
                   {'WHERE ' + ' AND '.join(where) if where else ''}
                   ORDER BY r.run_id DESC LIMIT {int(limit)}"""
         with self.connect() as con:
             return con.sql(sql, params=args or None).pl()
+
+    def reuse_basis(self, tenant_id: str, *, with_stored: bool = True) -> tuple[str | None, datetime | None,
+                                                                            datetime | None, dict[str, str]]:
+        """What the reuse rule (sync/reuse.py) reads: (the latest good run's status, its start, the start of the
+        latest succeeded run that reused no policy, {policy id: raw_json} of the current policy versions; empty
+        unless `with_stored`)."""
+        key = tenant_key(tenant_id)
+        with self.connect() as con:
+            # timestamps through Arrow (polars), as every read here: DuckDB's Python values would need pytz
+            runs = con.sql("""SELECT (SELECT status FROM sync_runs WHERE tenant_id = $1 AND status IN
+                                        ('succeeded', 'partial') ORDER BY run_id DESC LIMIT 1) AS status,
+                                     (SELECT started_at FROM sync_runs WHERE tenant_id = $1 AND status IN
+                                        ('succeeded', 'partial') ORDER BY run_id DESC LIMIT 1) AS started_at,
+                                     (SELECT max(started_at) FROM sync_runs WHERE tenant_id = $1
+                                        AND status = 'succeeded' AND coalesce(reused_policies, 0) = 0) AS full_read
+                           """, params=[key]).pl().row(0)
+            stored = dict(con.execute("SELECT policy_id, raw_json FROM policy_versions WHERE tenant_id = ? "
+                                      "AND valid_to_run IS NULL", [key]).fetchall()) if with_stored else {}
+        return runs[0], runs[1], runs[2], stored
 
     # -- directory names cache (per tenant: group and filter ids differ in every tenant) ---------
     def directory_names(self, tenant_id: str, *, fetched_since: datetime | None = None) -> dict[str, dict[str, str]]:

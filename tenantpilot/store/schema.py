@@ -301,6 +301,11 @@ ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS trigger VARCHAR DEFAULT 'manual';
 -- when the run's queue message was sent (NULL: being queued, or never queued: imports run in place);
 -- the orphan repair only re-sends a queued run whose message was sent and is gone (tenantpilot/ops/queue.py)
 ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS sent_at TIMESTAMPTZ;
+-- the reuse rule (tenantpilot/sync/reuse.py): how many policies the run kept unread because the audit log
+-- shows them unchanged (NULL/0: a full read), the audit window's start, and the start of the last full read
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS reused_policies INTEGER;
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS reused_since TIMESTAMPTZ;
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS full_read_at TIMESTAMPTZ;
 -- names of the groups and assignment filters a tenant's assignments point to (graph/directory.py)
 CREATE TABLE IF NOT EXISTS directory_names (
   tenant_id VARCHAR NOT NULL,

@@ -35,9 +35,13 @@ from tenantpilot.store.schema import (
 )
 
 if TYPE_CHECKING:
+    from tenantpilot.sync.reuse import Reused
     from tenantpilot.sync.snapshot import Parts
 
 ACTIVE = ("queued", "running")
+# SQL over `v` (a version row): a row of a policy this run reused (registered as `_reused`: type_key, policy_id)
+REUSED_ROWS = ("EXISTS (SELECT 1 FROM _reused r WHERE r.policy_id = v.policy_id "
+               "AND (v.type_key IS NULL OR v.type_key = r.type_key))")
 DONE_OK = ("succeeded", "partial")
 
 
@@ -70,6 +74,7 @@ class Writes(Connection):
         warnings: Sequence[str] = (),
         types: Sequence[TypeOutcome] = (),
         type_of: Mapping[str, str] | None = None,
+        reused: Reused | None = None,
     ) -> dict[str, int]:
         """Write one complete snapshot and mark the run done, all in one transaction.
 
@@ -79,6 +84,8 @@ class Writes(Connection):
         closed (valid_to_run = this run), rows it does not have yet are added; unchanged rows stay.
         `types` says, per policy type, whether this run read it; `type_of` maps policy id to type.
         Every type not read keeps its current rows, which this run then shows as carried forward.
+        `reused` (sync/reuse.py): policies the run kept unread because the audit log shows them unchanged; their
+        current rows stay as they are, confirmed by this run (not carried forward), and the run records how many.
         History older than the store's `history_days` is dropped. Returns the counts of the snapshot (carried rows
         included), `carried_settings`, and `changed_settings` (rows closed + rows added)."""
         if status not in DONE_OK:
@@ -88,6 +95,9 @@ class Writes(Connection):
         frames = {k: (v if v is not None else pl.DataFrame(schema=_SCHEMAS[k])) for k, v in given.items()}
         types_frame = pl.DataFrame({"policy_id": list(type_of or {}), "type_key": list((type_of or {}).values())},
                                    schema={"policy_id": pl.String, "type_key": pl.String})
+        kept_policies = list(reused.policies) if reused is not None else []
+        reused_frame = pl.DataFrame({"type_key": [k for k, _ in kept_policies], "policy_id": [p for _, p in kept_policies]},
+                                    schema={"type_key": pl.String, "policy_id": pl.String})
         with self.connect(write=True) as con:
             # bounded memory for bulk inserts; DuckDB spills to disk beyond this
             con.execute("SET memory_limit = '512MB'")
@@ -100,7 +110,8 @@ class Writes(Connection):
                                      "its results were discarded")
                 previous = _one(con.execute("SELECT run_id FROM current_runs WHERE tenant_id = ?", [tenant_id]))
                 con.register("_types", types_frame.to_arrow())
-                kept = self._kept_types(types)
+                con.register("_reused", reused_frame.to_arrow())
+                kept = f"({self._kept_types(types)} OR {REUSED_ROWS})" if kept_policies else self._kept_types(types)
                 changed = 0
                 for kind in _VERSIONS:
                     if parts is not None:
@@ -117,15 +128,19 @@ class Writes(Connection):
                     if source == "_frame":
                         con.unregister("_frame")
                 con.unregister("_types")
+                con.unregister("_reused")
                 carried = self._record_types(con, run_id, tenant_id, types, int(previous[0]) if previous else None)
                 totals = {kind: _scalar(con.execute(f"SELECT count(*) FROM {_VERSIONS[kind]} WHERE tenant_id = ? "
                                                     "AND valid_to_run IS NULL", [tenant_id]))
                           for kind in ("policies", "settings")}
                 con.execute(
                     "UPDATE sync_runs SET status = ?, finished_at = ?, policy_count = ?, setting_count = ?, "
-                    "request_count = ?, warnings = ?, error = NULL WHERE run_id = ?",
+                    "request_count = ?, warnings = ?, error = NULL, reused_policies = ?, reused_since = ?, "
+                    "full_read_at = ? WHERE run_id = ?",
                     [status, finished, totals["policies"], totals["settings"], request_count,
-                     json.dumps(list(warnings)), run_id],
+                     json.dumps(list(warnings)), len(kept_policies),
+                     reused.since if kept_policies and reused else None,
+                     reused.full_read_at if kept_policies and reused else None, run_id],
                 )
                 self._retain(con, tenant_id, self.history_days)
                 con.execute("COMMIT")

@@ -1,7 +1,8 @@
 """One sync run: Graph -> flatten -> one DuckDB transaction. Runs inside the Huey consumer.
 
-It reads top to bottom: what the store already knows (read_cached) -> gather (Graph only; what else to
-ask for is decided by the pure plan helpers) -> flatten to Parquet parts -> the writes (caches, then the
+It reads top to bottom: what the store already knows (read_cached) -> gather (Graph only: the audit
+events first, then the policies, leaving unread the ones the reuse rule in sync/reuse.py accepts; what else
+to ask for is decided by the pure plan helpers) -> flatten to Parquet parts -> the writes (caches, then the
 snapshot in one transaction).
 
 Status rules: every policy type read -> succeeded; some types not read (403, 5xx after retries,
@@ -53,6 +54,7 @@ from tenantpilot.graph.policy_types import POLICY_TYPES, PolicyType, without_exp
 from tenantpilot.store import Store, StoreBusy, StoreError, TypeOutcome
 from tenantpilot.store.batch import write_together
 from tenantpilot.store.connection import lock_wait_s
+from tenantpilot.sync import reuse
 from tenantpilot.sync.snapshot import Parts, inline_definitions, parts_dir, write_parts
 from tenantpilot.tenants import tenant_id_from_token
 
@@ -120,14 +122,23 @@ class Cached:
     unknown_ids: set[str]  # definition ids Graph did not know when last asked
     names: dict[str, dict[str, str]]  # the tenant's names by kind (graph/directory.py KINDS) and id, read within NAMES_MAX_AGE
     since: datetime | None  # when the tenant's latest good sync started (audit events are read from there)
+    basis: reuse.Basis | None = None  # what the reuse rule needs; None: every policy is read in full
 
 
-def read_cached(store: Store, tenant_id: str) -> Cached:
+def read_cached(store: Store, tenant_id: str, cfg: Settings | None = None) -> Cached:
+    """What the store knows before Graph is asked; with `cfg`, also what the reuse rule reads (a fetching
+    consumer's run, without it, reads every policy in full)."""
     with store.reading():
         done = store.runs(tenant_id, statuses=["succeeded", "partial"], limit=1)
         since = done["started_at"][0] if done.height and done["started_at"][0] is not None else None
+        basis = None
+        if cfg is not None:
+            previous = done["status"][0] if done.height else None
+            status, started, full, stored = store.reuse_basis(
+                tenant_id, with_stored=cfg.full_read_days > 0 and previous == "succeeded")
+            basis = reuse.Basis(status, started, full, cfg.full_read_days, cfg.audit_overlap_hours, stored)
         names = store.directory_names(tenant_id, fetched_since=datetime.now(timezone.utc) - NAMES_MAX_AGE)
-        return Cached(store.definition_ids(), store.unknown_definition_ids(), names, since)
+        return Cached(store.definition_ids(), store.unknown_definition_ids(), names, since, basis)
 
 
 # --- plan: pure decisions about what else to ask Graph for --------------------------------------------
@@ -203,19 +214,33 @@ class Gathered:
     names: DirectoryNames  # names found for ids not cached
     audit: AuditRead
     requests: int = 0
+    reused: reuse.Reused | None = None  # policies left unread by the reuse rule (None: a full read)
+    full_read: str | None = None  # why every policy was read in full, when the rule said so (the worker log)
 
     @property
     def warnings(self) -> list[str]:
         return [*self.result.warnings, *self.names.warnings, *self.audit.warnings]
 
 
+FULL_READ_NOTE = " Every policy was read in full: the audit log decides which policies a sync may leave unread."
+
+
 def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
-    """Read the tenant from Graph: its policies, then the definitions, template categories, group and
-    filter names and audit events the cache lacks. Raises SyncError when Graph let it read no type."""
+    """Read the tenant from Graph: its audit events, its policies (those the reuse rule accepts without their
+    follow-ups), then the definitions, template categories, group and filter names the cache lacks. Raises
+    SyncError when Graph let it read no type."""
+    # who changed it: Intune's audit events since the previous good sync started (less the reuse rule's
+    # overlap); read first, as they decide which policies may stay unread (a warning, never a failure)
+    reporter.update("audit events", 0, None)
+    basis = cached.basis
+    audit = fetch_audit_events(client, basis.audit_since if basis and basis.audit_since else cached.since)
+    predicate, full_read = reuse.rule(basis, audit.events, not audit.warnings, datetime.now(timezone.utc))
+    if basis is not None and audit.warnings:
+        audit.warnings = [w + FULL_READ_NOTE for w in audit.warnings]
     # Setting definitions are the same in every tenant: with a warm cache the settings calls skip
     # $expand=settingDefinitions and only the definitions still missing are fetched.
     types = without_expanded_definitions() if cached.definition_ids else POLICY_TYPES
-    result = fetch_tenant(client, types=types, on_progress=reporter.update)
+    result = fetch_tenant(client, types=types, on_progress=reporter.update, reuse=predicate)
     outcomes = type_outcomes(types, result)
     if not any(t.read for t in outcomes):
         raise SyncError("Graph let this sync read no policy type: " + "; ".join(result.warnings))
@@ -242,10 +267,10 @@ def gather(client: GraphClient, cached: Cached, reporter: Any) -> Gathered:
     names = (fetch_names(client, group_ids, filters=need_filters, ids=ca_ids) if group_ids or need_filters or ca_ids
              else DirectoryNames())
     names.names[LOCATION].update(synced_location_names(policies))  # cached too: a partial run keeps them
-    # who changed it: Intune's audit events since the previous good sync started (a warning, never a failure)
-    reporter.update("audit events", 0, None)
-    audit = fetch_audit_events(client, cached.since)
-    return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests)
+    reused = (reuse.Reused(tuple(result.reused), basis.audit_since, basis.last_full_read)
+              if result.reused and basis is not None else None)
+    return Gathered(result, outcomes, policies, fresh, not_in_graph, names, audit, client.stats.requests, reused,
+                    full_read)
 
 
 # --- flatten and write: shared by a sync run here and a run handed over by a fetching consumer -------
@@ -268,7 +293,8 @@ def type_of(result: FetchResult) -> dict[str, str]:
 
 def save_gathered(store: Store, run_id: int, tenant_id: str, definitions: dict[str, dict], not_in_graph: set[str],
                   names: Mapping[str, Mapping[str, str]], parts: Parts, outcomes: Sequence[TypeOutcome],
-                  requests: int, warnings: Sequence[str], types: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+                  requests: int, warnings: Sequence[str], types: Mapping[str, str],
+                  reused: reuse.Reused | None = None) -> tuple[str, dict[str, int]]:
     """The caches first (they hold for every tenant whatever this run's outcome), then the snapshot in one
     transaction. Returns (status, counts written)."""
     store.save_definitions(definitions)
@@ -276,7 +302,7 @@ def save_gathered(store: Store, run_id: int, tenant_id: str, definitions: dict[s
     store.save_directory_names(tenant_id, names)
     status = "succeeded" if all(t.read for t in outcomes) else "partial"
     written = store.write_snapshot(run_id, tenant_id, parts=parts, status=status, request_count=requests,
-                                   warnings=warnings, types=outcomes, type_of=types)
+                                   warnings=warnings, types=outcomes, type_of=types, reused=reused)
     return status, written
 
 
@@ -333,7 +359,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             tenant_id = store.resolve_tenant_guid(tenant_id, guid)
             fields["tenant"] = tenant_id
         client.on_wait = reporter.wait  # "waiting for Graph's throttle (N s)" on the Sync page
-        cached = read_cached(store, tenant_id)
+        cached = read_cached(store, tenant_id, cfg)
         phases = Phases()
         got = gather(client, cached, reporter)
         phases.done("graph")
@@ -345,7 +371,8 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
 
             def save() -> tuple[str, dict[str, int]]:
                 saved = save_gathered(store, run_id, tenant_id, got.definitions, got.not_in_graph, got.names.names,
-                                      parts, got.outcomes, got.requests, got.warnings, type_of(got.result))
+                                      parts, got.outcomes, got.requests, got.warnings, type_of(got.result),
+                                      got.reused)
                 save_audit(store, tenant_id, run_id, got.audit.events, fields)
                 return saved
 
@@ -355,7 +382,8 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         logs.log(log, logging.INFO, "job completed", **fields, status=status,
                  duration_s=round(time.monotonic() - started, 3), policies=written["policies"],
                  settings=written["settings"], carried_settings=written["carried_settings"],
-                 requests=got.requests, warnings=got.warnings, phases=phases.seconds)
+                 requests=got.requests, reused=len(got.reused.policies) if got.reused else 0,
+                 full_read=got.full_read, warnings=got.warnings, phases=phases.seconds)
         return status
     except (GraphError, SyncError, StoreError) as exc:
         error = str(exc)

@@ -253,6 +253,39 @@ def test_a_type_not_read_keeps_its_rows_which_read_as_carried_from_the_run_that_
     assert "c1" not in store.current_settings([TENANT])["policy_id"].to_list()
 
 
+def test_a_reused_policy_keeps_its_rows_confirmed_not_carried_and_the_run_counts_it(store):
+    """A policy the reuse rule kept unread (sync/reuse.py) is in no part of the run, yet its rows stay current as
+    they were (not carried forward, not deleted); the run's counts are the whole snapshot's."""
+    from datetime import datetime, timezone
+
+    from tenantpilot.sync.reuse import Reused
+
+    catalog = TypeOutcome("settingsCatalog", "settingsCatalog", "Settings catalog", True)
+    both = {"p1": "settingsCatalog", "p2": "settingsCatalog"}
+    first, written1 = sync(store, TENANT, A, types=(catalog,), type_of=both)
+    before = store.current_settings([TENANT]).sort("policy_id", "setting_key")
+    since, full = datetime(2026, 12, 5, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc)
+    run_id, created = store.create_run_unless_active(TENANT)
+    assert created and store.start_run(run_id)
+    p, s, a = snapshot({"p1": A["p1"]})  # p2 reused: not flattened
+    written = store.write_snapshot(run_id, TENANT, policies=p, settings=s, assignments=a, status="succeeded",
+                                   request_count=1, types=(catalog,), type_of={"p1": "settingsCatalog"},
+                                   reused=Reused((("settingsCatalog", "p2"),), since, full))
+    assert (written["policies"], written["settings"]) == (written1["policies"], written1["settings"])
+    assert written["changed_settings"] == 0 and written["carried_settings"] == 0
+    after = store.current_settings([TENANT]).sort("policy_id", "setting_key")
+    assert values(after) == values(before) and after["carried_from_run"].is_null().all()
+    run = store.get_run(run_id)
+    assert (run["reused_policies"], run["reused_since"], run["full_read_at"]) == (1, since, full)
+    assert (run["policy_count"], run["setting_count"]) == (2, 3)
+    assert store.run_types([run_id]).select("type_key", "status").rows() == [("settingsCatalog", "read")]
+    assert store.reuse_basis(TENANT)[:3] == ("succeeded", run["started_at"], store.get_run(first)["started_at"])
+    # a full read again, without p2: now it is a deletion
+    third, _ = sync(store, TENANT, {"p1": A["p1"]}, types=(catalog,), type_of=both)
+    assert "p2" not in store.current_settings([TENANT])["policy_id"].to_list()
+    assert store.get_run(third)["reused_policies"] == 0
+
+
 # --- history ranges ------------------------------------------------------------------------------
 def test_changes_between_a_base_run_and_the_current_one(store):
     first, _ = sync(store, TENANT, A)

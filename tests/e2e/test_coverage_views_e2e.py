@@ -59,6 +59,7 @@ def test_a_changed_powershell_script_reads_as_that_scripts_change(env, consumer,
     script = scripts[0]
     with tenant.lock:
         script.resource = dict(script.resource, scriptContent=base64.b64encode(b"Write-Output 'changed'\n").decode())
+    tenant.record_audit(script, "Patch")  # the event Intune writes for it (the next sync re-reads what it names)
     add_and_sync(env, tenant=tid, name="Views C")
     second = latest_run(env, tid)
     assert second["run_id"] != first["run_id"] and second["status"] == "succeeded"

@@ -447,3 +447,34 @@ def test_fetch_expanded_settings_skips_a_policy_deleted_since_and_checks_its_inp
     wanted = {d["id"] for p in policies[1:] for s in p.settings
               for d in sim.api.catalog.definitions_for(s["settingInstance"])}
     assert set(found) == wanted
+
+
+# ---------------------------------------------------------------------------------------
+# The caller's reuse predicate (tenantpilot/sync/reuse.py decides; fetch only obeys)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["fast", "sequential"])
+def test_a_reused_policy_is_listed_without_follow_ups_and_not_returned_for_flattening(sim, mode):
+    catalog = {p.id for p in sim.tenants[TENANT].list_policies("configurationPolicies")}
+    asked: list[tuple[str, str]] = []
+
+    def reuse(ptype, item) -> bool:
+        asked.append((ptype.key, str(item["id"])))
+        return ptype.key == "configurationPolicies"
+
+    with client(sim) as c:
+        full = fetch_tenant(c, mode=mode)
+        settings_calls = [path for _, path, _ in sim.request_log if "/configurationPolicies/" in path
+                          and "/settings" in path]
+        sim.reset_counters()
+        result = fetch_tenant(c, mode=mode, reuse=reuse)
+    paths = [path for _, path, _ in sim.request_log]  # $batch items included
+    assert set(result.reused) == {("configurationPolicies", pid) for pid in catalog} and catalog
+    assert not catalog & set(by_id(result))  # not flattened ...
+    assert set(by_id(result)) | catalog == set(by_id(full))  # ... and every other policy as a full read has it
+    assert result.read_types == full.read_types and not result.dropped
+    assert all(key != "deviceCompliancePolicies" for key, _ in asked)  # no follow-ups: never asked
+    assert len(settings_calls) >= len(catalog)  # a full read asks each policy's settings ...
+    assert paths and not any("/configurationPolicies/" in p and "/settings" in p for p in paths)  # ... this none
+    assert result.stats["requests"] < full.stats["requests"]

@@ -235,9 +235,10 @@ def test_migration_masks_raw_json_of_an_existing_database(tmp_path):
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     # 8: alignments dropped; 9: groups, activity; 10: scripts keyed by name; 11: alert channels; 12: accepted_by;
     # 13: the alignment memo Fleet reads; 14: sync_runs.sent_at (a run queued before it had its message sent
-    # when it was queued)
-    assert SCHEMA_VERSION == 14
+    # when it was queued); 15: sync_runs.reused_policies (a run before it read its tenant in full: NULL)
+    assert SCHEMA_VERSION == 15
     assert store.get_run(1)["sent_at"] is not None
+    assert store.get_run(1)["reused_policies"] is None
 
 
 # --- 3. imports never write what syncs trust ------------------------------------------------------
