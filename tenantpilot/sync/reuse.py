@@ -23,7 +23,10 @@ policy) are skipped, and its current rows kept as they are, only when ALL hold (
    stored JSON has secrets masked (and script bodies decoded), so such an entry never matches: the safe
    direction.
 
-A policy new since the last run, deleted, or not matching is read in full as before.
+A policy new since the last run, deleted, or not matching is read in full as before. So are the types whose
+follow-ups are objects of their own (READ_IN_FULL): an Apple enrollment profile under its ADE token, a role
+assignment under its role. Their audit events name the child's id, which the parent's list entry does not
+hold, so a changed or added child could not be told from the parent's events.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from typing import Any
 import polars as pl
 
 from tenantpilot.graph.policy_types import PolicyType
+
+READ_IN_FULL: frozenset[str] = frozenset({"depOnboardingSettings", "roleDefinitions"})
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,8 @@ def rule(basis: Basis | None, events: pl.DataFrame, audit_complete: bool, now: d
 
     def predicate(ptype: PolicyType, item: dict[str, Any]) -> bool:
         pid = str(item.get("id", ""))
-        return may_reuse(run, has_follow_ups=bool(ptype.follow_ups), named_in_audit=pid in named, item=item,
+        return may_reuse(run, has_follow_ups=bool(ptype.follow_ups) and ptype.key not in READ_IN_FULL,
+                         named_in_audit=pid in named, item=item,
                          stored_raw_json=basis.stored.get(pid))
 
     return predicate, None

@@ -105,6 +105,10 @@ def test_four_changes_read_as_exactly_those_changes(env, consumer, sim):
         app.assignments = [dict(a, intent="uninstall") for a in app.assignments]
         ca.resource = dict(ca.resource, state="disabled")
         tenant.assignment_filters = {**tenant.assignment_filters, fid: dict(flt, rule='(device.model -contains "VM")')}
+    # the audit events Intune writes for these edits (graphsim/README.md: in-process changes record none by
+    # themselves); the sync reads in full only the policies an event names (tenantpilot/sync/reuse.py)
+    tenant.record_audit(script, "Patch")
+    tenant.record_audit(app, "Post", activity="Assign")
     add_and_sync(env, tenant=tid, name="Coverage Two")
     second = latest_run(env, tid)
     assert second["status"] == "succeeded" and second["run_id"] != first["run_id"]

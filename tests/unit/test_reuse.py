@@ -13,7 +13,7 @@ import pytest
 from tenantpilot.app.labels import reuse_line
 from tenantpilot.graph.audit import EVENT_SCHEMA
 from tenantpilot.graph.policy_types import POLICY_TYPES
-from tenantpilot.sync.reuse import Basis, RunFacts, full_read_reason, may_reuse, named_ids, rule
+from tenantpilot.sync.reuse import READ_IN_FULL, Basis, RunFacts, full_read_reason, may_reuse, named_ids, rule
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
 ITEM = {"id": "p1", "displayName": "Baseline", "lastModifiedDateTime": "2026-12-01T08:00:00Z",
@@ -88,6 +88,9 @@ def test_the_predicate_uses_the_overlap_and_the_stored_entries() -> None:
     assert predicate(catalog, ITEM) is True
     assert predicate(catalog, {**ITEM, "id": "p2"}) is False  # named by a late event
     assert predicate(catalog, {**ITEM, "id": "p3"}) is False  # new: nothing stored
+    for key in READ_IN_FULL:  # follow-ups that are objects of their own: their events name the child
+        parent = next(t for t in POLICY_TYPES if t.key == key)
+        assert parent.follow_ups and predicate(parent, ITEM) is False
     none, why = rule(basis, late, False, NOW)
     assert none is None and why
     assert rule(None, late, True, NOW) == (None, None)  # a fetching consumer: always a full read
