@@ -73,6 +73,17 @@ def _utc(moment: datetime | None, missing: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else missing
 
 
+REUSE_HELP = ("Policies the Intune audit log shows unchanged since the previous sync: their rows were kept, not read "
+              "again. Every tenant is read in full every {days} days; the run's card says since when and the last "
+              "full read.")
+
+
+def reuse_cell(run: Mapping[str, Any]) -> str | None:
+    """reuse_line's figure for a narrow table cell (the column's help, REUSE_HELP, says the rest)."""
+    reused = run.get("reused_policies") or 0
+    return f"{reused:,} of {run.get('policy_count') or 0:,} unchanged" if reused else None
+
+
 def reuse_line(run: Mapping[str, Any], full_read_days: int) -> str | None:
     """The one sentence for a run that left policies unread by the reuse rule (tenantpilot/sync/reuse.py), for
     the Sync page and the CLI; None for a full read. A per-run figure: it claims nothing per setting."""

@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from tenantpilot.app.escaping import inert, inert_frame
-from tenantpilot.app.labels import cause_expr, duration, reuse_line
+from tenantpilot.app.labels import REUSE_HELP, cause_expr, duration, reuse_cell, reuse_line
 from tenantpilot.ops import progress
 
 
@@ -56,8 +56,7 @@ def _full_read_days() -> int:
 def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
     """Finished runs, one compact row each, with links to Explore and Compare filtered to the tenant."""
     label = pl.col("tenant_id").replace_strict(labels, default=pl.col("tenant_id"), return_dtype=pl.String)
-    days = _full_read_days()
-    history = history.with_columns(pl.Series("reuse", [reuse_line(r, days) for r in history.iter_rows(named=True)],
+    history = history.with_columns(pl.Series("reuse", [reuse_cell(r) for r in history.iter_rows(named=True)],
                                              dtype=pl.String))
     st.dataframe(
         inert_frame(history.select(
@@ -85,7 +84,8 @@ def history_table(history: pl.DataFrame, labels: dict[str, str]) -> None:
             "request_count": st.column_config.NumberColumn("Requests", format="localized"),
             "warnings": st.column_config.NumberColumn("Warnings"),
             "error": st.column_config.TextColumn("Error or first warning", width=360),
-            "reuse": st.column_config.TextColumn("Not re-read", width=360),
+            "reuse": st.column_config.TextColumn("Not re-read", width=150,
+                                                 help=REUSE_HELP.format(days=_full_read_days())),
             "explore": st.column_config.LinkColumn("Explore", display_text="Explore"),
             "compare": st.column_config.LinkColumn("Compare", display_text="Compare"),
         },

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tenantpilot.app.labels import reuse_line
+from tenantpilot.app.labels import reuse_cell, reuse_line
 from tenantpilot.graph.audit import EVENT_SCHEMA
 from tenantpilot.graph.policy_types import POLICY_TYPES
 from tenantpilot.sync.reuse import READ_IN_FULL, Basis, RunFacts, full_read_reason, may_reuse, named_ids, rule
@@ -103,11 +103,12 @@ def test_the_one_sentence() -> None:
                                   "re-read; read in full every 7 days (last 2026-12-01 02:00 UTC)")
     assert reuse_line({**run, "reused_policies": 0}, 7) is None
     assert reuse_line({**run, "reused_policies": None}, 7) is None
+    assert reuse_cell(run) == "31 of 40 unchanged" and reuse_cell({**run, "reused_policies": 0}) is None
 
 
 def test_the_sync_page_says_it_on_the_card_and_in_the_history(db) -> None:
-    """A run that reused policies, written as a sync writes it: the Sync page's history row and its card carry
-    the one sentence (the CLI prints the same function's line: tests/e2e/test_reuse_e2e.py)."""
+    """A run that reused policies, written as a sync writes it: the Sync page's history row carries the figure
+    (reuse_cell; the column's help says the rest) and its card the one sentence (the CLI prints the same function's line: tests/e2e/test_reuse_e2e.py)."""
     from apptest import CONTOSO, app, find_table, snapshot_frames, texts, write_snapshot
 
     from tenantpilot.sync.reuse import Reused
@@ -125,6 +126,6 @@ def test_the_sync_page_says_it_on_the_card_and_in_the_history(db) -> None:
                 "every 7 days (last 2026-12-01 02:00 UTC)")
     at = app("sync")
     table = find_table(at, "reuse")
-    assert table["reuse"].tolist()[0] == sentence and table["reuse"].isna().tolist() == [False, True]
+    assert table["reuse"].tolist()[0] == "1 of 2 unchanged" and table["reuse"].isna().tolist() == [False, True]
     at.session_state["sync_watch"] = [run_id]
     assert sentence in texts(at.run())
