@@ -4,6 +4,9 @@ What reaches the screen is inert: every text written to standard output or error
 `outbound.terminal` (no escape sequence can clear the screen, set the window title or fake coloured
 text; bidi and invisible characters are shown as [U+XXXX]). JSON on standard output is ASCII (its
 escapes keep every character, losslessly); CSV and `--output` files keep text as it is.
+
+Why one module of ~600 lines: it is the one argparse tree and its commands, each a short function that reads
+its arguments, calls the package once or twice and prints; the logic lives in the package.
 """
 
 from __future__ import annotations
