@@ -1,6 +1,6 @@
 """Fetch every Intune policy of one tenant, following the policy-type table, and say which types were read whole and which were not.
 
-Why one module of ~700 lines: the list step, the follow-up jobs and the pipeline share the fetcher's
+Why one module of ~750 lines: the list step, the follow-up jobs and the pipeline share the fetcher's
 state (policies collected, types skipped, links unread); the policy types themselves are data elsewhere.
 
 ``fetch_tenant(client)`` lists every type, then runs each policy's follow-up calls and merges
