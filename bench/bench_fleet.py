@@ -16,10 +16,10 @@ waited in the queue). Night 2 onwards: 1 % of each tenant's settings changed in 
 settings-catalog values, with Intune's audit event), as every night after the first.
 
 Printed per night: time from the slot until every tenant is synced, runs per minute, where the runs'
-time went (Graph, flatten, waiting for the database, writing: the worker log's `phases`), time queued,
-Graph requests (HTTP and Graph calls, $batch items counted) and 429s, per tenant too, peak RSS of
-the consumer and the simulator, database size, Explore and Compare latency while the night ran, and
-the manual sync's wait. `--simulator-only` (internal) is the simulator process.
+time went (start: marking the run running, the token, reading what is stored; Graph, flatten, waiting for
+the database, writing: the worker log's `phases`), time queued, Graph requests (HTTP and Graph calls,
+$batch items counted) and 429s, per tenant too, peak RSS of the consumer and the simulator, database size,
+Explore and Compare latency while the night ran, and the manual sync's wait. `--simulator-only` (internal) is the simulator process.
 """
 
 from __future__ import annotations
@@ -337,13 +337,13 @@ def main() -> int:
     for k in [int(x) for x in args.workers.split(",")]:
         summary.extend(fleet(k, args))
     print("\n== summary")
-    print(f"{'K':>3} {'night':>5} {'min':>7} {'calls/tenant':>13} {'HTTP/tenant':>12} {'429':>6} {'graph':>7} "
+    print(f"{'K':>3} {'night':>5} {'min':>7} {'calls/tenant':>13} {'HTTP/tenant':>12} {'429':>6} {'start':>6} {'graph':>7} "
           f"{'flatten':>8} {'lockwait':>9} {'write':>7} {'RSS MB':>7} {'DB MB':>6} {'explore':>8} {'compare':>8} "
           f"{'manual':>7}")
     for s in summary:
         p = s["phases"]
         print(f"{s['K']:>3} {s['night']:>5} {s['synced_min']:>7.1f} {s['graph_calls_per_tenant']:>13.0f} "
-              f"{s['http_per_tenant']:>12.0f} {s['429']:>6} {p.get('graph', 0):>7.0f} {p.get('flatten', 0):>8.0f} "
+              f"{s['http_per_tenant']:>12.0f} {s['429']:>6} {p.get('start', 0):>6.0f} {p.get('graph', 0):>7.0f} {p.get('flatten', 0):>8.0f} "
               f"{p.get('lock_wait', 0):>9.0f} {p.get('write', 0):>7.0f} {s['consumer_mb']:>7.0f} {s['db_mb']:>6.0f} "
               f"{s['explore_max']:>7.2f}s {s['compare_max']:>7.2f}s "
               f"{(s['manual_wait_s'] if s['manual_wait_s'] is not None else float('nan')):>6.1f}s")

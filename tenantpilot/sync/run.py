@@ -315,9 +315,10 @@ def save_audit(store: Store, tenant_id: str, run_id: int, events: Any, fields: M
 
 
 class Phases:
-    """Where a run's time went, for the worker log (bench/bench_fleet.py reads it): graph, flatten,
-    lock_wait (opening the database while another process or worker thread held it) and write (the rest
-    of the writes). Each `done(name)` closes the phase that ran since the previous one."""
+    """Where a run's time went, for the worker log (bench/bench_fleet.py reads it): start (marking the run
+    running, the token, reading what is stored of the tenant), graph, flatten, lock_wait (opening the
+    database while another process or worker thread held it) and write (the rest of the writes). Each
+    `done(name)` closes the phase that ran since the previous one."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -337,6 +338,8 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
     When the failure cannot even be written (the database stays locked, the disk is full), the
     cause is published with the run's progress, so the run is later failed with that cause and
     not as "interrupted"."""
+    started = time.monotonic()
+    phases = Phases()
     try:
         run = store.start_run(run_id)
     except StoreBusy as exc:  # the run stays queued; the repair fails it with this cause
@@ -348,7 +351,6 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
         logs.log(log, logging.INFO, "run skipped", run_id=run_id, reason="not queued any more")
         return "skipped"
     tenant_id = run["tenant_id"]
-    started = time.monotonic()
     fields = {"run_id": run_id, "tenant": tenant_id}
     logs.log(log, logging.INFO, "job started", **fields)
     client = None
@@ -360,7 +362,7 @@ def execute_run(run_id: int, cfg: Settings, store: Store, reporter) -> str:
             fields["tenant"] = tenant_id
         client.on_wait = reporter.wait  # "waiting for Graph's throttle (N s)" on the Sync page
         cached = read_cached(store, tenant_id, cfg)
-        phases = Phases()
+        phases.done("start")
         got = gather(client, cached, reporter)
         phases.done("graph")
         reporter.update("flattening", 0, len(got.result.policies))

@@ -136,6 +136,11 @@ def test_worker_logs_are_json_lines_with_job_events(env, consumer, sim):
     assert {"consumer started", "job started", "job completed"} <= set(events)
     done = events["job completed"]
     assert done["tenant"] == CONTOSO and done["settings"] > 0 and done["requests"] > 0 and done["duration_s"] > 0
+    # where the run's time went (bench_fleet.py sums these): every phase from marking the run running to the
+    # last write, so they add up to the run's duration (less the log line itself)
+    assert set(done["phases"]) == {"start", "graph", "flatten", "lock_wait", "write"}
+    assert done["phases"]["start"] > 0 and done["phases"]["graph"] > 0
+    assert abs(sum(done["phases"].values()) - done["duration_s"]) < 0.05 * done["duration_s"] + 0.01
     assert (log_dir / "worker-error.log").exists()
 
 
