@@ -19,7 +19,8 @@ Printed per night: time from the slot until every tenant is synced, runs per min
 time went (start: marking the run running, the token, reading what is stored; Graph, flatten, waiting for
 the database, writing: the worker log's `phases`), time queued, Graph requests (HTTP and Graph calls,
 $batch items counted) and 429s, per tenant too, peak RSS of the consumer and the simulator, database size,
-Explore and Compare latency while the night ran, and the manual sync's wait. `--simulator-only` (internal) is the simulator process.
+Explore and Compare latency while the night ran, and the manual sync's wait. `--simulator-only` (internal)
+is the simulator process.
 """
 
 from __future__ import annotations
